@@ -1,0 +1,1 @@
+"""Collectors: pull Lambda inventory, CloudWatch metrics and logs into the lambdascope store."""

@@ -1,0 +1,1 @@
+"""The lambdascope web dashboard (Dash pages app)."""

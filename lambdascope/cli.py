@@ -1,0 +1,96 @@
+"""The ``lambdascope`` command line: a click group whose sub-commands load lazily.
+
+Each sub-command lives in ``lambdascope/commands/<name>.py``; this module only maps
+names to them, so ``lambdascope --help`` stays fast and never imports boto3 or dash.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lambdascope import __version__
+from lambdascope.db import DEFAULT_DB_ENV, StoreError, default_db_path
+
+# command name -> "module:attribute"; a command appears once its module exists.
+COMMANDS: dict[str, str] = {
+    "parse": "lambdascope.commands.parse:parse",
+    "ingest": "lambdascope.commands.ingest:ingest",
+    "summary": "lambdascope.commands.summary:summary",
+    "report": "lambdascope.commands.report:report",
+    "power-tuning": "lambdascope.commands.report:power_tuning",
+    "collect": "lambdascope.commands.collect:collect",
+    "dashboard": "lambdascope.commands.dashboard:dashboard",
+    "schedule": "lambdascope.commands.schedule:schedule",
+    "serve": "lambdascope.commands.schedule:serve",
+    "demo": "lambdascope.commands.demo:demo",
+}
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name].split(":")[0]
+    return importlib.util.find_spec(module) is not None
+
+
+class LazyGroup(click.Group):
+    """A group that imports a sub-command's module only when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if _available(name))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS or not _available(cmd_name):
+            return None
+        module_name, attr = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=DEFAULT_DB_ENV,
+    default=None,
+    show_envvar=True,
+    help="SQLite store [default: ~/.local/share/lambdascope/lambdascope.db].",
+)
+@click.version_option(__version__, prog_name="lambdascope")
+@click.pass_context
+def cli(ctx: click.Context, db_path: Path | None) -> None:
+    """Observability and memory right-sizing for fleets of AWS Lambda functions.
+
+    Example: lambdascope ingest ./logs && lambdascope summary
+    """
+    ctx.obj = {"db_path": db_path or default_db_path()}
+
+
+def db_path_of(ctx: click.Context) -> Path:
+    """The store path chosen on the group (``--db`` / ``$LAMBDASCOPE_DB``)."""
+    root = ctx.find_root()
+    obj: dict[str, Any] = root.obj or {}
+    path = obj.get("db_path")
+    return path if isinstance(path, Path) else default_db_path()
+
+
+def main() -> None:
+    """Console-script entry point: user-caused errors end in one line, never a traceback."""
+    try:
+        cli.main(prog_name="lambdascope", standalone_mode=True)
+    except StoreError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

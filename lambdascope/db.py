@@ -1,0 +1,314 @@
+"""The lambdascope SQLite store: opening, pragmas and append-only schema migrations.
+
+Conventions (see README "Data model"):
+- every timestamp is INTEGER epoch seconds, UTC; every hour column is the start of
+  the UTC hour;
+- unknown account or region (local logs) is the empty string, so natural keys stay unique;
+- units are in column names; distributions are histogram JSON (lambdascope.histogram).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database, Migrations
+
+DEFAULT_DB_ENV = "LAMBDASCOPE_DB"
+BUSY_TIMEOUT_MS = 30_000
+
+migrations = Migrations("lambdascope")
+
+
+def default_db_path() -> Path:
+    """``$LAMBDASCOPE_DB``, else ``~/.local/share/lambdascope/lambdascope.db``."""
+    env = os.environ.get(DEFAULT_DB_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "lambdascope" / "lambdascope.db"
+
+
+class StoreError(Exception):
+    """A database that cannot be opened or is not a lambdascope store (one clear line)."""
+
+
+def open_db(path: str | Path, readonly: bool = False) -> Database:
+    """Open (and, unless read-only, create and migrate) the store at ``path``.
+
+    Read-only opens use ``file:...?mode=ro`` and never block writers (WAL).
+    Raises StoreError with a one-line message on failure.
+    """
+    db_path = Path(path)
+    try:
+        if readonly:
+            if not db_path.exists():
+                raise StoreError(
+                    f"no database at {db_path} (run `lambdascope ingest` or `collect` first)"
+                )
+            conn = sqlite3.connect(
+                f"{db_path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA query_only = ON")
+            return Database(conn)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(db_path), check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        db = Database(conn)
+        migrations.apply(db)
+        return db
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open database {db_path}: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot open database {db_path}: {exc.strerror or exc}") from None
+
+
+def function_id(
+    db: Database,
+    function_name: str,
+    account_id: str = "",
+    region: str = "",
+    *,
+    seen_at: int | None = None,
+    architecture: str | None = None,
+) -> int:
+    """Id of a function by its natural key, inserting it when new.
+
+    ``seen_at`` (epoch seconds) widens first_seen/last_seen. ``architecture`` is only
+    filled when the row has none (inventory data always wins).
+    """
+    conn = db.conn
+    conn.execute(
+        "INSERT INTO functions"
+        " (account_id, region, function_name, architecture, first_seen, last_seen)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (account_id, region, function_name) DO UPDATE SET"
+        "  first_seen = CASE WHEN excluded.first_seen IS NULL THEN first_seen"
+        "    WHEN first_seen IS NULL OR excluded.first_seen < first_seen THEN excluded.first_seen"
+        "    ELSE first_seen END,"
+        "  last_seen = CASE WHEN excluded.last_seen IS NULL THEN last_seen"
+        "    WHEN last_seen IS NULL OR excluded.last_seen > last_seen THEN excluded.last_seen"
+        "    ELSE last_seen END,"
+        "  architecture = COALESCE(architecture, excluded.architecture)",
+        (account_id, region, function_name, architecture, seen_at, seen_at),
+    )
+    row = conn.execute(
+        "SELECT id FROM functions WHERE account_id = ? AND region = ? AND function_name = ?",
+        (account_id, region, function_name),
+    ).fetchone()
+    return int(row[0])
+
+
+def get_setting(db: Database, key: str, default: str | None = None) -> str | None:
+    """A value from the settings table."""
+    row = db.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    return default if row is None else str(row[0])
+
+
+def set_setting(db: Database, key: str, value: str) -> None:
+    """Store a value in the settings table."""
+    with db.conn:
+        db.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+@migrations(name="0001_initial")
+def _m0001_initial(db: Database) -> None:
+    # executescript() would COMMIT the migration's transaction; run statements one by one.
+    for statement in _SCHEMA_0001.split(";\n"):
+        if statement.strip():
+            db.conn.execute(statement)
+
+
+_SCHEMA_0001 = """
+CREATE TABLE functions (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL DEFAULT '',
+    region TEXT NOT NULL DEFAULT '',
+    function_name TEXT NOT NULL,
+    function_arn TEXT,
+    runtime TEXT,
+    architecture TEXT,
+    memory_mb INTEGER,
+    timeout_s INTEGER,
+    ephemeral_storage_mb INTEGER,
+    code_size_bytes INTEGER,
+    package_type TEXT,
+    handler TEXT,
+    description TEXT,
+    role_arn TEXT,
+    last_modified INTEGER,
+    state TEXT,
+    last_update_status TEXT,
+    snap_start TEXT,
+    layers_json TEXT,
+    tags_json TEXT,
+    reserved_concurrency INTEGER,
+    provisioned_concurrency INTEGER,
+    log_group TEXT,
+    log_format TEXT,
+    first_seen INTEGER,
+    last_seen INTEGER,
+    inventory_at INTEGER,
+    deleted_at INTEGER,
+    UNIQUE (account_id, region, function_name)
+) STRICT;
+CREATE TABLE function_versions (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    version TEXT NOT NULL,
+    code_size_bytes INTEGER,
+    last_modified INTEGER,
+    runtime TEXT,
+    memory_mb INTEGER,
+    description TEXT,
+    deleted_at INTEGER,
+    PRIMARY KEY (function_id, version)
+) STRICT;
+CREATE TABLE function_aliases (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    alias_name TEXT NOT NULL,
+    function_version TEXT NOT NULL,
+    routing_json TEXT,
+    description TEXT,
+    PRIMARY KEY (function_id, alias_name)
+) STRICT;
+CREATE TABLE event_source_mappings (
+    uuid TEXT PRIMARY KEY,
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    event_source_arn TEXT,
+    state TEXT,
+    batch_size INTEGER,
+    last_modified INTEGER
+) STRICT;
+CREATE TABLE function_urls (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    qualifier TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL,
+    auth_type TEXT,
+    PRIMARY KEY (function_id, qualifier)
+) STRICT;
+CREATE TABLE account_settings (
+    account_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    code_storage_bytes INTEGER,
+    code_storage_limit_bytes INTEGER,
+    concurrent_executions_limit INTEGER,
+    unreserved_concurrent_executions INTEGER,
+    function_count INTEGER,
+    updated_at INTEGER,
+    PRIMARY KEY (account_id, region)
+) STRICT;
+CREATE TABLE invocations (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    request_id TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    duration_ms REAL,
+    billed_duration_ms REAL,
+    memory_mb INTEGER,
+    max_memory_used_mb INTEGER,
+    init_duration_ms REAL,
+    restore_duration_ms REAL,
+    billed_restore_duration_ms REAL,
+    status TEXT,
+    error_type TEXT,
+    out_of_memory INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (function_id, request_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX invocations_by_time ON invocations (function_id, timestamp);
+CREATE TABLE hourly_facts (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour INTEGER NOT NULL,
+    memory_mb INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    invocations INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    timeouts INTEGER NOT NULL DEFAULT 0,
+    out_of_memory INTEGER NOT NULL DEFAULT 0,
+    cold_starts INTEGER NOT NULL DEFAULT 0,
+    duration_ms_sum REAL NOT NULL DEFAULT 0,
+    duration_ms_max REAL,
+    billed_duration_ms_sum REAL NOT NULL DEFAULT 0,
+    max_memory_used_mb_max INTEGER,
+    init_duration_ms_sum REAL NOT NULL DEFAULT 0,
+    init_duration_ms_max REAL,
+    restore_duration_ms_sum REAL NOT NULL DEFAULT 0,
+    billed_restore_duration_ms_sum REAL NOT NULL DEFAULT 0,
+    duration_hist TEXT NOT NULL DEFAULT '{}',
+    billed_duration_hist TEXT NOT NULL DEFAULT '{}',
+    max_memory_used_hist TEXT NOT NULL DEFAULT '{}',
+    init_duration_hist TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (function_id, hour, memory_mb, source)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX hourly_facts_by_hour ON hourly_facts (hour);
+CREATE TABLE hourly_metrics (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour INTEGER NOT NULL,
+    invocations REAL,
+    errors REAL,
+    throttles REAL,
+    duration_avg_ms REAL,
+    duration_p50_ms REAL,
+    duration_p95_ms REAL,
+    duration_p99_ms REAL,
+    duration_max_ms REAL,
+    concurrent_executions_max REAL,
+    iterator_age_max_ms REAL,
+    async_events_dropped REAL,
+    dead_letter_errors REAL,
+    destination_delivery_failures REAL,
+    provisioned_concurrency_spillover_invocations REAL,
+    PRIMARY KEY (function_id, hour)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX hourly_metrics_by_hour ON hourly_metrics (hour);
+CREATE TABLE ingested_files (
+    path TEXT PRIMARY KEY,
+    size_bytes INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    head_sha256 TEXT NOT NULL,
+    offset_bytes INTEGER NOT NULL DEFAULT 0,
+    lines INTEGER NOT NULL DEFAULT 0,
+    reports INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    completed INTEGER NOT NULL DEFAULT 0,
+    function_name TEXT,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE collection_runs (
+    id INTEGER PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    account_id TEXT NOT NULL DEFAULT '',
+    region TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL,
+    status TEXT NOT NULL,
+    window_start INTEGER,
+    window_end INTEGER,
+    items INTEGER NOT NULL DEFAULT 0,
+    api_calls INTEGER NOT NULL DEFAULT 0,
+    bytes_scanned INTEGER NOT NULL DEFAULT 0,
+    estimated_cost_usd REAL NOT NULL DEFAULT 0,
+    errors_json TEXT NOT NULL DEFAULT '[]',
+    message TEXT
+) STRICT;
+CREATE INDEX collection_runs_by_time ON collection_runs (started_at);
+CREATE TABLE watermarks (
+    account_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    source TEXT NOT NULL,
+    watermark INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, region, source)
+) STRICT;
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT
+"""
