@@ -1,0 +1,287 @@
+"""``lambdascope schedule`` and ``lambdascope serve``: keep the store fresh on a schedule.
+
+The collect job runs the ``collect`` command in-process with the same AWS options (its
+options are copied onto these commands when it is installed), so both stay in step.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lambdascope.cli import db_path_of
+from lambdascope.db import StoreError, open_db
+from lambdascope.scheduler import (
+    Job,
+    ScheduleError,
+    ScheduleLock,
+    StopFlag,
+    build_scheduler,
+    daily_trigger,
+    make_trigger,
+    prune_raw_invocations,
+    record_run,
+    run_blocking,
+    run_once,
+)
+from lambdascope.timeutil import parse_duration, to_epoch
+
+JOB_NAMES = ("collect", "prune", "report")
+
+
+def _log(message: str) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    click.echo(f"{stamp} {message}", err=True)
+
+
+def _collect_command() -> click.Command | None:
+    # Looked up by name: the collect command ships with the AWS collectors.
+    try:
+        command = getattr(importlib.import_module("lambdascope.commands.collect"), "collect", None)
+    except ImportError:
+        return None
+    return command if isinstance(command, click.Command) else None
+
+
+def _collect_job(ctx: click.Context, collect_kwargs: dict[str, Any]) -> Callable[[StopFlag], str]:
+    command = _collect_command()
+
+    def run(stop: StopFlag) -> str:
+        if command is None:
+            raise click.ClickException("the collect command is not installed")
+        stop.check()
+        # The collectors commit per batch and advance the watermarks, so the next run
+        # (or the next start after a stop) resumes where this one ended.
+        ctx.invoke(command, **collect_kwargs)
+        return "finished (see collection_runs)"
+
+    return run
+
+
+def _prune_job(db_path: Path, keep_raw: str) -> Callable[[StopFlag], str]:
+    keep = parse_duration(keep_raw)
+
+    def run(stop: StopFlag) -> str:
+        db = open_db(db_path)
+        try:
+            deleted = prune_raw_invocations(db, keep, now=datetime.now(UTC), stop=stop)
+        finally:
+            db.conn.close()
+        return f"deleted {deleted} raw invocation rows older than {keep_raw}"
+
+    return run
+
+
+def report_file_names(report_dir: Path, day: date) -> tuple[Path, Path]:
+    """The daily memory report files: ``memory-report-YYYY-MM-DD.html`` and ``.csv``."""
+    stem = f"memory-report-{day.isoformat()}"
+    return report_dir / f"{stem}.html", report_dir / f"{stem}.csv"
+
+
+def _report_job(ctx: click.Context, db_path: Path, report_dir: Path) -> Callable[[StopFlag], str]:
+    def run(stop: StopFlag) -> str:
+        group = getattr(importlib.import_module("lambdascope.commands.report"), "report", None)
+        memory = group.get_command(ctx, "memory") if isinstance(group, click.Group) else None
+        if not isinstance(memory, click.Command):
+            raise click.ClickException("the memory report is not installed")
+        now = datetime.now(UTC)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for path in report_file_names(report_dir, now.date()):
+            stop.check()
+            params = {p.name for p in memory.params}
+            kwargs: dict[str, Any] = {"output": path} if "output" in params else {}
+            kwargs["format"] = path.suffix.lstrip(".")
+            ctx.invoke(memory, **kwargs)
+            written.append(path.name)
+        db = open_db(db_path)
+        try:
+            record_run(
+                db,
+                "report",
+                started_at=to_epoch(now),
+                finished_at=to_epoch(datetime.now(UTC)),
+                status="ok",
+                items=len(written),
+                message="wrote " + ", ".join(written),
+            )
+        finally:
+            db.conn.close()
+        return "wrote " + ", ".join(str(report_dir / name) for name in written)
+
+    return run
+
+
+def build_jobs(
+    ctx: click.Context,
+    *,
+    every: str | None,
+    cron: str | None,
+    keep_raw: str,
+    report_dir: Path | None,
+    only: tuple[str, ...],
+    collect_kwargs: dict[str, Any],
+) -> list[Job]:
+    """The jobs of one schedule, in the order ``--once`` runs them."""
+    db_path = db_path_of(ctx)
+    try:
+        trigger = make_trigger(every, cron)
+        parse_duration(keep_raw)
+    except (ScheduleError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    wanted = set(only or JOB_NAMES)
+    jobs: list[Job] = []
+    if "collect" in wanted:
+        if _collect_command() is None:
+            raise click.ClickException("the collect command is not installed")
+        jobs.append(Job("collect", _collect_job(ctx, collect_kwargs), trigger))
+    if "prune" in wanted:
+        jobs.append(Job("prune", _prune_job(db_path, keep_raw), daily_trigger(hour=3)))
+    if "report" in wanted and report_dir is not None:
+        jobs.append(Job("report", _report_job(ctx, db_path, report_dir), daily_trigger(hour=6)))
+    if not jobs:
+        raise click.UsageError("no job to run (the report job needs --report-dir)")
+    return jobs
+
+
+def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--every", default=None, help="Collect at this interval, e.g. 15m, 1h."),
+        click.option("--cron", default=None, help='Collect on a crontab in UTC, e.g. "0 * * * *".'),
+        click.option(
+            "--keep-raw",
+            default="14d",
+            show_default=True,
+            help="Prune raw invocation rows older than this (hourly facts are kept).",
+        ),
+        click.option(
+            "--report-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Write the memory report (html + csv, dated) here once a day.",
+        ),
+        click.option(
+            "--job",
+            "only",
+            multiple=True,
+            type=click.Choice(JOB_NAMES),
+            help="Run only these jobs (repeatable) [default: all].",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    own = {"every", "cron", "keep_raw", "report_dir", "only", "once", "host", "port", "debug"}
+    mine = {k: v for k, v in kwargs.items() if k in own}
+    return mine, {k: v for k, v in kwargs.items() if k not in own}
+
+
+@click.command()
+@_common_options
+@click.option("--once", is_flag=True, help="Run every job once and exit (for cron/systemd timers).")
+@click.pass_context
+def schedule(ctx: click.Context, /, **kwargs: Any) -> None:
+    """Run collection, pruning and reports on a schedule until SIGTERM/SIGINT.
+
+    Only one schedule per database: a second one refuses to start. On SIGTERM the
+    running job finishes its current batch; the next start resumes from the watermarks.
+
+    Example: lambdascope schedule --every 1h --region eu-west-1 --report-dir ./reports
+    """
+    mine, collect_kwargs = _split_kwargs(kwargs)
+    jobs = build_jobs(
+        ctx,
+        every=mine["every"],
+        cron=mine["cron"],
+        keep_raw=mine["keep_raw"],
+        report_dir=mine["report_dir"],
+        only=mine["only"],
+        collect_kwargs=collect_kwargs,
+    )
+    lock = ScheduleLock(db_path_of(ctx))
+    try:
+        lock.acquire()
+    except ScheduleError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        open_db(db_path_of(ctx)).conn.close()
+        if mine["once"]:
+            if not run_once(jobs, StopFlag(), _log):
+                raise click.ClickException("a job failed (see above)")
+            return
+        run_blocking(jobs, _log)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        lock.release()
+
+
+@click.command()
+@_common_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8050, show_default=True, type=int, help="Port to listen on.")
+@click.pass_context
+def serve(ctx: click.Context, /, **kwargs: Any) -> None:
+    """Serve the dashboard and run the collection job in the same process.
+
+    Example: lambdascope serve --every 1h --region eu-west-1
+    """
+    from dashboards.app import create_app
+
+    mine, collect_kwargs = _split_kwargs(kwargs)
+    jobs = build_jobs(
+        ctx,
+        every=mine["every"],
+        cron=mine["cron"],
+        keep_raw=mine["keep_raw"],
+        report_dir=mine["report_dir"],
+        only=mine["only"],
+        collect_kwargs=collect_kwargs,
+    )
+    db_path = db_path_of(ctx)
+    lock = ScheduleLock(db_path)
+    try:
+        lock.acquire()
+    except ScheduleError as exc:
+        raise click.ClickException(str(exc)) from None
+    stop = StopFlag()
+    scheduler = build_scheduler(jobs, stop, _log, background=True)
+    try:
+        open_db(db_path).conn.close()
+        now = datetime.now(UTC)
+        for job in jobs:
+            scheduler.modify_job(job.name, next_run_time=now)
+        scheduler.start()
+        app = create_app(db_path)
+        click.echo(f"Dashboard: http://{mine['host']}:{mine['port']}/")
+        app.run(host=mine["host"], port=mine["port"], debug=False)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        stop.set()
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+        lock.release()
+
+
+def _adopt_collect_options() -> None:
+    """Give ``schedule``/``serve`` the same AWS options as ``collect`` (when installed)."""
+    command = _collect_command()
+    if command is None:
+        return
+    for target in (schedule, serve):
+        taken = {p.name for p in target.params}
+        for param in command.params:
+            if param.name not in taken and param.name != "help":
+                target.params.append(param)
+
+
+_adopt_collect_options()
