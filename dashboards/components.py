@@ -1,0 +1,193 @@
+"""Shared layout pieces: the filter bar, KPI cards, empty states, store access."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+import dash_bootstrap_components as dbc
+import flask
+from dash import dcc, html
+
+from dashboards import data
+from lambdascope.db import open_db
+
+FILTER_KEYS = ("range", "from", "to", "account", "region", "runtime", "arch", "tag", "q")
+RANGE_OPTIONS = [
+    {"label": "Last 24 h", "value": "24h"},
+    {"label": "Last 7 d", "value": "7d"},
+    {"label": "Last 14 d", "value": "14d"},
+    {"label": "Last 30 d", "value": "30d"},
+    {"label": "Last 90 d", "value": "90d"},
+    {"label": "Custom", "value": "custom"},
+]
+
+
+@contextmanager
+def store() -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the app's store for one request."""
+    db = open_db(flask.current_app.config["LAMBDASCOPE_DB"], readonly=True)
+    try:
+        yield db.conn
+    finally:
+        db.conn.close()
+
+
+def now() -> int:
+    """The app's clock (injectable for tests), epoch seconds."""
+    clock: Callable[[], float] = flask.current_app.config.get("LAMBDASCOPE_CLOCK", time.time)
+    return int(clock())
+
+
+def query_string(query: dict[str, Any], **overrides: Any) -> str:
+    """The filter part of a query, with overrides, as ``?a=b`` (or '')."""
+    merged = {k: query.get(k) for k in FILTER_KEYS}
+    merged.update(overrides)
+    clean = {k: v for k, v in merged.items() if v not in (None, "")}
+    return f"?{urlencode(clean)}" if clean else ""
+
+
+def function_href(name: str, account: str, region: str, query: dict[str, Any]) -> str:
+    """Link to a function's page, keeping the current filters."""
+    extra = {"account": account or None, "region": region or None}
+    return f"/functions/{name}{query_string(query, **extra)}"
+
+
+def filter_bar(page: str, query: dict[str, Any], options: dict[str, list[str]]) -> dbc.Card:
+    """The global filters, initialised from the URL; changes rewrite the URL."""
+
+    def dropdown(name: str, placeholder: str, width: int) -> dbc.Col:
+        values = options.get(name, [])
+        current = query.get(name) or None
+        if current and current not in values:
+            values = [current, *values]
+        return dbc.Col(
+            dcc.Dropdown(
+                id={"type": "filter", "name": name},
+                options=[{"label": v, "value": v} for v in values],
+                value=current,
+                placeholder=placeholder,
+                clearable=True,
+            ),
+            md=width,
+        )
+
+    range_value = query.get("range") or data.DEFAULT_RANGE
+    return dbc.Card(
+        dbc.CardBody(
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dcc.Dropdown(
+                            id={"type": "filter", "name": "range"},
+                            options=RANGE_OPTIONS,
+                            value=range_value,
+                            clearable=False,
+                        ),
+                        md=2,
+                    ),
+                    dbc.Col(
+                        dcc.DatePickerRange(
+                            id={"type": "filter", "name": "dates"},
+                            start_date=query.get("from"),
+                            end_date=query.get("to"),
+                            display_format="YYYY-MM-DD",
+                            clearable=True,
+                            disabled=range_value != "custom",
+                        ),
+                        md=3,
+                        className="small",
+                    ),
+                    dropdown("account", "Account", 2),
+                    dropdown("region", "Region", 1),
+                    dropdown("runtime", "Runtime", 1),
+                    dropdown("arch", "Arch", 1),
+                    dropdown("tag", "Tag", 1),
+                    dbc.Col(
+                        dbc.Input(
+                            id={"type": "filter", "name": "q"},
+                            value=query.get("q") or "",
+                            placeholder="Name contains…",
+                            debounce=True,
+                            type="search",
+                        ),
+                        md=1,
+                    ),
+                ],
+                className="g-2 align-items-center",
+            ),
+            className="py-2",
+        ),
+        id=f"{page}-filters",
+        className="mb-3 filter-bar",
+    )
+
+
+def kpi(label: str, value: str, hint: str = "", ident: str | None = None) -> dbc.Col:
+    """A KPI card."""
+    body = [html.Div(label, className="kpi-label"), html.Div(value, className="kpi-value")]
+    if hint:
+        body.append(html.Div(hint, className="kpi-hint"))
+    return dbc.Col(
+        dbc.Card(dbc.CardBody(body), className="kpi-card h-100", id=ident or ""),
+        xs=6,
+        md=3,
+        xl=True,
+        className="mb-3",
+    )
+
+
+def empty_state(page: str, title: str, detail: str | None = None) -> dbc.Alert:
+    """What to do when there is nothing to show."""
+    return dbc.Alert(
+        [
+            html.H5(title, className="alert-heading"),
+            html.P(detail or "Load data first, then reload this page:"),
+            html.Pre(
+                "lambdascope ingest ./logs            # local Lambda runtime logs\n"
+                "lambdascope collect --days 14        # CloudWatch metrics and Logs Insights",
+                className="mb-0",
+            ),
+        ],
+        color="info",
+        id=f"{page}-empty",
+        className="empty-state",
+    )
+
+
+def no_match(page: str) -> dbc.Alert:
+    """Filters that match nothing."""
+    return dbc.Alert(
+        [
+            html.H5("No function matches these filters", className="alert-heading"),
+            html.P("Widen the time range or clear a filter.", className="mb-0"),
+        ],
+        color="secondary",
+        id=f"{page}-empty",
+        className="empty-state",
+    )
+
+
+def records(frame: Any) -> list[dict[str, Any]]:
+    """DataFrame rows as dicts with NaN turned into None."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    return list(clean.to_dict("records"))
+
+
+def graph(ident: str, figure: Any) -> dcc.Graph:
+    """A graph with the mode bar trimmed."""
+    return dcc.Graph(id=ident, figure=figure, config={"displaylogo": False})
+
+
+def page_frame(page: str, title: str, query: dict[str, Any], body: list[Any]) -> html.Div:
+    """Title, filter bar and body of a page."""
+    with store() as conn:
+        options = data.filter_options(conn)
+    return html.Div(
+        [html.H3(title, className="page-title"), filter_bar(page, query, options), *body],
+        id=f"{page}-page",
+    )

@@ -1,0 +1,344 @@
+"""Pure figure builders: DataFrame in, plotly Figure out. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from lambdascope import histogram
+
+# One colour per finding / series, everywhere.
+FINDING_COLOURS: dict[str, str] = {
+    "over-provisioned": "#2a9d8f",
+    "under-provisioned": "#e76f51",
+    "right-sized": "#6c757d",
+    "oom-risk": "#d62828",
+    "insufficient-data": "#adb5bd",
+}
+SERIES_COLOURS: dict[str, str] = {
+    "invocations": "#1f77b4",
+    "errors": "#d62728",
+    "throttles": "#ff7f0e",
+    "timeouts": "#9467bd",
+    "out_of_memory": "#8c564b",
+    "p50": "#2ca02c",
+    "p95": "#1f77b4",
+    "p99": "#9467bd",
+    "max": "#7f7f7f",
+    "configured": "#d62728",
+    "memory_max": "#1f77b4",
+    "memory_p99": "#17becf",
+    "cold_starts": "#bcbd22",
+    "init": "#e377c2",
+    "cost": "#2a9d8f",
+}
+LABELS = {
+    "invocations": "Invocations",
+    "errors": "Errors",
+    "throttles": "Throttles",
+    "timeouts": "Timeouts",
+    "out_of_memory": "Out of memory",
+}
+
+
+def _layout(fig: go.Figure, title: str, y_title: str, x_title: str = "Time (UTC)") -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "font": {"size": 15}},
+        template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 45, "b": 45},
+        height=320,
+        legend={"orientation": "h", "y": -0.2},
+        hovermode="x unified",
+    )
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title, separatethousands=False, exponentformat="SI")
+    return fig
+
+
+def empty_figure(title: str, message: str) -> go.Figure:
+    """A blank chart that says why it is blank."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message,
+        showarrow=False,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        font={"size": 14, "color": "#6c757d"},
+    )
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "font": {"size": 15}},
+        template="plotly_white",
+        height=320,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        margin={"l": 20, "r": 20, "t": 45, "b": 20},
+    )
+    return fig
+
+
+def counts_over_time(
+    frame: pd.DataFrame,
+    title: str,
+    series: tuple[str, ...] = ("invocations", "errors", "throttles"),
+) -> go.Figure:
+    """Counts per time bucket; invocations on the left axis, failures on the right."""
+    if frame.empty:
+        return empty_figure(title, "No invocations in this time range")
+    fig = go.Figure()
+    for name in series:
+        if name not in frame:
+            continue
+        secondary = name != "invocations"
+        fig.add_trace(
+            go.Scatter(
+                x=frame["time"],
+                y=frame[name].fillna(0),
+                name=LABELS.get(name, name),
+                mode="lines",
+                line={"color": SERIES_COLOURS.get(name), "width": 2},
+                yaxis="y2" if secondary and "invocations" in series else "y",
+            )
+        )
+    _layout(fig, title, "Invocations per bucket" if "invocations" in series else "Count")
+    if "invocations" in series and len(series) > 1:
+        fig.update_layout(
+            yaxis2={
+                "title": {"text": "Errors / throttles (count)"},
+                "overlaying": "y",
+                "side": "right",
+                "rangemode": "tozero",
+                "showgrid": False,
+                "exponentformat": "SI",
+            }
+        )
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def latency_over_time(frame: pd.DataFrame) -> go.Figure:
+    """p50/p95/p99/max duration per hour (ms)."""
+    title = "Duration"
+    if frame.empty or frame[["p50", "p95", "p99", "duration_ms_max"]].isna().all().all():
+        return empty_figure(title, "No duration data in this time range")
+    fig = go.Figure()
+    for column, name, key in (
+        ("p50", "p50", "p50"),
+        ("p95", "p95", "p95"),
+        ("p99", "p99", "p99"),
+        ("duration_ms_max", "max", "max"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=frame["time"],
+                y=frame[column],
+                name=name,
+                mode="lines",
+                line={
+                    "color": SERIES_COLOURS[key],
+                    "width": 1 if key == "max" else 2,
+                    "dash": "dot" if key == "max" else "solid",
+                },
+            )
+        )
+    _layout(fig, title, "Duration (ms)")
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def memory_over_time(frame: pd.DataFrame) -> go.Figure:
+    """Max and p99 memory used per hour vs the configured memory size (MB)."""
+    title = "Reported vs configured memory"
+    if frame.empty or frame["max_memory_used_mb"].isna().all():
+        return empty_figure(title, "No memory reports in this time range")
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=frame["time"],
+            y=frame["configured_memory_mb"],
+            name="Configured",
+            mode="lines",
+            line={"color": SERIES_COLOURS["configured"], "width": 2, "shape": "hv"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["time"],
+            y=frame["max_memory_used_mb"],
+            name="Max used",
+            mode="lines",
+            line={"color": SERIES_COLOURS["memory_max"], "width": 2},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["time"],
+            y=frame["memory_used_p99"],
+            name="p99 used",
+            mode="lines",
+            line={"color": SERIES_COLOURS["memory_p99"], "width": 1},
+        )
+    )
+    _layout(fig, title, "Memory (MB)")
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def memory_histogram(hist: Mapping[str, int], configured_mb: float | None) -> go.Figure:
+    """Distribution of max memory used per invocation (MB), configured size marked."""
+    title = "Max memory used per invocation"
+    if histogram.count(hist) == 0:
+        return empty_figure(title, "No memory reports in this time range")
+    items = sorted((histogram.bucket_value(k), int(c)) for k, c in hist.items() if int(c) > 0)
+    fig = go.Figure(
+        go.Bar(
+            x=[round(v, 1) for v, _ in items],
+            y=[c for _, c in items],
+            name="Invocations",
+            marker={"color": SERIES_COLOURS["memory_max"]},
+        )
+    )
+    if configured_mb:
+        fig.add_vline(
+            x=configured_mb,
+            line={"color": SERIES_COLOURS["configured"], "dash": "dash"},
+            annotation_text=f"configured {configured_mb:.0f} MB",
+        )
+    _layout(fig, title, "Invocations", x_title="Max memory used (MB)")
+    fig.update_layout(hovermode="closest", bargap=0.05)
+    return fig
+
+
+def cold_starts_over_time(frame: pd.DataFrame) -> go.Figure:
+    """Cold starts per hour and mean init duration (ms)."""
+    title = "Cold starts and init duration"
+    if frame.empty or frame["cold_starts"].fillna(0).sum() == 0:
+        return empty_figure(title, "No cold starts in this time range")
+    init_avg = frame["init_duration_ms_sum"] / frame["cold_starts"].where(frame["cold_starts"] > 0)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=frame["time"],
+            y=frame["cold_starts"],
+            name="Cold starts",
+            marker={"color": SERIES_COLOURS["cold_starts"]},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["time"],
+            y=init_avg,
+            name="Mean init duration",
+            mode="markers+lines",
+            yaxis="y2",
+            line={"color": SERIES_COLOURS["init"], "width": 1},
+        )
+    )
+    _layout(fig, title, "Cold starts (count)")
+    fig.update_layout(
+        yaxis2={
+            "title": {"text": "Init duration (ms)"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+        }
+    )
+    return fig
+
+
+def cost_per_day(frame: pd.DataFrame) -> go.Figure:
+    """Estimated cost per UTC day (USD)."""
+    title = "Estimated cost per day"
+    if frame.empty or "cost_usd" not in frame or frame["cost_usd"].fillna(0).sum() == 0:
+        return empty_figure(title, "No billed duration in this time range")
+    fig = go.Figure(
+        go.Bar(
+            x=frame["day"],
+            y=frame["cost_usd"],
+            name="Cost",
+            marker={"color": SERIES_COLOURS["cost"]},
+            hovertemplate="%{x|%Y-%m-%d}: $%{y:.4f}<extra></extra>",
+        )
+    )
+    _layout(fig, title, "Cost (USD)", x_title="Day (UTC)")
+    fig.update_yaxes(tickprefix="$")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def memory_scatter(frame: pd.DataFrame, finding_column: str | None = None) -> go.Figure:
+    """Configured vs max used memory per function (MB), with the y = x diagonal."""
+    title = "Configured vs max memory used"
+    data = frame.dropna(subset=["memory_mb", "max_memory_used_mb"]) if not frame.empty else frame
+    if data.empty:
+        return empty_figure(title, "No functions with memory reports in this time range")
+    fig = go.Figure()
+    groups = (
+        data.groupby(finding_column, dropna=False)
+        if finding_column and finding_column in data
+        else [("functions", data)]
+    )
+    for finding, part in groups:
+        fig.add_trace(
+            go.Scattergl(
+                x=part["memory_mb"],
+                y=part["max_memory_used_mb"],
+                mode="markers",
+                name=str(finding),
+                text=part["function_name"],
+                marker={
+                    "color": FINDING_COLOURS.get(str(finding), SERIES_COLOURS["invocations"]),
+                    "size": 8,
+                    "opacity": 0.75,
+                },
+                hovertemplate="%{text}<br>configured %{x} MB<br>max used %{y} MB<extra></extra>",
+            )
+        )
+    top = float(max(data["memory_mb"].max(), data["max_memory_used_mb"].max())) * 1.05
+    fig.add_trace(
+        go.Scatter(
+            x=[0, top],
+            y=[0, top],
+            mode="lines",
+            name="used = configured",
+            line={"color": "#adb5bd", "dash": "dash"},
+            hoverinfo="skip",
+        )
+    )
+    _layout(fig, title, "Max memory used (MB)", x_title="Configured memory (MB)")
+    fig.update_layout(hovermode="closest", height=420)
+    fig.update_xaxes(range=[0, top])
+    fig.update_yaxes(range=[0, top])
+    return fig
+
+
+def top_bar(
+    frame: pd.DataFrame, value: str, title: str, x_title: str, text: list[str]
+) -> go.Figure:
+    """Horizontal bar of the top functions by ``value`` (already sorted and cut)."""
+    if frame.empty:
+        return empty_figure(title, "Nothing to show in this time range")
+    fig = go.Figure(
+        go.Bar(
+            x=frame[value],
+            y=frame["function_name"],
+            orientation="h",
+            text=text,
+            textposition="auto",
+            marker={"color": SERIES_COLOURS.get(value, "#1f77b4")},
+            hovertemplate="%{y}: %{text}<extra></extra>",
+        )
+    )
+    _layout(fig, title, "", x_title=x_title)
+    fig.update_layout(
+        hovermode="closest",
+        height=300,
+        showlegend=False,
+        margin={"l": 180, "r": 20, "t": 45, "b": 45},
+    )
+    fig.update_yaxes(autorange="reversed", title_text="")
+    return fig

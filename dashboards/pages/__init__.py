@@ -1,0 +1,1 @@
+"""Dashboard pages; each module registers itself and exposes ``layout(**query)``."""

@@ -1,0 +1,275 @@
+"""Function detail: config, latency, failures, memory, cold starts, cost, advice."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import dcc, html
+
+from dashboards import data, figures
+from dashboards import format as fmt
+from dashboards.components import (
+    empty_state,
+    function_href,
+    graph,
+    kpi,
+    now,
+    page_frame,
+    records,
+    store,
+)
+from lambdascope.timeutil import iso
+
+dash.register_page(
+    __name__,
+    path_template="/functions/<name>",
+    name="Function",
+    title="lambdascope · Function",
+)  # type: ignore[no-untyped-call]
+
+POWER_VALUES = (128, 256, 512, 1024, 1536, 2048, 3008)
+
+
+def power_tuning_input(function: dict[str, Any]) -> dict[str, Any]:
+    """Input for aws-lambda-power-tuning around the configured size (MB)."""
+    configured = function.get("memory_mb")
+    values = sorted({*POWER_VALUES, *([int(configured)] if configured else [])})
+    arn = function.get("function_arn") or (
+        f"arn:aws:lambda:{function['region'] or 'REGION'}:"
+        f"{function['account_id'] or 'ACCOUNT'}:function:{function['function_name']}"
+    )
+    return {
+        "lambdaARN": arn,
+        "powerValues": values,
+        "num": 50,
+        "payload": {},
+        "parallelInvocation": True,
+        "strategy": "cost",
+    }
+
+
+def timeout_advice(timeout_s: float | None, max_ms: float | None, p99_ms: float | None) -> str:
+    """Plain-language note on the configured timeout vs observed durations."""
+    if not timeout_s or max_ms is None:
+        return "No duration data in this range to judge the timeout."
+    share = max_ms / (timeout_s * 1000)
+    text = (
+        f"Longest invocation {fmt.duration_ms(max_ms)} is {share:.0%} of the "
+        f"{timeout_s:.0f} s timeout."
+    )
+    if share >= 0.9:
+        return text + " Invocations run close to the timeout: expect timeouts under load."
+    if share < 0.1 and p99_ms is not None and timeout_s > 3:
+        return text + " The timeout is far above observed durations; a lower one fails faster."
+    return text
+
+
+def _config_table(fn: dict[str, Any]) -> html.Table:
+    rows = [
+        ("Account / region", f"{fn['account_id'] or '—'} / {fn['region'] or '—'}"),
+        ("Runtime", fn.get("runtime") or "—"),
+        ("Architecture", fn.get("architecture") or "—"),
+        ("Memory", fmt.megabytes(fn.get("memory_mb"))),
+        ("Timeout", f"{fn['timeout_s']} s" if fn.get("timeout_s") else "—"),
+        ("Code size", fmt.size_bytes(fn.get("code_size_bytes"))),
+        ("Reserved concurrency", fn.get("reserved_concurrency") or "—"),
+        ("Last modified", iso(fn.get("last_modified")) or "—"),
+        ("Last seen", iso(fn.get("last_seen")) or "—"),
+    ]
+    return html.Table(
+        [html.Tr([html.Td(k, className="text-muted"), html.Td(str(v))]) for k, v in rows],
+        className="config-table",
+    )
+
+
+def _daily_cost(series: pd.DataFrame, architecture: str | None) -> pd.DataFrame:
+    if series.empty:
+        return pd.DataFrame(columns=["day", "cost_usd"])
+    frame = series.assign(day=series["time"].dt.floor("D"))
+    frame["cost_usd"] = [
+        data.estimated_cost_usd(float(i or 0), float(b or 0), architecture)
+        for i, b in zip(frame["invocations"], frame["billed_mb_ms"], strict=True)
+    ]
+    return frame.groupby("day", as_index=False).agg(cost_usd=("cost_usd", "sum"))
+
+
+def layout(name: str = "", **query: Any) -> html.Div:
+    with store() as conn:
+        matches = data.find_functions(conn, name, query.get("account"), query.get("region"))
+        if matches.empty:
+            return page_frame(
+                "function",
+                name or "Function",
+                query,
+                [
+                    empty_state(
+                        "function",
+                        f"No function named {name!r} in the store",
+                        "Check the name, account and region, or load data:",
+                    )
+                ],
+            )
+        if len(matches) > 1:
+            links = [
+                html.Li(
+                    dcc.Link(
+                        f"{r['function_name']} · {r['account_id']} · {r['region']}",
+                        href=function_href(r["function_name"], r["account_id"], r["region"], query),
+                    )
+                )
+                for r in records(matches)
+            ]
+            return page_frame(
+                "function",
+                name,
+                query,
+                [
+                    dbc.Alert(
+                        [html.P("Several functions have this name; pick one:"), html.Ul(links)],
+                        color="warning",
+                        id="function-ambiguous",
+                    )
+                ],
+            )
+        fn = records(matches)[0]
+        filters = data.filters_from_query(query, now())
+        series = data.function_timeseries(conn, int(fn["id"]), filters)
+        mem_hist = data.memory_histogram(conn, int(fn["id"]), filters)
+        stats = data.function_stats(
+            conn,
+            data.Filters(
+                start=filters.start,
+                end=filters.end,
+                account=fn["account_id"],
+                region=fn["region"],
+                name=fn["function_name"],
+            ),
+        )
+        versions = data.function_versions(conn, int(fn["id"]))
+    row = stats[stats["id"] == fn["id"]].iloc[0].to_dict() if not stats.empty else {}
+    invocations = row.get("invocations", 0)
+    cards = dbc.Row(
+        [
+            kpi("Invocations", fmt.number(invocations)),
+            kpi("Error rate", fmt.percent(row.get("error_rate"))),
+            kpi("p95 duration", fmt.duration_ms(row.get("duration_p95"))),
+            kpi(
+                "Max memory used",
+                f"{fmt.megabytes(row.get('max_memory_used_mb'))}",
+                f"of {fmt.megabytes(fn.get('memory_mb'))} configured",
+            ),
+            kpi("Cold starts", fmt.percent(row.get("cold_start_rate"))),
+            kpi("Cost in range", fmt.usd(row.get("cost_usd")), "list-price estimate"),
+        ],
+        className="g-3",
+    )
+    tuning = json.dumps(power_tuning_input(fn))
+    advice = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H5("Recommendation", className="section-title mt-0"),
+                html.P(
+                    "Memory recommendations with their options table, projected duration and "
+                    "savings appear here once the right-sizing analysis runs "
+                    "(`lambdascope report memory`).",
+                    className="text-muted",
+                    id="function-recommendation",
+                ),
+                html.H6("Timeout", className="section-title"),
+                html.P(
+                    timeout_advice(
+                        fn.get("timeout_s"), row.get("duration_ms_max"), row.get("duration_p99")
+                    ),
+                    id="function-timeout-advice",
+                ),
+                html.H6("Versions", className="section-title"),
+                html.P(
+                    f"{len(versions)} published versions"
+                    + (
+                        f", {fmt.size_bytes(float(versions['code_size_bytes'].fillna(0).sum()))}"
+                        " of code"
+                        if not versions.empty
+                        else ""
+                    )
+                ),
+                html.H6("Power Tuning input", className="section-title"),
+                html.Div(
+                    [
+                        dcc.Clipboard(
+                            target_id="function-power-tuning",
+                            style={"float": "right", "fontSize": 18},
+                        ),
+                        html.Pre(
+                            tuning, id="function-power-tuning", className="small power-tuning"
+                        ),
+                    ]
+                ),
+            ]
+        ),
+        className="mb-3",
+    )
+    return page_frame(
+        "function",
+        fn["function_name"],
+        query,
+        [
+            cards,
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.Card(
+                            dbc.CardBody(
+                                [html.H5("Configuration", className="mt-0"), _config_table(fn)]
+                            ),
+                            className="mb-3",
+                        ),
+                        lg=4,
+                    ),
+                    dbc.Col(advice, lg=8),
+                ]
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        graph("function-latency-graph", figures.latency_over_time(series)), lg=6
+                    ),
+                    dbc.Col(
+                        graph(
+                            "function-failures-graph",
+                            figures.counts_over_time(
+                                series.assign(out_of_memory=series["out_of_memory"])
+                                if not series.empty
+                                else series,
+                                "Errors, timeouts, OOMs and throttles",
+                                ("errors", "timeouts", "out_of_memory", "throttles"),
+                            ),
+                        ),
+                        lg=6,
+                    ),
+                    dbc.Col(graph("function-memory-graph", figures.memory_over_time(series)), lg=6),
+                    dbc.Col(
+                        graph(
+                            "function-memory-histogram",
+                            figures.memory_histogram(mem_hist, fn.get("memory_mb")),
+                        ),
+                        lg=6,
+                    ),
+                    dbc.Col(
+                        graph("function-coldstart-graph", figures.cold_starts_over_time(series)),
+                        lg=6,
+                    ),
+                    dbc.Col(
+                        graph(
+                            "function-cost-graph",
+                            figures.cost_per_day(_daily_cost(series, fn.get("architecture"))),
+                        ),
+                        lg=6,
+                    ),
+                ]
+            ),
+        ],
+    )
