@@ -1,0 +1,797 @@
+"""Every read the summary, reports, analyses and dashboards need. All SQL for reads lives here.
+
+Functions take a sqlite_utils ``Database`` (or a plain ``sqlite3.Connection``), a window
+``start``/``end`` in epoch seconds (``start`` inclusive, ``end`` exclusive, compared with
+the ``hour`` column) and a :class:`Filters`.
+
+The merged view ("one view of a function"), per function x hour:
+
+- hourly_facts rows with source ``'local'`` beat ``'insights'`` rows for the same
+  function-hour (all memory rows of the losing source are dropped for that hour);
+- invocations / errors / throttles come from hourly_metrics (CloudWatch) when that
+  function-hour has a metrics row; they are allocated to the hour's memory rows in
+  proportion to the invocations the logs saw at each memory size (equally when the logs
+  saw none). Without metrics they come from hourly_facts (throttles are then 0, logs do
+  not show throttles). A metrics hour without any facts counts at the function's
+  inventory memory size;
+- distributions (memory used, duration, billed duration, init) come from the fact
+  histograms. When a row has no log data at all, duration percentiles fall back to
+  CloudWatch: p50 = invocation-weighted mean of hourly p50, p95/p99 = max of hourly
+  p95/p99 (an upper bound, not an exact percentile), max = max of hourly max.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlite_utils import Database
+
+from lambdascope import histogram
+from lambdascope.histogram import Histogram
+
+Conn = Database | sqlite3.Connection
+
+HIST_COLUMNS = (
+    "max_memory_used_hist",
+    "duration_hist",
+    "billed_duration_hist",
+    "init_duration_hist",
+)
+
+
+def _conn(db: Conn) -> sqlite3.Connection:
+    return db.conn if isinstance(db, Database) else db
+
+
+def _tags(alias: str) -> str:
+    """SQL for a function's tags as a JSON object ('{}' when missing or invalid)."""
+    return f"CASE WHEN json_valid({alias}.tags_json) THEN {alias}.tags_json ELSE '{{}}' END"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which functions a read covers. Empty tuples / None mean "all".
+
+    ``tag`` is ``"key=value"`` (exact value) or ``"key"`` (tag present);
+    ``name_contains`` is a case-insensitive substring; ``function_names`` are exact names.
+    Deleted functions (``deleted_at`` set) are left out unless ``include_deleted``.
+    """
+
+    account_ids: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    runtimes: tuple[str, ...] = ()
+    architectures: tuple[str, ...] = ()
+    tag: str | None = None
+    name_contains: str | None = None
+    function_names: tuple[str, ...] = ()
+    include_deleted: bool = False
+
+    def where(self, alias: str = "f") -> tuple[str, list[Any]]:
+        """SQL condition over the functions table (aliased ``alias``) and its parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (
+            ("account_id", self.account_ids),
+            ("region", self.regions),
+            ("runtime", self.runtimes),
+            ("architecture", self.architectures),
+            ("function_name", self.function_names),
+        ):
+            if values:
+                clauses.append(f"{alias}.{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        if self.name_contains:
+            clauses.append(f"instr(lower({alias}.function_name), ?) > 0")
+            params.append(self.name_contains.lower())
+        if self.tag:
+            key, sep, value = self.tag.partition("=")
+            if sep:
+                clauses.append(
+                    f"EXISTS (SELECT 1 FROM json_each({_tags(alias)}) t"
+                    " WHERE t.key = ? AND t.value = ?)"
+                )
+                params.extend([key, value])
+            else:
+                clauses.append(
+                    f"EXISTS (SELECT 1 FROM json_each({_tags(alias)}) t WHERE t.key = ?)"
+                )
+                params.append(key)
+        if not self.include_deleted:
+            clauses.append(f"{alias}.deleted_at IS NULL")
+        return (" AND ".join(clauses) or "1"), params
+
+
+ALL = Filters()
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """Identity and inventory configuration of one function."""
+
+    function_id: int
+    account_id: str
+    region: str
+    function_name: str
+    function_arn: str | None
+    runtime: str | None
+    architecture: str | None
+    memory_mb: int | None
+    timeout_s: int | None
+    last_modified: int | None
+    tags: dict[str, str]
+    first_seen: int | None
+    last_seen: int | None
+    inventory_at: int | None
+    deleted_at: int | None
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    """One function x configured memory size over a window (the merged view).
+
+    Counts are floats because CloudWatch counts allocated over several memory sizes may be
+    fractional; ``log_invocations`` is what the logs saw (the population of the
+    histograms and of ``billed_duration_ms_sum``). ``memory_mb`` is the configured memory
+    of this row (the inventory value for a function without activity);
+    ``inventory_memory_mb`` is the current configuration. ``first_seen``/``last_seen``
+    are the first/last invocation (exact from raw invocations when stored, else the
+    start of the first/last active hour). ``sources`` is a sorted subset of
+    ``{"local", "insights", "metrics"}``.
+    """
+
+    function_id: int
+    account_id: str
+    region: str
+    function_name: str
+    runtime: str | None
+    architecture: str | None
+    timeout_s: int | None
+    memory_mb: int | None
+    inventory_memory_mb: int | None
+    invocations: float = 0.0
+    errors: float = 0.0
+    throttles: float = 0.0
+    timeouts: int = 0
+    out_of_memory: int = 0
+    cold_starts: int = 0
+    log_invocations: int = 0
+    duration_p50_ms: float | None = None
+    duration_p95_ms: float | None = None
+    duration_p99_ms: float | None = None
+    duration_max_ms: float | None = None
+    duration_ms_sum: float = 0.0
+    billed_duration_ms_sum: float = 0.0
+    init_p50_ms: float | None = None
+    init_p95_ms: float | None = None
+    init_max_ms: float | None = None
+    max_memory_used_mb: int | None = None
+    p99_memory_used_mb: float | None = None
+    memory_hist: Histogram = field(default_factory=dict)
+    duration_hist: Histogram = field(default_factory=dict)
+    billed_duration_hist: Histogram = field(default_factory=dict)
+    init_hist: Histogram = field(default_factory=dict)
+    first_seen: int | None = None
+    last_seen: int | None = None
+    hours_with_data: int = 0
+    sources: tuple[str, ...] = ()
+    deleted_at: int | None = None
+
+    @property
+    def billed_gb_seconds(self) -> float:
+        """GB-seconds billed for the invocations the logs saw (memory in MiB / 1024)."""
+        return self.billed_duration_ms_sum / 1000.0 * (self.memory_mb or 0) / 1024.0
+
+
+# --- the merged hourly view -------------------------------------------------------------
+
+# Facts in the window for the filtered functions, 'local' beating 'insights' per hour.
+_FACTS_SQL = """
+SELECT hf.* FROM hourly_facts hf
+WHERE hf.hour >= :start AND hf.hour < :end
+  AND hf.function_id IN (SELECT f.id FROM functions f WHERE {where})
+  AND (hf.source = 'local' OR NOT EXISTS (
+        SELECT 1 FROM hourly_facts l
+        WHERE l.function_id = hf.function_id AND l.hour = hf.hour AND l.source = 'local'))
+"""
+
+# One row per function x hour x memory of the merged view (no histograms).
+_MERGED_SQL = """
+WITH fx AS ({facts}),
+tot AS (
+  SELECT function_id, hour, sum(invocations) AS inv, count(*) AS n
+  FROM fx GROUP BY function_id, hour
+),
+mx AS (
+  SELECT m.* FROM hourly_metrics m
+  WHERE m.hour >= :start AND m.hour < :end
+    AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})
+)
+SELECT fx.function_id, fx.hour, fx.memory_mb, fx.source,
+  CASE WHEN mx.invocations IS NULL THEN fx.invocations
+       WHEN tot.inv > 0 THEN mx.invocations * fx.invocations / tot.inv
+       ELSE mx.invocations / tot.n END AS invocations,
+  CASE WHEN mx.function_id IS NULL THEN fx.errors
+       WHEN tot.inv > 0 THEN coalesce(mx.errors, 0) * fx.invocations / tot.inv
+       ELSE coalesce(mx.errors, 0) / tot.n END AS errors,
+  CASE WHEN mx.function_id IS NULL THEN 0
+       WHEN tot.inv > 0 THEN coalesce(mx.throttles, 0) * fx.invocations / tot.inv
+       ELSE coalesce(mx.throttles, 0) / tot.n END AS throttles,
+  fx.timeouts, fx.out_of_memory, fx.cold_starts, fx.invocations AS log_invocations,
+  fx.duration_ms_sum, fx.duration_ms_max, fx.billed_duration_ms_sum,
+  fx.max_memory_used_mb_max, fx.init_duration_ms_sum, fx.init_duration_ms_max,
+  mx.function_id IS NOT NULL AS has_metrics,
+  mx.duration_p50_ms, mx.duration_p95_ms, mx.duration_p99_ms, mx.duration_max_ms
+FROM fx
+JOIN tot ON tot.function_id = fx.function_id AND tot.hour = fx.hour
+LEFT JOIN mx ON mx.function_id = fx.function_id AND mx.hour = fx.hour
+UNION ALL
+SELECT mx.function_id, mx.hour, f.memory_mb, 'metrics',
+  coalesce(mx.invocations, 0), coalesce(mx.errors, 0), coalesce(mx.throttles, 0),
+  0, 0, 0, 0, 0, NULL, 0, NULL, 0, NULL, 1,
+  mx.duration_p50_ms, mx.duration_p95_ms, mx.duration_p99_ms, mx.duration_max_ms
+FROM mx JOIN functions f ON f.id = mx.function_id
+WHERE NOT EXISTS (
+  SELECT 1 FROM hourly_facts h WHERE h.function_id = mx.function_id AND h.hour = mx.hour)
+"""
+
+
+def _params(start: int, end: int, filters: Filters) -> tuple[str, dict[str, Any]]:
+    where, plist = filters.where("f")
+    # Named parameters for the window, numbered ones for the filter values.
+    named = {"start": int(start), "end": int(end)}
+    for i, value in enumerate(plist):
+        named[f"p{i}"] = value
+    count = iter(range(len(plist)))
+    where_named = "".join(f":p{next(count)}" if ch == "?" else ch for ch in where)
+    return where_named, named
+
+
+def merged_hourly_sql(start: int, end: int, filters: Filters = ALL) -> tuple[str, dict[str, Any]]:
+    """SQL text and parameters of the merged view, one row per function x hour x memory.
+
+    Columns: function_id, hour, memory_mb, source ('local'|'insights'|'metrics'),
+    invocations, errors, throttles, timeouts, out_of_memory, cold_starts,
+    log_invocations, duration_ms_sum, duration_ms_max, billed_duration_ms_sum,
+    max_memory_used_mb_max, init_duration_ms_sum, init_duration_ms_max, has_metrics,
+    duration_p50_ms, duration_p95_ms, duration_p99_ms, duration_max_ms (CloudWatch).
+    Use it as a sub-query for custom aggregations.
+    """
+    where, params = _params(start, end, filters)
+    facts = _FACTS_SQL.format(where=where)
+    return _MERGED_SQL.format(facts=facts, where=where), params
+
+
+def _merged_histograms(
+    conn: sqlite3.Connection, start: int, end: int, filters: Filters, column: str
+) -> dict[tuple[int, int], Histogram]:
+    """Histogram ``column`` merged per (function_id, memory_mb) in SQL with json_each."""
+    assert column in HIST_COLUMNS
+    where, params = _params(start, end, filters)
+    sql = (
+        f"SELECT fx.function_id, fx.memory_mb, j.key, sum(j.value)"
+        f" FROM ({_FACTS_SQL.format(where=where)}) fx, json_each(fx.{column}) j"
+        " GROUP BY fx.function_id, fx.memory_mb, j.key"
+    )
+    out: dict[tuple[int, int], Histogram] = defaultdict(dict)
+    for fid, mem, key, total in conn.execute(sql, params):
+        out[(fid, mem)][str(key)] = int(total)
+    return out
+
+
+def _functions(conn: sqlite3.Connection, filters: Filters) -> dict[int, FunctionInfo]:
+    where, params = filters.where("f")
+    rows = conn.execute(
+        "SELECT f.id, f.account_id, f.region, f.function_name, f.function_arn, f.runtime,"
+        " f.architecture, f.memory_mb, f.timeout_s, f.last_modified, f.tags_json,"
+        " f.first_seen, f.last_seen, f.inventory_at, f.deleted_at"
+        f" FROM functions f WHERE {where}"
+        " ORDER BY f.function_name, f.account_id, f.region",
+        params,
+    ).fetchall()
+    return {row[0]: _info(row) for row in rows}
+
+
+def _info(row: tuple[Any, ...]) -> FunctionInfo:
+    tags: dict[str, str] = {}
+    if row[10]:
+        try:
+            loaded = json.loads(row[10])
+            if isinstance(loaded, dict):
+                tags = {str(k): str(v) for k, v in loaded.items()}
+        except ValueError:
+            tags = {}
+    return FunctionInfo(
+        function_id=row[0],
+        account_id=row[1],
+        region=row[2],
+        function_name=row[3],
+        function_arn=row[4],
+        runtime=row[5],
+        architecture=row[6],
+        memory_mb=row[7],
+        timeout_s=row[8],
+        last_modified=row[9],
+        tags=tags,
+        first_seen=row[11],
+        last_seen=row[12],
+        inventory_at=row[13],
+        deleted_at=row[14],
+    )
+
+
+def function_stats(
+    db: Conn,
+    start: int,
+    end: int,
+    filters: Filters = ALL,
+    *,
+    histograms: bool = True,
+) -> list[FunctionStats]:
+    """Per function x configured memory in ``[start, end)``, from the merged view.
+
+    Functions matching ``filters`` with no activity in the window are included once, with
+    zero counts, at their inventory memory size, so stale and empty functions show.
+    With ``histograms=False`` the four merged histograms (and the percentiles read from
+    them) are skipped: much faster when only counts are needed.
+    Sorted by function name, account, region, memory.
+    """
+    conn = _conn(db)
+    infos = _functions(conn, filters)
+    sql, params = merged_hourly_sql(start, end, filters)
+    agg = conn.execute(
+        f"""
+        SELECT function_id, memory_mb,
+          sum(invocations), sum(errors), sum(throttles), sum(timeouts), sum(out_of_memory),
+          sum(cold_starts), sum(log_invocations), sum(duration_ms_sum), max(duration_ms_max),
+          sum(billed_duration_ms_sum), max(max_memory_used_mb_max), max(init_duration_ms_max),
+          min(CASE WHEN invocations > 0 OR log_invocations > 0 THEN hour END),
+          max(CASE WHEN invocations > 0 OR log_invocations > 0 THEN hour END),
+          count(DISTINCT hour),
+          max(source = 'local'), max(source = 'insights'), max(has_metrics),
+          sum(CASE WHEN log_invocations = 0 THEN duration_p50_ms * invocations END)
+            / nullif(sum(CASE WHEN log_invocations = 0 AND duration_p50_ms IS NOT NULL
+                         THEN invocations END), 0),
+          max(duration_p95_ms), max(duration_p99_ms), max(duration_max_ms)
+        FROM ({sql}) GROUP BY function_id, memory_mb
+        """,
+        params,
+    ).fetchall()
+    hists: dict[str, dict[tuple[int, int], Histogram]] = {}
+    if histograms:
+        for column in HIST_COLUMNS:
+            hists[column] = _merged_histograms(conn, start, end, filters, column)
+    exact = _exact_seen(conn, start, end, filters)
+
+    out: list[FunctionStats] = []
+    active: set[int] = set()
+    for row in agg:
+        fid, mem = row[0], row[1]
+        info = infos.get(fid)
+        if info is None:
+            continue
+        active.add(fid)
+        sources = tuple(
+            name
+            for name, flag in (("insights", row[18]), ("local", row[17]), ("metrics", row[19]))
+            if flag
+        )
+        mem_hist = hists.get("max_memory_used_hist", {}).get((fid, mem), {})
+        dur_hist = hists.get("duration_hist", {}).get((fid, mem), {})
+        billed_hist = hists.get("billed_duration_hist", {}).get((fid, mem), {})
+        init_hist = hists.get("init_duration_hist", {}).get((fid, mem), {})
+        log_inv = int(row[8] or 0)
+        if dur_hist:
+            p50 = histogram.quantile(dur_hist, 0.50)
+            p95 = histogram.quantile(dur_hist, 0.95)
+            p99 = histogram.quantile(dur_hist, 0.99)
+            dmax = row[10]
+        elif log_inv == 0:
+            p50, p95, p99, dmax = row[20], row[21], row[22], row[23]
+        else:
+            p50 = p95 = p99 = None
+            dmax = row[10]
+        first, last = row[14], row[15]
+        seen = exact.get((fid, mem))
+        if seen is not None:
+            first, last = seen
+        out.append(
+            FunctionStats(
+                function_id=fid,
+                account_id=info.account_id,
+                region=info.region,
+                function_name=info.function_name,
+                runtime=info.runtime,
+                architecture=info.architecture,
+                timeout_s=info.timeout_s,
+                memory_mb=mem,
+                inventory_memory_mb=info.memory_mb,
+                invocations=float(row[2] or 0),
+                errors=float(row[3] or 0),
+                throttles=float(row[4] or 0),
+                timeouts=int(row[5] or 0),
+                out_of_memory=int(row[6] or 0),
+                cold_starts=int(row[7] or 0),
+                log_invocations=log_inv,
+                duration_p50_ms=p50,
+                duration_p95_ms=p95,
+                duration_p99_ms=p99,
+                duration_max_ms=dmax,
+                duration_ms_sum=float(row[9] or 0),
+                billed_duration_ms_sum=float(row[11] or 0),
+                init_p50_ms=histogram.quantile(init_hist, 0.50),
+                init_p95_ms=histogram.quantile(init_hist, 0.95),
+                init_max_ms=row[13],
+                max_memory_used_mb=row[12],
+                p99_memory_used_mb=histogram.quantile(mem_hist, 0.99),
+                memory_hist=mem_hist,
+                duration_hist=dur_hist,
+                billed_duration_hist=billed_hist,
+                init_hist=init_hist,
+                first_seen=first,
+                last_seen=last,
+                hours_with_data=int(row[16] or 0),
+                sources=sources,
+                deleted_at=info.deleted_at,
+            )
+        )
+    for fid, info in infos.items():
+        if fid in active:
+            continue
+        out.append(
+            FunctionStats(
+                function_id=fid,
+                account_id=info.account_id,
+                region=info.region,
+                function_name=info.function_name,
+                runtime=info.runtime,
+                architecture=info.architecture,
+                timeout_s=info.timeout_s,
+                memory_mb=info.memory_mb,
+                inventory_memory_mb=info.memory_mb,
+                deleted_at=info.deleted_at,
+            )
+        )
+    out.sort(key=lambda s: (s.function_name, s.account_id, s.region, s.memory_mb or 0))
+    return out
+
+
+def _exact_seen(
+    conn: sqlite3.Connection, start: int, end: int, filters: Filters
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """First/last raw invocation per (function, memory) in the window, where stored."""
+    where, params = filters.where("f")
+    rows = conn.execute(
+        "SELECT i.function_id, i.memory_mb, min(i.timestamp), max(i.timestamp)"
+        " FROM invocations i"
+        " WHERE i.timestamp >= ? AND i.timestamp < ?"
+        f" AND i.function_id IN (SELECT f.id FROM functions f WHERE {where})"
+        " GROUP BY i.function_id, i.memory_mb",
+        [int(start), int(end), *params],
+    ).fetchall()
+    return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+
+
+# --- time series ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HourPoint:
+    """One function-hour of the merged view (all memory rows of that hour combined).
+
+    ``memory_mb`` is the largest configured memory seen in the hour; ``gb_seconds`` the
+    billed GB-seconds of the invocations the logs saw. Percentiles come from the hour's
+    histograms, else from CloudWatch's hourly statistics.
+    """
+
+    hour: int
+    invocations: float
+    errors: float
+    throttles: float
+    timeouts: int
+    out_of_memory: int
+    cold_starts: int
+    log_invocations: int
+    duration_p50_ms: float | None
+    duration_p95_ms: float | None
+    duration_p99_ms: float | None
+    duration_max_ms: float | None
+    max_memory_used_mb: int | None
+    p99_memory_used_mb: float | None
+    memory_mb: int | None
+    init_p95_ms: float | None
+    billed_duration_ms_sum: float
+    gb_seconds: float
+
+
+def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> list[HourPoint]:
+    """Hourly merged view of one function in ``[start, end)``; hours without data are absent
+    (treat them as zero invocations)."""
+    conn = _conn(db)
+    sql, params = merged_hourly_sql(start, end, ALL_WITH_DELETED)
+    rows = conn.execute(
+        f"SELECT * FROM ({sql}) WHERE function_id = :fid ORDER BY hour, memory_mb",
+        {**params, "fid": function_id},
+    ).fetchall()
+    where, fparams = _params(start, end, ALL_WITH_DELETED)
+    hist_rows = conn.execute(
+        f"SELECT hour, duration_hist, max_memory_used_hist, init_duration_hist"
+        f" FROM ({_FACTS_SQL.format(where=where)}) WHERE function_id = :fid",
+        {**fparams, "fid": function_id},
+    ).fetchall()
+    hour_hists: dict[int, list[Histogram]] = {}
+    for hour, dh, mh, ih in hist_rows:
+        cur = hour_hists.setdefault(hour, [{}, {}, {}])
+        for i, text in enumerate((dh, mh, ih)):
+            for key, cnt in histogram.from_json(text).items():
+                cur[i][key] = cur[i].get(key, 0) + cnt
+    by_hour: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows:
+        by_hour[row[1]].append(tuple(row))
+    points: list[HourPoint] = []
+    for hour in sorted(by_hour):
+        rs = by_hour[hour]
+        dur, mem, init = hour_hists.get(hour, [{}, {}, {}])
+        log_inv = sum(int(r[10] or 0) for r in rs)
+        dmax_logs = _max(r[12] for r in rs)
+        if dur:
+            p50 = histogram.quantile(dur, 0.5)
+            p95 = histogram.quantile(dur, 0.95)
+            p99 = histogram.quantile(dur, 0.99)
+            dmax = dmax_logs
+        else:
+            p50, p95, p99, dmax = rs[0][18], rs[0][19], rs[0][20], rs[0][21]
+        points.append(
+            HourPoint(
+                hour=hour,
+                invocations=float(sum(r[4] or 0 for r in rs)),
+                errors=float(sum(r[5] or 0 for r in rs)),
+                throttles=float(sum(r[6] or 0 for r in rs)),
+                timeouts=sum(int(r[7] or 0) for r in rs),
+                out_of_memory=sum(int(r[8] or 0) for r in rs),
+                cold_starts=sum(int(r[9] or 0) for r in rs),
+                log_invocations=log_inv,
+                duration_p50_ms=p50,
+                duration_p95_ms=p95,
+                duration_p99_ms=p99,
+                duration_max_ms=dmax,
+                max_memory_used_mb=_max(r[14] for r in rs),
+                p99_memory_used_mb=histogram.quantile(mem, 0.99),
+                memory_mb=_max(r[2] for r in rs),
+                init_p95_ms=histogram.quantile(init, 0.95),
+                billed_duration_ms_sum=float(sum(r[13] or 0 for r in rs)),
+                gb_seconds=sum((r[13] or 0) / 1000.0 * (r[2] or 0) / 1024.0 for r in rs),
+            )
+        )
+    return points
+
+
+def _max(values: Any) -> Any:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+ALL_WITH_DELETED = Filters(include_deleted=True)
+
+
+@dataclass(frozen=True)
+class FleetPoint:
+    """Fleet totals over one time bucket (merged view)."""
+
+    start: int
+    invocations: float
+    errors: float
+    throttles: float
+    timeouts: int
+    out_of_memory: int
+    cold_starts: int
+    active_functions: int
+    duration_ms_sum: float
+    billed_duration_ms_sum: float
+    gb_seconds: float
+
+
+def fleet_timeseries(
+    db: Conn, start: int, end: int, filters: Filters = ALL, bucket_s: int = 3600
+) -> list[FleetPoint]:
+    """Fleet totals per ``bucket_s`` bucket (aligned on epoch multiples of ``bucket_s``) in
+    ``[start, end)``; buckets without data are absent."""
+    if bucket_s <= 0:
+        raise ValueError("bucket_s must be positive")
+    conn = _conn(db)
+    sql, params = merged_hourly_sql(start, end, filters)
+    rows = conn.execute(
+        f"""
+        SELECT (hour / :bucket) * :bucket AS b, sum(invocations), sum(errors), sum(throttles),
+          sum(timeouts), sum(out_of_memory), sum(cold_starts),
+          count(DISTINCT CASE WHEN invocations > 0 THEN function_id END),
+          sum(duration_ms_sum), sum(billed_duration_ms_sum),
+          sum(billed_duration_ms_sum / 1000.0 * coalesce(memory_mb, 0) / 1024.0)
+        FROM ({sql}) GROUP BY b ORDER BY b
+        """,
+        {**params, "bucket": int(bucket_s)},
+    ).fetchall()
+    return [
+        FleetPoint(
+            start=int(r[0]),
+            invocations=float(r[1] or 0),
+            errors=float(r[2] or 0),
+            throttles=float(r[3] or 0),
+            timeouts=int(r[4] or 0),
+            out_of_memory=int(r[5] or 0),
+            cold_starts=int(r[6] or 0),
+            active_functions=int(r[7] or 0),
+            duration_ms_sum=float(r[8] or 0),
+            billed_duration_ms_sum=float(r[9] or 0),
+            gb_seconds=float(r[10] or 0),
+        )
+        for r in rows
+    ]
+
+
+def memory_histogram(
+    db: Conn, function_id: int, start: int, end: int, memory_mb: int | None = None
+) -> Histogram:
+    """Merged max-memory-used histogram of one function (optionally one memory size)."""
+    conn = _conn(db)
+    where, params = _params(start, end, ALL_WITH_DELETED)
+    sql = (
+        f"SELECT j.key, sum(j.value) FROM ({_FACTS_SQL.format(where=where)}) fx,"
+        " json_each(fx.max_memory_used_hist) j"
+        " WHERE fx.function_id = :fid AND (:mem IS NULL OR fx.memory_mb = :mem)"
+        " GROUP BY j.key"
+    )
+    return {
+        str(k): int(v)
+        for k, v in conn.execute(sql, {**params, "fid": function_id, "mem": memory_mb})
+    }
+
+
+# --- identity, runs, freshness, filter choices ------------------------------------------
+
+
+def function_by_id(db: Conn, function_id: int) -> FunctionInfo | None:
+    """One function by id (deleted ones included)."""
+    row = (
+        _conn(db)
+        .execute(
+            "SELECT f.id, f.account_id, f.region, f.function_name, f.function_arn, f.runtime,"
+            " f.architecture, f.memory_mb, f.timeout_s, f.last_modified, f.tags_json,"
+            " f.first_seen, f.last_seen, f.inventory_at, f.deleted_at"
+            " FROM functions f WHERE f.id = ?",
+            (function_id,),
+        )
+        .fetchone()
+    )
+    return None if row is None else _info(row)
+
+
+def function_by_name(
+    db: Conn, function_name: str, account_id: str | None = None, region: str | None = None
+) -> FunctionInfo | None:
+    """A function by name (and optionally account/region); None when not found.
+
+    When the name exists in several accounts/regions and they are not given, the first by
+    (account_id, region) is returned; use :func:`functions_by_name` to see them all.
+    """
+    found = functions_by_name(db, function_name, account_id, region)
+    return found[0] if found else None
+
+
+def functions_by_name(
+    db: Conn, function_name: str, account_id: str | None = None, region: str | None = None
+) -> list[FunctionInfo]:
+    """Every function with that exact name, ordered by account and region."""
+    rows = (
+        _conn(db)
+        .execute(
+            "SELECT f.id, f.account_id, f.region, f.function_name, f.function_arn, f.runtime,"
+            " f.architecture, f.memory_mb, f.timeout_s, f.last_modified, f.tags_json,"
+            " f.first_seen, f.last_seen, f.inventory_at, f.deleted_at"
+            " FROM functions f WHERE f.function_name = ?"
+            " AND (? IS NULL OR f.account_id = ?) AND (? IS NULL OR f.region = ?)"
+            " ORDER BY f.account_id, f.region",
+            (function_name, account_id, account_id, region, region),
+        )
+        .fetchall()
+    )
+    return [_info(r) for r in rows]
+
+
+def list_functions(db: Conn, filters: Filters = ALL) -> list[FunctionInfo]:
+    """Inventory rows matching ``filters``, ordered by name, account, region."""
+    return list(_functions(_conn(db), filters).values())
+
+
+def collection_runs(
+    db: Conn, since: int | None = None, limit: int = 200, source: str | None = None
+) -> list[dict[str, Any]]:
+    """Collection runs, newest first (``errors`` parsed from errors_json)."""
+    conn = _conn(db)
+    cur = conn.execute(
+        "SELECT id, started_at, finished_at, account_id, region, source, status, window_start,"
+        " window_end, items, api_calls, bytes_scanned, estimated_cost_usd, errors_json, message"
+        " FROM collection_runs WHERE (? IS NULL OR started_at >= ?) AND (? IS NULL OR source = ?)"
+        " ORDER BY started_at DESC, id DESC LIMIT ?",
+        (since, since, source, source, int(limit)),
+    )
+    names = [d[0] for d in cur.description]
+    out: list[dict[str, Any]] = []
+    for row in cur.fetchall():
+        item = dict(zip(names, row, strict=True))
+        try:
+            item["errors"] = json.loads(item.pop("errors_json") or "[]")
+        except ValueError:
+            item["errors"] = []
+        out.append(item)
+    return out
+
+
+def data_freshness(db: Conn) -> dict[str, Any]:
+    """How recent each kind of data is (epoch seconds, None when absent).
+
+    Keys: ``local_hour``, ``insights_hour`` (latest hourly_facts hour per source),
+    ``metrics_hour``, ``inventory_at``, ``last_invocation`` (raw invocations),
+    ``last_run`` (latest finished collection run), ``last_ok_run`` (latest with status
+    'ok'), and ``runs``: the latest run per (account_id, region, source) as dicts.
+    """
+    conn = _conn(db)
+
+    def one(sql: str) -> Any:
+        row = conn.execute(sql).fetchone()
+        return None if row is None else row[0]
+
+    runs_cur = conn.execute(
+        "SELECT account_id, region, source, status, max(started_at) AS started_at, finished_at,"
+        " window_end, message FROM collection_runs GROUP BY account_id, region, source"
+        " ORDER BY account_id, region, source"
+    )
+    names = [d[0] for d in runs_cur.description]
+    return {
+        "local_hour": one("SELECT max(hour) FROM hourly_facts WHERE source = 'local'"),
+        "insights_hour": one("SELECT max(hour) FROM hourly_facts WHERE source = 'insights'"),
+        "metrics_hour": one("SELECT max(hour) FROM hourly_metrics"),
+        "inventory_at": one("SELECT max(inventory_at) FROM functions"),
+        "last_invocation": one("SELECT max(timestamp) FROM invocations"),
+        "last_run": one("SELECT max(finished_at) FROM collection_runs"),
+        "last_ok_run": one("SELECT max(finished_at) FROM collection_runs WHERE status = 'ok'"),
+        "runs": [dict(zip(names, r, strict=True)) for r in runs_cur.fetchall()],
+    }
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """Distinct values for filter drop-downs (deleted functions excluded)."""
+
+    account_ids: tuple[str, ...]
+    regions: tuple[str, ...]
+    runtimes: tuple[str, ...]
+    architectures: tuple[str, ...]
+    tag_keys: tuple[str, ...]
+
+
+def filter_options(db: Conn) -> FilterOptions:
+    """Distinct accounts, regions, runtimes, architectures and tag keys in the store."""
+    conn = _conn(db)
+
+    def distinct(column: str) -> tuple[str, ...]:
+        rows = conn.execute(
+            f"SELECT DISTINCT {column} FROM functions WHERE deleted_at IS NULL"
+            f" AND {column} IS NOT NULL ORDER BY {column}"
+        ).fetchall()
+        return tuple(str(r[0]) for r in rows)
+
+    tag_keys = conn.execute(
+        f"SELECT DISTINCT t.key FROM functions f, json_each({_tags('f')}) t"
+        " WHERE f.deleted_at IS NULL ORDER BY t.key"
+    ).fetchall()
+    return FilterOptions(
+        account_ids=distinct("account_id"),
+        regions=distinct("region"),
+        runtimes=distinct("runtime"),
+        architectures=distinct("architecture"),
+        tag_keys=tuple(str(r[0]) for r in tag_keys),
+    )
