@@ -1,0 +1,151 @@
+"""The Lambda billing model: cost per invocation, per function per window, per 30 days.
+
+Units: USD, milliseconds, MB. Billing is per 1 ms. The INIT phase of a cold start is
+billed for every function whose invocation starts on or after 2025-08-01 (the invocation
+timestamp decides); before that only for container images and custom runtimes
+(``provided*``), where AWS billed it already. SnapStart's billed restore duration is billed
+at the duration price. Free tier is an option, off by default.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from lambdascope.pricing import PriceTable, billed_ms, default_table, gb_seconds
+
+THIRTY_DAYS_S = 30 * 86400
+
+
+def init_billed(
+    timestamp: float,
+    *,
+    package_type: str | None = None,
+    runtime: str | None = None,
+    table: PriceTable | None = None,
+) -> bool:
+    """Whether a cold start's INIT phase is billed for an invocation at ``timestamp``."""
+    table = table or default_table()
+    if timestamp >= table.init_billed_for_all_since:
+        return True
+    return package_type == "Image" or (runtime or "").startswith("provided")
+
+
+def invocation_cost_usd(
+    *,
+    memory_mb: int,
+    duration_ms: float,
+    timestamp: float,
+    architecture: str = "x86_64",
+    region: str = "",
+    billed_duration_ms: float | None = None,
+    init_duration_ms: float | None = None,
+    billed_restore_duration_ms: float | None = None,
+    package_type: str | None = None,
+    runtime: str | None = None,
+    table: PriceTable | None = None,
+) -> float:
+    """USD of one invocation (request + duration, first-tier price, no free tier).
+
+    ``billed_duration_ms`` is what the REPORT line says; when it already covers the
+    init time (REPORT lines written after the change do), init is not added twice.
+    """
+    table = table or default_table()
+    billed = billed_ms(duration_ms) if billed_duration_ms is None else float(billed_duration_ms)
+    if init_duration_ms and init_billed(
+        timestamp, package_type=package_type, runtime=runtime, table=table
+    ):
+        with_init = billed_ms(duration_ms + init_duration_ms)
+        if billed < with_init - 1:
+            billed += billed_ms(init_duration_ms)
+    billed += max(0.0, billed_restore_duration_ms or 0.0)
+    price = table.price(region, architecture)
+    return table.request_usd + gb_seconds(billed, memory_mb) * price.usd_per_gb_second
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """What a function used in a window at one memory size (sums over invocations).
+
+    ``billed_duration_ms`` as reported; ``billable_init_ms`` the init time of cold starts
+    whose INIT phase is billed and not yet inside the reported billed duration.
+    """
+
+    invocations: float
+    memory_mb: int
+    billed_duration_ms: float
+    billable_init_ms: float = 0.0
+    billed_restore_duration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    """USD split in requests, duration (invoke), init and SnapStart restore."""
+
+    requests_usd: float
+    duration_usd: float
+    init_usd: float
+    restore_usd: float
+
+    @property
+    def total_usd(self) -> float:
+        """Sum of all parts."""
+        return self.requests_usd + self.duration_usd + self.init_usd + self.restore_usd
+
+
+def window_cost(
+    usage: UsageTotals,
+    *,
+    architecture: str | None = "x86_64",
+    region: str = "",
+    free_tier: bool = False,
+    table: PriceTable | None = None,
+) -> CostBreakdown:
+    """Cost of a usage total at the first-tier price (tiers: see ``fleet_monthly_usd``).
+
+    With ``free_tier`` the monthly free requests and GB-seconds are taken off first
+    (meaningful for one function alone, not for a fleet).
+    """
+    table = table or default_table()
+    price = table.price(region, architecture).usd_per_gb_second
+    requests = max(0.0, usage.invocations)
+    duration_gbs = gb_seconds(usage.billed_duration_ms, usage.memory_mb)
+    init_gbs = gb_seconds(usage.billable_init_ms, usage.memory_mb)
+    restore_gbs = gb_seconds(usage.billed_restore_duration_ms, usage.memory_mb)
+    if free_tier:
+        requests = max(0.0, requests - table.free_requests)
+        free = table.free_gb_seconds
+        for_duration = min(free, duration_gbs)
+        duration_gbs -= for_duration
+        free -= for_duration
+        for_init = min(free, init_gbs)
+        init_gbs -= for_init
+        restore_gbs = max(0.0, restore_gbs - (free - for_init))
+    return CostBreakdown(
+        requests_usd=requests * table.request_usd,
+        duration_usd=duration_gbs * price,
+        init_usd=init_gbs * price,
+        restore_usd=restore_gbs * price,
+    )
+
+
+def per_30_days(usd: float, window_s: float) -> float:
+    """Scale a window's USD to 30 days (0 for an empty window)."""
+    if window_s <= 0:
+        return 0.0
+    return usd * THIRTY_DAYS_S / window_s
+
+
+def billable_init_ms(
+    init_ms_sum: float, duration_ms_sum: float, billed_duration_ms_sum: float
+) -> float:
+    """Init time still to bill on top of the reported billed duration.
+
+    REPORT lines from after the billing change already fold the init time into
+    ``Billed Duration``; when the billed sum covers duration + init, nothing is added.
+    """
+    if init_ms_sum <= 0:
+        return 0.0
+    if billed_duration_ms_sum >= duration_ms_sum + init_ms_sum * 0.5:
+        return 0.0
+    return float(math.ceil(init_ms_sum))

@@ -1,0 +1,118 @@
+"""AWS Lambda price table (data-driven) and the billing arithmetic that needs no store.
+
+Prices live in ``lambdascope/data/prices.json`` with their source and date, per region
+(us-east-1 is the default for regions not listed) and architecture. Units: USD,
+GB-seconds (``billed_ms / 1000 * memory_mb / 1024``), milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+ARCHITECTURES = ("x86_64", "arm64")
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10240
+ONE_VCPU_MB = 1769
+
+
+@dataclass(frozen=True)
+class ArchPrice:
+    """Duration price for one region x architecture: base USD per GB-s and monthly tiers."""
+
+    usd_per_gb_second: float
+    tiers_gb_seconds: tuple[float, ...]
+    tier_discounts: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """The whole table; ``price(region, architecture)`` falls back to the default region."""
+
+    source: str
+    source_date: str
+    default_region: str
+    request_usd_per_million: float
+    free_requests: int
+    free_gb_seconds: float
+    init_billed_for_all_since: int
+    regions: dict[str, dict[str, ArchPrice]]
+
+    def price(self, region: str, architecture: str | None) -> ArchPrice:
+        """Duration price for a region (default region when unknown) and architecture
+        (x86_64 when unknown)."""
+        table = self.regions.get(region) or self.regions[self.default_region]
+        return table.get(architecture or "x86_64") or table["x86_64"]
+
+    @property
+    def request_usd(self) -> float:
+        """USD per request."""
+        return self.request_usd_per_million / 1_000_000
+
+
+def _parse(data: dict[str, Any]) -> PriceTable:
+    since = datetime.strptime(data["init_billed_for_all_since"], "%Y-%m-%d").replace(tzinfo=UTC)
+    regions = {
+        region: {
+            arch: ArchPrice(
+                float(p["usd_per_gb_second"]),
+                tuple(float(t) for t in p["tiers_gb_seconds"]),
+                tuple(float(d) for d in p["tier_discounts"]),
+            )
+            for arch, p in archs.items()
+        }
+        for region, archs in data["regions"].items()
+    }
+    return PriceTable(
+        source=str(data["source"]),
+        source_date=str(data["source_date"]),
+        default_region=str(data["default_region"]),
+        request_usd_per_million=float(data["request_usd_per_million"]),
+        free_requests=int(data["free_tier"]["requests"]),
+        free_gb_seconds=float(data["free_tier"]["gb_seconds"]),
+        init_billed_for_all_since=int(since.timestamp()),
+        regions=regions,
+    )
+
+
+@cache
+def default_table() -> PriceTable:
+    """The bundled price table."""
+    text = resources.files("lambdascope").joinpath("data/prices.json").read_text("utf-8")
+    return _parse(json.loads(text))
+
+
+def gb_seconds(billed_ms: float, memory_mb: float) -> float:
+    """GB-seconds for a billed duration (ms) at a memory size (MB)."""
+    return max(0.0, billed_ms) / 1000.0 * memory_mb / 1024.0
+
+
+def billed_ms(duration_ms: float) -> float:
+    """Billed duration of a raw duration: rounded up to the next 1 ms (since Dec 2020)."""
+    return float(math.ceil(max(0.0, duration_ms) - 1e-9))
+
+
+def tiered_duration_usd(total_gb_seconds: float, price: ArchPrice) -> float:
+    """USD for one account's monthly GB-seconds, applying the volume tiers."""
+    remaining = max(0.0, total_gb_seconds)
+    usd = 0.0
+    lower = 0.0
+    bounds = [*price.tiers_gb_seconds, math.inf]
+    for bound, discount in zip(bounds, price.tier_discounts, strict=False):
+        in_tier = min(remaining, bound - lower)
+        usd += in_tier * price.usd_per_gb_second * (1.0 - discount)
+        remaining -= in_tier
+        lower = bound
+        if remaining <= 0:
+            break
+    return usd
+
+
+def cpu_share(memory_mb: float) -> float:
+    """vCPU share a single-threaded function gets at a memory size (1,769 MB = 1 vCPU)."""
+    return min(float(memory_mb), ONE_VCPU_MB) / ONE_VCPU_MB

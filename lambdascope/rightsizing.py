@@ -1,0 +1,735 @@
+"""Memory right-sizing: one recommendation per function x configured memory size.
+
+Public API (stable, used by reports and the dashboard):
+- ``read_memory_stats(db, start, end, filters) -> list[MemoryStats]`` (store read)
+- ``recommend(stats, history, *, window_s, ...) -> Recommendation`` (pure)
+- ``recommend_all(db, start, end, filters, *, now=None, ...) -> list[Recommendation]``
+- ``power_tuning_input(rec, function_arn=None) -> dict`` (AWS Lambda Power Tuning input)
+
+Units: MB, milliseconds, USD; ``start``/``end`` are epoch seconds (UTC, end exclusive).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlite_utils import Database
+
+from lambdascope import histogram
+from lambdascope.cost import UsageTotals, per_30_days, window_cost
+from lambdascope.pricing import MAX_MEMORY_MB, MIN_MEMORY_MB, ONE_VCPU_MB, cpu_share
+
+Finding = Literal["over-provisioned", "under-provisioned", "optimized", "insufficient-data"]
+Confidence = Literal["low", "medium", "high"]
+
+DEFAULT_MIN_INVOCATIONS = 50
+HEADROOM = 0.10  # on top of the estimated tail
+TAIL_QUANTILE_Z = 3.719  # standard-normal z of the 99.99th percentile
+UPPER_HALF_Z = 2.326  # z of the 99th percentile
+CONFIDENCE_Z = 1.645  # one-sided 95 % bound for the sample-size term
+STEP_MB = 64  # recommendations are rounded up to a multiple of 64 MB
+MIN_SAVING_FRACTION = 0.10  # smaller cuts are not worth a deploy: "optimized"
+
+
+@dataclass(frozen=True)
+class StatsFilter:
+    """Which functions to read: empty tuples mean all."""
+
+    function_names: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    account_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class MemoryStats:
+    """What a function did at one configured memory size in a window (sums and histograms).
+
+    Durations in ms, memory in MB. ``billable_init_ms`` is init time billed on top of the
+    reported billed duration (see lambdascope.cost). Histograms are lambdascope.histogram dicts.
+    """
+
+    function_name: str
+    account_id: str
+    region: str
+    architecture: str | None
+    memory_mb: int
+    invocations: float = 0.0
+    errors: float = 0.0
+    throttles: float = 0.0
+    timeouts: int = 0
+    out_of_memory: int = 0
+    cold_starts: int = 0
+    duration_ms_sum: float = 0.0
+    duration_ms_max: float | None = None
+    billed_duration_ms_sum: float = 0.0
+    init_duration_ms_sum: float = 0.0
+    billable_init_ms: float = 0.0
+    billed_restore_duration_ms_sum: float = 0.0
+    max_memory_used_mb: int | None = None
+    memory_hist: dict[str, int] = field(default_factory=dict)
+    duration_hist: dict[str, int] = field(default_factory=dict)
+    init_hist: dict[str, int] = field(default_factory=dict)
+    runtime: str | None = None
+    timeout_s: int | None = None
+    first_hour: int | None = None
+    last_hour: int | None = None
+    sampled_invocations: int = 0  # invocations with a duration (log-derived rows)
+
+    @property
+    def mean_duration_ms(self) -> float | None:
+        """Mean invoke duration (ms), None without log data."""
+        if self.sampled_invocations <= 0:
+            return None
+        return self.duration_ms_sum / self.sampled_invocations
+
+
+@dataclass(frozen=True)
+class DurationRange:
+    """Projected invoke duration in ms."""
+
+    lower: float
+    expected: float
+    upper: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "lower": round(self.lower, 2),
+            "expected": round(self.expected, 2),
+            "upper": round(self.upper, 2),
+        }
+
+
+@dataclass(frozen=True)
+class Option:
+    """One candidate configuration, with projected duration and cost (USD)."""
+
+    rank: int
+    memory_mb: int
+    architecture: str
+    projected_duration_ms: DurationRange
+    projected_cost_usd: float
+    projected_savings_usd: float
+    monthly_cost_usd: float
+    monthly_savings_usd: float
+    what_if: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "memory_mb": self.memory_mb,
+            "architecture": self.architecture,
+            "projected_duration_ms": self.projected_duration_ms.as_dict(),
+            "projected_cost_usd": round(self.projected_cost_usd, 6),
+            "projected_savings_usd": round(self.projected_savings_usd, 6),
+            "monthly_cost_usd": round(self.monthly_cost_usd, 6),
+            "monthly_savings_usd": round(self.monthly_savings_usd, 6),
+            "what_if": self.what_if,
+        }
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A right-sizing result for one function x configured memory size."""
+
+    function_name: str
+    account_id: str
+    region: str
+    architecture: str
+    memory_mb: int
+    invocations: int
+    errors: int
+    out_of_memory_errors: int
+    max_memory_used_mb: int | None
+    p99_memory_used_mb: float | None
+    estimated_tail_memory_mb: float | None
+    finding: Finding
+    reasons: tuple[str, ...]
+    recommended_memory_mb: int | None
+    confidence: Confidence
+    performance_risk: bool
+    projected_duration_ms: DurationRange | None
+    options: tuple[Option, ...]
+    current_cost_usd: float
+    projected_cost_usd: float
+    projected_savings_usd: float
+    monthly_savings_usd: float
+    natural_experiment: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """The memory report's JSON object (keys as documented in README)."""
+        return {
+            "function_name": self.function_name,
+            "account_id": self.account_id,
+            "region": self.region,
+            "architecture": self.architecture,
+            "memory_mb": self.memory_mb,
+            "invocations": self.invocations,
+            "errors": self.errors,
+            "out_of_memory_errors": self.out_of_memory_errors,
+            "max_memory_used_mb": self.max_memory_used_mb,
+            "p99_memory_used_mb": _round(self.p99_memory_used_mb),
+            "estimated_tail_memory_mb": _round(self.estimated_tail_memory_mb),
+            "finding": self.finding,
+            "reasons": list(self.reasons),
+            "recommended_memory_mb": self.recommended_memory_mb,
+            "confidence": self.confidence,
+            "performance_risk": self.performance_risk,
+            "projected_duration_ms": (
+                self.projected_duration_ms.as_dict() if self.projected_duration_ms else None
+            ),
+            "options": [o.as_dict() for o in self.options],
+            "current_cost_usd": round(self.current_cost_usd, 6),
+            "projected_cost_usd": round(self.projected_cost_usd, 6),
+            "projected_savings_usd": round(self.projected_savings_usd, 6),
+            "monthly_savings_usd": round(self.monthly_savings_usd, 6),
+            "natural_experiment": self.natural_experiment,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+# ---------------------------------------------------------------- tail estimate
+
+
+def estimate_tail_mb(memory_hist: dict[str, int], observed_max: float | None) -> tuple[float, str]:
+    """Upper bound (MB) for the 99.99th percentile of future invocations' memory use.
+
+    Fits a log-normal to the upper half of the merged histogram (median and 99th
+    percentile give mu and sigma), widens sigma and mu by a one-sided 95 % sample-size
+    term (chi-square approximation for sigma, standard error for mu), extrapolates to
+    the 99.99th percentile and never goes below the observed maximum. Returns the value
+    and a one-line explanation for ``reasons``.
+    """
+    n = histogram.count(memory_hist)
+    top = float(observed_max or 0.0)
+    p50 = histogram.quantile(memory_hist, 0.50)
+    p99 = histogram.quantile(memory_hist, 0.99)
+    if n < 2 or not p50 or not p99:
+        return top, f"tail = observed max {top:.0f} MB (only {n} samples)"
+    mu = math.log(p50)
+    # histogram buckets are 2 % wide: keep a floor so identical samples still get spread
+    sigma = max((math.log(p99) - mu) / UPPER_HALF_Z, 0.01)
+    sigma_upper = sigma * (1.0 + CONFIDENCE_Z / math.sqrt(2.0 * (n - 1)))
+    mu_upper = mu + CONFIDENCE_Z * sigma / math.sqrt(n)
+    tail = math.exp(mu_upper + TAIL_QUANTILE_Z * sigma_upper)
+    tail = max(tail, top)
+    return tail, (
+        f"p99.99 memory estimated at {tail:.0f} MB: log-normal fit on the upper half "
+        f"(p50 {p50:.0f} MB, p99 {p99:.0f} MB, sigma {sigma:.3f}) widened for "
+        f"{n} samples (95 % bound), never below the observed max {top:.0f} MB"
+    )
+
+
+def round_up_memory(memory_mb: float) -> int:
+    """Round up to a multiple of STEP_MB and clamp to Lambda's 128..10,240 MB."""
+    stepped = math.ceil(memory_mb / STEP_MB) * STEP_MB
+    return int(min(MAX_MEMORY_MB, max(MIN_MEMORY_MB, stepped)))
+
+
+# ---------------------------------------------------------------- duration model
+
+
+@dataclass(frozen=True)
+class DurationModel:
+    """Duration (ms) as ``io_ms + cpu_ms_at_1vcpu / cpu_share(memory)``; fitted or None."""
+
+    io_ms: float
+    cpu_ms_at_1vcpu: float
+
+    def at(self, memory_mb: float) -> float:
+        return self.io_ms + self.cpu_ms_at_1vcpu / cpu_share(memory_mb)
+
+    def cpu_fraction(self, memory_mb: float) -> float:
+        total = self.at(memory_mb)
+        return 0.0 if total <= 0 else (self.cpu_ms_at_1vcpu / cpu_share(memory_mb)) / total
+
+
+def fit_duration_model(points: list[tuple[int, float, float]]) -> DurationModel | None:
+    """Weighted least squares on (memory_mb, mean_duration_ms, weight) at >= 2 CPU shares.
+
+    Fits duration = a + b / cpu_share(memory) with a, b >= 0. None when the sizes give
+    fewer than two distinct CPU shares.
+    """
+    rows = [(1.0 / cpu_share(m), d, w) for m, d, w in points if d > 0 and w > 0]
+    if len({round(x, 6) for x, _, _ in rows}) < 2:
+        return None
+    sw = sum(w for _, _, w in rows)
+    mx = sum(x * w for x, _, w in rows) / sw
+    my = sum(y * w for _, y, w in rows) / sw
+    sxx = sum(w * (x - mx) ** 2 for x, _, w in rows)
+    sxy = sum(w * (x - mx) * (y - my) for x, y, w in rows)
+    b = max(0.0, sxy / sxx) if sxx > 0 else 0.0
+    a = my - b * mx
+    if a < 0:  # purely CPU-bound: refit through the origin
+        b = sum(w * x * y for x, y, w in rows) / sum(w * x * x for x, _, w in rows)
+        a = 0.0
+    return DurationModel(io_ms=a, cpu_ms_at_1vcpu=b)
+
+
+def project_duration(
+    current_ms: float, current_mb: int, target_mb: int, model: DurationModel | None
+) -> DurationRange:
+    """Projected mean duration at ``target_mb``.
+
+    Bounds: I/O-bound (unchanged) and CPU-bound (scales with the CPU share). Expected is
+    the natural-experiment fit when there is one (range narrowed to +-10 % around it,
+    inside the bounds), else the midpoint of the bounds.
+    """
+    cpu_bound = current_ms * cpu_share(current_mb) / cpu_share(target_mb)
+    lower, upper = min(current_ms, cpu_bound), max(current_ms, cpu_bound)
+    if model is None:
+        return DurationRange(lower, (lower + upper) / 2.0, upper)
+    scale = current_ms / model.at(current_mb) if model.at(current_mb) > 0 else 1.0
+    expected = min(upper, max(lower, model.at(target_mb) * scale))
+    return DurationRange(max(lower, expected * 0.9), expected, min(upper, expected * 1.1))
+
+
+# ---------------------------------------------------------------- recommendation
+
+
+def _usage_at(stats: MemoryStats, memory_mb: int, mean_ms: float) -> UsageTotals:
+    return UsageTotals(
+        invocations=stats.invocations,
+        memory_mb=memory_mb,
+        billed_duration_ms=math.ceil(mean_ms) * stats.invocations,
+        billable_init_ms=stats.billable_init_ms,
+        billed_restore_duration_ms=stats.billed_restore_duration_ms_sum,
+    )
+
+
+def current_usage(stats: MemoryStats) -> UsageTotals:
+    """Usage as observed; invocations without log data billed at the mean duration."""
+    billed = stats.billed_duration_ms_sum
+    if stats.sampled_invocations and stats.invocations > stats.sampled_invocations:
+        billed *= stats.invocations / stats.sampled_invocations
+    return UsageTotals(
+        invocations=stats.invocations,
+        memory_mb=stats.memory_mb,
+        billed_duration_ms=billed,
+        billable_init_ms=stats.billable_init_ms,
+        billed_restore_duration_ms=stats.billed_restore_duration_ms_sum,
+    )
+
+
+def _confidence(n: int, window_s: float, sigma_note: float) -> Confidence:
+    days = window_s / 86400
+    if n >= 1000 and days >= 7 and sigma_note < 0.15:
+        return "high"
+    if n >= 200 and days >= 3:
+        return "medium"
+    return "low"
+
+
+def recommend(
+    stats: MemoryStats,
+    history: list[MemoryStats] | None = None,
+    *,
+    window_s: float,
+    min_invocations: int = DEFAULT_MIN_INVOCATIONS,
+    free_tier: bool = False,
+) -> Recommendation:
+    """Right-size one function x memory size (pure).
+
+    ``history``: the same function's stats at other memory sizes (for the natural
+    experiment). ``window_s``: window length in seconds (for 30-day projections).
+    """
+    arch = stats.architecture or "x86_64"
+    invocations = round(stats.invocations)
+    samples = histogram.count(stats.memory_hist)
+    observed_max = stats.max_memory_used_mb
+    p99 = histogram.quantile(stats.memory_hist, 0.99)
+    reasons: list[str] = []
+    current = window_cost(
+        current_usage(stats), architecture=arch, region=stats.region, free_tier=free_tier
+    ).total_usd
+
+    points = [(stats.memory_mb, stats.mean_duration_ms or 0.0, float(stats.sampled_invocations))]
+    for other in history or []:
+        if other.memory_mb != stats.memory_mb and other.mean_duration_ms:
+            points.append(
+                (other.memory_mb, other.mean_duration_ms, float(other.sampled_invocations))
+            )
+    model = fit_duration_model(points) if len(points) >= 2 else None
+
+    def base(**kw: Any) -> Recommendation:
+        values: dict[str, Any] = {
+            "function_name": stats.function_name,
+            "account_id": stats.account_id,
+            "region": stats.region,
+            "architecture": arch,
+            "memory_mb": stats.memory_mb,
+            "invocations": invocations,
+            "errors": round(stats.errors),
+            "out_of_memory_errors": stats.out_of_memory,
+            "max_memory_used_mb": observed_max,
+            "p99_memory_used_mb": p99,
+            "estimated_tail_memory_mb": None,
+            "reasons": tuple(reasons),
+            "recommended_memory_mb": None,
+            "confidence": "low",
+            "performance_risk": False,
+            "projected_duration_ms": None,
+            "options": (),
+            "current_cost_usd": current,
+            "projected_cost_usd": current,
+            "projected_savings_usd": 0.0,
+            "monthly_savings_usd": 0.0,
+            "natural_experiment": model is not None,
+        }
+        values.update(kw)
+        return Recommendation(**values)
+
+    oom = stats.out_of_memory > 0
+    if not oom and (invocations < min_invocations or samples == 0 or observed_max is None):
+        if invocations < min_invocations:
+            reasons.append(f"{invocations} invocations in the window, fewer than {min_invocations}")
+        else:
+            reasons.append("no memory-use data (no REPORT lines) for this size")
+        return base(finding="insufficient-data", reasons=tuple(reasons))
+
+    tail, how = estimate_tail_mb(stats.memory_hist, observed_max)
+    reasons.append(how)
+    finding: Finding
+    if oom:
+        finding = "under-provisioned"
+        reasons.append(f"{stats.out_of_memory} out-of-memory errors at {stats.memory_mb} MB")
+        target = max(tail * (1 + HEADROOM), stats.memory_mb * 1.5)
+        recommended = round_up_memory(target)
+    else:
+        recommended = round_up_memory(tail * (1 + HEADROOM))
+        if tail >= stats.memory_mb:
+            finding = "under-provisioned"
+            reasons.append(
+                f"estimated tail {tail:.0f} MB reaches the configured {stats.memory_mb} MB"
+            )
+            recommended = max(recommended, round_up_memory(stats.memory_mb + 1))
+        elif recommended <= stats.memory_mb * (1 - MIN_SAVING_FRACTION):
+            finding = "over-provisioned"
+            reasons.append(
+                f"{recommended} MB covers the tail plus {HEADROOM:.0%} headroom; "
+                f"configured {stats.memory_mb} MB"
+            )
+        else:
+            finding = "optimized"
+            reasons.append(
+                f"configured {stats.memory_mb} MB is within {MIN_SAVING_FRACTION:.0%} of the need"
+            )
+            recommended = stats.memory_mb
+    if recommended >= MAX_MEMORY_MB and finding == "under-provisioned":
+        reasons.append("already at or near the 10,240 MB maximum")
+    if observed_max is not None:
+        recommended = max(recommended, min(MAX_MEMORY_MB, math.ceil(observed_max)))
+    recommended = min(MAX_MEMORY_MB, max(MIN_MEMORY_MB, recommended))
+    if samples < invocations:
+        reasons.append(f"memory use known for {samples} of {invocations} invocations")
+
+    mean_ms = stats.mean_duration_ms or 0.0
+    p50d = histogram.quantile(stats.duration_hist, 0.5) or 0.0
+    p99d = histogram.quantile(stats.duration_hist, 0.99) or 0.0
+    if model is not None:
+        cpu_bound = model.cpu_fraction(stats.memory_mb) >= 0.5
+        reasons.append(
+            f"duration fitted on {len(points)} memory sizes in history: "
+            f"{model.cpu_fraction(stats.memory_mb):.0%} CPU-bound at {stats.memory_mb} MB"
+        )
+    else:
+        # steady, non-trivial durations are typical of CPU work; I/O waits vary more
+        cpu_bound = p50d >= 100 and p99d <= 1.5 * p50d
+
+    def option(memory: int, architecture: str, what_if: bool) -> Option:
+        rng = project_duration(mean_ms, stats.memory_mb, memory, model)
+        if architecture != arch:
+            rng = DurationRange(rng.expected * 0.9, rng.expected, rng.expected * 1.2)
+        cost = window_cost(
+            _usage_at(stats, memory, rng.expected),
+            architecture=architecture,
+            region=stats.region,
+            free_tier=free_tier,
+        ).total_usd
+        return Option(
+            0,
+            memory,
+            architecture,
+            rng,
+            cost,
+            current - cost,
+            per_30_days(cost, window_s),
+            per_30_days(current - cost, window_s),
+            what_if,
+        )
+
+    sizes = [recommended]
+    for candidate in (
+        round_up_memory(recommended * 1.25),
+        round_up_memory(max(recommended * 1.5, ONE_VCPU_MB)),
+    ):
+        if candidate not in sizes and candidate >= recommended:
+            sizes.append(candidate)
+    sizes = sizes[:3]
+    opts = sorted(
+        (option(m, arch, False) for m in sizes), key=lambda o: (o.projected_cost_usd, o.memory_mb)
+    )
+    ranked = [Option(i + 1, *_fields(o)) for i, o in enumerate(opts)]
+    if arch != "arm64":
+        what_if = option(recommended, "arm64", True)
+        ranked.append(Option(len(ranked) + 1, *_fields(what_if)))
+    chosen = next(o for o in ranked if o.memory_mb == recommended and o.architecture == arch)
+    performance_risk = recommended < ONE_VCPU_MB and recommended < stats.memory_mb and cpu_bound
+    if performance_risk:
+        reasons.append("looks CPU-bound: a smaller size below 1,769 MB (1 vCPU) slows it down")
+    sigma = 0.0
+    if p99 and histogram.quantile(stats.memory_hist, 0.5):
+        sigma = math.log(p99 / (histogram.quantile(stats.memory_hist, 0.5) or p99)) / UPPER_HALF_Z
+    savings = current - chosen.projected_cost_usd if recommended != stats.memory_mb else 0.0
+    return base(
+        finding=finding,
+        reasons=tuple(reasons),
+        estimated_tail_memory_mb=tail,
+        recommended_memory_mb=recommended,
+        confidence=_confidence(invocations, window_s, sigma),
+        performance_risk=performance_risk,
+        projected_duration_ms=chosen.projected_duration_ms,
+        options=tuple(ranked),
+        projected_cost_usd=current - savings,
+        projected_savings_usd=savings,
+        monthly_savings_usd=per_30_days(savings, window_s),
+    )
+
+
+def _fields(o: Option) -> tuple[Any, ...]:
+    return (
+        o.memory_mb,
+        o.architecture,
+        o.projected_duration_ms,
+        o.projected_cost_usd,
+        o.projected_savings_usd,
+        o.monthly_cost_usd,
+        o.monthly_savings_usd,
+        o.what_if,
+    )
+
+
+def power_tuning_input(
+    rec: Recommendation, function_arn: str | None = None, num: int = 50, strategy: str = "balanced"
+) -> dict[str, Any]:
+    """Input JSON for AWS Lambda Power Tuning: ``powerValues`` around the recommendation."""
+    centre = rec.recommended_memory_mb or rec.memory_mb
+    values = {round_up_memory(centre * f) for f in (0.5, 0.75, 1.0, 1.5, 2.0)}
+    values.add(rec.memory_mb)
+    arn = function_arn or (
+        f"arn:aws:lambda:{rec.region or 'us-east-1'}:{rec.account_id or '123456789012'}"
+        f":function:{rec.function_name}"
+    )
+    return {
+        "lambdaARN": arn,
+        "powerValues": sorted(values),
+        "num": num,
+        "payload": {},
+        "parallelInvocation": False,
+        "strategy": strategy,
+    }
+
+
+# ---------------------------------------------------------------- store read
+
+_FACTS_CTE = """
+WITH chosen AS (
+  SELECT f.* FROM hourly_facts f
+  JOIN functions fn ON fn.id = f.function_id
+  WHERE f.hour >= :start AND f.hour < :end {where}
+    AND (f.source = 'local' OR NOT EXISTS (
+      SELECT 1 FROM hourly_facts l WHERE l.function_id = f.function_id
+        AND l.hour = f.hour AND l.source = 'local'))
+),
+hour_totals AS (
+  SELECT function_id, hour, SUM(invocations) AS total FROM chosen GROUP BY 1, 2
+)
+"""
+
+
+def _where(filters: StatsFilter | None) -> tuple[str, dict[str, Any]]:
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if filters is not None:
+        for column, values in (
+            ("function_name", filters.function_names),
+            ("region", filters.regions),
+            ("account_id", filters.account_ids),
+        ):
+            if values:
+                names = [f"{column}{i}" for i in range(len(values))]
+                clauses.append(f"fn.{column} IN ({', '.join(':' + n for n in names)})")
+                params.update(dict(zip(names, values, strict=True)))
+    return "".join(" AND " + c for c in clauses), params
+
+
+def read_memory_stats(
+    db: Database,
+    start: int,
+    end: int,
+    filters: StatsFilter | None = None,
+    *,
+    init_cutoff: int | None = None,
+) -> list[MemoryStats]:
+    """Per function x configured memory stats for hours in [start, end) (epoch seconds).
+
+    Local facts win over Logs Insights facts for a function-hour; invocation, error and
+    throttle counts come from CloudWatch metrics where an hour has them (split over the
+    hour's memory sizes by their log counts). Init time is billable from ``init_cutoff``
+    (default: the price table's 2025-08-01) and before it for images/custom runtimes.
+    """
+    from lambdascope.pricing import default_table
+
+    cutoff = default_table().init_billed_for_all_since if init_cutoff is None else init_cutoff
+    where, params = _where(filters)
+    params.update({"start": start, "end": end, "cutoff": cutoff})
+    cte = _FACTS_CTE.format(where=where)
+    sql = (
+        cte
+        + """
+SELECT c.function_id, c.memory_mb, fn.function_name, fn.account_id, fn.region,
+  fn.architecture, fn.runtime, fn.timeout_s, fn.package_type,
+  SUM(CASE WHEN m.invocations IS NOT NULL AND t.total > 0
+      THEN m.invocations * c.invocations * 1.0 / t.total ELSE c.invocations END),
+  SUM(CASE WHEN m.errors IS NOT NULL AND t.total > 0
+      THEN m.errors * c.invocations * 1.0 / t.total ELSE c.errors END),
+  SUM(CASE WHEN m.throttles IS NOT NULL AND t.total > 0
+      THEN m.throttles * c.invocations * 1.0 / t.total ELSE 0 END),
+  SUM(c.timeouts), SUM(c.out_of_memory), SUM(c.cold_starts),
+  SUM(c.duration_ms_sum), MAX(c.duration_ms_max), SUM(c.billed_duration_ms_sum),
+  SUM(c.init_duration_ms_sum),
+  SUM(CASE WHEN c.hour >= :cutoff OR fn.package_type = 'Image'
+      OR fn.runtime LIKE 'provided%' THEN c.init_duration_ms_sum ELSE 0 END),
+  SUM(CASE WHEN c.hour >= :cutoff OR fn.package_type = 'Image'
+      OR fn.runtime LIKE 'provided%' THEN c.duration_ms_sum ELSE 0 END),
+  SUM(CASE WHEN c.hour >= :cutoff OR fn.package_type = 'Image'
+      OR fn.runtime LIKE 'provided%' THEN c.billed_duration_ms_sum ELSE 0 END),
+  SUM(c.billed_restore_duration_ms_sum), MAX(c.max_memory_used_mb_max),
+  MIN(c.hour), MAX(c.hour), SUM(c.invocations)
+FROM chosen c
+JOIN functions fn ON fn.id = c.function_id
+JOIN hour_totals t ON t.function_id = c.function_id AND t.hour = c.hour
+LEFT JOIN hourly_metrics m ON m.function_id = c.function_id AND m.hour = c.hour
+GROUP BY c.function_id, c.memory_mb
+"""
+    )
+    from lambdascope.cost import billable_init_ms
+
+    out: dict[tuple[int, int], MemoryStats] = {}
+    for row in db.conn.execute(sql, params):
+        (
+            fid,
+            memory_mb,
+            name,
+            account,
+            region,
+            arch,
+            runtime,
+            timeout_s,
+            _pkg,
+            inv,
+            errors,
+            throttles,
+            timeouts,
+            oom,
+            cold,
+            dur_sum,
+            dur_max,
+            billed_sum,
+            init_sum,
+            init_b,
+            dur_b,
+            billed_b,
+            restore,
+            mmax,
+            first,
+            last,
+            sampled,
+        ) = row
+        out[(fid, memory_mb)] = MemoryStats(
+            function_name=name,
+            account_id=account,
+            region=region,
+            architecture=arch,
+            memory_mb=int(memory_mb),
+            invocations=float(inv or 0),
+            errors=float(errors or 0),
+            throttles=float(throttles or 0),
+            timeouts=int(timeouts or 0),
+            out_of_memory=int(oom or 0),
+            cold_starts=int(cold or 0),
+            duration_ms_sum=float(dur_sum or 0),
+            duration_ms_max=dur_max,
+            billed_duration_ms_sum=float(billed_sum or 0),
+            init_duration_ms_sum=float(init_sum or 0),
+            billable_init_ms=billable_init_ms(
+                float(init_b or 0), float(dur_b or 0), float(billed_b or 0)
+            ),
+            billed_restore_duration_ms_sum=float(restore or 0),
+            max_memory_used_mb=None if mmax is None else int(mmax),
+            runtime=runtime,
+            timeout_s=timeout_s,
+            first_hour=first,
+            last_hour=last,
+            sampled_invocations=int(sampled or 0),
+        )
+    hist_sql = (
+        cte
+        + """
+SELECT c.function_id, c.memory_mb, '{kind}', j.key, SUM(j.value)
+FROM chosen c, json_each(c.{column}) j
+GROUP BY c.function_id, c.memory_mb, j.key
+"""
+    )
+    for kind, column in (
+        ("memory", "max_memory_used_hist"),
+        ("duration", "duration_hist"),
+        ("init", "init_duration_hist"),
+    ):
+        for fid, memory_mb, _k, key, count in db.conn.execute(
+            hist_sql.format(kind=kind, column=column), params
+        ):
+            stats = out.get((fid, memory_mb))
+            if stats is not None:
+                getattr(stats, f"{kind}_hist")[str(key)] = int(count)
+    return sorted(
+        out.values(), key=lambda s: (s.function_name, s.account_id, s.region, s.memory_mb)
+    )
+
+
+def recommend_all(
+    db: Database,
+    start: int,
+    end: int,
+    filters: StatsFilter | None = None,
+    *,
+    now: int | None = None,
+    min_invocations: int = DEFAULT_MIN_INVOCATIONS,
+    free_tier: bool = False,
+) -> list[Recommendation]:
+    """Recommendations for every function x memory size seen in [start, end).
+
+    ``now`` is accepted for symmetry with other analyses; the window is [start, end).
+    The natural experiment uses each function's other sizes within the same window.
+    """
+    del now
+    stats = read_memory_stats(db, start, end, filters)
+    by_function: dict[tuple[str, str, str], list[MemoryStats]] = defaultdict(list)
+    for s in stats:
+        by_function[(s.account_id, s.region, s.function_name)].append(s)
+    window_s = float(max(0, end - start))
+    return [
+        recommend(
+            s,
+            by_function[(s.account_id, s.region, s.function_name)],
+            window_s=window_s,
+            min_invocations=min_invocations,
+            free_tier=free_tier,
+        )
+        for s in stats
+    ]
