@@ -58,7 +58,7 @@ def timeout_advice(timeout_s: float | None, max_ms: float | None, p99_ms: float 
         return "No duration data in this range to judge the timeout."
     share = max_ms / (timeout_s * 1000)
     text = (
-        f"Longest invocation {fmt.duration_ms(max_ms)} is {share:.0%} of the "
+        f"Longest invocation {fmt.duration_ms(max_ms)} is {fmt.percent(share)} of the "
         f"{timeout_s:.0f} s timeout."
     )
     if share >= 0.9:

@@ -27,7 +27,7 @@ _MS = {"function": "params.value == null ? '—' : d3.format(',.0f')(params.valu
 _MB = {"function": "params.value == null ? '—' : d3.format(',.0f')(params.value) + ' MB'"}
 _PCT = {"function": "params.value == null ? '—' : d3.format('.2%')(params.value)"}
 _USD = {"function": "params.value == null ? '—' : d3.format('$,.2f')(params.value)"}
-_NUM = {"function": "params.value == null ? '—' : d3.format('~s')(params.value)"}
+_NUM = {"function": "params.value == null ? '—' : d3.format('.3~s')(params.value)"}
 
 COLUMNS: list[dict[str, Any]] = [
     {
@@ -37,7 +37,7 @@ COLUMNS: list[dict[str, Any]] = [
         "minWidth": 200,
         "filter": "agTextColumnFilter",
     },
-    {"field": "account_id", "headerName": "Account", "width": 130},
+    {"field": "account_id", "headerName": "Account", "width": 135},
     {"field": "region", "headerName": "Region", "width": 110},
     {"field": "runtime", "headerName": "Runtime", "width": 115},
     {"field": "architecture", "headerName": "Arch", "width": 90},
