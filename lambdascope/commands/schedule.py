@@ -227,14 +227,14 @@ def schedule(ctx: click.Context, /, **kwargs: Any) -> None:
 @click.command()
 @_common_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8050, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
 @click.pass_context
 def serve(ctx: click.Context, /, **kwargs: Any) -> None:
     """Serve the dashboard and run the collection job in the same process.
 
     Example: lambdascope serve --every 1h --region eu-west-1
     """
-    from dashboards.app import create_app
+    from lambdascope.commands.dashboard import dashboard
 
     mine, collect_kwargs = _split_kwargs(kwargs)
     jobs = build_jobs(
@@ -260,9 +260,8 @@ def serve(ctx: click.Context, /, **kwargs: Any) -> None:
         for job in jobs:
             scheduler.modify_job(job.name, next_run_time=now)
         scheduler.start()
-        app = create_app(db_path)
-        click.echo(f"Dashboard: http://{mine['host']}:{mine['port']}/")
-        app.run(host=mine["host"], port=mine["port"], debug=False)
+        # The dashboard command checks --host/--auth and blocks until the server stops.
+        ctx.invoke(dashboard, host=mine["host"], port=mine["port"])
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -1,0 +1,152 @@
+"""``lambdascope demo``: a simulated 60-function fleet served by moto, read by the real collectors.
+
+See ``collectors/demo_fleet.py`` for which data goes through which path: inventory,
+recent metrics and recent log lines through the AWS collectors over HTTP against an
+in-process moto server; the 14-day history through the local log ingest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lambdascope.db import StoreError, get_setting, open_db, set_setting
+
+DEMO_MARK = "demo_fleet"
+
+
+def default_demo_db() -> Path:
+    """``$XDG_CACHE_HOME/lambdascope/demo.db`` (default ``~/.cache/lambdascope/demo.db``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lambdascope" / "demo.db"
+
+
+def _fresh_store(path: Path) -> None:
+    """Remove an earlier demo store at ``path``; refuse to touch any other database."""
+    if not path.exists():
+        return
+    try:
+        db = open_db(path, readonly=True)
+        mark = get_setting(db, DEMO_MARK)
+        db.conn.close()
+    except StoreError:
+        mark = None
+    if mark is None:
+        raise click.ClickException(f"{path} exists and is not a demo database: choose another --db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _module_attr(module: str, name: str, what: str) -> Any:
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise click.ClickException(f"{what} is not installed ({module}.{name})") from None
+    return value
+
+
+def _build_options(options_type: Any, candidates: dict[str, Any]) -> Any:
+    """CollectOptions from the fields it has (the demo points it at moto)."""
+    names = {f.name for f in dataclasses.fields(options_type)}
+    return options_type(**{k: v for k, v in candidates.items() if k in names})
+
+
+def build_demo(db_path: Path, *, now_s: int, say: Any) -> None:
+    """Build the demo store at ``db_path``: seed moto, ingest history, run the collectors."""
+    from moto.server import ThreadedMotoServer
+
+    from collectors.demo_fleet import (
+        ACCOUNTS,
+        RECENT_HOURS,
+        REGIONS,
+        build_fleet,
+        role_arn,
+        seed_moto,
+        write_local_history,
+    )
+
+    started = time.monotonic()
+
+    def step(message: str) -> None:
+        say(f"[{time.monotonic() - started:5.1f}s] {message}")
+
+    _fresh_store(db_path)
+    ingest_paths = _module_attr("collectors.local", "ingest_paths", "the local log ingest")
+    run_collection = _module_attr("collectors.aws", "run_collection", "the AWS collector")
+    options_type = _module_attr("collectors.aws", "CollectOptions", "the AWS collector")
+    db = open_db(db_path)
+    set_setting(db, DEMO_MARK, "1")
+    fleet = build_fleet()
+    step(f"fleet: {len(fleet)} functions in {len(ACCOUNTS)} accounts x {len(REGIONS)} regions")
+
+    logs_dir = Path(f"{db_path}.logs")
+    shutil.rmtree(logs_dir, ignore_errors=True)
+    roots = write_local_history(fleet, logs_dir, now_s=now_s, progress=step)
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        step(f"moto server on {endpoint}")
+        seed_moto(endpoint, fleet, now_s=now_s, progress=step)
+        for (account_id, region), root in sorted(roots.items()):
+            result = ingest_paths(db, [root], account_id=account_id, region=region)
+            step(f"ingested local history for {account_id}/{region}: {result}")
+        from datetime import UTC, datetime
+
+        options = _build_options(
+            options_type,
+            {
+                "endpoint_url": endpoint,
+                "regions": list(REGIONS),
+                "role_arns": [role_arn(a) for a in ACCOUNTS],
+                "logs_mode": "filter",
+                "lookback_hours": RECENT_HOURS + 1,
+                "since": now_s - (RECENT_HOURS + 1) * 3600,
+            },
+        )
+        summary = run_collection(db, options, now=datetime.fromtimestamp(now_s, UTC), progress=step)
+        step(f"collected from moto: {summary}")
+    finally:
+        server.stop()
+        db.conn.close()
+
+
+@click.command()
+@click.option(
+    "--db",
+    "demo_db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Demo store [default: ~/.cache/lambdascope/demo.db]; never your main store.",
+)
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-serve", is_flag=True, help="Only build the demo store, then exit.")
+@click.pass_context
+def demo(ctx: click.Context, demo_db: Path | None, port: int, no_serve: bool) -> None:
+    """Build a simulated 60-function fleet and open the dashboard on it (no AWS account).
+
+    The fleet runs in an in-process moto server; the real collectors read it over
+    HTTP and the real ingest reads its 14-day log history from local files.
+
+    Example: lambdascope demo --port 8050
+    """
+    db_path = demo_db or default_demo_db()
+    click.echo(f"Building the demo fleet in {db_path}", err=True)
+    build_demo(db_path, now_s=int(time.time()), say=lambda m: click.echo(m, err=True))
+    if no_serve:
+        click.echo(f"Demo store ready: {db_path}")
+        return
+    from dashboards.app import create_app
+
+    app = create_app(db_path)
+    click.echo(f"Dashboard: http://127.0.0.1:{port}/")
+    app.run(host="127.0.0.1", port=port, debug=False)
