@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from lambdascope.pricing import PriceTable, billed_ms, default_table, gb_seconds
 
@@ -149,3 +150,11 @@ def billable_init_ms(
     if billed_duration_ms_sum >= duration_ms_sum + init_ms_sum * 0.5:
         return 0.0
     return float(math.ceil(init_ms_sum))
+
+
+def current_usage_cost(stats: Any) -> tuple[UsageTotals, CostBreakdown]:
+    """Usage and cost of a ``rightsizing.MemoryStats`` as observed (first-tier prices)."""
+    from lambdascope.rightsizing import current_usage
+
+    usage = current_usage(stats)
+    return usage, window_cost(usage, architecture=stats.architecture, region=stats.region)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -575,6 +576,8 @@ def read_memory_stats(
     filters: StatsFilter | None = None,
     *,
     init_cutoff: int | None = None,
+    histograms: bool = True,
+    function_ids: Collection[int] | None = None,
 ) -> list[MemoryStats]:
     """Per function x configured memory stats for hours in [start, end) (epoch seconds).
 
@@ -587,6 +590,8 @@ def read_memory_stats(
 
     cutoff = default_table().init_billed_for_all_since if init_cutoff is None else init_cutoff
     where, params = _where(filters)
+    if function_ids is not None:
+        where += f" AND fn.id IN ({', '.join(str(int(i)) for i in function_ids) or 'NULL'})"
     params.update({"start": start, "end": end, "cutoff": cutoff})
     cte = _FACTS_CTE.format(where=where)
     sql = (
@@ -686,11 +691,12 @@ FROM chosen c, json_each(c.{column}) j
 GROUP BY c.function_id, c.memory_mb, j.key
 """
     )
-    for kind, column in (
+    kinds = (
         ("memory", "max_memory_used_hist"),
         ("duration", "duration_hist"),
         ("init", "init_duration_hist"),
-    ):
+    )
+    for kind, column in kinds if histograms else ():
         for fid, memory_mb, _k, key, count in db.conn.execute(
             hist_sql.format(kind=kind, column=column), params
         ):
@@ -711,16 +717,32 @@ def recommend_all(
     now: int | None = None,
     min_invocations: int = DEFAULT_MIN_INVOCATIONS,
     free_tier: bool = False,
+    history_days: int = 90,
 ) -> list[Recommendation]:
     """Recommendations for every function x memory size seen in [start, end).
 
     ``now`` is accepted for symmetry with other analyses; the window is [start, end).
-    The natural experiment uses each function's other sizes within the same window.
+    The natural experiment uses each function's memory sizes over the ``history_days``
+    before ``end`` (the stored history), not only the window.
     """
     del now
     stats = read_memory_stats(db, start, end, filters)
     by_function: dict[tuple[str, str, str], list[MemoryStats]] = defaultdict(list)
-    for s in stats:
+    history_start = end - history_days * 86400
+    changed = [
+        int(row[0])
+        for row in db.conn.execute(
+            "SELECT function_id FROM hourly_facts WHERE hour >= ? AND hour < ?"
+            " GROUP BY function_id HAVING COUNT(DISTINCT memory_mb) > 1",
+            (history_start, end),
+        )
+    ]
+    history = (
+        read_memory_stats(db, history_start, end, filters, histograms=False, function_ids=changed)
+        if changed
+        else stats
+    )
+    for s in history:
         by_function[(s.account_id, s.region, s.function_name)].append(s)
     window_s = float(max(0, end - start))
     return [

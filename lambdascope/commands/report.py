@@ -1,0 +1,260 @@
+"""``lambdascope report memory|cost|stale|cold-starts`` and ``lambdascope power-tuning``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlite_utils import Database
+
+from lambdascope.cli import db_path_of
+from lambdascope.db import StoreError, open_db
+from lambdascope.timeutil import parse_duration, parse_timestamp, to_epoch, utcnow
+
+
+def _open(ctx: click.Context) -> Database:
+    path = db_path_of(ctx)
+    if not Path(path).exists():
+        raise click.ClickException(
+            f"no database at {path} (run `lambdascope ingest` or `collect` first)"
+        )
+    try:
+        return open_db(path, readonly=True)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _window(since: str, until: str | None) -> tuple[int, int]:
+    try:
+        end_dt = parse_timestamp(until) if until else utcnow()
+        length = parse_duration(since)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    end = to_epoch(end_dt)
+    return end - int(length.total_seconds()), end
+
+
+def _filters(
+    db: Database, functions: tuple[str, ...], regions: tuple[str, ...], accounts: tuple[str, ...]
+) -> Any:
+    from lambdascope.rightsizing import StatsFilter
+
+    for name in functions:
+        if (
+            db.conn.execute("SELECT 1 FROM functions WHERE function_name = ?", (name,)).fetchone()
+            is None
+        ):
+            raise click.ClickException(f"unknown function: {name}")
+    return StatsFilter(functions, regions, accounts)
+
+
+def _store_empty(db: Database) -> bool:
+    return db.conn.execute("SELECT 1 FROM functions LIMIT 1").fetchone() is None
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+def _common(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["json", "csv", "md", "html"]),
+            default="json",
+            show_default=True,
+        ),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Write to FILE instead of stdout.",
+        ),
+        click.option(
+            "--since",
+            default="14d",
+            show_default=True,
+            help="Window length before --until (e.g. 7d, 36h, 2w).",
+        ),
+        click.option(
+            "--until", default=None, help="End of the window, ISO-8601 UTC [default: now]."
+        ),
+        click.option("--function", "functions", multiple=True, help="Only this function."),
+        click.option("--region", "regions", multiple=True, help="Only this region."),
+        click.option("--account", "accounts", multiple=True, help="Only this account id."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return click.pass_context(func)
+
+
+@click.group()
+def report() -> None:
+    """Reports: memory right-sizing, cost, stale functions, cold starts.
+
+    Example: lambdascope report memory --format md --since 14d
+    """
+
+
+def _run(
+    ctx: click.Context,
+    kind: str,
+    fmt: str,
+    output: Path | None,
+    since: str,
+    until: str | None,
+    functions: tuple[str, ...],
+    regions: tuple[str, ...],
+    accounts: tuple[str, ...],
+    **extra: Any,
+) -> None:
+    from lambdascope import coldstarts, rightsizing, staleness
+    from lambdascope.reports import build, render
+
+    start, end = _window(since, until)
+    db = _open(ctx)
+    if _store_empty(db):
+        click.echo(
+            "The store has no functions yet: the report is empty "
+            "(run `lambdascope ingest` or `collect` first).",
+            err=True,
+        )
+    filters = _filters(db, functions, regions, accounts)
+    window = f"{since} ending {parse_timestamp_text(end)}"
+    if kind == "memory":
+        recs = rightsizing.recommend_all(
+            db, start, end, filters, min_invocations=extra["min_invocations"]
+        )
+        data = build.memory_report(recs, window)
+    elif kind == "cost":
+        stats = rightsizing.read_memory_stats(db, start, end, filters)
+        data = build.cost_report(stats, window, float(end - start))
+    elif kind == "cold-starts":
+        stats = rightsizing.read_memory_stats(db, start, end, filters)
+        data = build.coldstarts_report(
+            coldstarts.analyse_all(stats, window_s=float(end - start)), window
+        )
+    else:
+        data = build.stale_report(
+            staleness.find_stale(db, end, filters, idle_days=extra["idle_days"])
+        )
+    _emit(render(data, fmt), output)
+
+
+def parse_timestamp_text(epoch: int) -> str:
+    from lambdascope.timeutil import iso
+
+    return iso(epoch) or ""
+
+
+@report.command()
+@_common
+@click.option(
+    "--min-invocations",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Fewer invocations in the window give insufficient-data.",
+)
+def memory(ctx: click.Context, **kw: Any) -> None:
+    """Memory right-sizing per function and configured memory size.
+
+    Example: lambdascope report memory --format html -o memory.html
+    """
+    _run(ctx, "memory", **kw)
+
+
+@report.command()
+@_common
+def cost(ctx: click.Context, **kw: Any) -> None:
+    """Cost per function over the window and per 30 days.
+
+    Example: lambdascope report cost --format csv --since 30d
+    """
+    _run(ctx, "cost", **kw)
+
+
+@report.command(name="cold-starts")
+@_common
+def cold_starts(ctx: click.Context, **kw: Any) -> None:
+    """Cold starts, INIT cost, timeouts, errors and throttles per function.
+
+    Example: lambdascope report cold-starts --format md
+    """
+    _run(ctx, "cold-starts", **kw)
+
+
+@report.command()
+@_common
+@click.option(
+    "--idle-days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Days without invocations that count as idle.",
+)
+def stale(ctx: click.Context, **kw: Any) -> None:
+    """Stale functions, versions safe to delete, code storage per region.
+
+    Example: lambdascope report stale --format md --idle-days 90
+    """
+    _run(ctx, "stale", **kw)
+
+
+@click.command(name="power-tuning")
+@click.argument("function_name")
+@click.option("--since", default="14d", show_default=True)
+@click.option("--until", default=None, help="End of the window, ISO-8601 UTC [default: now].")
+@click.option("--region", default=None)
+@click.option("--account", default=None)
+@click.option("--num", default=50, show_default=True, type=click.IntRange(5))
+@click.option(
+    "--strategy",
+    type=click.Choice(["cost", "speed", "balanced"]),
+    default="balanced",
+    show_default=True,
+)
+@click.pass_context
+def power_tuning(
+    ctx: click.Context,
+    function_name: str,
+    since: str,
+    until: str | None,
+    region: str | None,
+    account: str | None,
+    num: int,
+    strategy: str,
+) -> None:
+    """Print the AWS Lambda Power Tuning input for FUNCTION_NAME around the recommendation.
+
+    Example: lambdascope power-tuning checkout-api | aws stepfunctions start-execution ...
+    """
+    from lambdascope import rightsizing
+
+    start, end = _window(since, until)
+    db = _open(ctx)
+    filters = _filters(
+        db, (function_name,), (region,) if region else (), (account,) if account else ()
+    )
+    recs = rightsizing.recommend_all(db, start, end, filters)
+    if not recs:
+        raise click.ClickException(f"no data for {function_name} in the last {since}")
+    rec = max(recs, key=lambda r: r.invocations)
+    arn_row = db.conn.execute(
+        "SELECT function_arn FROM functions WHERE function_name = ? AND account_id = ?"
+        " AND region = ?",
+        (rec.function_name, rec.account_id, rec.region),
+    ).fetchone()
+    payload = rightsizing.power_tuning_input(
+        rec, arn_row[0] if arn_row else None, num=num, strategy=strategy
+    )
+    click.echo(json.dumps(payload, indent=2))

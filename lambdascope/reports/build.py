@@ -1,0 +1,274 @@
+"""Turn analyses into ``Report`` objects (pure)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from lambdascope.coldstarts import ColdStartFinding
+from lambdascope.cost import current_usage_cost, per_30_days
+from lambdascope.pricing import default_table, gb_seconds, tiered_duration_usd
+from lambdascope.reports import Chart, Report
+from lambdascope.rightsizing import MemoryStats, Recommendation
+from lambdascope.staleness import StaleReport
+
+MEMORY_COLUMNS = [
+    "function_name",
+    "account_id",
+    "region",
+    "architecture",
+    "memory_mb",
+    "invocations",
+    "errors",
+    "out_of_memory_errors",
+    "max_memory_used_mb",
+    "p99_memory_used_mb",
+    "finding",
+    "recommended_memory_mb",
+    "confidence",
+    "performance_risk",
+    "projected_duration_ms_expected",
+    "current_cost_usd",
+    "projected_savings_usd",
+    "monthly_savings_usd",
+    "reasons",
+]
+
+
+def _label(row: dict[str, Any]) -> str:
+    where = "/".join(p for p in (row.get("account_id"), row.get("region")) if p)
+    return f"{row['function_name']} ({where})" if where else str(row["function_name"])
+
+
+def memory_report(recs: list[Recommendation], window: str) -> Report:
+    """The memory right-sizing report: one row per function x configured memory."""
+    rows = [r.as_dict() for r in recs]
+    counts: dict[str, int] = defaultdict(int)
+    for r in recs:
+        counts[r.finding] += 1
+    savings = sum(max(0.0, r.monthly_savings_usd) for r in recs)
+    summary = [f"window: {window}; {len(recs)} function x memory sizes"]
+    if recs:
+        summary.append(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+        summary.append(f"potential savings: ${savings:,.2f} per 30 days")
+    labels = [_label(r) + f" {r['memory_mb']} MB" for r in rows]
+    charts = []
+    if rows:
+        charts.append(
+            Chart(
+                "Configured vs used memory (MB)",
+                labels,
+                {
+                    "configured": [float(r["memory_mb"]) for r in rows],
+                    "max used": [float(r["max_memory_used_mb"] or 0) for r in rows],
+                    "recommended": [float(r["recommended_memory_mb"] or 0) for r in rows],
+                },
+                "MB",
+            )
+        )
+        ranked = sorted(rows, key=lambda r: -r["monthly_savings_usd"])[:30]
+        charts.append(
+            Chart(
+                "Savings by function (USD per 30 days)",
+                [_label(r) + f" {r['memory_mb']} MB" for r in ranked],
+                {"savings": [r["monthly_savings_usd"] for r in ranked]},
+                "USD",
+            )
+        )
+    return Report("memory", "Lambda memory right-sizing", rows, MEMORY_COLUMNS, summary, charts)
+
+
+COST_COLUMNS = [
+    "function_name",
+    "account_id",
+    "region",
+    "architecture",
+    "memory_mb",
+    "invocations",
+    "gb_seconds",
+    "requests_usd",
+    "duration_usd",
+    "init_usd",
+    "restore_usd",
+    "total_usd",
+    "monthly_usd",
+]
+
+
+def cost_report(stats: list[MemoryStats], window: str, window_s: float) -> Report:
+    """Cost per function x memory size over the window and per 30 days, with fleet
+    totals per account (monthly volume tiers applied to the 30-day projection)."""
+    rows: list[dict[str, Any]] = []
+    table = default_table()
+    per_account: dict[tuple[str, str, str], float] = defaultdict(float)
+    for s in stats:
+        usage, cost = current_usage_cost(s)
+        gbs = gb_seconds(
+            usage.billed_duration_ms + usage.billable_init_ms + usage.billed_restore_duration_ms,
+            s.memory_mb,
+        )
+        arch = s.architecture or "x86_64"
+        per_account[(s.account_id, s.region, arch)] += per_30_days(gbs, window_s)
+        rows.append(
+            {
+                "function_name": s.function_name,
+                "account_id": s.account_id,
+                "region": s.region,
+                "architecture": arch,
+                "memory_mb": s.memory_mb,
+                "invocations": round(s.invocations),
+                "gb_seconds": round(gbs, 3),
+                "requests_usd": round(cost.requests_usd, 6),
+                "duration_usd": round(cost.duration_usd, 6),
+                "init_usd": round(cost.init_usd, 6),
+                "restore_usd": round(cost.restore_usd, 6),
+                "total_usd": round(cost.total_usd, 6),
+                "monthly_usd": round(per_30_days(cost.total_usd, window_s), 6),
+            }
+        )
+    rows.sort(key=lambda r: -r["total_usd"])
+    total = sum(r["total_usd"] for r in rows)
+    summary = [
+        f"window: {window}; total ${total:,.4f}; "
+        f"${per_30_days(total, window_s):,.2f} per 30 days (list prices, no free tier)"
+    ]
+    for (account, region, arch), monthly_gbs in sorted(per_account.items()):
+        price = table.price(region, arch)
+        tiered = tiered_duration_usd(monthly_gbs, price)
+        summary.append(
+            f"{account or '-'}/{region or '-'} {arch}: {monthly_gbs:,.0f} GB-s per 30 days, "
+            f"duration ${tiered:,.2f} with volume tiers"
+        )
+    summary.append(f"prices: {table.source} ({table.source_date})")
+    charts = (
+        [
+            Chart(
+                "Cost by function (USD in window)",
+                [_label(r) for r in rows[:30]],
+                {"total": [r["total_usd"] for r in rows[:30]]},
+                "USD",
+            )
+        ]
+        if rows
+        else []
+    )
+    return Report("cost", "Lambda cost", rows, COST_COLUMNS, summary, charts)
+
+
+COLD_COLUMNS = [
+    "function_name",
+    "account_id",
+    "region",
+    "invocations",
+    "cold_starts",
+    "cold_start_rate",
+    "init_p50_ms",
+    "init_p95_ms",
+    "init_max_ms",
+    "init_cost_usd",
+    "init_monthly_cost_usd",
+    "timeouts",
+    "duration_p99_ms",
+    "duration_max_ms",
+    "timeout_s",
+    "recommended_timeout_s",
+    "error_rate",
+    "throttle_rate",
+    "warnings",
+]
+
+
+def coldstarts_report(findings: list[ColdStartFinding], window: str) -> Report:
+    """Cold starts, timeouts, errors and throttles per function."""
+    rows = [f.as_dict() for f in findings]
+    warned = sum(1 for f in findings if f.warnings)
+    init_usd = sum(f.init_monthly_cost_usd for f in findings)
+    summary = [
+        f"window: {window}; {len(rows)} functions, {warned} with warnings",
+        f"INIT cost ${init_usd:,.2f} per 30 days",
+    ]
+    charts = (
+        [
+            Chart(
+                "Cold-start rate (%)",
+                [_label(r) for r in rows],
+                {"cold starts": [100 * r["cold_start_rate"] for r in rows]},
+                "%",
+            )
+        ]
+        if rows
+        else []
+    )
+    return Report(
+        "cold-starts",
+        "Lambda cold starts, timeouts and errors",
+        rows,
+        COLD_COLUMNS,
+        summary,
+        charts,
+    )
+
+
+STALE_COLUMNS = [
+    "function_name",
+    "account_id",
+    "region",
+    "runtime",
+    "score",
+    "stale",
+    "signals",
+    "versions_to_delete",
+]
+
+
+def stale_report(stale: StaleReport) -> Report:
+    """Stale functions with each signal, the safe-cleanup list and code storage per region."""
+    rows = []
+    for f in stale.functions:
+        row = f.as_dict()
+        row["signals"] = [s["detail"] for s in row["signals"]]
+        rows.append(row)
+    rows.sort(key=lambda r: (-r["score"], r["function_name"]))
+    summary = [
+        f"{len(stale.functions_to_review)} functions to review, "
+        f"{len(stale.versions_to_delete)} versions safe to delete"
+    ]
+    storage_rows = [
+        {
+            "account_id": s.account_id,
+            "region": s.region,
+            "code_storage_gb": round(s.code_storage_bytes / 1024**3, 3),
+            "limit_gb": round(s.limit_bytes / 1024**3, 1),
+            "used_percent": round(100 * s.used_fraction, 2),
+        }
+        for s in stale.storage
+    ]
+    versions = [
+        {
+            "function_name": f.function_name,
+            "account_id": f.account_id,
+            "region": f.region,
+            "version": v,
+        }
+        for f, v in stale.versions_to_delete
+    ]
+    return Report(
+        "stale",
+        "Stale Lambda functions",
+        rows,
+        STALE_COLUMNS,
+        summary,
+        document=stale.as_dict(),
+        sections=[
+            (
+                "Versions safe to delete",
+                versions,
+                ["function_name", "account_id", "region", "version"],
+            ),
+            (
+                "Code storage per region (75 GB quota)",
+                storage_rows,
+                ["account_id", "region", "code_storage_gb", "limit_gb", "used_percent"],
+            ),
+        ],
+    )
