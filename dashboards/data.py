@@ -409,3 +409,38 @@ def account_storage(conn: sqlite3.Connection) -> pd.DataFrame:
       concurrent_executions_limit, unreserved_concurrent_executions, function_count
     FROM account_settings ORDER BY account_id, region"""
     return _frame(conn, sql, [])
+
+
+def recommendations(
+    conn: sqlite3.Connection, filters: Filters, stats: pd.DataFrame
+) -> pd.DataFrame:
+    """Memory recommendations (lambdascope.rightsizing) for the functions in ``stats``.
+
+    One row per function x configured memory; money in USD, memory in MB.
+    """
+    from sqlite_utils import Database
+
+    from lambdascope import rightsizing
+
+    if stats.empty:
+        return pd.DataFrame()
+    accounts = tuple(sorted(set(stats["account_id"])))
+    regions = tuple(sorted(set(stats["region"])))
+    names = tuple(sorted(set(stats["function_name"]))) if len(stats) <= 50 else ()
+    recs = rightsizing.recommend_all(
+        Database(conn),
+        filters.start,
+        filters.end,
+        rightsizing.StatsFilter(function_names=names, regions=regions, account_ids=accounts),
+    )
+    wanted = set(zip(stats["account_id"], stats["region"], stats["function_name"], strict=True))
+    rows = []
+    for rec in recs:
+        if (rec.account_id, rec.region, rec.function_name) not in wanted:
+            continue
+        row = rec.as_dict()
+        row["reasons"] = "; ".join(rec.reasons)
+        row["options"] = [o.as_dict() for o in rec.options]
+        row["recommendation"] = rec
+        rows.append(row)
+    return pd.DataFrame(rows)

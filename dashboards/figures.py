@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import pandas as pd
@@ -13,8 +14,7 @@ from lambdascope import histogram
 FINDING_COLOURS: dict[str, str] = {
     "over-provisioned": "#2a9d8f",
     "under-provisioned": "#e76f51",
-    "right-sized": "#6c757d",
-    "oom-risk": "#d62828",
+    "optimized": "#6c757d",
     "insufficient-data": "#adb5bd",
 }
 SERIES_COLOURS: dict[str, str] = {
@@ -33,6 +33,9 @@ SERIES_COLOURS: dict[str, str] = {
     "cold_starts": "#bcbd22",
     "init": "#e377c2",
     "cost": "#2a9d8f",
+    "cost_usd": "#2a9d8f",
+    "monthly_savings_usd": "#2a9d8f",
+    "duration_p95": "#1f77b4",
 }
 LABELS = {
     "invocations": "Invocations",
@@ -298,21 +301,25 @@ def memory_scatter(frame: pd.DataFrame, finding_column: str | None = None) -> go
                 hovertemplate="%{text}<br>configured %{x} MB<br>max used %{y} MB<extra></extra>",
             )
         )
-    top = float(max(data["memory_mb"].max(), data["max_memory_used_mb"].max())) * 1.05
+    low = float(min(data["memory_mb"].min(), data["max_memory_used_mb"].clip(lower=1).min()))
+    top = float(max(data["memory_mb"].max(), data["max_memory_used_mb"].max()))
+    low, top = max(low / 1.3, 1.0), top * 1.3
     fig.add_trace(
         go.Scatter(
-            x=[0, top],
-            y=[0, top],
+            x=[low, top],
+            y=[low, top],
             mode="lines",
             name="used = configured",
             line={"color": "#adb5bd", "dash": "dash"},
             hoverinfo="skip",
         )
     )
-    _layout(fig, title, "Max memory used (MB)", x_title="Configured memory (MB)")
+    _layout(fig, title, "Max memory used (MB, log)", x_title="Configured memory (MB, log)")
     fig.update_layout(hovermode="closest", height=420)
-    fig.update_xaxes(range=[0, top])
-    fig.update_yaxes(range=[0, top])
+    # Log axes: sizes span 128 MB to 10 GB; the diagonal stays a straight line.
+    log_range = [math.log10(low), math.log10(top)]
+    fig.update_xaxes(type="log", range=log_range)
+    fig.update_yaxes(type="log", range=log_range)
     return fig
 
 
@@ -340,5 +347,35 @@ def top_bar(
         showlegend=False,
         margin={"l": 180, "r": 20, "t": 45, "b": 45},
     )
-    fig.update_yaxes(autorange="reversed", title_text="")
+    # A fixed 8-slot axis keeps bars the same thickness however few functions qualify.
+    fig.update_yaxes(range=[max(len(frame), 8) - 0.5, -0.5], title_text="")
+    return fig
+
+
+def savings_by_finding(frame: pd.DataFrame) -> go.Figure:
+    """Monthly savings (USD) and function count per finding."""
+    title = "Potential monthly savings by finding"
+    if frame.empty:
+        return empty_figure(title, "No recommendations in this time range")
+    totals = (
+        frame.groupby("finding")
+        .agg(savings=("monthly_savings_usd", "sum"), functions=("function_name", "count"))
+        .reset_index()
+    )
+    fig = go.Figure(
+        go.Bar(
+            x=totals["finding"],
+            y=totals["savings"],
+            marker={"color": [FINDING_COLOURS.get(f, "#1f77b4") for f in totals["finding"]]},
+            text=[
+                f"${v:,.2f} · {n} fn"
+                for v, n in zip(totals["savings"], totals["functions"], strict=True)
+            ],
+            textposition="auto",
+            hovertemplate="%{x}: $%{y:,.2f}/month<extra></extra>",
+        )
+    )
+    _layout(fig, title, "Savings (USD per month)", x_title="Finding")
+    fig.update_yaxes(tickprefix="$")
+    fig.update_layout(hovermode="closest", showlegend=False, height=420)
     return fig

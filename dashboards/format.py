@@ -37,6 +37,8 @@ def usd(value: float | None) -> str:
     """Dollars: $0.0012, $12.30, $1.2 k."""
     if value is None or _missing(value):
         return DASH
+    if value < 0:
+        return f"-{usd(-value)}"
     if abs(value) >= 10_000:
         return f"${number(value)}"
     if abs(value) < 0.01 and value != 0:

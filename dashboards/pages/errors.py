@@ -100,7 +100,7 @@ def layout(**query: Any) -> html.Div:
             {"field": "href", "hide": True},
         ],
         defaultColDef={"sortable": True, "filter": True, "resizable": True, "width": 120},
-        dashGridOptions={"pagination": True, "paginationPageSize": 25},
+        dashGridOptions={"pagination": True, "paginationPageSize": 20},
         style={"height": "480px"},
         className="ag-theme-alpine",
     )

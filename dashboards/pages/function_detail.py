@@ -22,6 +22,7 @@ from dashboards.components import (
     records,
     store,
 )
+from lambdascope import rightsizing
 from lambdascope.timeutil import iso
 
 dash.register_page(
@@ -66,6 +67,103 @@ def timeout_advice(timeout_s: float | None, max_ms: float | None, p99_ms: float 
     if share < 0.1 and p99_ms is not None and timeout_s > 3:
         return text + " The timeout is far above observed durations; a lower one fails faster."
     return text
+
+
+def _current_recommendation(recs: pd.DataFrame, memory_mb: Any) -> Any:
+    """The recommendation for the currently configured size (else the busiest one)."""
+    if recs.empty:
+        return None
+    same = recs[recs["memory_mb"] == memory_mb]
+    chosen = same if not same.empty else recs.sort_values("invocations", ascending=False)
+    return chosen.iloc[0]["recommendation"]
+
+
+def recommendation_block(recs: pd.DataFrame) -> html.Div:
+    """Finding, recommended size, projected duration, savings and the options table."""
+    if recs.empty:
+        return html.Div(
+            html.P(
+                "No memory reports in this range: no recommendation yet.", className="text-muted"
+            ),
+            id="function-recommendation",
+        )
+    blocks: list[Any] = []
+    for rec in recs.sort_values("invocations", ascending=False).to_dict("records"):
+        colour = figures.FINDING_COLOURS.get(rec["finding"], "#1f77b4")
+        projected = rec.get("projected_duration_ms") or {}
+        summary = [
+            html.Span(rec["finding"], className="badge me-2", style={"backgroundColor": colour}),
+            html.Strong(
+                f"{fmt.megabytes(rec['memory_mb'])} → "
+                f"{fmt.megabytes(rec.get('recommended_memory_mb'))}"
+            ),
+            html.Span(
+                f" · confidence {rec['confidence']}"
+                f" · saves {fmt.usd(rec['monthly_savings_usd'])}/month",
+                className="ms-1",
+            ),
+        ]
+        if projected:
+            summary.append(
+                html.Div(
+                    f"Projected duration {fmt.duration_ms(projected.get('lower'))} – "
+                    f"{fmt.duration_ms(projected.get('upper'))} "
+                    f"(expected {fmt.duration_ms(projected.get('expected'))})",
+                    className="text-muted small",
+                )
+            )
+        if rec.get("reasons"):
+            summary.append(html.Div(rec["reasons"], className="small"))
+        options = rec.get("options") or []
+        table = (
+            dbc.Table(
+                [
+                    html.Thead(
+                        html.Tr(
+                            [
+                                html.Th(h)
+                                for h in (
+                                    "Memory",
+                                    "Arch",
+                                    "Projected duration",
+                                    "Cost / month",
+                                    "Savings / month",
+                                )
+                            ]
+                        )
+                    ),
+                    html.Tbody(
+                        [
+                            html.Tr(
+                                [
+                                    html.Td(
+                                        fmt.megabytes(o["memory_mb"])
+                                        + (" (what-if)" if o.get("what_if") else "")
+                                    ),
+                                    html.Td(o["architecture"]),
+                                    html.Td(
+                                        fmt.duration_ms(
+                                            (o.get("projected_duration_ms") or {}).get("expected")
+                                        )
+                                    ),
+                                    html.Td(fmt.usd(o.get("monthly_cost_usd"))),
+                                    html.Td(fmt.usd(o.get("monthly_savings_usd"))),
+                                ]
+                            )
+                            for o in options
+                        ]
+                    ),
+                ],
+                size="sm",
+                striped=True,
+                className="mt-2 mb-3",
+                id="function-options",
+            )
+            if options
+            else html.Div()
+        )
+        blocks.append(html.Div([html.Div(summary), table]))
+    return html.Div(blocks, id="function-recommendation")
 
 
 def _config_table(fn: dict[str, Any]) -> html.Table:
@@ -150,6 +248,7 @@ def layout(name: str = "", **query: Any) -> html.Div:
             ),
         )
         versions = data.function_versions(conn, int(fn["id"]))
+        recs = data.recommendations(conn, filters, stats)
     row = stats[stats["id"] == fn["id"]].iloc[0].to_dict() if not stats.empty else {}
     invocations = row.get("invocations", 0)
     cards = dbc.Row(
@@ -167,18 +266,17 @@ def layout(name: str = "", **query: Any) -> html.Div:
         ],
         className="g-3",
     )
-    tuning = json.dumps(power_tuning_input(fn))
+    current = _current_recommendation(recs, fn.get("memory_mb"))
+    tuning = json.dumps(
+        rightsizing.power_tuning_input(current, fn.get("function_arn"))
+        if current is not None
+        else power_tuning_input(fn)
+    )
     advice = dbc.Card(
         dbc.CardBody(
             [
                 html.H5("Recommendation", className="section-title mt-0"),
-                html.P(
-                    "Memory recommendations with their options table, projected duration and "
-                    "savings appear here once the right-sizing analysis runs "
-                    "(`lambdascope report memory`).",
-                    className="text-muted",
-                    id="function-recommendation",
-                ),
+                recommendation_block(recs),
                 html.H6("Timeout", className="section-title"),
                 html.P(
                     timeout_advice(

@@ -33,6 +33,7 @@ def layout(**query: Any) -> html.Div:
         filters = data.filters_from_query(query, now())
         stats = data.function_stats(conn, filters)
         series = data.fleet_timeseries(conn, filters)
+        recs = data.recommendations(conn, filters, stats)
     if stats.empty:
         return page_frame("overview", "Fleet overview", query, [no_match("overview")])
     invocations = float(stats["invocations"].sum())
@@ -76,8 +77,14 @@ def layout(**query: Any) -> html.Div:
             kpi(
                 "Cost in range",
                 fmt.usd(cost),
-                f"{fmt.usd(cost / filters.days * 30)} per 30 days (list-price estimate)",
+                f"{fmt.usd(cost / filters.days * 30)} per 30 days (estimate)",
                 "overview-kpi-cost",
+            ),
+            kpi(
+                "Potential savings",
+                fmt.usd(float(recs["monthly_savings_usd"].sum()) if not recs.empty else None),
+                "per month, from right-sizing",
+                "overview-kpi-savings",
             ),
             kpi("Not invoked in range", fmt.number(idle), "stale candidates", "overview-kpi-idle"),
         ],
@@ -86,7 +93,14 @@ def layout(**query: Any) -> html.Div:
     slow = _top(stats, "duration_p95")
     failing = _top(stats, "errors")
     throttled = _top(stats, "throttles")
-    costly = _top(stats, "cost_usd")
+    savings = (
+        recs.groupby("function_name", as_index=False).agg(
+            monthly_savings_usd=("monthly_savings_usd", "sum")
+        )
+        if not recs.empty
+        else pd.DataFrame(columns=["function_name", "monthly_savings_usd"])
+    )
+    saving = _top(savings, "monthly_savings_usd")
     tops = dbc.Row(
         [
             dbc.Col(
@@ -130,13 +144,13 @@ def layout(**query: Any) -> html.Div:
             ),
             dbc.Col(
                 graph(
-                    "overview-top-cost",
+                    "overview-top-savings",
                     figures.top_bar(
-                        costly,
-                        "cost_usd",
-                        "Highest estimated cost",
-                        "Cost (USD)",
-                        [fmt.usd(v) for v in costly["cost_usd"]],
+                        saving,
+                        "monthly_savings_usd",
+                        "Biggest savings",
+                        "Savings (USD per month)",
+                        [fmt.usd(v) for v in saving["monthly_savings_usd"]],
                     ),
                 ),
                 lg=6,
