@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,7 @@ class Filters:
     ``tag`` is ``"key=value"`` (exact value) or ``"key"`` (tag present);
     ``name_contains`` is a case-insensitive substring; ``function_names`` are exact names.
     Deleted functions (``deleted_at`` set) are left out unless ``include_deleted``.
+    ``function_ids`` restricts to those ids (fast: reads only their rows).
     """
 
     account_ids: tuple[str, ...] = ()
@@ -69,6 +71,7 @@ class Filters:
     name_contains: str | None = None
     function_names: tuple[str, ...] = ()
     include_deleted: bool = False
+    function_ids: tuple[int, ...] = ()
 
     def where(self, alias: str = "f") -> tuple[str, list[Any]]:
         """SQL condition over the functions table (aliased ``alias``) and its parameters."""
@@ -80,6 +83,7 @@ class Filters:
             ("runtime", self.runtimes),
             ("architecture", self.architectures),
             ("function_name", self.function_names),
+            ("id", self.function_ids),
         ):
             if values:
                 clauses.append(f"{alias}.{column} IN ({', '.join('?' * len(values))})")
@@ -329,14 +333,16 @@ def function_stats(
     end: int,
     filters: Filters = ALL,
     *,
-    histograms: bool = True,
+    histograms: bool | Sequence[str] = True,
 ) -> list[FunctionStats]:
     """Per function x configured memory in ``[start, end)``, from the merged view.
 
     Functions matching ``filters`` with no activity in the window are included once, with
     zero counts, at their inventory memory size, so stale and empty functions show.
-    With ``histograms=False`` the four merged histograms (and the percentiles read from
-    them) are skipped: much faster when only counts are needed.
+    ``histograms``: True merges all four histograms (HIST_COLUMNS), False none, or a
+    sequence of HIST_COLUMNS names; each merged histogram costs one more pass over the
+    window's facts, so ask only for what you read (percentiles of a skipped histogram are
+    None, or CloudWatch's for duration).
     Sorted by function name, account, region, memory.
     """
     conn = _conn(db)
@@ -352,17 +358,17 @@ def function_stats(
           max(CASE WHEN invocations > 0 OR log_invocations > 0 THEN hour END),
           count(DISTINCT hour),
           max(source = 'local'), max(source = 'insights'), max(has_metrics),
-          sum(CASE WHEN log_invocations = 0 THEN duration_p50_ms * invocations END)
-            / nullif(sum(CASE WHEN log_invocations = 0 AND duration_p50_ms IS NOT NULL
-                         THEN invocations END), 0),
+          sum(duration_p50_ms * invocations)
+            / nullif(sum(CASE WHEN duration_p50_ms IS NOT NULL THEN invocations END), 0),
           max(duration_p95_ms), max(duration_p99_ms), max(duration_max_ms)
         FROM ({sql}) GROUP BY function_id, memory_mb
         """,
         params,
     ).fetchall()
     hists: dict[str, dict[tuple[int, int], Histogram]] = {}
-    if histograms:
-        for column in HIST_COLUMNS:
+    wanted = HIST_COLUMNS if histograms is True else () if histograms is False else histograms
+    if wanted:
+        for column in wanted:
             hists[column] = _merged_histograms(conn, start, end, filters, column)
     exact = _exact_seen(conn, start, end, filters)
 
@@ -389,11 +395,9 @@ def function_stats(
             p95 = histogram.quantile(dur_hist, 0.95)
             p99 = histogram.quantile(dur_hist, 0.99)
             dmax = row[10]
-        elif log_inv == 0:
-            p50, p95, p99, dmax = row[20], row[21], row[22], row[23]
-        else:
-            p50 = p95 = p99 = None
-            dmax = row[10]
+        else:  # no log distribution: CloudWatch's hourly statistics, where collected
+            p50, p95, p99 = row[20], row[21], row[22]
+            dmax = row[10] if row[10] is not None else row[23]
         first, last = row[14], row[15]
         seen = exact.get((fid, mem))
         if seen is not None:
@@ -511,16 +515,14 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
     """Hourly merged view of one function in ``[start, end)``; hours without data are absent
     (treat them as zero invocations)."""
     conn = _conn(db)
-    sql, params = merged_hourly_sql(start, end, ALL_WITH_DELETED)
-    rows = conn.execute(
-        f"SELECT * FROM ({sql}) WHERE function_id = :fid ORDER BY hour, memory_mb",
-        {**params, "fid": function_id},
-    ).fetchall()
-    where, fparams = _params(start, end, ALL_WITH_DELETED)
+    one = Filters(include_deleted=True, function_ids=(function_id,))
+    sql, params = merged_hourly_sql(start, end, one)
+    rows = conn.execute(f"SELECT * FROM ({sql}) ORDER BY hour, memory_mb", params).fetchall()
+    where, fparams = _params(start, end, one)
     hist_rows = conn.execute(
         f"SELECT hour, duration_hist, max_memory_used_hist, init_duration_hist"
-        f" FROM ({_FACTS_SQL.format(where=where)}) WHERE function_id = :fid",
-        {**fparams, "fid": function_id},
+        f" FROM ({_FACTS_SQL.format(where=where)})",
+        fparams,
     ).fetchall()
     hour_hists: dict[int, list[Histogram]] = {}
     for hour, dh, mh, ih in hist_rows:
@@ -637,17 +639,14 @@ def memory_histogram(
 ) -> Histogram:
     """Merged max-memory-used histogram of one function (optionally one memory size)."""
     conn = _conn(db)
-    where, params = _params(start, end, ALL_WITH_DELETED)
+    where, params = _params(start, end, Filters(include_deleted=True, function_ids=(function_id,)))
     sql = (
         f"SELECT j.key, sum(j.value) FROM ({_FACTS_SQL.format(where=where)}) fx,"
         " json_each(fx.max_memory_used_hist) j"
-        " WHERE fx.function_id = :fid AND (:mem IS NULL OR fx.memory_mb = :mem)"
+        " WHERE (:mem IS NULL OR fx.memory_mb = :mem)"
         " GROUP BY j.key"
     )
-    return {
-        str(k): int(v)
-        for k, v in conn.execute(sql, {**params, "fid": function_id, "mem": memory_mb})
-    }
+    return {str(k): int(v) for k, v in conn.execute(sql, {**params, "mem": memory_mb})}
 
 
 # --- identity, runs, freshness, filter choices ------------------------------------------
