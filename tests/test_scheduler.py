@@ -270,3 +270,31 @@ def test_schedule_process_refuses_a_second_instance_and_stops_on_sigterm(db_path
     assert db.conn.execute("SELECT source, status FROM collection_runs").fetchall() == [
         ("prune", "ok")
     ]
+
+
+def test_report_job_writes_dated_html_and_csv_and_records_the_run(
+    db_path: Path, tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(db_path),
+            "schedule",
+            "--once",
+            "--job",
+            "report",
+            "--report-dir",
+            str(reports),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    today = datetime.now(UTC).date()
+    html, csv = report_file_names(reports, today)
+    assert "<html" in html.read_text(encoding="utf-8").lower()
+    assert csv.read_text(encoding="utf-8").startswith("function_name")
+    db = open_db(db_path)
+    assert db.conn.execute("SELECT source, status, items FROM collection_runs").fetchall() == [
+        ("report", "ok", 2)
+    ]

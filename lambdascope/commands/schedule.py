@@ -94,10 +94,10 @@ def _report_job(ctx: click.Context, db_path: Path, report_dir: Path) -> Callable
         written = []
         for path in report_file_names(report_dir, now.date()):
             stop.check()
-            params = {p.name for p in memory.params}
-            kwargs: dict[str, Any] = {"output": path} if "output" in params else {}
-            kwargs["format"] = path.suffix.lstrip(".")
-            ctx.invoke(memory, **kwargs)
+            # Through the command's own flags, exactly as `report memory` is run by hand.
+            args = ["--format", path.suffix.lstrip("."), "--output", str(path)]
+            with memory.make_context("memory", args, parent=ctx) as sub_ctx:
+                memory.invoke(sub_ctx)
             written.append(path.name)
         db = open_db(db_path)
         try:
