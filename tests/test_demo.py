@@ -137,3 +137,22 @@ def test_demo_refuses_to_overwrite_a_database_that_is_not_a_demo(db_path: Path) 
     assert result.exit_code == 1
     assert f"{db_path} exists and is not a demo database: choose another --db" in result.output
     assert open_db(db_path).conn.execute("SELECT COUNT(*) FROM settings").fetchone()[0] == 0
+
+
+def test_generated_lines_are_understood_by_the_log_parser() -> None:
+    import random
+
+    from collectors.demo_fleet import invocation_messages
+    from lambdascope.logparse import parse_line
+
+    fleet = {f.kind: f for f in build_fleet()}
+    seen: dict[str, Counter[str | None]] = {}
+    for kind in ("under_oom", "timeouts", "cold"):
+        messages = invocation_messages(
+            fleet[kind], NOW_S - 7 * 86400, NOW_S, NOW_S, random.Random(1)
+        )
+        events = [parse_line(m) for _, m in messages]
+        seen[kind] = Counter(e.kind for e in events if e is not None)
+    assert seen["under_oom"]["out_of_memory"] > 0 and seen["under_oom"]["report"] > 100
+    assert seen["timeouts"]["timeout"] > 0
+    assert set(seen["cold"]) == {"report"}
