@@ -1,0 +1,298 @@
+"""``lambdascope report ...`` and ``power-tuning`` on real SQLite files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlite_utils import Database
+
+from lambdascope import histogram
+from lambdascope.cli import cli
+from lambdascope.db import function_id, open_db
+
+END = 1767225600  # 2026-01-01T00:00:00Z
+UNTIL = "2026-01-01T00:00:00Z"
+HOUR = 3600
+
+
+def add_hours(
+    db: Database,
+    name: str,
+    *,
+    memory_mb: int,
+    hours: int,
+    per_hour: int,
+    memory_used: tuple[float, float],
+    duration_ms: float = 100.0,
+    end: int = END,
+    first_hour_offset: int = 0,
+    oom_per_hour: int = 0,
+    cold_per_hour: int = 0,
+    init_ms: float = 300.0,
+    architecture: str = "x86_64",
+    account_id: str = "111111111111",
+    region: str = "us-east-1",
+    seed: int = 1,
+    runtime: str | None = "python3.12",
+    timeout_s: int | None = 30,
+) -> int:
+    """Write ``hours`` hourly_facts rows (source local) ending before ``end``."""
+    rng = random.Random(seed)
+    fid = function_id(db, name, account_id, region, seen_at=end - HOUR, architecture=architecture)
+    with db.conn:
+        db.conn.execute(
+            "UPDATE functions SET runtime = ?, timeout_s = ?, memory_mb = ? WHERE id = ?",
+            (runtime, timeout_s, memory_mb, fid),
+        )
+        for h in range(hours):
+            hour = end - (h + 1 + first_hour_offset) * HOUR
+            mem = [rng.uniform(*memory_used) for _ in range(per_hour)]
+            dur = [duration_ms * rng.uniform(0.9, 1.1) for _ in range(per_hour)]
+            inits = [init_ms] * cold_per_hour
+            db.conn.execute(
+                "INSERT INTO hourly_facts (function_id, hour, memory_mb, source, invocations,"
+                " errors, out_of_memory, cold_starts, duration_ms_sum, duration_ms_max,"
+                " billed_duration_ms_sum, max_memory_used_mb_max, init_duration_ms_sum,"
+                " init_duration_ms_max, duration_hist, max_memory_used_hist,"
+                " init_duration_hist) VALUES (?, ?, ?, 'local', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?, ?)",
+                (
+                    fid,
+                    hour,
+                    memory_mb,
+                    per_hour,
+                    oom_per_hour,
+                    oom_per_hour,
+                    cold_per_hour,
+                    sum(dur),
+                    max(dur),
+                    sum(int(d) + 1 for d in dur),
+                    int(max(mem)),
+                    sum(inits),
+                    max(inits, default=None),
+                    histogram.to_json(histogram.from_values(dur)),
+                    histogram.to_json(histogram.from_values(mem)),
+                    histogram.to_json(histogram.from_values(inits)),
+                ),
+            )
+    return fid
+
+
+@pytest.fixture
+def fleet(db_path: Path) -> Path:
+    db = open_db(db_path)
+    add_hours(
+        db,
+        "orders-api",
+        memory_mb=1024,
+        hours=48,
+        per_hour=20,
+        memory_used=(150, 200),
+        cold_per_hour=1,
+    )
+    add_hours(
+        db,
+        "thumbs",
+        memory_mb=256,
+        hours=24,
+        per_hour=10,
+        memory_used=(200, 256),
+        oom_per_hour=1,
+        seed=2,
+    )
+    add_hours(
+        db,
+        "<script>alert(1)</script>",
+        memory_mb=512,
+        hours=10,
+        per_hour=10,
+        memory_used=(100, 120),
+        seed=3,
+    )
+    db.conn.close()
+    return db_path
+
+
+def run(db_path: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--db", str(db_path), *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_memory_json_has_the_documented_keys(fleet: Path) -> None:
+    code, out, _ = run(fleet, "report", "memory", "--until", UNTIL)
+    assert code == 0
+    rows = json.loads(out)
+    keys = {
+        "function_name",
+        "account_id",
+        "region",
+        "architecture",
+        "memory_mb",
+        "invocations",
+        "errors",
+        "out_of_memory_errors",
+        "max_memory_used_mb",
+        "p99_memory_used_mb",
+        "finding",
+        "reasons",
+        "recommended_memory_mb",
+        "confidence",
+        "performance_risk",
+        "projected_duration_ms",
+        "options",
+        "current_cost_usd",
+        "projected_cost_usd",
+        "projected_savings_usd",
+        "monthly_savings_usd",
+    }
+    assert len(rows) == 3
+    for row in rows:
+        assert keys <= set(row)
+    by_name = {r["function_name"]: r for r in rows}
+    orders = by_name["orders-api"]
+    assert orders["finding"] == "over-provisioned"
+    assert orders["invocations"] == 960
+    assert orders["max_memory_used_mb"] <= orders["recommended_memory_mb"] < 1024
+    assert orders["monthly_savings_usd"] > 0
+    assert set(orders["projected_duration_ms"]) == {"lower", "expected", "upper"}
+    assert any(o["architecture"] == "arm64" and o["what_if"] for o in orders["options"])
+    thumbs = by_name["thumbs"]
+    assert thumbs["finding"] == "under-provisioned"
+    assert thumbs["out_of_memory_errors"] == 24
+    assert thumbs["recommended_memory_mb"] > 256
+    # 100 invocations of the third function pass the default 50, not a raised bar
+    assert by_name["<script>alert(1)</script>"]["finding"] != "insufficient-data"
+    code, out, _ = run(fleet, "report", "memory", "--until", UNTIL, "--min-invocations", "500")
+    assert {r["function_name"]: r["finding"] for r in json.loads(out)}[
+        "<script>alert(1)</script>"
+    ] == "insufficient-data"
+
+
+def test_memory_csv_has_flat_columns(fleet: Path) -> None:
+    code, out, _ = run(fleet, "report", "memory", "--until", UNTIL, "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 3
+    assert {
+        "function_name",
+        "finding",
+        "recommended_memory_mb",
+        "projected_duration_ms_lower",
+        "projected_duration_ms_expected",
+        "projected_duration_ms_upper",
+        "monthly_savings_usd",
+        "reasons",
+        "options",
+    } <= set(rows[0])
+    orders = next(r for r in rows if r["function_name"] == "orders-api")
+    assert orders["finding"] == "over-provisioned"
+    assert "log-normal" in orders["reasons"]
+
+
+def test_memory_markdown_and_output_file(fleet: Path, tmp_path: Path) -> None:
+    target = tmp_path / "memory.md"
+    code, out, err = run(
+        fleet, "report", "memory", "--until", UNTIL, "--format", "md", "--output", str(target)
+    )
+    assert code == 0
+    assert out == ""
+    assert f"wrote {target}" in err
+    text = target.read_text()
+    assert text.startswith("# Lambda memory right-sizing\n")
+    assert "| orders-api | 111111111111 | us-east-1 | x86_64 | 1024 |" in text
+    assert "\\<script\\>alert(1)\\</script\\>" in text
+
+
+def test_html_report_is_self_contained_and_escapes_names(fleet: Path, tmp_path: Path) -> None:
+    target = tmp_path / "memory.html"
+    code, _, _ = run(
+        fleet, "report", "memory", "--until", UNTIL, "--format", "html", "-o", str(target)
+    )
+    assert code == 0
+    text = target.read_text()
+    assert "<script>alert(1)</script>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "\\u003cscript\\u003ealert(1)\\u003c" in text  # inside chart JSON
+    assert "<script src=" not in text and "<link" not in text  # nothing fetched
+    assert len(text) > 1_000_000  # plotly.js is inlined
+    assert "Plotly.newPlot('chart-0'" in text and "Plotly.newPlot('chart-1'" in text
+
+
+@pytest.mark.parametrize("kind", ["cost", "cold-starts", "stale"])
+@pytest.mark.parametrize("fmt", ["json", "csv", "md", "html"])
+def test_every_report_in_every_format(fleet: Path, kind: str, fmt: str) -> None:
+    code, out, _ = run(fleet, "report", kind, "--until", UNTIL, "--format", fmt)
+    assert code == 0
+    assert "orders-api" in out
+    assert "<script>alert(1)</script>" not in out or fmt in ("json", "csv")
+
+
+def test_cost_report_totals(fleet: Path) -> None:
+    code, out, _ = run(fleet, "report", "cost", "--until", UNTIL, "--function", "orders-api")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 1
+    row = rows[0]
+    assert row["invocations"] == 960
+    assert row["requests_usd"] == pytest.approx(960 * 0.0000002, abs=1e-6)
+    assert row["init_usd"] > 0  # 48 cold starts after 2025-08-01
+    assert row["total_usd"] == pytest.approx(
+        row["requests_usd"] + row["duration_usd"] + row["init_usd"] + row["restore_usd"],
+        abs=1e-5,
+    )
+    assert row["monthly_usd"] == pytest.approx(row["total_usd"] * 30 / 14, rel=1e-3)
+
+
+def test_cold_start_report_rates(fleet: Path) -> None:
+    _, out, _ = run(fleet, "report", "cold-starts", "--until", UNTIL, "--function", "orders-api")
+    row = json.loads(out)[0]
+    assert row["cold_starts"] == 48
+    assert row["cold_start_rate"] == pytest.approx(0.05)
+    assert row["init_p50_ms"] == pytest.approx(300, rel=0.02)
+    assert any("cold starts 5.0%" in w for w in row["warnings"])
+
+
+def test_filters_and_unknown_function(fleet: Path) -> None:
+    code, out, _ = run(fleet, "report", "memory", "--until", UNTIL, "--region", "eu-west-1")
+    assert code == 0 and json.loads(out) == []
+    result = CliRunner().invoke(cli, ["--db", str(fleet), "report", "memory", "--function", "nope"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: unknown function: nope"
+
+
+def test_empty_store_gives_empty_report_and_message(db_path: Path) -> None:
+    code, out, err = run(db_path, "report", "memory")
+    assert code == 0
+    assert json.loads(out) == []
+    assert "no functions yet" in err
+    code, out, _ = run(db_path, "report", "stale", "--format", "md")
+    assert code == 0 and "# Stale Lambda functions" in out
+
+
+def test_missing_database_is_one_line_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "x.db"), "report", "cost"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: no database at ")
+    assert "Traceback" not in result.output
+
+
+def test_bad_since_is_a_usage_error(fleet: Path) -> None:
+    result = CliRunner().invoke(cli, ["--db", str(fleet), "report", "memory", "--since", "x"])
+    assert result.exit_code == 2
+    assert "not a duration" in result.stderr
+
+
+def test_power_tuning_input(fleet: Path) -> None:
+    code, out, _ = run(fleet, "power-tuning", "orders-api", "--until", UNTIL, "--num", "20")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["lambdaARN"] == "arn:aws:lambda:us-east-1:111111111111:function:orders-api"
+    assert payload["num"] == 20 and payload["strategy"] == "balanced"
+    assert 1024 in payload["powerValues"]
+    assert all(128 <= v <= 10240 for v in payload["powerValues"])
+    assert payload["powerValues"] == sorted(payload["powerValues"])
