@@ -1,0 +1,544 @@
+"""Local runtime logs: file discovery, gzip, stdin, resumable offsets, envelopes.
+
+``ingest_paths`` streams files, directories (recursive), ``.gz`` (any gzip by its magic
+bytes, several members, a truncated tail keeps what was readable) and ``-`` (stdin)
+into the store. Memory stays flat: text is read in chunks of complete lines and only
+lines that can hold a platform event are decoded (lambdascope.logparse.scan_chunk).
+
+Crash safety: each batch (its invocations, status marks, the hours it touched and the
+file's new offset in decompressed bytes) is one transaction. Hourly rollups of the touched
+hours are rebuilt at the end of the run, and at the start of the next run if a run died.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from sqlite_utils import Database
+
+from lambdascope import db as store_db
+from lambdascope import logparse
+from lambdascope.models import PlatformEvent
+from lambdascope.store import (
+    add_dirty_hours,
+    rebuild_dirty_hours,
+    store_events,
+    unmatched_marks,
+)
+
+CHUNK_BYTES = 4 * 1024 * 1024
+MAX_LINE_BYTES = 32 * 1024 * 1024
+HEAD_BYTES = 4096
+_GZIP_MAGIC = b"\x1f\x8b"
+_WS = b" \t\r\n"
+
+
+@dataclass
+class Batch:
+    """Events found in one stretch of a file, and the decompressed offset it ends at."""
+
+    events: list[PlatformEvent]
+    lines: int
+    skipped: Counter[str]
+    start_offset: int
+    end_offset: int
+
+
+@dataclass
+class IngestResult:
+    """Totals of one ingest run."""
+
+    files: int = 0
+    lines: int = 0
+    reports: int = 0
+    added: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    functions: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    unchanged_files: int = 0
+
+    def summary_line(self) -> str:
+        """The one-line summary printed at the end of ``lambdascope ingest``."""
+        rate = self.lines / self.seconds if self.seconds > 0 else 0.0
+        skipped = sum(self.skipped.values())
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(self.skipped.items()))
+        text = (
+            f"{self.files:,} files, {self.lines:,} lines, {self.reports:,} reports"
+            f" ({self.added:,} new), skipped {skipped:,} lines"
+            + (f" ({reasons})" if reasons else "")
+            + f", {len(self.functions):,} functions in {self.seconds:.1f} s"
+            f" ({rate:,.0f} lines/s)"
+        )
+        return text
+
+
+class _Decompressed:
+    """Decompressed blocks of a plain or gzip stream; ``truncated`` after a cut gzip."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.truncated = False
+        self._pending = b""
+        self._gzip: bool | None = None
+
+    def blocks(self) -> Iterator[bytes]:
+        first = self.raw.read(CHUNK_BYTES)
+        if first[:2] != _GZIP_MAGIC:
+            while first:
+                yield first
+                first = self.raw.read(CHUNK_BYTES)
+            return
+        decomp = zlib.decompressobj(wbits=47)
+        data = first
+        while True:
+            if not data:
+                if not decomp.eof:
+                    self.truncated = True
+                return
+            try:
+                out = decomp.decompress(data)
+            except zlib.error:
+                self.truncated = True
+                return
+            if out:
+                yield out
+            while decomp.eof and decomp.unused_data:
+                rest = decomp.unused_data
+                if rest.lstrip(b"\x00") == b"":
+                    break
+                decomp = zlib.decompressobj(wbits=47)
+                try:
+                    out = decomp.decompress(rest)
+                except zlib.error:
+                    self.truncated = True
+                    return
+                if out:
+                    yield out
+            data = self.raw.read(CHUNK_BYTES)
+            if decomp.eof and not decomp.unused_data and not data:
+                return
+
+
+def _skip_bytes(blocks: Iterator[bytes], count: int) -> tuple[bytes, int]:
+    """Drop the first ``count`` bytes; returns the leftover of the last block read."""
+    skipped = 0
+    for block in blocks:
+        if skipped + len(block) > count:
+            return block[count - skipped :], count
+        skipped += len(block)
+    return b"", skipped
+
+
+def iter_batches(
+    raw: IO[bytes],
+    *,
+    start_offset: int = 0,
+    default_timestamp: float | None = None,
+    default_function: str | None = None,
+) -> Iterator[tuple[Batch, _Decompressed]]:
+    """Batches of events from a byte stream, from ``start_offset`` (decompressed bytes).
+
+    Text files are scanned in chunks of complete lines; JSON envelopes (subscription /
+    Firehose records, ``filter-log-events`` output) object by object. Each event names
+    its function: the envelope's ``/aws/lambda/<name>`` log group, else ``default_function``.
+    """
+    source = _Decompressed(raw)
+    blocks = source.blocks()
+    buf, offset = _skip_bytes(blocks, start_offset) if start_offset else (b"", 0)
+    if not buf:
+        buf = next(blocks, b"")
+    while len(buf) < HEAD_BYTES:
+        more = next(blocks, b"")
+        if not more:
+            break
+        buf += more
+    head = buf[:HEAD_BYTES].lstrip(_WS)
+    if head.startswith(b"{") and _looks_like_envelope(head):
+        batches = _envelope_batches(buf, blocks, offset, default_function)
+    else:
+        batches = _text_batches(buf, blocks, offset, default_timestamp, default_function)
+    for batch in batches:
+        yield batch, source
+    if source.truncated:
+        yield Batch([], 0, Counter({logparse.TRUNCATED_GZIP: 1}), offset, offset), source
+
+
+def _looks_like_envelope(head: bytes) -> bool:
+    text = head[:400]
+    return any(
+        f'"{key}"'.encode() in text
+        for key in ("messageType", "logEvents", "logGroup", "events", "searchedLogStreams")
+    ) and b'"type":"platform.' not in text.replace(b" ", b"")
+
+
+def _text_batches(
+    buf: bytes,
+    blocks: Iterator[bytes],
+    offset: int,
+    default_timestamp: float | None,
+    default_function: str | None,
+) -> Iterator[Batch]:
+    carried: float | None = None
+    skipped_long = 0
+    eof = False
+    while not eof or buf:
+        while not eof and len(buf) < CHUNK_BYTES:
+            more = next(blocks, b"")
+            if not more:
+                eof = True
+                break
+            buf += more
+        if eof:
+            chunk, buf = buf, b""
+        else:
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                if len(buf) < MAX_LINE_BYTES:
+                    more = next(blocks, b"")
+                    if more:
+                        buf += more
+                        continue
+                    eof = True
+                    continue
+                # a line longer than MAX_LINE_BYTES: drop it up to its end
+                skipped_long += 1
+                start = offset
+                while True:
+                    offset += len(buf)
+                    more = next(blocks, b"")
+                    if not more:
+                        buf, eof = b"", True
+                        break
+                    newline = more.find(b"\n")
+                    if newline >= 0:
+                        offset += newline + 1
+                        buf = more[newline + 1 :]
+                        break
+                    buf = more
+                yield Batch([], 1, Counter({logparse.LINE_TOO_LONG: 1}), start, offset)
+                continue
+            chunk, buf = buf[: cut + 1], buf[cut + 1 :]
+        found = logparse.scan_chunk(
+            chunk, previous_timestamp=carried, default_timestamp=default_timestamp
+        )
+        carried = found.last_timestamp
+        events = [logparse.with_function(e, default_function) for e in found.events]
+        start = offset
+        offset += len(chunk)
+        yield Batch(events, found.lines, found.skipped, start, offset)
+
+
+def _envelope_batches(
+    buf: bytes, blocks: Iterator[bytes], offset: int, default_function: str | None
+) -> Iterator[Batch]:
+    decoder = json.JSONDecoder()
+    eof = False
+    events: list[PlatformEvent] = []
+    lines = 0
+    skipped: Counter[str] = Counter()
+    start = offset
+    pos = 0
+    while True:
+        # skip whitespace between concatenated objects
+        while pos < len(buf) and buf[pos] in _WS:
+            pos += 1
+        if pos >= len(buf):
+            offset += pos
+            buf, pos = b"", 0
+            if eof:
+                break
+            more = next(blocks, b"")
+            if not more:
+                eof = True
+            buf = more
+            continue
+        text = buf[pos:].decode("utf-8", "replace")
+        try:
+            obj, end = decoder.raw_decode(text)
+        except ValueError:
+            if not eof and len(buf) - pos < 512 * 1024 * 1024:
+                more = next(blocks, b"")
+                if more:
+                    buf = buf[pos:] + more
+                    offset += pos
+                    pos = 0
+                    continue
+                eof = True
+                continue
+            skipped[logparse.BAD_JSON] += 1
+            offset += len(buf)
+            buf, pos = b"", 0
+            break
+        consumed = len(text[:end].encode("utf-8", "replace"))
+        pos += consumed
+        if not logparse.is_envelope(obj):
+            skipped[logparse.NOT_ENVELOPE] += 1
+        else:
+            for name, seconds, message in logparse.envelope_messages(obj):
+                for line in message.splitlines() or [""]:
+                    lines += 1
+                    parsed = logparse.parse_line_or_reason(line)
+                    if parsed is None:
+                        continue
+                    if isinstance(parsed, str):
+                        skipped[parsed] += 1
+                        continue
+                    event = parsed
+                    if event.timestamp is None and seconds is not None:
+                        event = logparse._with_timestamp(event, seconds)
+                    events.append(logparse.with_function(event, name or default_function))
+        if len(events) >= 20_000 or lines >= 100_000:
+            yield Batch(events, lines, skipped, start, offset + pos)
+            events, lines, skipped = [], 0, Counter()
+            start = offset + pos
+    yield Batch(events, lines, skipped, start, offset)
+
+
+def discover(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    """(path, error) for every file under ``paths``; ``-`` is stdin. Sorted, recursive."""
+    for given in paths:
+        if given == "-":
+            yield "-", None
+            continue
+        path = Path(given)
+        if path.is_dir():
+            try:
+                found = sorted(
+                    os.path.join(root, name)
+                    for root, _dirs, names in os.walk(path, onerror=None)
+                    for name in names
+                )
+            except OSError as exc:
+                yield given, exc.strerror or str(exc)
+                continue
+            for name in found:
+                yield name, None
+        elif path.exists():
+            yield given, None
+        else:
+            yield given, "no such file or directory"
+
+
+def _function_for(path: str, function_name: str | None) -> str:
+    if function_name:
+        return function_name
+    if path == "-":
+        return "stdin"
+    parent = Path(path).resolve().parent.name
+    return parent or "unknown"
+
+
+def ingest_paths(
+    db: Database,
+    paths: Iterable[str],
+    *,
+    function_name: str | None = None,
+    account_id: str = "",
+    region: str = "",
+    architecture: str = "x86_64",
+    progress: Callable[[IngestResult], None] | None = None,
+    stdin: IO[bytes] | None = None,
+) -> IngestResult:
+    """Ingest log files / directories / ``-`` into the store; see the module docstring.
+
+    A path that cannot be read is listed in ``result.unreadable`` and the run goes on.
+    """
+    started = time.monotonic()
+    result = IngestResult()
+    rebuild_dirty_hours(db)  # a run that died left its touched hours here
+    ids: dict[str, int] = {}
+    for path, error in discover(paths):
+        if error is not None:
+            result.unreadable.append((path, error))
+            continue
+        try:
+            _ingest_one(
+                db,
+                path,
+                result,
+                ids,
+                default_function=_function_for(path, function_name),
+                account_id=account_id,
+                region=region,
+                architecture=architecture,
+                progress=progress,
+                stdin=stdin,
+                started=started,
+            )
+        except OSError as exc:
+            result.unreadable.append((path, exc.strerror or str(exc)))
+    rebuild_dirty_hours(db)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _head_hash(raw: IO[bytes], size: int) -> str:
+    raw.seek(0)
+    digest = hashlib.sha256(raw.read(min(HEAD_BYTES, size))).hexdigest()
+    raw.seek(0)
+    return digest
+
+
+def _ingest_one(
+    db: Database,
+    path: str,
+    result: IngestResult,
+    ids: dict[str, int],
+    *,
+    default_function: str,
+    account_id: str,
+    region: str,
+    architecture: str,
+    progress: Callable[[IngestResult], None] | None,
+    stdin: IO[bytes] | None,
+    started: float,
+) -> None:
+    registry_key: str | None = None
+    start_offset = 0
+    mtime = time.time()
+    if path == "-":
+        raw: IO[bytes] = stdin if stdin is not None else sys.stdin.buffer
+        size = 0
+        head = ""
+    else:
+        raw = open(path, "rb")  # noqa: SIM115 - closed in finally
+        stat = os.fstat(raw.fileno())
+        size, mtime = stat.st_size, stat.st_mtime
+        registry_key = str(Path(path).resolve())
+        row = db.conn.execute(
+            "SELECT size_bytes, mtime, head_sha256, offset_bytes, completed"
+            " FROM ingested_files WHERE path = ?",
+            (registry_key,),
+        ).fetchone()
+        if row is not None:
+            old_size, old_mtime, old_head, old_offset, completed = row
+            same_head = _head_hash(raw, min(old_size, HEAD_BYTES)) == old_head
+            if same_head and size >= old_size:
+                if completed and size == old_size and int(mtime) == old_mtime:
+                    result.files += 1
+                    result.unchanged_files += 1
+                    raw.close()
+                    return
+                start_offset = old_offset
+        head = _head_hash(raw, size)
+    try:
+        pending: list[PlatformEvent] = []
+        for batch, _source in iter_batches(
+            raw,
+            start_offset=start_offset,
+            default_timestamp=mtime,
+            default_function=default_function,
+        ):
+            pending = _store_batch(
+                db,
+                batch,
+                pending,
+                result,
+                ids,
+                account_id=account_id,
+                region=region,
+                architecture=architecture,
+                registry=(registry_key, size, int(mtime), head) if registry_key else None,
+            )
+            if progress is not None:
+                result.seconds = time.monotonic() - started
+                progress(result)
+        if registry_key is not None:
+            with db.conn:
+                db.conn.execute(
+                    "UPDATE ingested_files SET completed = 1 WHERE path = ?", (registry_key,)
+                )
+        result.files += 1
+    finally:
+        if path != "-":
+            raw.close()
+
+
+def _store_batch(
+    db: Database,
+    batch: Batch,
+    pending: list[PlatformEvent],
+    result: IngestResult,
+    ids: dict[str, int],
+    *,
+    account_id: str,
+    region: str,
+    architecture: str,
+    registry: tuple[str, int, int, str] | None,
+) -> list[PlatformEvent]:
+    """One transaction: events, marks carried from the previous batch, dirty hours, offset.
+
+    Returns the timeout / out-of-memory marks still without their invocation; while
+    there are some, the stored offset stays at this batch's start so a re-run re-reads
+    it (all writes are idempotent).
+    """
+    by_function: dict[str, list[PlatformEvent]] = {}
+    for event in [*pending, *batch.events]:
+        by_function.setdefault(event.function_name or "unknown", []).append(event)
+    still_pending: list[PlatformEvent] = []
+    with db.conn:
+        dirty: dict[int, set[int]] = {}
+        for name, events in by_function.items():
+            stamps = [int(e.timestamp) for e in events if e.timestamp is not None]
+            fid = store_db.function_id(
+                db,
+                name,
+                account_id,
+                region,
+                seen_at=min(stamps) if stamps else None,
+                architecture=architecture,
+            )
+            if stamps:
+                store_db.function_id(db, name, account_id, region, seen_at=max(stamps))
+            ids[name] = fid
+            result.functions.add(name)
+            result.added += store_events(db, fid, events)
+            hours = dirty.setdefault(fid, set())
+            for event in events:
+                if event.kind in ("report", "timeout", "out_of_memory") and event.timestamp:
+                    hours.add(int(event.timestamp))
+            if batch.events:
+                marks = [e for e in events if e not in pending]
+                still_pending.extend(unmatched_marks(db, fid, marks))
+        add_dirty_hours(db, dirty)
+        if registry is not None:
+            key_path, size, mtime, head = registry
+            offset = batch.start_offset if still_pending else batch.end_offset
+            db.conn.execute(
+                "INSERT INTO ingested_files (path, size_bytes, mtime, head_sha256, offset_bytes,"
+                " lines, reports, skipped, completed, function_name, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
+                " ON CONFLICT (path) DO UPDATE SET size_bytes = excluded.size_bytes,"
+                " mtime = excluded.mtime, head_sha256 = excluded.head_sha256,"
+                " offset_bytes = excluded.offset_bytes, lines = lines + excluded.lines,"
+                " reports = reports + excluded.reports, skipped = skipped + excluded.skipped,"
+                " completed = 0, function_name = excluded.function_name,"
+                " updated_at = excluded.updated_at",
+                (
+                    key_path,
+                    size,
+                    mtime,
+                    head,
+                    offset,
+                    batch.lines,
+                    sum(1 for e in batch.events if e.kind == "report"),
+                    sum(batch.skipped.values()),
+                    next(iter(by_function), None),
+                    int(time.time()),
+                ),
+            )
+    result.lines += batch.lines
+    result.reports += sum(1 for e in batch.events if e.kind == "report")
+    result.skipped.update(batch.skipped)
+    return still_pending

@@ -1,0 +1,77 @@
+"""``lambdascope ingest``: load Lambda runtime logs (files, dirs, .gz, stdin) into the store."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from lambdascope.cli import db_path_of
+from lambdascope.db import open_db
+
+if TYPE_CHECKING:
+    from collectors.local import IngestResult
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--function",
+    "function_name",
+    default=None,
+    help="Function name for files "
+    "without a /aws/lambda/<name> envelope [default: the file's directory name].",
+)
+@click.option("--account", "account_id", default="", help="AWS account id of the logs.")
+@click.option("--region", default="", help="AWS region of the logs.")
+@click.option(
+    "--architecture",
+    type=click.Choice(["x86_64", "arm64"]),
+    default="x86_64",
+    show_default=True,
+)
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    function_name: str | None,
+    account_id: str,
+    region: str,
+    architecture: str,
+) -> None:
+    """Ingest Lambda runtime logs from PATHS (files, directories, .gz, - for stdin).
+
+    Idempotent and resumable: a file already ingested adds nothing, a file that grew is
+    read from where it stopped, an interrupted run is completed by running it again.
+
+    Example: lambdascope ingest tests/data/logs/sample && lambdascope summary
+    """
+    from collectors.local import ingest_paths
+
+    db = open_db(db_path_of(ctx))
+    tty = sys.stderr.isatty()
+
+    def show(result: IngestResult) -> None:
+        click.echo(
+            f"\r{result.files:,} files, {result.lines:,} lines, {result.reports:,} reports",
+            err=True,
+            nl=False,
+        )
+
+    result = ingest_paths(
+        db,
+        paths,
+        function_name=function_name,
+        account_id=account_id,
+        region=region,
+        architecture=architecture,
+        progress=show if tty else None,
+    )
+    if tty:
+        click.echo("", err=True)
+    for path, error in result.unreadable:
+        click.echo(f"Error: cannot read {path}: {error}", err=True)
+    click.echo(result.summary_line())
+    if result.unreadable:
+        sys.exit(1)

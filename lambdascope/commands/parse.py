@@ -1,0 +1,50 @@
+"""``lambdascope parse``: print what lambdascope understands of log files, as JSON Lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--function", "function_name", default=None, help="Function name for plain files.")
+def parse(paths: tuple[str, ...], function_name: str | None) -> None:
+    """Print one JSON object per platform event found in PATHS (files, directories,
+    .gz, or - for stdin): REPORT, INIT_REPORT and timeouts, with exactly the keys kind,
+    function_name, timestamp, request_id, duration_ms, billed_duration_ms,
+    memory_size_mb, max_memory_used_mb, init_duration_ms, restore_duration_ms,
+    billed_restore_duration_ms, status, error_type. Nothing is written to the store.
+
+    Example: lambdascope parse tests/data/logs/text/report_variants.log
+    """
+    from collectors.local import discover, iter_batches
+    from lambdascope.logparse import event_to_json
+
+    failed = False
+    for path, error in discover(paths):
+        if error is not None:
+            click.echo(f"Error: cannot read {path}: {error}", err=True)
+            failed = True
+            continue
+        try:
+            raw = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        except OSError as exc:
+            click.echo(f"Error: cannot read {path}: {exc.strerror or exc}", err=True)
+            failed = True
+            continue
+        try:
+            for batch, _source in iter_batches(raw, default_function=function_name):
+                for event in batch.events:
+                    if event.kind != "out_of_memory":
+                        click.echo(json.dumps(event_to_json(event)))
+        except OSError as exc:
+            click.echo(f"Error: cannot read {path}: {exc.strerror or exc}", err=True)
+            failed = True
+        finally:
+            if path != "-":
+                raw.close()
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,456 @@
+"""Parse AWS Lambda platform log lines into PlatformEvent values (pure, never raises).
+
+Understood (see LAMBDA_FACTS.md): text ``REPORT`` lines in all their variants,
+``INIT_REPORT``, ``Task timed out after … seconds``, JSON-format ``platform.report`` /
+``platform.initReport`` / ``platform.runtimeDone``, and runtime out-of-memory messages.
+Lines may carry a leading timestamp and/or request id or log stream name (exports,
+``aws logs tail``), and tabs may have become spaces.
+
+Two entry points: ``parse_line`` for one line of text, and ``scan_chunk`` which runs
+compiled regexes over a whole chunk of bytes (many lines) and only decodes the lines
+that can hold a platform event, so application lines cost no Python work.
+Envelope objects (CloudWatch subscription / Firehose ``DATA_MESSAGE``,
+``filter-log-events`` output) are unpacked by ``envelope_messages``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambdascope.models import PlatformEvent
+from lambdascope.timeutil import parse_timestamp
+
+# Reasons a line that looked like a platform line was skipped.
+BAD_REPORT = "bad_report"
+BAD_JSON = "bad_json"
+NOT_ENVELOPE = "not_envelope"
+LINE_TOO_LONG = "line_too_long"
+TRUNCATED_GZIP = "truncated_gzip"
+
+_TS = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}:?\d{2})?"
+_LEADING_TS_RE = re.compile(r"^\s*(?:\[\w+\]\s+)?(" + _TS + r")(?=\s|$)")
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID_RE = re.compile(_UUID)
+_REPORT_RE = re.compile(r"(?<![A-Z_])REPORT\s+RequestId:\s*(\S+)(.*)", re.DOTALL)
+_INIT_REPORT_RE = re.compile(r"\bINIT_REPORT\s+(.*)", re.DOTALL)
+_FIELD_RE = re.compile(
+    r"(?:^|\s)(Billed Restore Duration|Restore Duration|Billed Duration|Init Duration|"
+    r"Max Memory Used|Memory Size|Duration|Status|Error Type|Phase):\s*(\S*)"
+)
+_TIMEOUT_RE = re.compile(r"Task timed out after\s+(\S+)\s+seconds")
+_OOM_RE = re.compile(
+    r"Runtime\.OutOfMemory|fatal error: runtime: out of memory|java\.lang\.OutOfMemoryError"
+    r"|JavaScript heap out of memory|\bMemoryError\b"
+)
+_STATUSES = {"success", "error", "timeout", "failure"}
+
+# Bytes-level pre-filter: a line can only hold an event if it contains one of these.
+_CANDIDATE_RE = re.compile(
+    rb"REPORT |Task timed out|\"platform\.|OutOfMemory|out of memory|MemoryError"
+)
+_BYTES_TS_RE = re.compile(_TS.encode())
+
+
+class _Bad(str):
+    """A skip reason (distinct from a line that simply holds no event)."""
+
+
+def parse_line(text: str) -> PlatformEvent | None:
+    """One log line -> a PlatformEvent, or None (application line or unparseable).
+
+    Never raises. Timestamps come from the line itself (JSON ``time`` or a leading
+    ISO-8601 timestamp); otherwise ``timestamp`` is None.
+    """
+    result = parse_line_or_reason(text)
+    return result if isinstance(result, PlatformEvent) else None
+
+
+def parse_line_or_reason(text: str) -> PlatformEvent | str | None:
+    """Like parse_line, but a line that looks like a platform line and cannot be
+    understood gives the skip reason (``bad_report`` / ``bad_json``)."""
+    try:
+        return _parse(text)
+    except Exception:  # a parser that must never raise: any surprise is a bad line
+        return _Bad(BAD_REPORT)
+
+
+def _leading_ts(text: str) -> float | None:
+    match = _LEADING_TS_RE.match(text)
+    if not match:
+        return None
+    return _to_epoch(match.group(1))
+
+
+def _to_epoch(text: str) -> float | None:
+    try:
+        return parse_timestamp(text).timestamp()
+    except (ValueError, OverflowError):
+        return None
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")) or value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _parse(text: str) -> PlatformEvent | str | None:
+    if "REPORT" in text:
+        match = _REPORT_RE.search(text)
+        if match:
+            return _text_report(text, match)
+        match = _INIT_REPORT_RE.search(text)
+        if match:
+            return _text_init_report(text, match.group(1))
+    brace = text.find("{")
+    if brace >= 0 and '"platform.' in text:
+        json_event = _json_platform(text[brace:])
+        if json_event is not None:
+            return json_event
+    if "Task timed out" in text:
+        match = _TIMEOUT_RE.search(text)
+        if match:
+            return _timeout(text, match)
+    if _OOM_RE.search(text):
+        uuid = _UUID_RE.search(text)
+        return PlatformEvent(
+            kind="out_of_memory",
+            request_id=uuid.group(0) if uuid else None,
+            timestamp=_json_time(text) if brace >= 0 else _leading_ts(text),
+            status="error",
+            error_type="Runtime.OutOfMemory",
+        )
+    return None
+
+
+def _fields(rest: str) -> dict[str, str]:
+    return {m.group(1): m.group(2) for m in _FIELD_RE.finditer(rest)}
+
+
+def _text_report(text: str, match: re.Match[str]) -> PlatformEvent | str:
+    request_id = match.group(1)
+    fields = _fields(match.group(2))
+    if not request_id or "Duration" not in fields:
+        return _Bad(BAD_REPORT)
+    try:
+        values = {
+            name: _number(fields[name])
+            for name in (
+                "Duration",
+                "Billed Duration",
+                "Memory Size",
+                "Max Memory Used",
+                "Init Duration",
+                "Restore Duration",
+                "Billed Restore Duration",
+            )
+            if name in fields
+        }
+    except ValueError:
+        return _Bad(BAD_REPORT)
+    status = fields.get("Status")
+    memory = values.get("Memory Size")
+    max_used = values.get("Max Memory Used")
+    return PlatformEvent(
+        kind="report",
+        request_id=request_id,
+        timestamp=_leading_ts(text),
+        duration_ms=values["Duration"],
+        billed_duration_ms=values.get("Billed Duration"),
+        memory_size_mb=int(memory) if memory is not None else None,
+        max_memory_used_mb=int(max_used) if max_used is not None else None,
+        init_duration_ms=values.get("Init Duration"),
+        restore_duration_ms=values.get("Restore Duration"),
+        billed_restore_duration_ms=values.get("Billed Restore Duration"),
+        status=status if status in _STATUSES else None,
+        error_type=fields.get("Error Type") or None,
+    )
+
+
+def _text_init_report(text: str, rest: str) -> PlatformEvent | str:
+    fields = _fields(rest)
+    if "Init Duration" not in fields:
+        return _Bad(BAD_REPORT)
+    try:
+        init = _number(fields["Init Duration"])
+    except ValueError:
+        return _Bad(BAD_REPORT)
+    status = fields.get("Status")
+    return PlatformEvent(
+        kind="init_report",
+        timestamp=_leading_ts(text),
+        init_duration_ms=init,
+        status=status if status in _STATUSES else None,
+        error_type=fields.get("Error Type") or None,
+    )
+
+
+def _timeout(text: str, match: re.Match[str]) -> PlatformEvent:
+    uuid = _UUID_RE.search(text, 0, match.start())
+    try:
+        seconds: float | None = _number(match.group(1))
+    except ValueError:
+        seconds = None
+    return PlatformEvent(
+        kind="timeout",
+        request_id=uuid.group(0) if uuid else None,
+        timestamp=_leading_ts(text),
+        status="timeout",
+        timeout_s=seconds,
+    )
+
+
+def _json_time(text: str) -> float | None:
+    match = _BYTES_TS_RE.search(text.encode("utf-8", "replace"))
+    return _to_epoch(match.group(0).decode()) if match else None
+
+
+def _opt_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if value == value and value >= 0 else None
+
+
+def _opt_int(value: Any) -> int | None:
+    number = _opt_number(value)
+    return int(number) if number is not None and number < 2**62 else None
+
+
+def _json_platform(text: str) -> PlatformEvent | str | None:
+    try:
+        obj, _ = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    kind = obj.get("type")
+    if kind not in ("platform.report", "platform.initReport", "platform.runtimeDone"):
+        return None
+    record = obj.get("record")
+    if not isinstance(record, dict):
+        return _Bad(BAD_JSON)
+    time_text = obj.get("time")
+    timestamp = _to_epoch(time_text) if isinstance(time_text, str) else None
+    metrics = record.get("metrics")
+    metrics = metrics if isinstance(metrics, dict) else {}
+    status = record.get("status")
+    status = status if isinstance(status, str) and status in _STATUSES else None
+    error_type = record.get("errorType")
+    error_type = error_type if isinstance(error_type, str) and error_type else None
+    request_id = record.get("requestId")
+    request_id = request_id if isinstance(request_id, str) and request_id else None
+    if kind == "platform.report":
+        duration = _opt_number(metrics.get("durationMs"))
+        if request_id is None:
+            return _Bad(BAD_JSON)
+        return PlatformEvent(
+            kind="report",
+            request_id=request_id,
+            timestamp=timestamp,
+            duration_ms=duration,
+            billed_duration_ms=_opt_number(metrics.get("billedDurationMs")),
+            memory_size_mb=_opt_int(metrics.get("memorySizeMB")),
+            max_memory_used_mb=_opt_int(metrics.get("maxMemoryUsedMB")),
+            init_duration_ms=_opt_number(metrics.get("initDurationMs")),
+            restore_duration_ms=_opt_number(metrics.get("restoreDurationMs")),
+            billed_restore_duration_ms=_opt_number(metrics.get("billedRestoreDurationMs")),
+            status=status,
+            error_type=error_type,
+        )
+    if kind == "platform.initReport":
+        return PlatformEvent(
+            kind="init_report",
+            timestamp=timestamp,
+            init_duration_ms=_opt_number(metrics.get("durationMs")),
+            status=status,
+            error_type=error_type,
+        )
+    if status == "timeout" and request_id:
+        return PlatformEvent(
+            kind="timeout", request_id=request_id, timestamp=timestamp, status="timeout"
+        )
+    if error_type and "OutOfMemory" in error_type and request_id:
+        return PlatformEvent(
+            kind="out_of_memory",
+            request_id=request_id,
+            timestamp=timestamp,
+            status="error",
+            error_type=error_type,
+        )
+    return None
+
+
+@dataclass
+class ChunkResult:
+    """What scan_chunk found in one chunk of complete lines."""
+
+    events: list[PlatformEvent] = field(default_factory=list)
+    lines: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    last_timestamp: float | None = None
+
+
+def last_timestamp_in(buf: bytes, start: int, end: int) -> float | None:
+    """The last ISO-8601 timestamp found in ``buf[start:end]`` (searching backwards)."""
+    window = 4096
+    while True:
+        lo = max(start, end - window)
+        last = None
+        for last in _BYTES_TS_RE.finditer(buf, lo, end):  # noqa: B007
+            pass
+        if last is not None:
+            return _to_epoch(last.group(0).decode("ascii", "replace"))
+        if lo == start:
+            return None
+        window *= 16
+
+
+def scan_chunk(
+    buf: bytes,
+    *,
+    previous_timestamp: float | None = None,
+    default_timestamp: float | None = None,
+    count_lines: bool = True,
+) -> ChunkResult:
+    """Find every platform event in ``buf`` (complete lines of UTF-8 text).
+
+    A platform line without a timestamp of its own takes the nearest timestamped
+    line before it (in this chunk, else ``previous_timestamp`` carried from earlier
+    chunks of the same file), else ``default_timestamp`` (the file's mtime).
+    ``last_timestamp`` of the result is what the next chunk should carry.
+    """
+    result = ChunkResult()
+    if count_lines:
+        result.lines = buf.count(b"\n") + (1 if buf and not buf.endswith(b"\n") else 0)
+    carried = previous_timestamp
+    scanned_to = 0
+    pos = 0
+    search = _CANDIDATE_RE.search
+    while True:
+        match = search(buf, pos)
+        if match is None:
+            break
+        line_start = buf.rfind(b"\n", 0, match.start()) + 1
+        line_end = buf.find(b"\n", match.end())
+        if line_end < 0:
+            line_end = len(buf)
+        pos = line_end + 1
+        text = buf[line_start:line_end].decode("utf-8", "replace")
+        parsed = parse_line_or_reason(text)
+        if parsed is None:
+            continue
+        if isinstance(parsed, str):
+            result.skipped[parsed] += 1
+            continue
+        if parsed.timestamp is None:
+            found = last_timestamp_in(buf, scanned_to, line_start)
+            if found is not None:
+                carried = found
+            timestamp = carried if carried is not None else default_timestamp
+            parsed = _with_timestamp(parsed, timestamp)
+        else:
+            carried = parsed.timestamp
+        scanned_to = line_start
+        result.events.append(parsed)
+    tail = last_timestamp_in(buf, scanned_to, len(buf))
+    result.last_timestamp = tail if tail is not None else carried
+    return result
+
+
+def _with_timestamp(event: PlatformEvent, timestamp: float | None) -> PlatformEvent:
+    if timestamp is None:
+        return event
+    return PlatformEvent(
+        kind=event.kind,
+        request_id=event.request_id,
+        timestamp=timestamp,
+        function_name=event.function_name,
+        duration_ms=event.duration_ms,
+        billed_duration_ms=event.billed_duration_ms,
+        memory_size_mb=event.memory_size_mb,
+        max_memory_used_mb=event.max_memory_used_mb,
+        init_duration_ms=event.init_duration_ms,
+        restore_duration_ms=event.restore_duration_ms,
+        billed_restore_duration_ms=event.billed_restore_duration_ms,
+        status=event.status,
+        error_type=event.error_type,
+        timeout_s=event.timeout_s,
+    )
+
+
+def with_function(event: PlatformEvent, function_name: str | None) -> PlatformEvent:
+    """A copy of ``event`` naming its function."""
+    clone = _with_timestamp(event, event.timestamp)
+    object.__setattr__(clone, "function_name", function_name)
+    return clone
+
+
+def function_from_log_group(log_group: object) -> str | None:
+    """``/aws/lambda/<name>`` -> ``<name>``; any other log group -> None."""
+    if isinstance(log_group, str) and log_group.startswith("/aws/lambda/"):
+        name = log_group[len("/aws/lambda/") :]
+        return name or None
+    return None
+
+
+ENVELOPE_KEYS = frozenset(
+    {"messageType", "logGroup", "logStream", "logEvents", "events", "searchedLogStreams"}
+)
+
+
+def is_envelope(obj: object) -> bool:
+    """True for a subscription/Firehose record or ``filter-log-events`` output."""
+    return isinstance(obj, dict) and (
+        isinstance(obj.get("logEvents"), list) or isinstance(obj.get("events"), list)
+    )
+
+
+def envelope_messages(obj: dict[str, Any]) -> Iterator[tuple[str | None, float | None, str]]:
+    """(function name or None, event time in epoch seconds or None, message) per log event."""
+    function_name = function_from_log_group(obj.get("logGroup"))
+    events = obj.get("logEvents")
+    if not isinstance(events, list):
+        events = obj.get("events")
+    if not isinstance(events, list):
+        return
+    for item in events:
+        if not isinstance(item, dict):
+            continue
+        message = item.get("message")
+        if not isinstance(message, str):
+            continue
+        stamp = item.get("timestamp")
+        seconds = (
+            stamp / 1000.0
+            if isinstance(stamp, int | float) and not isinstance(stamp, bool) and stamp > 0
+            else None
+        )
+        name = function_name or function_from_log_group(item.get("logGroupName"))
+        yield name, seconds, message
+
+
+def event_to_json(event: PlatformEvent) -> dict[str, Any]:
+    """The ``lambdascope parse`` JSON object of one event (keys fixed by the CLI)."""
+    from lambdascope.timeutil import iso
+
+    return {
+        "kind": event.kind,
+        "function_name": event.function_name,
+        "timestamp": iso(event.timestamp),
+        "request_id": event.request_id,
+        "duration_ms": event.duration_ms,
+        "billed_duration_ms": event.billed_duration_ms,
+        "memory_size_mb": event.memory_size_mb,
+        "max_memory_used_mb": event.max_memory_used_mb,
+        "init_duration_ms": event.init_duration_ms,
+        "restore_duration_ms": event.restore_duration_ms,
+        "billed_restore_duration_ms": event.billed_restore_duration_ms,
+        "status": event.status,
+        "error_type": event.error_type,
+    }
