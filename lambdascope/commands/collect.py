@@ -1,0 +1,116 @@
+"""``lambdascope collect``: pull Lambda inventory, CloudWatch metrics and logs from AWS."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from lambdascope.cli import db_path_of
+from lambdascope.db import open_db
+from lambdascope.timeutil import parse_duration, parse_timestamp, utcnow
+
+
+def _utc(value: str | None, flag: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value).astimezone(UTC)
+    except ValueError:
+        raise click.BadParameter(f"not a UTC timestamp: {value!r}", param_hint=flag) from None
+
+
+@click.command()
+@click.option("--profile", default=None, help="AWS profile (standard credential chain otherwise).")
+@click.option("--region", "regions", multiple=True, help="Region to collect (repeatable).")
+@click.option("--all-regions", is_flag=True, help="Every region where Lambda is enabled.")
+@click.option(
+    "--role-arn", "role_arns", multiple=True, help="Role to assume per account (repeatable)."
+)
+@click.option(
+    "--no-default-account",
+    is_flag=True,
+    help="With --role-arn: skip the default credentials' own account.",
+)
+@click.option(
+    "--since", default=None, help="Window back from now, e.g. 14d, 36h (default: resume)."
+)
+@click.option("--start", default=None, help="Window start, UTC ISO-8601.")
+@click.option("--end", default=None, help="Window end, UTC ISO-8601 (default: now).")
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(["inventory", "metrics", "logs"]),
+    help="Collect only these sources (repeatable).",
+)
+@click.option(
+    "--logs-mode",
+    type=click.Choice(["insights", "filter"]),
+    default="insights",
+    show_default=True,
+    help="Logs Insights pushdown, or FilterLogEvents for small fleets.",
+)
+@click.option(
+    "--endpoint-url", default=None, help="Endpoint for every AWS service (moto, LocalStack)."
+)
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.pass_context
+def collect(
+    ctx: click.Context,
+    profile: str | None,
+    regions: tuple[str, ...],
+    all_regions: bool,
+    role_arns: tuple[str, ...],
+    no_default_account: bool,
+    since: str | None,
+    start: str | None,
+    end: str | None,
+    only: tuple[str, ...],
+    logs_mode: str,
+    endpoint_url: str | None,
+    concurrency: int,
+) -> None:
+    """Collect AWS Lambda inventory, CloudWatch metrics and REPORT statistics.
+
+    Exit status 0 when every part succeeded, 2 when some part failed (see the summary).
+    """
+    from collectors.aws import CollectOptions, CredentialsError, run_collection
+
+    if since is not None and start is not None:
+        raise click.UsageError("use either --since or --start/--end, not both")
+    try:
+        since_delta = parse_duration(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    options = CollectOptions(
+        profile=profile,
+        regions=regions,
+        all_regions=all_regions,
+        role_arns=role_arns,
+        include_default_account=not no_default_account,
+        start=_utc(start, "--start"),
+        end=_utc(end, "--end"),
+        since=since_delta,
+        only=only,
+        logs_mode=logs_mode,
+        endpoint_url=endpoint_url,
+        concurrency=concurrency,
+    )
+    db = open_db(db_path_of(ctx))
+    interactive = sys.stderr.isatty()
+
+    def progress(message: str) -> None:
+        if interactive:
+            click.echo(message, err=True)
+
+    try:
+        summary = run_collection(db, options, now=utcnow(), progress=progress)
+    except CredentialsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in summary.lines():
+        click.echo(line)
+    if summary.exit_code:
+        failed = ", ".join(f"{r.account_id} {r.region} {r.source}" for r in summary.failed)
+        click.echo(f"some parts failed: {failed or 'see above'}", err=True)
+        ctx.exit(summary.exit_code)
