@@ -36,6 +36,7 @@ from lambdascope.histogram import Histogram
 
 Conn = Database | sqlite3.Connection
 
+MEMORY_HIST = "max_memory_used_hist"
 HIST_COLUMNS = (
     "max_memory_used_hist",
     "duration_hist",
@@ -194,7 +195,7 @@ class FunctionStats:
 
 # Facts in the window for the filtered functions, 'local' beating 'insights' per hour.
 _FACTS_SQL = """
-SELECT hf.* FROM hourly_facts hf
+SELECT {columns} FROM hourly_facts hf
 WHERE hf.hour >= :start AND hf.hour < :end
   AND hf.function_id IN (SELECT f.id FROM functions f WHERE {where})
   AND (hf.source = 'local' OR NOT EXISTS (
@@ -202,44 +203,48 @@ WHERE hf.hour >= :start AND hf.hour < :end
         WHERE l.function_id = hf.function_id AND l.hour = hf.hour AND l.source = 'local'))
 """
 
-# One row per function x hour x memory of the merged view (no histograms).
-_MERGED_SQL = """
-WITH fx AS ({facts}),
-tot AS (
-  SELECT function_id, hour, sum(invocations) AS inv, count(*) AS n
-  FROM fx GROUP BY function_id, hour
-),
-mx AS (
-  SELECT m.* FROM hourly_metrics m
-  WHERE m.hour >= :start AND m.hour < :end
-    AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})
+_FACT_COLUMNS = (
+    "hf.function_id, hf.hour, hf.memory_mb, hf.source, hf.invocations, hf.errors, hf.timeouts,"
+    " hf.out_of_memory, hf.cold_starts, hf.duration_ms_sum, hf.duration_ms_max,"
+    " hf.billed_duration_ms_sum, hf.max_memory_used_mb_max, hf.init_duration_ms_sum,"
+    " hf.init_duration_ms_max,"
+    " sum(hf.invocations) OVER (PARTITION BY hf.function_id, hf.hour) AS hour_invocations,"
+    " count(*) OVER (PARTITION BY hf.function_id, hf.hour) AS hour_rows"
 )
-SELECT fx.function_id, fx.hour, fx.memory_mb, fx.source,
-  CASE WHEN mx.invocations IS NULL THEN fx.invocations
-       WHEN tot.inv > 0 THEN mx.invocations * fx.invocations / tot.inv
-       ELSE mx.invocations / tot.n END AS invocations,
-  CASE WHEN mx.function_id IS NULL THEN fx.errors
-       WHEN tot.inv > 0 THEN coalesce(mx.errors, 0) * fx.invocations / tot.inv
-       ELSE coalesce(mx.errors, 0) / tot.n END AS errors,
-  CASE WHEN mx.function_id IS NULL THEN 0
-       WHEN tot.inv > 0 THEN coalesce(mx.throttles, 0) * fx.invocations / tot.inv
-       ELSE coalesce(mx.throttles, 0) / tot.n END AS throttles,
-  fx.timeouts, fx.out_of_memory, fx.cold_starts, fx.invocations AS log_invocations,
-  fx.duration_ms_sum, fx.duration_ms_max, fx.billed_duration_ms_sum,
-  fx.max_memory_used_mb_max, fx.init_duration_ms_sum, fx.init_duration_ms_max,
-  mx.function_id IS NOT NULL AS has_metrics,
-  mx.duration_p50_ms, mx.duration_p95_ms, mx.duration_p99_ms, mx.duration_max_ms
-FROM fx
-JOIN tot ON tot.function_id = fx.function_id AND tot.hour = fx.hour
-LEFT JOIN mx ON mx.function_id = fx.function_id AND mx.hour = fx.hour
+
+# One row per function x hour x memory of the merged view (no histograms). ``share`` is
+# the row's part of the hour's invocations (only computed where CloudWatch counts exist).
+_MERGED_SQL = """
+SELECT function_id, hour, memory_mb, source,
+  CASE WHEN m_inv IS NULL THEN invocations ELSE m_inv * share END AS invocations,
+  CASE WHEN has_metrics THEN coalesce(m_err, 0) * share ELSE errors END AS errors,
+  CASE WHEN has_metrics THEN coalesce(m_thr, 0) * share ELSE 0 END AS throttles,
+  timeouts, out_of_memory, cold_starts, invocations AS log_invocations,
+  duration_ms_sum, duration_ms_max, billed_duration_ms_sum, max_memory_used_mb_max,
+  init_duration_ms_sum, init_duration_ms_max, has_metrics,
+  duration_p50_ms, duration_p95_ms, duration_p99_ms, duration_max_ms
+FROM (
+  SELECT fx.function_id, fx.hour, fx.memory_mb, fx.source, fx.invocations, fx.errors,
+    fx.timeouts, fx.out_of_memory, fx.cold_starts, fx.duration_ms_sum, fx.duration_ms_max,
+    fx.billed_duration_ms_sum, fx.max_memory_used_mb_max, fx.init_duration_ms_sum,
+    fx.init_duration_ms_max, m.invocations AS m_inv, m.errors AS m_err, m.throttles AS m_thr,
+    m.function_id IS NOT NULL AS has_metrics,
+    m.duration_p50_ms, m.duration_p95_ms, m.duration_p99_ms, m.duration_max_ms,
+    CASE WHEN fx.hour_invocations > 0 THEN fx.invocations * 1.0 / fx.hour_invocations
+         ELSE 1.0 / fx.hour_rows END AS share
+  FROM ({facts}) fx
+  LEFT JOIN hourly_metrics m ON m.function_id = fx.function_id AND m.hour = fx.hour
+)
 UNION ALL
 SELECT mx.function_id, mx.hour, f.memory_mb, 'metrics',
   coalesce(mx.invocations, 0), coalesce(mx.errors, 0), coalesce(mx.throttles, 0),
   0, 0, 0, 0, 0, NULL, 0, NULL, 0, NULL, 1,
   mx.duration_p50_ms, mx.duration_p95_ms, mx.duration_p99_ms, mx.duration_max_ms
-FROM mx JOIN functions f ON f.id = mx.function_id
-WHERE NOT EXISTS (
-  SELECT 1 FROM hourly_facts h WHERE h.function_id = mx.function_id AND h.hour = mx.hour)
+FROM hourly_metrics mx JOIN functions f ON f.id = mx.function_id
+WHERE mx.hour >= :start AND mx.hour < :end
+  AND mx.function_id IN (SELECT f.id FROM functions f WHERE {where})
+  AND NOT EXISTS (
+    SELECT 1 FROM hourly_facts h WHERE h.function_id = mx.function_id AND h.hour = mx.hour)
 """
 
 
@@ -265,8 +270,12 @@ def merged_hourly_sql(start: int, end: int, filters: Filters = ALL) -> tuple[str
     Use it as a sub-query for custom aggregations.
     """
     where, params = _params(start, end, filters)
-    facts = _FACTS_SQL.format(where=where)
+    facts = _FACTS_SQL.format(where=where, columns=_FACT_COLUMNS)
     return _MERGED_SQL.format(facts=facts, where=where), params
+
+
+def _hist_columns(column: str) -> str:
+    return f"hf.function_id, hf.hour, hf.memory_mb, hf.{column}"
 
 
 def _merged_histograms(
@@ -277,7 +286,8 @@ def _merged_histograms(
     where, params = _params(start, end, filters)
     sql = (
         f"SELECT fx.function_id, fx.memory_mb, j.key, sum(j.value)"
-        f" FROM ({_FACTS_SQL.format(where=where)}) fx, json_each(fx.{column}) j"
+        f" FROM ({_FACTS_SQL.format(where=where, columns=_hist_columns(column))}) fx,"
+        f" json_each(fx.{column}) j"
         " GROUP BY fx.function_id, fx.memory_mb, j.key"
     )
     out: dict[tuple[int, int], Histogram] = defaultdict(dict)
@@ -521,7 +531,7 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
     where, fparams = _params(start, end, one)
     hist_rows = conn.execute(
         f"SELECT hour, duration_hist, max_memory_used_hist, init_duration_hist"
-        f" FROM ({_FACTS_SQL.format(where=where)})",
+        f" FROM ({_FACTS_SQL.format(where=where, columns='hf.*')})",
         fparams,
     ).fetchall()
     hour_hists: dict[int, list[Histogram]] = {}
@@ -641,7 +651,8 @@ def memory_histogram(
     conn = _conn(db)
     where, params = _params(start, end, Filters(include_deleted=True, function_ids=(function_id,)))
     sql = (
-        f"SELECT j.key, sum(j.value) FROM ({_FACTS_SQL.format(where=where)}) fx,"
+        f"SELECT j.key, sum(j.value)"
+        f" FROM ({_FACTS_SQL.format(where=where, columns=_hist_columns(MEMORY_HIST))}) fx,"
         " json_each(fx.max_memory_used_hist) j"
         " WHERE (:mem IS NULL OR fx.memory_mb = :mem)"
         " GROUP BY j.key"
