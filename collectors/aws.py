@@ -77,6 +77,7 @@ class CollectOptions:
     endpoint_url: str | None = None
     concurrency: int = 4
     max_concurrent_queries: int = 10
+    poll_interval_s: float = 1.0
 
     def sources(self) -> tuple[str, ...]:
         """Sources to run, in dependency order (inventory first)."""
@@ -203,6 +204,16 @@ def record_failure(result: SourceResult, client: Any, operation: str, exc: Excep
     result.fail(iam_action(client, operation), code, message)
 
 
+def make_client(session: boto3.Session, service: str, region: str, endpoint_url: str | None) -> Any:
+    """Every AWS client the collectors use: adaptive retries, one endpoint for all services."""
+    return session.client(
+        service,  # type: ignore[call-overload]
+        region_name=region,
+        endpoint_url=endpoint_url,
+        config=Config(retries=RETRY_CONFIG),  # type: ignore[arg-type]
+    )
+
+
 @dataclass
 class Target:
     """One account x region: a session and the clients made from it."""
@@ -213,13 +224,7 @@ class Target:
     endpoint_url: str | None = None
 
     def client(self, service: str, counter: CallCounter | None = None) -> Any:
-        config = Config(retries=RETRY_CONFIG)  # type: ignore[arg-type]
-        client = self.session.client(
-            service,  # type: ignore[call-overload]
-            region_name=self.region,
-            endpoint_url=self.endpoint_url,
-            config=config,
-        )
+        client = make_client(self.session, service, self.region, self.endpoint_url)
         if counter is not None:
             counter.attach(client)
         return client
@@ -246,12 +251,7 @@ def _session(options: CollectOptions) -> boto3.Session:
 
 
 def _account_of(session: boto3.Session, options: CollectOptions, region: str) -> str:
-    sts = session.client(
-        "sts",
-        region_name=region,
-        endpoint_url=options.endpoint_url,
-        config=Config(retries=RETRY_CONFIG),  # type: ignore[arg-type]
-    )
+    sts = make_client(session, "sts", region, options.endpoint_url)
     try:
         return str(sts.get_caller_identity()["Account"])
     except (ClientError, NoCredentialsError, PartialCredentialsError) as exc:
@@ -263,12 +263,7 @@ def assume_role(
     session: boto3.Session, role_arn: str, options: CollectOptions, region: str
 ) -> boto3.Session:
     """A session with the role's temporary credentials (kept in memory only)."""
-    sts = session.client(
-        "sts",
-        region_name=region,
-        endpoint_url=options.endpoint_url,
-        config=Config(retries=RETRY_CONFIG),  # type: ignore[arg-type]
-    )
+    sts = make_client(session, "sts", region, options.endpoint_url)
     creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="lambdascope")["Credentials"]
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
@@ -286,12 +281,7 @@ def resolve_regions(session: boto3.Session, options: CollectOptions) -> list[str
             return [session.region_name]
         raise CredentialsError("no region: pass --region R (repeatable) or --all-regions")
     home = options.regions[0] if options.regions else (session.region_name or "us-east-1")
-    ec2 = session.client(
-        "ec2",
-        region_name=home,
-        endpoint_url=options.endpoint_url,
-        config=Config(retries=RETRY_CONFIG),  # type: ignore[arg-type]
-    )
+    ec2 = make_client(session, "ec2", home, options.endpoint_url)
     enabled = {r["RegionName"] for r in ec2.describe_regions()["Regions"]}
     lambda_regions = set(session.get_available_regions("lambda"))
     return sorted(enabled & lambda_regions) if lambda_regions else sorted(enabled)

@@ -317,14 +317,16 @@ def collect_insights(
     end: int,
     max_concurrent: int,
     sleep: Sleep = time.sleep,
+    poll_s: float = 1.0,
 ) -> None:
+    """Insights queries for every batch of <= 50 log groups; facts upserted in one go."""
     jobs = [
         QueryJob(name, query, batch, start, end)
         for batch in log_group_batches(sorted(groups))
         for name, query in queries().items()
     ]
     facts = Facts()
-    done = run_queries(client, jobs, max_concurrent=max_concurrent, sleep=sleep)
+    done = run_queries(client, jobs, max_concurrent=max_concurrent, sleep=sleep, poll_s=poll_s)
     for job in done:
         result.bytes_scanned += job.bytes_scanned
         if job.status != "Complete":
@@ -407,6 +409,7 @@ def collect(
                 end=end,
                 max_concurrent=options.max_concurrent_queries,
                 sleep=sleep,
+                poll_s=options.poll_interval_s,
             )
     except ClientError as exc:
         operation = "FilterLogEvents" if options.logs_mode == "filter" else "StartQuery"

@@ -1,0 +1,186 @@
+"""`collect` over real HTTP against an in-process moto fleet (two accounts x two regions)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+from sqlite_utils import Database
+
+from collectors.aws import CollectOptions, run_collection
+from lambdascope.cli import cli
+from lambdascope.timeutil import to_epoch
+from tests.moto_fleet import (
+    DEFAULT_ACCOUNT,
+    FUNCTIONS_PER_TARGET,
+    HOUR0,
+    NOW,
+    OTHER_ACCOUNT,
+    REGIONS,
+    ROLE_ARN,
+    Fleet,
+    function_name,
+    moto_fleet,
+)
+
+__all__ = ["moto_fleet"]
+
+
+def options(fleet: Fleet, **overrides: Any) -> CollectOptions:
+    values: dict[str, Any] = {
+        "regions": REGIONS,
+        "role_arns": (ROLE_ARN,),
+        "since": timedelta(hours=6),
+        "endpoint_url": fleet.endpoint_url,
+        "poll_interval_s": 0.0,
+        "concurrency": 2,
+    }
+    values.update(overrides)
+    return CollectOptions(**values)
+
+
+def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    tables = [t for t in db.table_names() if t not in ("collection_runs", "_sqlite_migrations")]
+    return {t: sorted(db.conn.execute(f"SELECT * FROM [{t}]").fetchall(), key=repr) for t in tables}
+
+
+def test_collect_fleet_then_recollect_changes_nothing(moto_fleet: Fleet, db: Database) -> None:
+    summary = run_collection(db, options(moto_fleet), now=NOW)
+
+    functions = db.conn.execute(
+        "SELECT account_id, region, COUNT(*) FROM functions GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall()
+    assert functions == [
+        (account, region, FUNCTIONS_PER_TARGET)
+        for account in (DEFAULT_ACCOUNT, OTHER_ACCOUNT)
+        for region in sorted(REGIONS)
+    ]
+    name = function_name(OTHER_ACCOUNT, "eu-west-1", 4)
+    row = db.conn.execute(
+        "SELECT runtime, architecture, memory_mb, timeout_s, tags_json, last_modified,"
+        " package_type, log_group, deleted_at FROM functions WHERE function_name = ?",
+        (name,),
+    ).fetchone()
+    assert row[:5] == (
+        "nodejs20.x",
+        "x86_64",
+        128,
+        7,
+        json.dumps({"env": "prod", "team": "team-1"}, sort_keys=True),
+    )
+    assert abs(row[5] - to_epoch(NOW)) < 86400  # moto's 9-digit LastModified parsed
+    assert row[6:] == ("Zip", f"/aws/lambda/{name}", None)
+    versions = db.conn.execute(
+        "SELECT v.version, v.description FROM function_versions v JOIN functions f"
+        " ON f.id = v.function_id WHERE f.function_name = ? ORDER BY 1",
+        (name,),
+    ).fetchall()
+    assert versions == [("1", "first"), ("2", "second")]
+    alias = db.conn.execute(
+        "SELECT a.alias_name, a.function_version, a.routing_json FROM function_aliases a"
+        " JOIN functions f ON f.id = a.function_id WHERE f.function_name = ?",
+        (name,),
+    ).fetchone()
+    assert alias == ("live", "1", '{"2": 0.1}')
+    reserved = db.conn.execute(
+        "SELECT reserved_concurrency FROM functions WHERE function_name = ?",
+        (function_name(DEFAULT_ACCOUNT, "us-east-1", 1),),
+    ).fetchone()
+    assert reserved == (5,)
+
+    metrics = db.conn.execute(
+        "SELECT m.hour, m.invocations, m.errors, m.duration_avg_ms, m.duration_p95_ms,"
+        " m.duration_max_ms, m.throttles FROM hourly_metrics m JOIN functions f"
+        " ON f.id = m.function_id WHERE f.function_name = ? ORDER BY m.hour",
+        (function_name(DEFAULT_ACCOUNT, "us-east-1", 0),),
+    ).fetchall()
+    hour0 = to_epoch(HOUR0)
+    assert metrics == [
+        (hour0, 10.0, None, 250.0, 400.0, 400.0, None),
+        (hour0 + 3600, 20.0, 2.0, 250.25, 400.0, 400.0, None),
+        (hour0 + 7200, 30.0, None, 250.5, 400.0, 400.0, None),
+    ]
+    assert db.conn.execute("SELECT COUNT(*) FROM hourly_metrics").fetchone() == (6,)
+
+    runs = db.conn.execute(
+        "SELECT account_id, region, source, status, errors_json FROM collection_runs"
+    ).fetchall()
+    assert len(runs) == 2 * 2 * 3
+    by_source = {(r[0], r[1], r[2]): r for r in runs}
+    assert by_source[(DEFAULT_ACCOUNT, "us-east-1", "metrics")][3] == "ok"
+    # moto 5.2 has no GetAccountSettings: recorded with its IAM action, the rest went on.
+    inventory = by_source[(OTHER_ACCOUNT, "eu-west-1", "inventory")]
+    assert inventory[3] == "partial"
+    assert "lambda:GetAccountSettings" in {e["action"] for e in json.loads(inventory[4])}
+    assert summary.exit_code == 2
+    metrics_calls = db.conn.execute(
+        "SELECT api_calls, estimated_cost_usd FROM collection_runs WHERE source = 'metrics'"
+        " AND account_id = ? AND region = 'us-east-1'",
+        (DEFAULT_ACCOUNT,),
+    ).fetchone()
+    # 16 functions x 14 queries = 224 queries fit in one GetMetricData call.
+    assert metrics_calls == (1, 0.00224)
+
+    before = dump(db)
+    run_collection(db, options(moto_fleet), now=NOW)
+    assert dump(db) == before
+    assert db.conn.execute("SELECT COUNT(*) FROM collection_runs").fetchone() == (24,)
+
+
+def test_deleted_function_marked_after_complete_listing(moto_fleet: Fleet, db: Database) -> None:
+    opts = options(moto_fleet, role_arns=(), regions=("eu-west-1",), only=("inventory",))
+    run_collection(db, opts, now=NOW)
+    lam = moto_fleet.client("lambda", "eu-west-1")
+    gone = function_name(DEFAULT_ACCOUNT, "eu-west-1", 15)
+    code = lam.get_function(FunctionName=gone)["Configuration"]
+    lam.delete_function(FunctionName=gone)
+    later = NOW + timedelta(hours=1)
+    run_collection(db, opts, now=later)
+    deleted = db.conn.execute(
+        "SELECT function_name, deleted_at FROM functions WHERE deleted_at IS NOT NULL"
+    ).fetchall()
+    assert deleted == [(gone, to_epoch(later))]
+    # It comes back: the mark is cleared.
+    lam.create_function(
+        FunctionName=gone,
+        Runtime=code["Runtime"],
+        Role=code["Role"],
+        Handler=code["Handler"],
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+    run_collection(db, opts, now=later + timedelta(hours=1))
+    assert db.conn.execute(
+        "SELECT COUNT(*) FROM functions WHERE deleted_at IS NOT NULL"
+    ).fetchone() == (0,)
+
+
+def test_cli_collect_prints_summary_and_exit_status(moto_fleet: Fleet, db_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(db_path),
+            "collect",
+            "--region",
+            "us-east-1",
+            "--since",
+            "6h",
+            "--only",
+            "inventory",
+            "--only",
+            "metrics",
+            "--endpoint-url",
+            moto_fleet.endpoint_url,
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{DEFAULT_ACCOUNT} us-east-1 inventory: partial, 16 items")
+    assert (
+        "  failed lambda:GetAccountSettings: 404 operation not supported by this endpoint" in lines
+    )
+    assert lines[-1].startswith("estimated AWS charge of this run: $")
+    assert "some parts failed: 123456789012 us-east-1 inventory" in result.stderr
