@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 
 from dashboards.app import create_app
 from lambdascope.db import open_db
-from tests.test_dashboard_data import NOW, make_fleet
+from lambdascope.synthetic import DEFAULT_END, generate_store
+
+NOW = DEFAULT_END - 1  # the generated fleet's data ends at DEFAULT_END
 
 pytestmark = pytest.mark.browser
 
 SHOTS = Path("/tmp/shots")
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
 def fleet_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("fleet") / "fleet.db"
-    make_fleet(open_db(path), functions=40, days=14)
+    generate_store(open_db(path), functions=40, days=14, seed=7)
     return path
 
 
@@ -33,6 +38,16 @@ def _start(dash_duo: Any, db_path: Path, path: str = "/") -> None:
 def _shot(dash_duo: Any, name: str) -> None:
     SHOTS.mkdir(exist_ok=True)
     dash_duo.driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def _retry_stale(action: Callable[[], T]) -> T:
+    """Run a UI action again when the grid re-rendered the element under it."""
+    for _ in range(5):
+        try:
+            return action()
+        except StaleElementReferenceException:
+            continue
+    return action()
 
 
 def _trace_total(dash_duo: Any, graph_id: str) -> float:
@@ -53,10 +68,13 @@ def test_overview_renders_and_name_filter_updates_url_and_figure(
     dash_duo.wait_for_element("#overview-counts-graph .js-plotly-plot")
     before = _trace_total(dash_duo, "overview-counts-graph")
     _shot(dash_duo, "overview")
-    search = dash_duo.find_element('input[id*="\\"name\\":\\"q\\""]')
-    search.send_keys("billing", Keys.ENTER)
+    _retry_stale(
+        lambda: dash_duo.find_element('input[id*="\\"name\\":\\"q\\""]').send_keys(
+            "payments", Keys.ENTER
+        )
+    )
     dash_duo.wait_for_text_to_equal("#overview-kpi-functions .kpi-value", "8", timeout=20)
-    assert "q=billing" in dash_duo.driver.current_url
+    assert "q=payments" in dash_duo.driver.current_url
     after = _trace_total(dash_duo, "overview-counts-graph")
     assert 0 < after < before
     assert dash_duo.get_logs() == []
@@ -66,9 +84,15 @@ def test_grid_row_click_opens_function_page(dash_duo: Any, fleet_db: Path) -> No
     _start(dash_duo, fleet_db, "/functions")
     dash_duo.wait_for_element("#functions-grid .ag-row", timeout=20)
     _shot(dash_duo, "functions")
-    first = dash_duo.find_element('#functions-grid .ag-row[row-index="0"] [col-id="function_name"]')
-    name = first.text
-    first.click()
+    cell = '#functions-grid .ag-row[row-index="0"] [col-id="function_name"]'
+
+    def click_first_row() -> str:
+        element = dash_duo.find_element(cell)
+        text = str(element.text)
+        element.click()
+        return text
+
+    name = _retry_stale(click_first_row)
     dash_duo.wait_for_text_to_equal(".page-title", name, timeout=20)
     assert f"/functions/{name}?" in dash_duo.driver.current_url
     for graph_id in (
@@ -86,7 +110,7 @@ def test_grid_row_click_opens_function_page(dash_duo: Any, fleet_db: Path) -> No
 @pytest.mark.parametrize(
     ("path", "element", "shot"),
     [
-        ("/right-sizing", "#rightsizing-scatter .js-plotly-plot", "rightsizing"),
+        ("/right-sizing", "#rightsizing-grid .ag-row", "rightsizing"),
         ("/stale", "#stale-grid .ag-row", "stale"),
         ("/errors", "#errors-breakdown-graph .js-plotly-plot", "errors"),
         ("/collection", "#collection-runs .ag-row", "collection"),

@@ -1,0 +1,93 @@
+"""Figure builders and number formats, checked on their JSON / text."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dashboards import figures
+from dashboards import format as fmt
+from lambdascope import histogram
+
+
+def _series() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime([0, 3600, 7200], unit="s", utc=True),
+            "invocations": [100, 200, 50],
+            "errors": [1, 0, 3],
+            "throttles": [0, 5, 0],
+        }
+    )
+
+
+def test_counts_over_time_puts_failures_on_a_second_axis_with_units() -> None:
+    fig = figures.counts_over_time(_series(), "Fleet").to_plotly_json()
+    names = [t["name"] for t in fig["data"]]
+    assert names == ["Invocations", "Errors", "Throttles"]
+    assert [t.get("yaxis") for t in fig["data"]] == ["y", "y2", "y2"]
+    assert fig["layout"]["xaxis"]["title"]["text"] == "Time (UTC)"
+    assert fig["layout"]["yaxis2"]["title"]["text"] == "Errors / throttles (count)"
+
+
+def test_empty_frame_gives_a_figure_that_says_why() -> None:
+    fig = figures.counts_over_time(_series().iloc[0:0], "Fleet").to_plotly_json()
+    assert fig["data"] == []
+    assert "No invocations" in fig["layout"]["annotations"][0]["text"]
+
+
+def test_memory_scatter_colours_by_finding_and_draws_the_diagonal() -> None:
+    frame = pd.DataFrame(
+        {
+            "function_name": ["a", "b", "c"],
+            "memory_mb": [1024, 128, 512],
+            "max_memory_used_mb": [200, 120, None],
+            "finding": ["over-provisioned", "under-provisioned", "optimized"],
+        }
+    )
+    fig = figures.memory_scatter(frame, "finding").to_plotly_json()
+    by_name = {t["name"]: t for t in fig["data"]}
+    assert (
+        by_name["over-provisioned"]["marker"]["color"]
+        == figures.FINDING_COLOURS["over-provisioned"]
+    )
+    assert "optimized" not in by_name  # no memory report: not plotted
+    diagonal = by_name["used = configured"]
+    assert list(diagonal["x"]) == list(diagonal["y"])
+    assert fig["layout"]["xaxis"]["type"] == "log"
+    assert "MB" in fig["layout"]["yaxis"]["title"]["text"]
+
+
+def test_memory_histogram_marks_the_configured_size() -> None:
+    hist = histogram.from_values([100, 101, 180, 190, 191])
+    figure = figures.memory_histogram(hist, 256)
+    assert sum(figure.data[0].y) == 5
+    fig = figure.to_plotly_json()
+    assert fig["layout"]["shapes"][0]["x0"] == 256
+    assert fig["layout"]["xaxis"]["title"]["text"] == "Max memory used (MB)"
+
+
+def test_savings_by_finding_sums_per_finding() -> None:
+    recs = pd.DataFrame(
+        {
+            "function_name": ["a", "b", "c"],
+            "finding": ["over-provisioned", "over-provisioned", "optimized"],
+            "monthly_savings_usd": [10.0, 2.5, 0.0],
+        }
+    )
+    bar = figures.savings_by_finding(recs).data[0]
+    totals = dict(zip(bar.x, (float(v) for v in bar.y), strict=True))
+    assert totals == {"optimized": 0.0, "over-provisioned": 12.5}
+    assert "$12.50 · 2 fn" in bar.text
+
+
+def test_readable_numbers() -> None:
+    assert fmt.number(1234) == "1.2 k"
+    assert fmt.number(3_400_000) == "3.4 M"
+    assert fmt.number(950) == "950"
+    assert fmt.duration_ms(3400) == "3.4 s"
+    assert fmt.duration_ms(85) == "85 ms"
+    assert fmt.usd(12.3) == "$12.30"
+    assert fmt.usd(-0.12) == "-$0.12"
+    assert fmt.percent(0.0123) == "1.23 %"
+    assert fmt.number(None) == fmt.DASH
+    assert fmt.size_bytes(75 * 1024**3) == "75.0 GB"
