@@ -230,10 +230,13 @@ def _text_batches(
                 continue
             chunk, buf = buf[: cut + 1], buf[cut + 1 :]
         found = logparse.scan_chunk(
-            chunk, previous_timestamp=carried, default_timestamp=default_timestamp
+            chunk,
+            previous_timestamp=carried,
+            default_timestamp=default_timestamp,
+            function_name=default_function,
         )
         carried = found.last_timestamp
-        events = [logparse.with_function(e, default_function) for e in found.events]
+        events = found.events
         start = offset
         offset += len(chunk)
         yield Batch(events, found.lines, found.skipped, start, offset)
@@ -358,7 +361,10 @@ def ingest_paths(
     result = IngestResult()
     rebuild_dirty_hours(db)  # a run that died left its touched hours here
     ids: dict[str, int] = {}
+    store_files = _store_files(db)
     for path, error in discover(paths):
+        if path != "-" and error is None and str(Path(path).resolve()) in store_files:
+            continue  # a log directory that also holds the store
         if error is not None:
             result.unreadable.append((path, error))
             continue
@@ -381,6 +387,15 @@ def ingest_paths(
     rebuild_dirty_hours(db)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _store_files(db: Database) -> set[str]:
+    files: set[str] = set()
+    for row in db.conn.execute("PRAGMA database_list"):
+        if row[2]:
+            main = str(Path(row[2]).resolve())
+            files.update({main, main + "-wal", main + "-shm", main + "-journal"})
+    return files
 
 
 def _head_hash(raw: IO[bytes], size: int) -> str:

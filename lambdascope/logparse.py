@@ -86,7 +86,31 @@ def _leading_ts(text: str) -> float | None:
     return _to_epoch(match.group(1))
 
 
+_FAST_TS_RE = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d):(\d\d):(\d\d)(\.\d{1,9})?(?:Z|z|\+00:?00)?$")
+_HOUR_CACHE: dict[str, float] = {}
+
+
 def _to_epoch(text: str) -> float | None:
+    fast = _FAST_TS_RE.match(text)
+    if fast:
+        # memoise the date-hour part: thousands of lines share it
+        base = _HOUR_CACHE.get(fast.group(1))
+        if base is None:
+            parsed = _slow_epoch(fast.group(1) + ":00:00Z")
+            if parsed is None:
+                return None
+            if len(_HOUR_CACHE) > 10_000:
+                _HOUR_CACHE.clear()
+            base = _HOUR_CACHE[fast.group(1)] = parsed
+        minutes, seconds = int(fast.group(2)), int(fast.group(3))
+        if minutes > 59 or seconds > 60:
+            return None
+        fraction = float(fast.group(4)) if fast.group(4) else 0.0
+        return base + minutes * 60 + seconds + fraction
+    return _slow_epoch(text)
+
+
+def _slow_epoch(text: str) -> float | None:
     try:
         return parse_timestamp(text).timestamp()
     except (ValueError, OverflowError):
@@ -133,8 +157,30 @@ def _fields(rest: str) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in _FIELD_RE.finditer(rest)}
 
 
+_CANONICAL_REPORT_RE = re.compile(
+    r"\s+Duration: (\d+(?:\.\d+)?) ms\s+Billed Duration: (\d+(?:\.\d+)?) ms\s+"
+    r"Memory Size: (\d+) MB\s+Max Memory Used: (\d+) MB"
+    r"(?:\s+Init Duration: (\d+(?:\.\d+)?) ms)?\s*(?:XRAY TraceId: [^\n]*)?$"
+)
+
+
 def _text_report(text: str, match: re.Match[str]) -> PlatformEvent | str:
     request_id = match.group(1)
+    canonical = _CANONICAL_REPORT_RE.match(match.group(2))
+    if canonical is not None:
+        # the common shape, read with one regex
+        duration, billed, memory, used, init = canonical.groups()
+        return PlatformEvent(
+            "report",
+            request_id,
+            _leading_ts(text) if match.start() > 0 else None,
+            None,
+            float(duration),
+            float(billed),
+            int(memory),
+            int(used),
+            float(init) if init is not None else None,
+        )
     fields = _fields(match.group(2))
     if not request_id or "Duration" not in fields:
         return _Bad(BAD_REPORT)
@@ -317,13 +363,15 @@ def scan_chunk(
     previous_timestamp: float | None = None,
     default_timestamp: float | None = None,
     count_lines: bool = True,
+    function_name: str | None = None,
 ) -> ChunkResult:
     """Find every platform event in ``buf`` (complete lines of UTF-8 text).
 
     A platform line without a timestamp of its own takes the nearest timestamped
     line before it (in this chunk, else ``previous_timestamp`` carried from earlier
     chunks of the same file), else ``default_timestamp`` (the file's mtime).
-    ``last_timestamp`` of the result is what the next chunk should carry.
+    ``last_timestamp`` of the result is what the next chunk should carry. Events are
+    named ``function_name``.
     """
     result = ChunkResult()
     if count_lines:
@@ -348,12 +396,16 @@ def scan_chunk(
         if isinstance(parsed, str):
             result.skipped[parsed] += 1
             continue
+        if function_name is not None:
+            object.__setattr__(parsed, "function_name", function_name)
         if parsed.timestamp is None:
             found = last_timestamp_in(buf, scanned_to, line_start)
             if found is not None:
                 carried = found
-            timestamp = carried if carried is not None else default_timestamp
-            parsed = _with_timestamp(parsed, timestamp)
+            # the event was built just above and is not shared yet
+            object.__setattr__(
+                parsed, "timestamp", carried if carried is not None else default_timestamp
+            )
         else:
             carried = parsed.timestamp
         scanned_to = line_start

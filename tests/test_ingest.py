@@ -1,0 +1,197 @@
+"""Local log ingest into a real store: formats, idempotency, resume, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from collectors.local import ingest_paths
+from lambdascope import histogram
+
+DATA = Path(__file__).parent / "data" / "logs"
+REPORT = (
+    "REPORT RequestId: {rid}\tDuration: {ms:.2f} ms\tBilled Duration: {billed} ms\t"
+    "Memory Size: 256 MB\tMax Memory Used: 100 MB\t\n"
+)
+
+
+def _report(rid: str, ms: float = 10.0) -> str:
+    return REPORT.format(rid=rid, ms=ms, billed=int(ms) + 1)
+
+
+def _invocations(db: Database) -> list[tuple[object, ...]]:
+    return db.conn.execute(
+        "SELECT f.function_name, i.request_id, i.timestamp, i.status, i.out_of_memory,"
+        " i.error_type FROM invocations i JOIN functions f ON f.id = i.function_id"
+        " ORDER BY f.function_name, i.request_id"
+    ).fetchall()
+
+
+def test_every_fixture_lands_once_with_function_names(db: Database) -> None:
+    result = ingest_paths(db, [str(DATA / "envelopes"), str(DATA / "export")])
+    assert result.unreadable == []
+    rows = _invocations(db)
+    assert (
+        "checkout",
+        "33333333-aaaa-4bbb-8ccc-000000000001",
+        1714564800,
+        "timeout",
+        0,
+        None,
+    ) in rows
+    assert ("payments", "33333333-aaaa-4bbb-8ccc-000000000002", 1714568400, None, 0, None) in rows
+    # filter-log-events output has no log group: the directory names the function
+    assert ("envelopes", "44444444-aaaa-4bbb-8ccc-000000000001", 1714572000, None, 0, None) in rows
+    # MemoryError in the application line marks the invocation of the export file
+    assert (
+        "export",
+        "11111111-aaaa-4bbb-8ccc-000000000001",
+        1714561200,
+        "error",
+        1,
+        "Runtime.OutOfMemory",
+    ) in rows
+    # the same invocations in firehose-1 and firehose-2.gz, and 000000.txt/.gz: stored once
+    assert len(rows) == 5
+    assert result.reports == 2 * 2 + 1 + 2 * 2
+    assert result.added == 5
+    assert result.skipped["not_envelope"] == 0
+    assert result.functions == {"checkout", "payments", "envelopes", "export"}
+
+
+def test_hourly_facts_are_rebuilt_from_invocations(db: Database) -> None:
+    ingest_paths(db, [str(DATA / "text" / "report_variants.log")], function_name="orders")
+    facts = db.conn.execute(
+        "SELECT hour, memory_mb, source, invocations, errors, timeouts, out_of_memory,"
+        " cold_starts, duration_ms_max, max_memory_used_mb_max, duration_hist"
+        " FROM hourly_facts ORDER BY memory_mb"
+    ).fetchall()
+    hour = 1714557600
+    assert [row[:10] for row in facts] == [
+        (hour, 128, "local", 1, 1, 0, 1, 0, 800.0, 128),
+        (hour, 512, "local", 4, 0, 1, 0, 1, 30030.0, 200),
+        (hour, 1024, "local", 1, 0, 0, 0, 0, 45.31, 300),
+    ]
+    assert histogram.count(histogram.from_json(facts[1][10])) == 4
+
+
+def test_reingest_adds_nothing_and_grown_file_continues(db: Database, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    log = logs / "fn-a" / "app.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("2024-05-01T10:00:00.000Z start\n" + _report("r1") + _report("r2"))
+    first = ingest_paths(db, [str(logs)])
+    assert (first.reports, first.added, first.lines) == (2, 2, 3)
+    again = ingest_paths(db, [str(logs)])
+    assert (again.reports, again.added, again.lines, again.unchanged_files) == (0, 0, 0, 1)
+    with log.open("a") as handle:
+        handle.write(_report("r3"))
+    grown = ingest_paths(db, [str(logs)])
+    assert (grown.reports, grown.added, grown.lines) == (1, 1, 1)
+    assert [row[1] for row in _invocations(db)] == ["r1", "r2", "r3"]
+    total = db.conn.execute("SELECT SUM(invocations) FROM hourly_facts").fetchone()[0]
+    assert total == 3
+
+
+def test_rewritten_file_starts_over(db: Database, tmp_path: Path) -> None:
+    log = tmp_path / "fn" / "app.log"
+    log.parent.mkdir()
+    log.write_text(_report("r1") + _report("r2"))
+    ingest_paths(db, [str(log)])
+    log.write_text(_report("x1") + _report("x2") + _report("x3"))
+    result = ingest_paths(db, [str(log)])
+    assert (result.reports, result.added) == (3, 3)
+
+
+def test_timeout_line_in_an_earlier_batch_still_marks_the_report(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import collectors.local as local
+
+    monkeypatch.setattr(local, "CHUNK_BYTES", 64)
+    log = tmp_path / "fn" / "app.log"
+    log.parent.mkdir()
+    rid = "e5f6a7b8-3333-4444-a555-b66677778805"
+    log.write_text(
+        f"2024-05-01T10:05:00.000Z {rid} Task timed out after 3.00 seconds\n"
+        + "x" * 200
+        + "\n"
+        + _report(rid, 3000.0)
+    )
+    ingest_paths(db, [str(log)])
+    assert _invocations(db)[0][3] == "timeout"
+
+
+def test_stdin_and_function_option(db: Database) -> None:
+    data = ("2024-05-01T10:00:00.000Z hi\n" + _report("s1")).encode()
+    result = ingest_paths(db, ["-"], function_name="from-pipe", stdin=io.BytesIO(data))
+    assert result.files == 1
+    assert _invocations(db) == [("from-pipe", "s1", 1714557600, None, 0, None)]
+
+
+def test_bad_input_is_skipped_counted_and_the_run_goes_on(db: Database, tmp_path: Path) -> None:
+    folder = tmp_path / "fn"
+    folder.mkdir()
+    (folder / "binary.bin").write_bytes(bytes(range(256)) * 100)
+    (folder / "empty.log").write_bytes(b"")
+    (folder / "utf8.log").write_bytes(b"\xff\xfe bad \xc3\x28\n" + _report("u1").encode())
+    (folder / "long.log").write_bytes(b"a" * (10 * 1024 * 1024) + b"\n" + _report("l1").encode())
+    (folder / "badreport.log").write_text(
+        "REPORT RequestId: b1\tDuration: fast ms\nREPORT RequestId: b2\tMemory Size: 1 MB\n"
+    )
+    (folder / "notenvelope.json").write_text('{"events": 3}\n{"hello": "world"}')
+    payload = gzip.compress(("".join(_report(f"g{i}") for i in range(2000))).encode())
+    (folder / "cut.log.gz").write_bytes(payload[: len(payload) * 2 // 3])
+    missing = tmp_path / "nope.log"
+    result = ingest_paths(db, [str(folder), str(missing)])
+    assert result.unreadable == [(str(missing), "no such file or directory")]
+    assert result.files == 7
+    # two bad REPORT lines, plus the cut gzip's last line when it stops inside a REPORT
+    assert result.skipped["bad_report"] in (2, 3)
+    assert result.skipped["truncated_gzip"] == 1
+    assert result.skipped["not_envelope"] == 2
+    ids = {row[1] for row in _invocations(db)}
+    assert {"u1", "l1"} <= ids
+    kept = {i for i in ids if i.startswith("g")}
+    assert 0 < len(kept) < 2000  # the readable part of the cut gzip is kept
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_is_reported(db: Database, tmp_path: Path) -> None:
+    log = tmp_path / "secret.log"
+    log.write_text(_report("p1"))
+    log.chmod(0)
+    result = ingest_paths(db, [str(log)])
+    assert result.unreadable == [(str(log), "Permission denied")]
+
+
+def test_the_store_itself_is_never_ingested(db: Database, db_path: Path) -> None:
+    (db_path.parent / "fn").mkdir()
+    (db_path.parent / "fn" / "a.log").write_text(_report("only"))
+    result = ingest_paths(db, [str(db_path.parent)])
+    assert (result.files, result.added) == (1, 1)
+
+
+def test_thousands_of_files(db: Database, tmp_path: Path) -> None:
+    for n in range(2000):
+        folder = tmp_path / "logs" / f"fn-{n % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{n:05d}.log").write_text(_report(f"req-{n}"))
+    result = ingest_paths(db, [str(tmp_path / "logs")])
+    assert (result.files, result.added, len(result.functions)) == (2000, 2000, 3)
+
+
+def test_same_invocation_in_two_files_stored_once(db: Database, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("a.log", "b.log"):
+        (logs / name).write_text("2024-05-01T10:00:00Z x\n" + _report("dup"))
+    shutil.copy(logs / "a.log", logs / "c.log")
+    result = ingest_paths(db, [str(logs)], function_name="fn")
+    assert (result.reports, result.added) == (3, 1)
