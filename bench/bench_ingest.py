@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gen_logs import generate  # noqa: E402
+from gen_logs import generate
 
 
 def _cpu_model() -> str:

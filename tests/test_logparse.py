@@ -181,7 +181,7 @@ def test_scan_chunk_takes_nearest_earlier_timestamp_else_default() -> None:
     chunk = (
         BASE + "\n"
         "2024-05-01T10:00:00.000Z\tabc\tINFO\thello\n"
-        f"REPORT RequestId: r2\tDuration: 1.00 ms\tBilled Duration: 1 ms\t"
+        "REPORT RequestId: r2\tDuration: 1.00 ms\tBilled Duration: 1 ms\t"
         "Memory Size: 128 MB\tMax Memory Used: 40 MB\n"
     ).encode()
     found = scan_chunk(chunk, default_timestamp=100.0, function_name="fn")

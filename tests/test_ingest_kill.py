@@ -1,0 +1,73 @@
+"""kill -9 in the middle of an ingest, then a re-run: integrity and totals as uninterrupted."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from gen_logs import generate
+
+TOTALS = (
+    "SELECT f.function_name, h.hour, h.memory_mb, h.invocations, h.errors, h.timeouts,"
+    " h.cold_starts, round(h.duration_ms_sum, 3), h.duration_hist, h.max_memory_used_hist"
+    " FROM hourly_facts h JOIN functions f ON f.id = h.function_id"
+    " ORDER BY 1, 2, 3"
+)
+
+
+def _ingest(db: Path, logs: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lambdascope.cli", "--db", str(db), "ingest", str(logs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_sigkill_mid_run_then_rerun_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    generate(logs, megabytes=12, seed=7, functions=3)
+    killed_db = tmp_path / "killed.db"
+    clean_db = tmp_path / "clean.db"
+
+    proc = _ingest(killed_db, logs)
+    # kill once the first batches are committed (rows visible), before the run ends
+    assert proc.stdout is not None
+    while proc.poll() is None:
+        if killed_db.exists():
+            try:
+                done = _rows(killed_db, "SELECT COUNT(*) FROM ingested_files")[0][0]
+            except sqlite3.OperationalError:
+                done = 0
+            if done >= 1:
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    partial = _rows(killed_db, "SELECT COUNT(*) FROM invocations")[0][0]
+
+    rerun = _ingest(killed_db, logs)
+    assert rerun.wait() == 0
+    clean = _ingest(clean_db, logs)
+    assert clean.wait() == 0
+
+    assert _rows(killed_db, "PRAGMA integrity_check") == [("ok",)]
+    count = "SELECT COUNT(*), SUM(duration_ms), SUM(status = 'timeout') FROM invocations"
+    assert _rows(killed_db, count) == _rows(clean_db, count)
+    assert 0 <= partial < _rows(clean_db, count)[0][0]
+    assert _rows(killed_db, TOTALS) == _rows(clean_db, TOTALS)
+    assert _rows(killed_db, "SELECT COUNT(*) FROM settings WHERE key LIKE 'local_ingest%'") == [
+        (0,)
+    ]
