@@ -178,18 +178,14 @@ def _template(
         hist: dict[str, int] = {}
         for v in values:
             histogram.add(hist, float(v))
-        # Scale to ``n`` samples, keeping the total exact.
-        keys = sorted(hist)
-        out: dict[str, int] = {}
-        total = sum(hist.values())
-        target = round(total * scale)
-        acc = 0
-        for i, key in enumerate(keys):
-            c = target - acc if i == len(keys) - 1 else round(hist[key] * scale)
-            c = max(c, 0)
-            acc += c
-            if c:
-                out[key] = c
+        # Scale to ``n`` samples, keeping the total exact (largest remainders).
+        exact = {key: c * scale for key, c in hist.items()}
+        out = {key: math.floor(v) for key, v in exact.items()}
+        missing = round(sum(hist.values()) * scale) - sum(out.values())
+        by_remainder = sorted(exact, key=lambda key: (out[key] - exact[key], key))
+        for key in by_remainder[:missing]:
+            out[key] += 1
+        out = {key: c for key, c in out.items() if c}
         return histogram.to_json(out)
 
     srt = sorted(durations)
