@@ -10,10 +10,9 @@ A function without a log group was never invoked: skipped, not an error.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,6 +27,9 @@ from collectors.aws import (
     record_failure,
 )
 from lambdascope import histogram
+from lambdascope.logparse import parse_line
+from lambdascope.models import PlatformEvent
+from lambdascope.store import rebuild_hourly_facts, store_events
 from lambdascope.timeutil import HOUR_S, hour_floor, parse_timestamp, to_epoch
 
 MAX_LOG_GROUPS_PER_QUERY = 50
@@ -298,13 +300,16 @@ def load_facts(store: Store, facts: Facts, group_to_function: dict[str, int]) ->
     return stored
 
 
-def _functions(store: Store, target: Target) -> dict[str, int]:
+def _functions(store: Store, target: Target) -> tuple[dict[str, int], frozenset[str]]:
+    """Log group -> function id of live functions, and the groups in JSON log format."""
     rows = store.db.conn.execute(
-        "SELECT id, function_name, log_group FROM functions WHERE account_id = ?"
+        "SELECT id, function_name, log_group, log_format FROM functions WHERE account_id = ?"
         " AND region = ? AND deleted_at IS NULL ORDER BY function_name",
         (target.account_id, target.region),
     ).fetchall()
-    return {str(r[2] or f"/aws/lambda/{r[1]}"): int(r[0]) for r in rows}
+    groups = {str(r[2] or f"/aws/lambda/{r[1]}"): int(r[0]) for r in rows}
+    json_groups = frozenset(str(r[2]) for r in rows if r[2] and r[3] == "JSON")
+    return groups, json_groups
 
 
 def collect_insights(
@@ -349,31 +354,41 @@ def collect_filter(
     *,
     start: int,
     end: int,
+    json_groups: frozenset[str] = frozenset(),
 ) -> None:
-    """FilterLogEvents for REPORT lines, parsed and stored like local logs."""
-    logparse = importlib.import_module("lambdascope.logparse")
-    local_store = importlib.import_module("lambdascope.store")
-    events: list[Any] = []
-    touched: set[int] = set()
+    """FilterLogEvents for REPORT lines, parsed by the core parser and stored like local logs.
+
+    Invocations are upserted by request id and the 'local' hourly facts of the touched
+    hours rebuilt, so re-reading a window changes nothing.
+    """
+    lines = 0
+    skipped = 0
     for group, fid in sorted(groups.items()):
+        pattern = '"platform.report"' if group in json_groups else '"REPORT RequestId"'
+        events: list[PlatformEvent] = []
         paginator = client.get_paginator("filter_log_events")
         pages = paginator.paginate(
             logGroupName=group,
             startTime=start * 1000,
             endTime=end * 1000 - 1,
-            filterPattern='"REPORT RequestId"',
+            filterPattern=pattern,
         )
         for page in pages:
-            for event in page.get("events", []):
-                parsed = logparse.parse_line(event.get("message", ""))
-                if parsed is None:
+            for raw in page.get("events", []):
+                lines += 1
+                event = parse_line(raw.get("message", ""))
+                if event is None or event.kind != "report":
+                    skipped += 1
                     continue
-                events.append((fid, event, parsed))
-                touched.add(fid)
-    with store.write() as db:
-        result.items = int(local_store.store_events(db, events) or 0)
-        local_store.rebuild_hourly_facts(db, sorted(touched), start, end)
-    result.message = f"{len(groups)} log groups, {len(events)} REPORT lines"
+                if event.timestamp is None and "timestamp" in raw:
+                    event = replace(event, timestamp=raw["timestamp"] / 1000)
+                events.append(event)
+        if not events:
+            continue
+        with store.write() as db:
+            result.items += store_events(db, fid, events)
+            rebuild_hourly_facts(db, fid, [int(e.timestamp) for e in events if e.timestamp])
+    result.message = f"{len(groups)} log groups, {lines} REPORT lines, {skipped} skipped"
 
 
 def collect(
@@ -389,7 +404,7 @@ def collect(
 ) -> None:
     """REPORT statistics of the account/region's known functions over [start, end)."""
     client = target.client("logs", counter)
-    functions = _functions(store, target)
+    functions, json_groups = _functions(store, target)
     try:
         present = existing_log_groups(client, list(functions))
     except ClientError as exc:
@@ -398,7 +413,9 @@ def collect(
     groups = {g: functions[g] for g in present}
     try:
         if options.logs_mode == "filter":
-            collect_filter(store, client, groups, result, start=start, end=end)
+            collect_filter(
+                store, client, groups, result, start=start, end=end, json_groups=json_groups
+            )
         else:
             collect_insights(
                 store,

@@ -184,3 +184,30 @@ def test_cli_collect_prints_summary_and_exit_status(moto_fleet: Fleet, db_path: 
     )
     assert lines[-1].startswith("estimated AWS charge of this run: $")
     assert "some parts failed: 123456789012 us-east-1 inventory" in result.stderr
+
+
+def test_filter_mode_stores_report_lines_like_local_logs(moto_fleet: Fleet, db: Database) -> None:
+    opts = options(
+        moto_fleet,
+        role_arns=(),
+        regions=("us-east-1",),
+        only=("inventory", "logs"),
+        logs_mode="filter",
+    )
+    run_collection(db, opts, now=NOW)
+    facts = db.conn.execute(
+        "SELECT h.hour, h.memory_mb, h.source, h.invocations, h.cold_starts,"
+        " h.max_memory_used_mb_max, h.duration_ms_max FROM hourly_facts h JOIN functions f"
+        " ON f.id = h.function_id WHERE f.function_name = ? ORDER BY h.hour",
+        (function_name(DEFAULT_ACCOUNT, "us-east-1", 0),),
+    ).fetchall()
+    hour0 = to_epoch(HOUR0)
+    assert facts == [(hour0 + 3600 * h, 128, "local", 4, 1, 63, 130.0) for h in range(3)]
+    logs_run = db.conn.execute(
+        "SELECT status, items, message FROM collection_runs WHERE source = 'logs'"
+    ).fetchone()
+    # Only function 0 has a log group: the other 15 were never invoked, which is no error.
+    assert logs_run == ("ok", 12, "1 log groups, 12 REPORT lines, 0 skipped")
+    before = dump(db)
+    run_collection(db, opts, now=NOW)
+    assert dump(db) == before
