@@ -17,6 +17,7 @@ import re
 import urllib.request
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -100,7 +101,7 @@ def report_line(
     return line + (f"Init Duration: {init:.2f} ms\t" if init is not None else "")
 
 
-def seed_target(fleet: Fleet, account: str, region: str) -> None:
+def seed_target(fleet: Fleet, account: str, region: str, count: int = FUNCTIONS_PER_TARGET) -> None:
     iam = fleet.client("iam", region, account)
     try:
         role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -108,7 +109,7 @@ def seed_target(fleet: Fleet, account: str, region: str) -> None:
         role = iam.get_role(RoleName="fn-role")["Role"]["Arn"]
     lam = fleet.client("lambda", region, account)
     code = _zip()
-    for index in range(FUNCTIONS_PER_TARGET):
+    for index in range(count):
         name = function_name(account, region, index)
         lam.create_function(
             FunctionName=name,
@@ -196,8 +197,8 @@ def seed_logs(fleet: Fleet, region: str = REGIONS[0]) -> None:
     logs.put_log_events(logGroupName=group, logStreamName="s1", logEvents=events)
 
 
-@pytest.fixture(scope="module")
-def moto_fleet() -> Iterator[Fleet]:
+@contextmanager
+def running_fleet(functions_per_target: int) -> Iterator[Fleet]:
     """A seeded fleet behind a fresh in-process moto server on 127.0.0.1."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Statistics, "get_statistics_for_type", _stat_with_percentiles)
@@ -222,9 +223,23 @@ def moto_fleet() -> Iterator[Fleet]:
         try:
             for account in (DEFAULT_ACCOUNT, OTHER_ACCOUNT):
                 for region in REGIONS:
-                    seed_target(fleet, account, region)
+                    seed_target(fleet, account, region, functions_per_target)
             seed_metrics(fleet)
             seed_logs(fleet)
             yield fleet
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_fleet() -> Iterator[Fleet]:
+    """64 functions: 16 per account x region."""
+    with running_fleet(FUNCTIONS_PER_TARGET) as fleet:
+        yield fleet
+
+
+@pytest.fixture(scope="module")
+def small_moto_fleet() -> Iterator[Fleet]:
+    """8 functions: 2 per account x region (metrics and logs for the first two)."""
+    with running_fleet(2) as fleet:
+        yield fleet
