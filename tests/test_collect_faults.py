@@ -1,0 +1,179 @@
+"""Faults moto cannot produce: throttling (real botocore retries), AccessDenied, expired tokens.
+
+Throttling uses a ``before-send`` handler answering HTTP 429 so botocore's real retry
+logic runs; AccessDenied and expired tokens are served with ``botocore.stub.Stubber``
+(moto never denies or expires). Everything else goes over real HTTP to moto.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.stub import Stubber
+from click.testing import CliRunner
+from sqlite_utils import Database
+
+import collectors.aws
+from collectors.aws import CollectOptions, CredentialsError, run_collection
+from lambdascope.cli import cli
+from tests.moto_fleet import DEFAULT_ACCOUNT, NOW, REGIONS, Fleet, small_moto_fleet
+
+__all__ = ["small_moto_fleet"]
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+def options(fleet: Fleet, **overrides: Any) -> CollectOptions:
+    values: dict[str, Any] = {
+        "regions": REGIONS,
+        "since": timedelta(hours=6),
+        "endpoint_url": fleet.endpoint_url,
+        "poll_interval_s": 0.0,
+    }
+    return CollectOptions(**(values | overrides))
+
+
+def patch_clients(monkeypatch: pytest.MonkeyPatch, prepare: Any) -> None:
+    original = collectors.aws.make_client
+
+    def make_client(session: Any, service: str, region: str, endpoint_url: Any) -> Any:
+        client = original(session, service, region, endpoint_url)
+        prepare(client, service, region)
+        return client
+
+    monkeypatch.setattr(collectors.aws, "make_client", make_client)
+
+
+def test_throttled_listing_is_retried_and_completes(
+    small_moto_fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+
+    def throttle(request: Any, **_: Any) -> AWSResponse | None:
+        attempts.append(1)
+        if len(attempts) > 1:
+            return None  # the retry goes through to moto
+        return AWSResponse(
+            request.url,
+            429,
+            {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json"},
+            _Body(b'{"message": "Rate exceeded", "Type": "User"}'),  # type: ignore[arg-type]
+        )
+
+    def prepare(client: Any, service: str, region: str) -> None:
+        if service == "lambda":
+            client.meta.events.register("before-send.lambda.ListFunctions", throttle)
+
+    patch_clients(monkeypatch, prepare)
+    opts = options(small_moto_fleet, regions=("us-east-1",), only=("inventory",))
+    summary = run_collection(db, opts, now=NOW)
+    assert len(attempts) == 2
+    assert summary.results[0].items == 2
+    assert db.conn.execute("SELECT COUNT(*) FROM functions").fetchone() == (2,)
+
+
+def test_access_denied_in_one_region_is_recorded_and_the_rest_continues(
+    small_moto_fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stubbers: list[Stubber] = []
+
+    def prepare(client: Any, service: str, region: str) -> None:
+        if service == "cloudwatch" and region == "eu-west-1":
+            stubber = Stubber(client)
+            stubber.add_client_error(
+                "get_metric_data",
+                service_error_code="AccessDenied",
+                service_message="User is not authorized to perform: cloudwatch:GetMetricData",
+                http_status_code=403,
+            )
+            stubber.activate()
+            stubbers.append(stubber)
+
+    patch_clients(monkeypatch, prepare)
+    summary = run_collection(db, options(small_moto_fleet, only=("inventory", "metrics")), now=NOW)
+    runs = {
+        (r[0], r[1]): (r[2], json.loads(r[3]))
+        for r in db.conn.execute(
+            "SELECT region, source, status, errors_json FROM collection_runs"
+        ).fetchall()
+    }
+    status, errors = runs[("eu-west-1", "metrics")]
+    assert status == "failed"
+    assert [(e["action"], e["code"]) for e in errors] == [
+        ("cloudwatch:GetMetricData", "AccessDenied")
+    ]
+    assert runs[("us-east-1", "metrics")] == ("ok", [])
+    assert db.conn.execute("SELECT COUNT(*) FROM hourly_metrics").fetchone() == (6,)
+    assert summary.exit_code == 2
+    assert "  failed cloudwatch:GetMetricData: AccessDenied" in "\n".join(summary.lines())
+    # The failed window is not skipped next time: its watermark did not move.
+    marks = db.conn.execute("SELECT region, source FROM watermarks ORDER BY 1").fetchall()
+    assert marks == [("us-east-1", "metrics")]
+
+
+def test_expired_credentials_stop_with_one_clear_line(
+    small_moto_fleet: Fleet, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def prepare(client: Any, service: str, region: str) -> None:
+        if service == "sts":
+            stubber = Stubber(client)
+            stubber.add_client_error(
+                "get_caller_identity",
+                service_error_code="ExpiredToken",
+                service_message="The security token included in the request is expired",
+                http_status_code=403,
+            )
+            stubber.activate()
+            client._test_stubber = stubber
+
+    patch_clients(monkeypatch, prepare)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(db_path),
+            "collect",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            small_moto_fleet.endpoint_url,
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: AWS credentials were rejected (ExpiredToken): refresh them"
+        " (e.g. `aws sso login`) and run again\n"
+    )
+    assert result.stdout == ""
+
+
+def test_credentials_expiring_mid_run_stop_the_run(
+    small_moto_fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def prepare(client: Any, service: str, region: str) -> None:
+        if service == "lambda":
+            stubber = Stubber(client)
+            stubber.add_client_error(
+                "list_functions", service_error_code="ExpiredTokenException", http_status_code=403
+            )
+            stubber.activate()
+            client._test_stubber = stubber
+
+    patch_clients(monkeypatch, prepare)
+    with pytest.raises(CredentialsError, match="ExpiredTokenException"):
+        run_collection(db, options(small_moto_fleet, regions=("us-east-1",)), now=NOW)
+    assert db.conn.execute(
+        "SELECT COUNT(*) FROM functions WHERE account_id = ?", (DEFAULT_ACCOUNT,)
+    ).fetchone() == (0,)
