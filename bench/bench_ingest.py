@@ -30,6 +30,11 @@ def _cpu_model() -> str:
     return "unknown"
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--megabytes", type=float, default=200)
@@ -42,9 +47,11 @@ def main() -> None:
     files = sorted(str(p) for p in logs.rglob("*") if p.is_file())
     on_disk = sum(os.path.getsize(f) for f in files)
 
+    cpu0 = _children_cpu()
     started = time.perf_counter()
     plain = subprocess.run(["grep", "-c", "REPORT", *files], capture_output=True, check=False)
     plain_s = time.perf_counter() - started
+    plain_cpu = _children_cpu() - cpu0
     assert plain.stdout
     started = time.perf_counter()
     # zgrep also counts inside the gzip'd files, as ingest reads them
@@ -57,6 +64,7 @@ def main() -> None:
     db = work / "bench.db"
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    cpu0 = _children_cpu()
     done = subprocess.run(
         [sys.executable, "-m", "lambdascope.cli", "--db", str(db), "ingest", str(logs)],
         capture_output=True,
@@ -64,6 +72,7 @@ def main() -> None:
         check=False,
     )
     ingest_s = time.perf_counter() - started
+    ingest_cpu = _children_cpu() - cpu0
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(done.stdout.strip())
     if done.returncode:
@@ -71,9 +80,10 @@ def main() -> None:
     lines = int(done.stdout.split(" files, ", 1)[1].split(" lines", 1)[0].replace(",", ""))
     print(f"nproc {os.cpu_count()}  cpu {_cpu_model()}")
     print(f"input {len(files)} files, {on_disk / 1e6:.0f} MB on disk, {lines:,} lines")
-    print(f"grep -c REPORT: {plain_s:.2f} s")
+    print(f"grep -c REPORT: {plain_s:.2f} s wall, {plain_cpu:.2f} s CPU")
     print(f"zgrep -c REPORT: {grep_count:,} in {grep_s:.2f} s")
-    print(f"ingest: {ingest_s:.2f} s, {lines / ingest_s:,.0f} lines/s")
+    print(f"ingest: {ingest_s:.2f} s wall, {ingest_cpu:.2f} s CPU, {lines / ingest_s:,.0f} lines/s")
+    print(f"ratio ingest / grep, CPU time: {ingest_cpu / max(plain_cpu, 1e-3):.1f}x")
     print(f"ratio ingest / grep: {ingest_s / plain_s:.1f}x")
     print(f"ratio ingest / zgrep: {ingest_s / grep_s:.1f}x")
     print(f"peak RSS of ingest: {max(peak_kb, before) / 1024:.0f} MB")

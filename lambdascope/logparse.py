@@ -54,6 +54,8 @@ _CANDIDATE_RE = re.compile(
     rb"REPORT |Task timed out|\"platform\.|OutOfMemory|out of memory|MemoryError"
 )
 _BYTES_TS_RE = re.compile(_TS.encode())
+# greedy prefix: one match() finds the LAST timestamp of a region, in C
+_LAST_BYTES_TS_RE = re.compile(rb"(?s).*(" + _TS.encode() + rb")")
 
 
 class _Bad(str):
@@ -347,11 +349,9 @@ def last_timestamp_in(buf: bytes, start: int, end: int) -> float | None:
     window = 4096
     while True:
         lo = max(start, end - window)
-        last = None
-        for last in _BYTES_TS_RE.finditer(buf, lo, end):  # noqa: B007
-            pass
+        last = _LAST_BYTES_TS_RE.match(buf, lo, end)
         if last is not None:
-            return _to_epoch(last.group(0).decode("ascii", "replace"))
+            return _to_epoch(last.group(1).decode("ascii", "replace"))
         if lo == start:
             return None
         window *= 16

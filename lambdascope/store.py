@@ -114,58 +114,20 @@ def rebuild_hourly_facts(db: Database, function_id: int, hours: Iterable[int]) -
     hours (epoch seconds, any time inside the hour) from the invocations table.
 
     One row per configured memory (unknown memory is 0). Runs in the caller's transaction.
+    Aggregates and histogram buckets are computed by SQLite when it has its math
+    functions (``ln``), else in Python; both give the same buckets as lambdascope.histogram.
     """
     conn = db.conn
+    in_sql = _has_math(db)
     for hour in sorted({hour_floor(h) for h in hours}):
         conn.execute(
             "DELETE FROM hourly_facts WHERE function_id = ? AND hour = ? AND source = 'local'",
             (function_id, hour),
         )
-        groups: dict[int, dict[str, Any]] = {}
-        cursor = conn.execute(
-            "SELECT COALESCE(memory_mb, 0), duration_ms, billed_duration_ms,"
-            " max_memory_used_mb, init_duration_ms, restore_duration_ms,"
-            " billed_restore_duration_ms, status, out_of_memory"
-            " FROM invocations WHERE function_id = ? AND timestamp >= ? AND timestamp < ?",
-            (function_id, hour, hour + HOUR_S),
-        )
-        for memory, duration, billed, used, init, restore, billed_restore, status, oom in cursor:
-            fact = groups.get(memory)
-            if fact is None:
-                fact = groups[memory] = _empty_fact()
-            fact["invocations"] += 1
-            if status == "error":
-                fact["errors"] += 1
-            elif status == "timeout":
-                fact["timeouts"] += 1
-            if oom:
-                fact["out_of_memory"] += 1
-            if duration is not None:
-                fact["duration_ms_sum"] += duration
-                fact["duration_ms_max"] = _max(fact["duration_ms_max"], duration)
-                histogram.add(fact["duration_hist"], duration)
-            if billed is not None:
-                fact["billed_duration_ms_sum"] += billed
-                histogram.add(fact["billed_duration_hist"], billed)
-            if used is not None:
-                fact["max_memory_used_mb_max"] = _max(fact["max_memory_used_mb_max"], used)
-                histogram.add(fact["max_memory_used_hist"], used)
-            if init is not None:
-                fact["cold_starts"] += 1
-                fact["init_duration_ms_sum"] += init
-                fact["init_duration_ms_max"] = _max(fact["init_duration_ms_max"], init)
-                histogram.add(fact["init_duration_hist"], init)
-            if restore is not None:
-                fact["restore_duration_ms_sum"] += restore
-            if billed_restore is not None:
-                fact["billed_restore_duration_ms_sum"] += billed_restore
-        for memory, fact in groups.items():
-            for key in (
-                "duration_hist",
-                "billed_duration_hist",
-                "max_memory_used_hist",
-                "init_duration_hist",
-            ):
+        span = (function_id, hour, hour + HOUR_S)
+        groups = _facts_sql(db, span) if in_sql else _facts_python(db, span)
+        for memory, fact in sorted(groups.items()):
+            for key in _HIST_COLUMNS.values():
                 fact[key] = histogram.to_json(fact[key])
             columns = ["function_id", "hour", "memory_mb", "source", *fact]
             conn.execute(
@@ -173,6 +135,103 @@ def rebuild_hourly_facts(db: Database, function_id: int, hours: Iterable[int]) -
                 f" VALUES ({', '.join('?' for _ in columns)})",
                 (function_id, hour, memory, "local", *fact.values()),
             )
+
+
+_HIST_COLUMNS = {
+    "duration_ms": "duration_hist",
+    "billed_duration_ms": "billed_duration_hist",
+    "max_memory_used_mb": "max_memory_used_hist",
+    "init_duration_ms": "init_duration_hist",
+}
+_SPAN = "function_id = ? AND timestamp >= ? AND timestamp < ?"
+
+
+def _has_math(db: Database) -> bool:
+    try:
+        db.conn.execute("SELECT ln(2.0)").fetchone()
+    except Exception:  # sqlite3.OperationalError: built without math functions
+        return False
+    return True
+
+
+def _facts_sql(db: Database, span: tuple[int, int, int]) -> dict[int, dict[str, Any]]:
+    conn = db.conn
+    groups: dict[int, dict[str, Any]] = {}
+    for row in conn.execute(
+        "SELECT COALESCE(memory_mb, 0), COUNT(*), TOTAL(status = 'error'),"
+        " TOTAL(status = 'timeout'), TOTAL(out_of_memory != 0), COUNT(init_duration_ms),"
+        " TOTAL(duration_ms), MAX(duration_ms), TOTAL(billed_duration_ms),"
+        " MAX(max_memory_used_mb), TOTAL(init_duration_ms), MAX(init_duration_ms),"
+        " TOTAL(restore_duration_ms), TOTAL(billed_restore_duration_ms)"
+        f" FROM invocations WHERE {_SPAN} GROUP BY 1",
+        span,
+    ):
+        fact = groups[row[0]] = _empty_fact()
+        fact.update(
+            invocations=row[1],
+            errors=int(row[2]),
+            timeouts=int(row[3]),
+            out_of_memory=int(row[4]),
+            cold_starts=row[5],
+            duration_ms_sum=row[6],
+            duration_ms_max=row[7],
+            billed_duration_ms_sum=row[8],
+            max_memory_used_mb_max=row[9],
+            init_duration_ms_sum=row[10],
+            init_duration_ms_max=row[11],
+            restore_duration_ms_sum=row[12],
+            billed_restore_duration_ms_sum=row[13],
+        )
+    for column, key in _HIST_COLUMNS.items():
+        for memory, bucket, count in conn.execute(
+            f"SELECT COALESCE(memory_mb, 0), CASE WHEN {column} > 0"
+            f" THEN CAST(floor(ln({column}) / ln(?)) AS INTEGER) ELSE 'z' END, COUNT(*)"
+            f" FROM invocations WHERE {_SPAN} AND {column} IS NOT NULL GROUP BY 1, 2",
+            (histogram.GAMMA, *span),
+        ):
+            groups[memory][key][str(bucket)] = count
+    return groups
+
+
+def _facts_python(db: Database, span: tuple[int, int, int]) -> dict[int, dict[str, Any]]:
+    groups: dict[int, dict[str, Any]] = {}
+    cursor = db.conn.execute(
+        "SELECT COALESCE(memory_mb, 0), duration_ms, billed_duration_ms,"
+        " max_memory_used_mb, init_duration_ms, restore_duration_ms,"
+        f" billed_restore_duration_ms, status, out_of_memory FROM invocations WHERE {_SPAN}",
+        span,
+    )
+    for memory, duration, billed, used, init, restore, billed_restore, status, oom in cursor:
+        fact = groups.get(memory)
+        if fact is None:
+            fact = groups[memory] = _empty_fact()
+        fact["invocations"] += 1
+        if status == "error":
+            fact["errors"] += 1
+        elif status == "timeout":
+            fact["timeouts"] += 1
+        if oom:
+            fact["out_of_memory"] += 1
+        if duration is not None:
+            fact["duration_ms_sum"] += duration
+            fact["duration_ms_max"] = _max(fact["duration_ms_max"], duration)
+            histogram.add(fact["duration_hist"], duration)
+        if billed is not None:
+            fact["billed_duration_ms_sum"] += billed
+            histogram.add(fact["billed_duration_hist"], billed)
+        if used is not None:
+            fact["max_memory_used_mb_max"] = _max(fact["max_memory_used_mb_max"], used)
+            histogram.add(fact["max_memory_used_hist"], used)
+        if init is not None:
+            fact["cold_starts"] += 1
+            fact["init_duration_ms_sum"] += init
+            fact["init_duration_ms_max"] = _max(fact["init_duration_ms_max"], init)
+            histogram.add(fact["init_duration_hist"], init)
+        if restore is not None:
+            fact["restore_duration_ms_sum"] += restore
+        if billed_restore is not None:
+            fact["billed_restore_duration_ms_sum"] += billed_restore
+    return groups
 
 
 def _max(current: Any, value: Any) -> Any:

@@ -195,3 +195,22 @@ def test_same_invocation_in_two_files_stored_once(db: Database, tmp_path: Path) 
     shutil.copy(logs / "a.log", logs / "c.log")
     result = ingest_paths(db, [str(logs)], function_name="fn")
     assert (result.reports, result.added) == (3, 1)
+
+
+def test_sql_and_python_rollups_agree(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lambdascope.store as store
+
+    ingest_paths(db, [str(DATA / "sample")])
+    query = "SELECT * FROM hourly_facts ORDER BY function_id, hour, memory_mb"
+    in_sql = db.conn.execute(query).fetchall()
+    monkeypatch.setattr(store, "_has_math", lambda _db: False)
+    ids = [row[0] for row in db.conn.execute("SELECT id FROM functions")]
+    hours = [row[0] for row in db.conn.execute("SELECT DISTINCT hour FROM hourly_facts")]
+    with db.conn:
+        for fid in ids:
+            store.rebuild_hourly_facts(db, fid, hours)
+    in_python = db.conn.execute(query).fetchall()
+    assert len(in_sql) == 12
+    for a, b in zip(in_sql, in_python, strict=True):
+        assert a[:9] == b[:9] and a[17:] == b[17:]
+        assert a[9:17] == pytest.approx(b[9:17])
