@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import random
+import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -437,18 +440,8 @@ def _seed_metrics(
                 _datum("Invocations", dims, stamp, value=len(reports), unit="Count"),
                 _datum("Errors", dims, stamp, value=errors, unit="Count"),
                 _datum("Throttles", dims, stamp, value=throttles, unit="Count"),
-                _datum(
-                    "Duration",
-                    dims,
-                    stamp,
-                    unit="Milliseconds",
-                    stats={
-                        "SampleCount": len(durations),
-                        "Sum": sum(durations),
-                        "Minimum": min(durations),
-                        "Maximum": max(durations),
-                    },
-                ),
+                # Values, not StatisticValues: moto computes statistics from samples only.
+                _datum("Duration", dims, stamp, unit="Milliseconds", values=durations),
             ]
     for n in range(0, len(data), 500):
         client.put_metric_data(Namespace="AWS/Lambda", MetricData=data[n : n + 500])
@@ -461,7 +454,7 @@ def _datum(
     *,
     unit: str,
     value: float | None = None,
-    stats: dict[str, float] | None = None,
+    values: list[float] | None = None,
 ) -> dict[str, Any]:
     from datetime import UTC, datetime
 
@@ -471,8 +464,9 @@ def _datum(
         "Timestamp": datetime.fromtimestamp(stamp, UTC),
         "Unit": unit,
     }
-    if stats is not None:
-        datum["StatisticValues"] = stats
+    if values is not None:
+        datum["Values"] = [round(v, 2) for v in values]
+        datum["Counts"] = [1.0] * len(values)
     else:
         datum["Value"] = value
     return datum
@@ -502,3 +496,31 @@ def _seed_logs(
                 logStreamName=stream,
                 logEvents=[{"timestamp": ts, "message": m} for ts, m in events[n : n + 5000]],
             )
+
+
+@contextmanager
+def moto_percentiles() -> Iterator[None]:
+    """Let the in-process moto compute ``pNN`` statistics, as real CloudWatch does.
+
+    moto 5 answers percentile queries with HTTP 500; the demo computes them (nearest rank)
+    from the stored samples while it runs, then restores moto.
+    """
+    from moto.cloudwatch.models import Statistics
+
+    original = Statistics.get_statistics_for_type
+
+    def with_percentiles(self: Any, stat: str) -> Any:
+        match = re.fullmatch(r"p(\d+(?:\.\d+)?)", stat)
+        if match is None:
+            return original(self, stat)
+        values = sorted(self.metric_single_values_list)
+        if not values:
+            return None
+        rank = max(1, math.ceil(float(match.group(1)) / 100 * len(values)))
+        return values[rank - 1]
+
+    Statistics.get_statistics_for_type = with_percentiles  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Statistics.get_statistics_for_type = original  # type: ignore[method-assign]
