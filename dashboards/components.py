@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,6 +39,52 @@ def store() -> Iterator[sqlite3.Connection]:
         yield db.conn
     finally:
         db.conn.close()
+
+
+def _store_fingerprint() -> tuple[int, ...]:
+    """Changes whenever a writer commits (file and WAL size/mtime)."""
+    path = Path(flask.current_app.config["LAMBDASCOPE_DB"])
+    parts: list[int] = []
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        try:
+            stat = candidate.stat()
+            parts += [stat.st_mtime_ns, stat.st_size]
+        except OSError:
+            parts += [0, 0]
+    return tuple(parts)
+
+
+_CACHE_SIZE = 64
+_cache: OrderedDict[Hashable, Any] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def cached_layout(layout: Callable[..., Any]) -> Callable[..., Any]:
+    """Reuse a page's rendered layout until the store changes, the hour turns or the URL
+    differs: the reads behind a page scan the whole window, so repeat views are served
+    from memory (per app, bounded LRU)."""
+
+    @functools.wraps(layout)
+    def wrapper(**query: Any) -> Any:
+        key = (
+            id(flask.current_app),
+            layout.__module__,
+            tuple(sorted((k, str(v)) for k, v in query.items())),
+            now() // 3600,
+            _store_fingerprint(),
+        )
+        with _cache_lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
+        result = layout(**query)
+        with _cache_lock:
+            _cache[key] = result
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+        return result
+
+    return wrapper
 
 
 def now() -> int:

@@ -160,3 +160,35 @@ def test_custom_range_and_bad_dates(db_path: Path) -> None:
     assert custom.end - custom.start == 2 * 86400
     bad = data.filters_from_query({"range": "custom", "from": "junk", "to": ""}, NOW)
     assert bad.end - bad.start == 7 * 86400
+
+
+def _render(client: object, path: str) -> str:
+    payload = {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [
+            {"id": "_pages_content", "property": "children"},
+            {"id": "_pages_store", "property": "data"},
+        ],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": path},
+            {"id": "_pages_location", "property": "search", "value": ""},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }
+    response = client.post("/_dash-update-component", json=payload)  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    return str(response.get_data(as_text=True))
+
+
+def test_rendered_pages_follow_writes_to_the_store(db_path: Path) -> None:
+    from dashboards.app import create_app
+
+    db = open_db(db_path)
+    make_fleet(db, functions=3, days=1)
+    client = create_app(db_path, clock=lambda: NOW).server.test_client()
+    assert "svc-orders-003" not in _render(client, "/functions")
+    assert _render(client, "/functions") == _render(client, "/functions")
+    with db.conn:
+        function_id(db, "svc-orders-003", "111111111111", "us-east-1")
+    assert "svc-orders-003" in _render(client, "/functions")

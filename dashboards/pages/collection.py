@@ -10,7 +10,7 @@ import dash_ag_grid as dag
 from dash import html
 
 from dashboards import data
-from dashboards.components import empty_state, now, page_frame, store
+from dashboards.components import cached_layout, empty_state, now, page_frame, store
 from dashboards.components import records as _records
 from lambdascope.timeutil import iso
 
@@ -26,6 +26,7 @@ def _age(seconds: float | None, at: int) -> str:
     return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} d ago"
 
 
+@cached_layout
 def layout(**query: Any) -> html.Div:
     at = now()
     with store() as conn:

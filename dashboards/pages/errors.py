@@ -10,6 +10,7 @@ from dash import Input, Output, callback, html
 
 from dashboards import data, figures
 from dashboards.components import (
+    cached_layout,
     empty_state,
     function_href,
     graph,
@@ -29,6 +30,7 @@ dash.register_page(
 )  # type: ignore[no-untyped-call]
 
 
+@cached_layout
 def layout(**query: Any) -> html.Div:
     with store() as conn:
         if data.store_is_empty(conn):

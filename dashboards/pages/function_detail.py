@@ -13,6 +13,7 @@ from dash import dcc, html
 from dashboards import data, figures
 from dashboards import format as fmt
 from dashboards.components import (
+    cached_layout,
     empty_state,
     function_href,
     graph,
@@ -195,6 +196,7 @@ def _daily_cost(series: pd.DataFrame, architecture: str | None) -> pd.DataFrame:
     return frame.groupby("day", as_index=False).agg(cost_usd=("cost_usd", "sum"))
 
 
+@cached_layout
 def layout(name: str = "", **query: Any) -> html.Div:
     with store() as conn:
         matches = data.find_functions(conn, name, query.get("account"), query.get("region"))

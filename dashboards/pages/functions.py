@@ -12,6 +12,7 @@ from dash import Input, Output, callback, html
 
 from dashboards import data
 from dashboards.components import (
+    cached_layout,
     empty_state,
     function_href,
     no_match,
@@ -118,6 +119,7 @@ def rows(stats: pd.DataFrame, query: dict[str, Any]) -> list[dict[str, Any]]:
     return records(frame)
 
 
+@cached_layout
 def layout(**query: Any) -> html.Div:
     with store() as conn:
         if data.store_is_empty(conn):

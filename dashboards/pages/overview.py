@@ -11,7 +11,16 @@ from dash import html
 
 from dashboards import data, figures
 from dashboards import format as fmt
-from dashboards.components import empty_state, graph, kpi, no_match, now, page_frame, store
+from dashboards.components import (
+    cached_layout,
+    empty_state,
+    graph,
+    kpi,
+    no_match,
+    now,
+    page_frame,
+    store,
+)
 
 dash.register_page(__name__, path="/", name="Overview", title="lambdascope · Overview")  # type: ignore[no-untyped-call]
 
@@ -21,6 +30,7 @@ def _top(frame: pd.DataFrame, column: str, n: int = 8) -> pd.DataFrame:
     return ranked.head(n)
 
 
+@cached_layout
 def layout(**query: Any) -> html.Div:
     with store() as conn:
         if data.store_is_empty(conn):

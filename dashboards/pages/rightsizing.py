@@ -12,6 +12,7 @@ from dash import Input, Output, callback, html
 from dashboards import data, figures
 from dashboards import format as fmt
 from dashboards.components import (
+    cached_layout,
     empty_state,
     function_href,
     graph,
@@ -61,6 +62,7 @@ COLUMNS: list[dict[str, Any]] = [
 ]
 
 
+@cached_layout
 def layout(**query: Any) -> html.Div:
     title = "Right-sizing"
     with store() as conn:

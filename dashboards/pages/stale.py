@@ -11,7 +11,7 @@ from dash import html
 
 from dashboards import data
 from dashboards import format as fmt
-from dashboards.components import empty_state, kpi, no_match, now, page_frame, store
+from dashboards.components import cached_layout, empty_state, kpi, no_match, now, page_frame, store
 from dashboards.components import records as _records
 from lambdascope.timeutil import iso
 
@@ -20,6 +20,7 @@ dash.register_page(__name__, path="/stale", name="Stale", title="lambdascope · 
 _DATE = {"function": "params.value ? params.value.slice(0, 10) : '—'"}
 
 
+@cached_layout
 def layout(**query: Any) -> html.Div:
     with store() as conn:
         if data.store_is_empty(conn):
