@@ -13,6 +13,7 @@ Which part goes through which path:
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import math
@@ -29,6 +30,7 @@ REGIONS = ("us-east-1", "eu-west-1")
 HISTORY_DAYS = 15
 RECENT_HOURS = 3
 SEED = 7
+STALE_LAST_RUN_DAYS = 45
 ROLE_NAME = "lambdascope-demo"
 
 Progress = Callable[[str], None]
@@ -258,6 +260,15 @@ def write_local_history(
             )
             if not events:
                 continue
+            lines += len(events)
+            _write_envelopes(
+                root / f"{function.name}-{day_start // 86400}.json.gz", function, events
+            )
+        if function.kind == "stale":
+            # Stale functions last ran weeks before the window: one busy day long ago.
+            once = dataclasses.replace(function, invocations_per_hour=3)
+            day_start = end_s - STALE_LAST_RUN_DAYS * 86400
+            events = list(invocation_messages(once, day_start, day_start + 86400, now_s, rng))
             lines += len(events)
             _write_envelopes(
                 root / f"{function.name}-{day_start // 86400}.json.gz", function, events
