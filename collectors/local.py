@@ -245,50 +245,58 @@ def _text_batches(
 def _envelope_batches(
     buf: bytes, blocks: Iterator[bytes], offset: int, default_function: str | None
 ) -> Iterator[Batch]:
+    """Concatenated JSON envelope objects. The buffer is decoded once per refill with
+    ``surrogateescape`` so byte offsets of consumed objects are exact."""
     decoder = json.JSONDecoder()
     eof = False
     events: list[PlatformEvent] = []
     lines = 0
     skipped: Counter[str] = Counter()
     start = offset
+    text = buf.decode("utf-8", "surrogateescape")
     pos = 0
+
+    def refill() -> bool:
+        nonlocal text, pos, offset, eof
+        more = next(blocks, b"")
+        if not more:
+            eof = True
+            return False
+        offset += len(text[:pos].encode("utf-8", "surrogateescape"))
+        text = text[pos:] + more.decode("utf-8", "surrogateescape")
+        pos = 0
+        return True
+
     while True:
-        # skip whitespace between concatenated objects
-        while pos < len(buf) and buf[pos] in _WS:
+        while pos < len(text) and text[pos] in " \t\r\n":
             pos += 1
-        if pos >= len(buf):
-            offset += pos
-            buf, pos = b"", 0
-            if eof:
+        if pos >= len(text):
+            if eof or not refill():
                 break
-            more = next(blocks, b"")
-            if not more:
-                eof = True
-            buf = more
             continue
-        text = buf[pos:].decode("utf-8", "replace")
         try:
-            obj, end = decoder.raw_decode(text)
-        except ValueError:
-            if not eof and len(buf) - pos < 512 * 1024 * 1024:
-                more = next(blocks, b"")
-                if more:
-                    buf = buf[pos:] + more
-                    offset += pos
-                    pos = 0
-                    continue
-                eof = True
+            obj, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            incomplete = exc.pos >= len(text) - 1 or exc.msg.startswith("Unterminated")
+            if incomplete and not eof and len(text) - pos < MAX_LINE_BYTES * 16 and refill():
                 continue
             skipped[logparse.BAD_JSON] += 1
-            offset += len(buf)
-            buf, pos = b"", 0
-            break
-        consumed = len(text[:end].encode("utf-8", "replace"))
-        pos += consumed
+            # resynchronise on the next object that starts a line, or give up at EOF
+            following = text.find("\n{", pos + 1)
+            if following < 0:
+                pos = len(text)
+                if eof:
+                    break
+                continue
+            pos = following + 1
+            continue
+        pos = end
         if not logparse.is_envelope(obj):
             skipped[logparse.NOT_ENVELOPE] += 1
         else:
             for name, seconds, message in logparse.envelope_messages(obj):
+                if not message.isascii():
+                    message = message.encode("utf-8", "replace").decode("utf-8")
                 for line in message.splitlines() or [""]:
                     lines += 1
                     parsed = logparse.parse_line_or_reason(line)
@@ -297,15 +305,17 @@ def _envelope_batches(
                     if isinstance(parsed, str):
                         skipped[parsed] += 1
                         continue
-                    event = parsed
-                    if event.timestamp is None and seconds is not None:
-                        event = logparse._with_timestamp(event, seconds)
-                    events.append(logparse.with_function(event, name or default_function))
+                    if parsed.timestamp is None and seconds is not None:
+                        object.__setattr__(parsed, "timestamp", seconds)
+                    object.__setattr__(parsed, "function_name", name or default_function)
+                    events.append(parsed)
         if len(events) >= 20_000 or lines >= 100_000:
-            yield Batch(events, lines, skipped, start, offset + pos)
+            here = offset + len(text[:pos].encode("utf-8", "surrogateescape"))
+            yield Batch(events, lines, skipped, start, here)
             events, lines, skipped = [], 0, Counter()
-            start = offset + pos
-    yield Batch(events, lines, skipped, start, offset)
+            start = here
+    here = offset + len(text[:pos].encode("utf-8", "surrogateescape"))
+    yield Batch(events, lines, skipped, start, here)
 
 
 def discover(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:

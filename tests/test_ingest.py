@@ -214,3 +214,32 @@ def test_sql_and_python_rollups_agree(db: Database, monkeypatch: pytest.MonkeyPa
     for a, b in zip(in_sql, in_python, strict=True):
         assert a[:9] == b[:9] and a[17:] == b[17:]
         assert a[9:17] == pytest.approx(b[9:17])
+
+
+def test_envelope_file_with_garbage_between_objects_and_grown_later(
+    db: Database, tmp_path: Path
+) -> None:
+    import json
+
+    def envelope(rid: str) -> str:
+        return json.dumps(
+            {
+                "messageType": "DATA_MESSAGE",
+                "logGroup": "/aws/lambda/queue-worker",
+                "logEvents": [{"id": "1", "timestamp": 1714564800000, "message": _report(rid)}],
+            }
+        )
+
+    path = tmp_path / "firehose"
+    path.write_text(envelope("e1") + "\n{not json at all\n" + envelope("é2") + "\n")
+    first = ingest_paths(db, [str(path)])
+    assert first.skipped["bad_json"] == 1
+    with path.open("a") as handle:
+        handle.write(envelope("e3"))
+    grown = ingest_paths(db, [str(path)])
+    assert (grown.reports, grown.added) == (1, 1)
+    assert [row[:2] for row in _invocations(db)] == [
+        ("queue-worker", "e1"),
+        ("queue-worker", "e3"),
+        ("queue-worker", "é2"),
+    ]
