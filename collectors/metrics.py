@@ -161,19 +161,22 @@ def collect(
     *,
     start: int,
     end: int,
+    batch_size: int = MAX_QUERIES_PER_CALL,
 ) -> None:
     """Hourly metrics of every known function of one account/region over [start, end)."""
     client = target.client("cloudwatch", counter)
     functions = functions_of(store, target)
     queries, refs = build_queries(functions)
-    stored = 0
+    stored_keys: set[tuple[int, int]] = set()
     requested = 0
-    for batch in batches(queries):
+    for batch in batches(queries, batch_size):
         before = counter.calls
         results = list(get_metric_data(client, batch, start, end))
         # Each call (first page or NextToken page) is billed for the metrics it requests.
         requested += len(batch) * max(1, counter.calls - before)
-        stored += load_metrics(store, transform_results(results, refs))
-    result.items = stored
+        rows = transform_results(results, refs)
+        load_metrics(store, rows)
+        stored_keys.update(rows)  # a function's queries may straddle two calls
+    result.items = stored = len(stored_keys)
     result.estimated_cost_usd = requested * PRICE_PER_METRIC_USD
     result.message = f"{len(functions)} functions, {len(queries)} queries, {stored} function-hours"
