@@ -50,9 +50,9 @@ def _layout(fig: go.Figure, title: str, y_title: str, x_title: str = "Time (UTC)
     fig.update_layout(
         title={"text": title, "x": 0.01, "font": {"size": 15}},
         template="plotly_white",
-        margin={"l": 60, "r": 20, "t": 45, "b": 45},
-        height=320,
-        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 60, "r": 20, "t": 45, "b": 80},
+        height=340,
+        legend={"orientation": "h", "y": -0.3, "yanchor": "top"},
         hovermode="x unified",
     )
     fig.update_xaxes(title_text=x_title)

@@ -1,4 +1,4 @@
-"""Stale functions: idle functions, old versions, code storage vs quota."""
+"""Stale functions: score with its signals, versions safe to delete, code storage vs quota."""
 
 from __future__ import annotations
 
@@ -7,80 +7,129 @@ from typing import Any
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import Input, Output, callback, html
+from sqlite_utils import Database
 
 from dashboards import data
 from dashboards import format as fmt
-from dashboards.components import cached_layout, empty_state, kpi, no_match, now, page_frame, store
-from dashboards.components import records as _records
+from dashboards.components import (
+    cached_layout,
+    empty_state,
+    function_href,
+    kpi,
+    no_match,
+    now,
+    page_frame,
+    store,
+)
+from lambdascope import rightsizing, staleness
 from lambdascope.timeutil import iso
 
-dash.register_page(__name__, path="/stale", name="Stale", title="lambdascope · Stale functions")  # type: ignore[no-untyped-call]
+dash.register_page(  # type: ignore[no-untyped-call]
+    __name__, path="/stale", name="Stale", title="lambdascope · Stale functions"
+)
 
-_DATE = {"function": "params.value ? params.value.slice(0, 10) : '—'"}
+_STALE_STYLE = {
+    "styleConditions": [
+        {"condition": "params.value >= 60", "style": {"color": "#d62828", "fontWeight": 600}},
+        {"condition": "params.value >= 30", "style": {"color": "#e76f51"}},
+    ]
+}
+
+
+def stale_report(conn: Any, stats: Any, at: int) -> staleness.StaleReport:
+    """Staleness (lambdascope.staleness) for the accounts/regions of ``stats``."""
+    accounts = tuple(sorted(set(stats["account_id"])))
+    regions = tuple(sorted(set(stats["region"])))
+    names = tuple(sorted(set(stats["function_name"]))) if len(stats) <= 50 else ()
+    return staleness.find_stale(
+        Database(conn),
+        at,
+        rightsizing.StatsFilter(function_names=names, regions=regions, account_ids=accounts),
+    )
 
 
 @cached_layout
 def layout(**query: Any) -> html.Div:
+    title = "Stale functions"
+    at = now()
     with store() as conn:
         if data.store_is_empty(conn):
             return page_frame(
-                "stale",
-                "Stale functions",
-                query,
-                [empty_state("stale", "No functions in the store yet")],
+                "stale", title, query, [empty_state("stale", "No functions in the store yet")]
             )
-        stats = data.function_stats(conn, data.filters_from_query(query, now()))
-        storage = data.account_storage(conn)
-    if stats.empty:
-        return page_frame("stale", "Stale functions", query, [no_match("stale")])
-    idle = stats[stats["invocations"] == 0]
-    records = [
+        stats = data.function_stats(conn, data.filters_from_query(query, at))
+        if stats.empty:
+            return page_frame("stale", title, query, [no_match("stale")])
+        report = stale_report(conn, stats, at)
+    wanted = set(zip(stats["account_id"], stats["region"], stats["function_name"], strict=True))
+    functions = [f for f in report.functions if (f.account_id, f.region, f.function_name) in wanted]
+    functions.sort(key=lambda f: -f.score)
+    rows = [
         {
-            "function_name": r["function_name"],
-            "account_id": r["account_id"],
-            "region": r["region"],
-            "runtime": r["runtime"],
-            "last_modified": iso(r["last_modified"]),
-            "last_seen": iso(r["last_seen"]),
-            "versions": r["versions"],
-            "versions_code": fmt.size_bytes(r["versions_code_bytes"]),
-            "code_size": fmt.size_bytes(r["code_size_bytes"]),
+            "function_name": f.function_name,
+            "account_id": f.account_id,
+            "region": f.region,
+            "runtime": f.runtime,
+            "score": f.score,
+            "stale": "yes" if f.stale else "",
+            "last_invoked": (iso(f.last_invoked) or "never")[:10],
+            "last_modified": (iso(f.last_modified) or "—")[:10],
+            "code_size": fmt.size_bytes(f.code_size_bytes),
+            "versions_to_delete": ", ".join(f.versions_to_delete),
+            "signals": "; ".join(s.detail for s in f.signals),
+            "href": function_href(f.function_name, f.account_id, f.region, query),
         }
-        for r in _records(idle)
+        for f in functions
     ]
     grid = dag.AgGrid(
         id="stale-grid",
-        rowData=records,
+        rowData=rows,
+        getRowId="params.data.href",
         columnDefs=[
-            {"field": "function_name", "headerName": "Function", "minWidth": 220},
-            {"field": "account_id", "headerName": "Account"},
-            {"field": "region", "headerName": "Region"},
-            {"field": "runtime", "headerName": "Runtime"},
-            {"field": "last_modified", "headerName": "Last modified", "valueFormatter": _DATE},
-            {"field": "code_size", "headerName": "Code size"},
-            {"field": "versions", "headerName": "Published versions"},
-            {"field": "versions_code", "headerName": "Versions code"},
+            {"field": "function_name", "headerName": "Function", "minWidth": 200, "pinned": "left"},
+            {
+                "field": "score",
+                "headerName": "Score",
+                "width": 95,
+                "sort": "desc",
+                "cellStyle": _STALE_STYLE,
+                "filter": "agNumberColumnFilter",
+            },
+            {"field": "stale", "headerName": "Stale", "width": 85},
+            {"field": "account_id", "headerName": "Account", "width": 135},
+            {"field": "region", "headerName": "Region", "width": 120},
+            {"field": "runtime", "headerName": "Runtime", "width": 120},
+            {"field": "last_invoked", "headerName": "Last invoked", "width": 125},
+            {"field": "last_modified", "headerName": "Last modified", "width": 130},
+            {"field": "code_size", "headerName": "Code", "width": 100},
+            {"field": "versions_to_delete", "headerName": "Versions safe to delete", "width": 190},
+            {"field": "signals", "headerName": "Signals", "minWidth": 380, "flex": 1},
+            {"field": "href", "hide": True},
         ],
-        defaultColDef={"sortable": True, "filter": True, "resizable": True, "flex": 1},
+        defaultColDef={"sortable": True, "filter": True, "resizable": True},
+        dashGridOptions={"pagination": True, "paginationPageSize": 20, "tooltipShowDelay": 0},
         csvExportParams={"fileName": "lambdascope-stale.csv"},
-        style={"height": "420px"},
+        style={"height": "520px"},
         className="ag-theme-alpine",
     )
     storage_rows = [
         html.Tr(
             [
-                html.Td(f"{r['account_id']} / {r['region']}"),
-                html.Td(fmt.size_bytes(r["code_storage_bytes"])),
-                html.Td(fmt.size_bytes(r["code_storage_limit_bytes"])),
+                html.Td(f"{s.account_id or '(local)'} / {s.region or '—'}"),
+                html.Td(fmt.size_bytes(s.code_storage_bytes)),
+                html.Td(fmt.size_bytes(s.limit_bytes)),
                 html.Td(
-                    fmt.percent(r["code_storage_bytes"] / r["code_storage_limit_bytes"])
-                    if r["code_storage_limit_bytes"] and r["code_storage_bytes"] is not None
-                    else "—"
+                    dbc.Progress(
+                        value=max(s.used_fraction * 100, 1),
+                        label=fmt.percent(s.used_fraction),
+                        color="danger" if s.used_fraction > 0.8 else "info",
+                        style={"height": "18px", "minWidth": "160px"},
+                    )
                 ),
             ]
         )
-        for r in _records(storage)
+        for s in report.storage
     ]
     storage_table = (
         dbc.Table(
@@ -103,36 +152,74 @@ def layout(**query: Any) -> html.Div:
         )
         if storage_rows
         else html.P(
-            "No account settings collected yet (`lambdascope collect`).",
+            "No code storage known yet (`lambdascope collect`).",
             className="text-muted",
             id="stale-storage",
         )
     )
+    stale_count = sum(1 for f in functions if f.stale)
+    deletable = sum(len(f.versions_to_delete) for f in functions)
+    deprecated = sum(1 for f in functions if any(s.key == "deprecated_runtime" for s in f.signals))
     return page_frame(
         "stale",
-        "Stale functions",
+        title,
         query,
         [
             dbc.Row(
                 [
                     kpi(
-                        "Not invoked in range",
-                        fmt.number(len(idle)),
-                        f"of {len(stats)} functions",
-                        "stale-kpi-idle",
+                        "Stale functions",
+                        fmt.number(stale_count),
+                        f"of {len(functions)} functions",
+                        "stale-kpi-stale",
                     ),
                     kpi(
-                        "Their code", fmt.size_bytes(float(idle["code_size_bytes"].fillna(0).sum()))
+                        "Versions safe to delete",
+                        fmt.number(deletable),
+                        "not the newest, not behind an alias",
                     ),
-                    kpi("Published versions (all)", fmt.number(float(stats["versions"].sum()))),
+                    kpi("Deprecated runtimes", fmt.number(deprecated), "past end of support"),
                 ],
                 className="g-3",
             ),
-            html.H5(
-                "Functions with no invocations in the selected range", className="section-title"
+            dbc.Row(
+                [
+                    dbc.Col(
+                        html.Div(
+                            "Sorted by stale score; click a row to open the function.",
+                            className="text-muted",
+                        ),
+                        className="align-self-center",
+                    ),
+                    dbc.Col(
+                        dbc.Button("Download CSV", id="stale-csv", color="secondary", size="sm"),
+                        width="auto",
+                    ),
+                ],
+                className="mb-2",
             ),
             grid,
             html.H5("Code storage per region", className="section-title"),
             storage_table,
         ],
     )
+
+
+@callback(
+    Output("stale-grid", "exportDataAsCsv"),
+    Input("stale-csv", "n_clicks"),
+    prevent_initial_call=True,
+)
+def export_csv(_clicks: int | None) -> bool:
+    return True
+
+
+@callback(
+    Output("url", "href", allow_duplicate=True),
+    Input("stale-grid", "cellClicked"),
+    prevent_initial_call=True,
+)
+def open_function(cell: dict[str, Any] | None) -> Any:
+    if not cell or not cell.get("rowId"):
+        return dash.no_update
+    return str(cell["rowId"])
