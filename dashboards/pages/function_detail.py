@@ -9,6 +9,7 @@ import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
+from sqlite_utils import Database
 
 from dashboards import data, figures
 from dashboards import format as fmt
@@ -23,7 +24,7 @@ from dashboards.components import (
     records,
     store,
 )
-from lambdascope import rightsizing
+from lambdascope import rightsizing, staleness
 from lambdascope.timeutil import iso
 
 dash.register_page(
@@ -167,6 +168,26 @@ def recommendation_block(recs: pd.DataFrame) -> html.Div:
     return html.Div(blocks, id="function-recommendation")
 
 
+def stale_block(functions: list[staleness.StaleFunction]) -> html.Div:
+    """Stale score and its signals, with versions safe to delete."""
+    if not functions or not functions[0].signals:
+        return html.Div(
+            html.P("No stale signals.", className="text-muted mb-1"), id="function-stale"
+        )
+    found = functions[0]
+    items = [html.Li(f"{signal.detail} (+{signal.points})") for signal in found.signals]
+    if found.versions_to_delete:
+        items.append(html.Li("Versions safe to delete: " + ", ".join(found.versions_to_delete)))
+    verdict = "stale" if found.stale else "in use"
+    return html.Div(
+        [
+            html.Div(f"Score {found.score}/100 · {verdict}", className="fw-semibold"),
+            html.Ul(items, className="small mb-1"),
+        ],
+        id="function-stale",
+    )
+
+
 def _config_table(fn: dict[str, Any]) -> html.Table:
     rows = [
         ("Account / region", f"{fn['account_id'] or '—'} / {fn['region'] or '—'}"),
@@ -251,6 +272,15 @@ def layout(name: str = "", **query: Any) -> html.Div:
         )
         versions = data.function_versions(conn, int(fn["id"]))
         recs = data.recommendations(conn, filters, stats)
+        stale = staleness.find_stale(
+            Database(conn),
+            now(),
+            rightsizing.StatsFilter(
+                function_names=(fn["function_name"],),
+                regions=(fn["region"],),
+                account_ids=(fn["account_id"],),
+            ),
+        ).functions
     row = stats[stats["id"] == fn["id"]].iloc[0].to_dict() if not stats.empty else {}
     invocations = row.get("invocations", 0)
     cards = dbc.Row(
@@ -286,6 +316,8 @@ def layout(name: str = "", **query: Any) -> html.Div:
                     ),
                     id="function-timeout-advice",
                 ),
+                html.H6("Stale signals", className="section-title"),
+                stale_block(stale),
                 html.H6("Versions", className="section-title"),
                 html.P(
                     f"{len(versions)} published versions"
