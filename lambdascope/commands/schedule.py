@@ -57,7 +57,14 @@ def _collect_job(ctx: click.Context, collect_kwargs: dict[str, Any]) -> Callable
         stop.check()
         # The collectors commit per batch and advance the watermarks, so the next run
         # (or the next start after a stop) resumes where this one ended.
-        ctx.invoke(command, **collect_kwargs)
+        try:
+            ctx.invoke(command, **collect_kwargs)
+        except click.exceptions.Exit as exc:
+            if exc.exit_code:
+                raise click.ClickException(
+                    f"some parts failed (collect exit status {exc.exit_code});"
+                    " the rest was stored, see collection_runs"
+                ) from None
         return "finished (see collection_runs)"
 
     return run
