@@ -298,3 +298,41 @@ def test_report_job_writes_dated_html_and_csv_and_records_the_run(
     assert db.conn.execute("SELECT source, status, items FROM collection_runs").fetchall() == [
         ("report", "ok", 2)
     ]
+
+
+def test_serve_runs_the_jobs_and_the_dashboard_in_one_process(db_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [*LAMBDASCOPE, "--db", str(db_path), "serve", "--job", "prune", "--port", str(port)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _read_until(proc, "prune: deleted 0 raw invocation rows")
+        _read_until(proc, f"http://127.0.0.1:{port}/")
+        deadline = 200
+        for _ in range(deadline):  # the server binds right after printing its URL
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                    assert page.status == 200
+                    break
+            except OSError:
+                proc.poll()
+                assert proc.returncode is None
+                threading.Event().wait(0.05)
+        else:
+            raise AssertionError("the dashboard never answered")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with ScheduleLock(db_path):  # released when serve exits
+        pass

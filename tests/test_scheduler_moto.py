@@ -89,3 +89,8 @@ def test_schedule_once_fills_the_store_and_a_second_run_changes_nothing(
         "SELECT status, COUNT(*) FROM collection_runs WHERE source = 'metrics' GROUP BY status"
     ).fetchall()
     assert metrics_runs == [("ok", 2 * 4)]
+    # the second run resumed from the watermarks instead of re-reading the default window
+    starts = conn.execute(
+        "SELECT MIN(window_start), MAX(window_start) FROM collection_runs WHERE source = 'metrics'"
+    ).fetchone()
+    assert starts[1] - starts[0] > 86400
