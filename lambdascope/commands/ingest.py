@@ -45,7 +45,7 @@ def ingest(
     Idempotent and resumable: a file already ingested adds nothing, a file that grew is
     read from where it stopped, an interrupted run is completed by running it again.
 
-    Example: lambdascope ingest tests/data/logs/sample && lambdascope summary
+    Example: lambdascope ingest tests/data/logs/sample && lambdascope summary --since 1000d
     """
     from collectors.local import ingest_paths
 
