@@ -175,3 +175,19 @@ def test_empty_store_and_user_errors(db_path: Path, tmp_path: Path) -> None:
     db.conn.commit()
     code, _, err = run(db_path, "--function", "nope")
     assert code == 1 and err.strip() == "Error: unknown function: nope"
+
+
+def test_unknown_memory_size_shows_as_dash(db: Database, db_path: Path) -> None:
+    fid = function_id(db, "legacy")
+    event = PlatformEvent(
+        kind="report", request_id="r1", timestamp=T0, duration_ms=12.0, billed_duration_ms=13.0
+    )
+    with db.conn:
+        store_events(db, fid, [event])
+        rebuild_hourly_facts(db, fid, [T0])
+    code, out, _ = run(db_path, "--format", "json")
+    assert code == 0
+    [row] = json.loads(out)["functions"]
+    assert (row["invocations"], row["memory_mb"], row["duration_max_ms"]) == (1, [], 12.0)
+    code, out, _ = run(db_path)
+    assert out.splitlines()[1].split()[10] == "-"

@@ -116,7 +116,8 @@ def summarize(stats: list[FunctionStats]) -> list[SummaryRow]:
             p99 = _max([p.duration_p99_ms for p in parts])
         p99_mem = histogram.quantile(mem, 0.99) if mem else None
         active = [p for p in parts if p.invocations or p.log_invocations]
-        memories = sorted({p.memory_mb for p in (active or parts) if p.memory_mb is not None})
+        # 0 is the store's "unknown memory" (logs without a memory size).
+        memories = sorted({p.memory_mb for p in (active or parts) if p.memory_mb})
         rows.append(
             SummaryRow(
                 function_name=first.function_name,
