@@ -18,7 +18,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,8 +55,15 @@ def _stat_with_percentiles(self: Statistics, stat: str) -> Any:
 @dataclass
 class Fleet:
     endpoint_url: str
+    sessions: dict[str, boto3.Session] = field(default_factory=dict)
 
     def session(self, account: str = DEFAULT_ACCOUNT) -> boto3.Session:
+        # Sessions are cached: each new one loads botocore's models again (slow).
+        if account not in self.sessions:
+            self.sessions[account] = self._new_session(account)
+        return self.sessions[account]
+
+    def _new_session(self, account: str) -> boto3.Session:
         base = boto3.Session(region_name=REGIONS[0])
         if account == DEFAULT_ACCOUNT:
             return base

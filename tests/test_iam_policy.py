@@ -18,7 +18,7 @@ import pytest
 from sqlite_utils import Database
 
 import collectors.aws
-from collectors.aws import CollectOptions, iam_action, run_collection
+from collectors.aws import CollectOptions, iam_action, resolve_targets, run_collection
 from tests.moto_fleet import NOW, REGIONS, ROLE_ARN, Fleet, small_moto_fleet
 
 __all__ = ["small_moto_fleet"]
@@ -70,8 +70,9 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     }
     run_collection(db, CollectOptions(**base), now=NOW)
     run_collection(db, CollectOptions(**base, logs_mode="filter", only=("logs",)), now=NOW)
-    all_regions = {**base, "all_regions": True, "regions": ("us-east-1",), "role_arns": ()}
-    run_collection(db, CollectOptions(**all_regions, only=("inventory",)), now=NOW)
+    # --all-regions only adds region discovery; resolving the targets makes that call.
+    all_regions = {**base, "all_regions": True, "regions": ("us-east-1",)}
+    assert len(resolve_targets(CollectOptions(**all_regions))) > 2 * len(REGIONS)
 
     actions = allowed_actions()
     assert sorted(a for a in recorded if not is_allowed(a, actions)) == []
