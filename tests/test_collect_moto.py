@@ -211,3 +211,29 @@ def test_filter_mode_stores_report_lines_like_local_logs(moto_fleet: Fleet, db: 
     before = dump(db)
     run_collection(db, opts, now=NOW)
     assert dump(db) == before
+
+
+def test_summary_after_collect_shows_the_collected_metrics(
+    moto_fleet: Fleet, db_path: Path
+) -> None:
+    runner = CliRunner()
+    collect = runner.invoke(
+        cli,
+        [
+            "--db",
+            str(db_path),
+            "collect",
+            "--region",
+            "us-east-1",
+            "--since",
+            "6h",
+            "--endpoint-url",
+            moto_fleet.endpoint_url,
+        ],
+    )
+    assert collect.exit_code == 2  # moto lacks three optional Lambda listings
+    summary = runner.invoke(cli, ["--db", str(db_path), "summary", "--since", "2d"])
+    assert summary.exit_code == 0, summary.output
+    rows = {line.split()[0]: line.split()[2:4] for line in summary.stdout.splitlines()[1:]}
+    assert rows[function_name(DEFAULT_ACCOUNT, "us-east-1", 0)] == ["60", "2"]
+    assert rows[function_name(DEFAULT_ACCOUNT, "us-east-1", 1)] == ["63", "0"]
