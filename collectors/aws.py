@@ -56,7 +56,11 @@ _DENIED_CODES = {
 _IAM_PREFIX = {"monitoring": "cloudwatch", "lambda": "lambda", "logs": "logs", "sts": "sts"}
 
 
-class CredentialsError(Exception):
+class CollectionAborted(Exception):
+    """Collection cannot go on at all (no credentials, no region, AWS unreachable)."""
+
+
+class CredentialsError(CollectionAborted):
     """Missing, expired or invalid credentials: collection stops with this one line."""
 
 
@@ -279,7 +283,7 @@ def resolve_regions(session: boto3.Session, options: CollectOptions) -> list[str
             return list(dict.fromkeys(options.regions))
         if session.region_name:
             return [session.region_name]
-        raise CredentialsError("no region: pass --region R (repeatable) or --all-regions")
+        raise CollectionAborted("no region: pass --region R (repeatable) or --all-regions")
     home = options.regions[0] if options.regions else (session.region_name or "us-east-1")
     ec2 = make_client(session, "ec2", home, options.endpoint_url)
     enabled = {r["RegionName"] for r in ec2.describe_regions()["Regions"]}
@@ -400,10 +404,24 @@ def _collect_target(
 
 def resolve_targets(options: CollectOptions) -> list[Target]:
     """Every account x region to collect (STS and EC2 calls only)."""
+    try:
+        return _resolve_targets(options)
+    except NoRegionError:
+        raise CollectionAborted("no region: pass --region R or --all-regions") from None
+    except EndpointConnectionError as exc:
+        raise CollectionAborted(f"cannot reach AWS: {exc}") from None
+    except ClientError as exc:
+        operation = getattr(exc, "operation_name", "request")
+        raise CollectionAborted(
+            f"cannot resolve accounts and regions: {operation} failed with {error_code(exc)}"
+        ) from None
+
+
+def _resolve_targets(options: CollectOptions) -> list[Target]:
     base = _session(options)
     try:
         regions = resolve_regions(base, options)
-    except (ClientError, NoCredentialsError, PartialCredentialsError, NoRegionError) as exc:
+    except (ClientError, NoCredentialsError, PartialCredentialsError) as exc:
         check_credentials(exc)
         raise
     home = regions[0]
@@ -435,7 +453,8 @@ def run_collection(
 ) -> CollectionSummary:
     """Collect every selected source for every account x region into ``db``.
 
-    Raises CredentialsError (one line) when credentials are missing or expired; any other
+    Raises CollectionAborted / CredentialsError (one line) when collection cannot start
+    or credentials are missing or expired; any other
     failure is recorded in collection_runs and the summary, and the rest continues.
     """
     report = progress or (lambda _message: None)

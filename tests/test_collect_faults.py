@@ -177,3 +177,31 @@ def test_credentials_expiring_mid_run_stop_the_run(
     assert db.conn.execute(
         "SELECT COUNT(*) FROM functions WHERE account_id = ?", (DEFAULT_ACCOUNT,)
     ).fetchone() == (0,)
+
+
+def test_missing_credentials_stop_with_one_clear_line(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never probe the metadata service
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(db_path),
+            "collect",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: no AWS credentials found: set a profile (--profile) or the standard AWS"
+        " environment variables\n"
+    )

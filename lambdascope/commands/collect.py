@@ -75,7 +75,7 @@ def collect(
 
     Exit status 0 when every part succeeded, 2 when some part failed (see the summary).
     """
-    from collectors.aws import CollectOptions, CredentialsError, run_collection
+    from collectors.aws import CollectionAborted, CollectOptions, run_collection
 
     if since is not None and start is not None:
         raise click.UsageError("use either --since or --start/--end, not both")
@@ -106,7 +106,7 @@ def collect(
 
     try:
         summary = run_collection(db, options, now=utcnow(), progress=progress)
-    except CredentialsError as exc:
+    except CollectionAborted as exc:
         raise click.ClickException(str(exc)) from None
     for line in summary.lines():
         click.echo(line)
