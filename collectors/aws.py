@@ -459,6 +459,11 @@ def run_collection(
     """
     report = progress or (lambda _message: None)
     targets = resolve_targets(options)
+    accounts = sorted({t.account_id for t in targets})
+    report(
+        f"collecting {', '.join(options.sources())} for {len(targets)} account x region"
+        f" pairs ({len(accounts)} accounts)"
+    )
     store = Store(db)
     summary = CollectionSummary()
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
