@@ -375,7 +375,8 @@ def _collect_target(
             if source == "inventory":
                 inventory.collect(store, target, result, counter, now=now)
             else:
-                start, end = resolve_window(store.db, options, target, source, now)
+                with store.lock:  # one connection is shared by the collection threads
+                    start, end = resolve_window(store.db, options, target, source, now)
                 result.window_start, result.window_end = start, end
                 if source == "metrics":
                     metrics.collect(store, target, result, counter, start=start, end=end)

@@ -302,11 +302,12 @@ def load_facts(store: Store, facts: Facts, group_to_function: dict[str, int]) ->
 
 def _functions(store: Store, target: Target) -> tuple[dict[str, int], frozenset[str]]:
     """Log group -> function id of live functions, and the groups in JSON log format."""
-    rows = store.db.conn.execute(
-        "SELECT id, function_name, log_group, log_format FROM functions WHERE account_id = ?"
-        " AND region = ? AND deleted_at IS NULL ORDER BY function_name",
-        (target.account_id, target.region),
-    ).fetchall()
+    with store.lock:  # one connection is shared by the collection threads
+        rows = store.db.conn.execute(
+            "SELECT id, function_name, log_group, log_format FROM functions WHERE account_id = ?"
+            " AND region = ? AND deleted_at IS NULL ORDER BY function_name",
+            (target.account_id, target.region),
+        ).fetchall()
     groups = {str(r[2] or f"/aws/lambda/{r[1]}"): int(r[0]) for r in rows}
     json_groups = frozenset(str(r[2]) for r in rows if r[2] and r[3] == "JSON")
     return groups, json_groups

@@ -145,11 +145,12 @@ def load_metrics(store: Store, rows: dict[tuple[int, int], dict[str, float]]) ->
 
 def functions_of(store: Store, target: Target) -> list[tuple[int, str]]:
     """(id, name) of the account/region's live functions in the store."""
-    rows = store.db.conn.execute(
-        "SELECT id, function_name FROM functions WHERE account_id = ? AND region = ?"
-        " AND deleted_at IS NULL ORDER BY function_name",
-        (target.account_id, target.region),
-    ).fetchall()
+    with store.lock:  # one connection is shared by the collection threads
+        rows = store.db.conn.execute(
+            "SELECT id, function_name FROM functions WHERE account_id = ? AND region = ?"
+            " AND deleted_at IS NULL ORDER BY function_name",
+            (target.account_id, target.region),
+        ).fetchall()
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
