@@ -168,10 +168,12 @@ def iter_batches(
         batches = _envelope_batches(buf, blocks, offset, default_function)
     else:
         batches = _text_batches(buf, blocks, offset, default_timestamp, default_function)
+    reached = offset
     for batch in batches:
+        reached = batch.end_offset
         yield batch, source
     if source.truncated:
-        yield Batch([], 0, Counter({logparse.TRUNCATED_GZIP: 1}), offset, offset), source
+        yield Batch([], 0, Counter({logparse.TRUNCATED_GZIP: 1}), reached, reached), source
 
 
 def _looks_like_envelope(head: bytes) -> bool:

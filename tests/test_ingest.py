@@ -160,6 +160,10 @@ def test_bad_input_is_skipped_counted_and_the_run_goes_on(db: Database, tmp_path
     assert {"u1", "l1"} <= ids
     kept = {i for i in ids if i.startswith("g")}
     assert 0 < len(kept) < 2000  # the readable part of the cut gzip is kept
+    offset = db.conn.execute(
+        "SELECT offset_bytes FROM ingested_files WHERE path LIKE '%cut.log.gz'"
+    ).fetchone()[0]
+    assert offset > 0
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
