@@ -7,10 +7,11 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from gen_logs import generate
+from gen_logs import generate  # type: ignore[import-not-found]
 
 TOTALS = (
     "SELECT f.function_name, h.hour, h.memory_mb, h.invocations, h.errors, h.timeouts,"
@@ -28,7 +29,7 @@ def _ingest(db: Path, logs: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db)
     try:
         return conn.execute(sql).fetchall()
