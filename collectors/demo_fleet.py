@@ -308,9 +308,13 @@ def _zip_bytes() -> bytes:
 
 
 def configure_moto(endpoint: str) -> None:
-    """Ask the moto server to run Lambda without Docker (must precede create_function)."""
+    """Reset the moto server, then have it run Lambda without Docker (before create_function)."""
     import urllib.request
 
+    # moto keeps its state per process, not per server: start from an empty fleet.
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(reset, timeout=30) as response:  # noqa: S310 - local moto
+        response.read()
     request = urllib.request.Request(  # noqa: S310 - the in-process moto server
         f"{endpoint}/moto-api/config",
         data=json.dumps({"lambda": {"use_docker": False}}).encode(),
