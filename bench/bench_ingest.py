@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,7 @@ def main() -> None:
     print(f"ratio ingest / grep: {ingest_s / plain_s:.1f}x")
     print(f"ratio ingest / zgrep: {ingest_s / grep_s:.1f}x")
     print(f"peak RSS of ingest: {max(peak_kb, before) / 1024:.0f} MB")
+    shutil.rmtree(work, ignore_errors=True)  # the store, and the logs unless --keep
 
 
 if __name__ == "__main__":
