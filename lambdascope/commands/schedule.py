@@ -158,7 +158,9 @@ def build_jobs(
 
 def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--every", default=None, help="Collect at this interval, e.g. 15m, 1h."),
+        click.option(
+            "--every", default=None, help="Collect at this interval, e.g. 15m [default: 1h]."
+        ),
         click.option("--cron", default=None, help='Collect on a crontab in UTC, e.g. "0 * * * *".'),
         click.option(
             "--keep-raw",
