@@ -683,26 +683,24 @@ GROUP BY c.function_id, c.memory_mb
             last_hour=last,
             sampled_invocations=int(sampled or 0),
         )
+    # one pass over the window for the three histograms: json_tree walks
+    # {"memory": {...}, "duration": {...}, "init": {...}} built per row
     hist_sql = (
         cte
         + """
-SELECT c.function_id, c.memory_mb, '{kind}', j.key, SUM(j.value)
-FROM chosen c, json_each(c.{column}) j
-GROUP BY c.function_id, c.memory_mb, j.key
+SELECT c.function_id, c.memory_mb, substr(j.path, 3), j.key, SUM(j.value)
+FROM chosen c, json_tree(json_object(
+    'memory', json(c.max_memory_used_hist),
+    'duration', json(c.duration_hist),
+    'init', json(c.init_duration_hist))) j
+WHERE j.type = 'integer'
+GROUP BY c.function_id, c.memory_mb, j.path, j.key
 """
     )
-    kinds = (
-        ("memory", "max_memory_used_hist"),
-        ("duration", "duration_hist"),
-        ("init", "init_duration_hist"),
-    )
-    for kind, column in kinds if histograms else ():
-        for fid, memory_mb, _k, key, count in db.conn.execute(
-            hist_sql.format(kind=kind, column=column), params
-        ):
-            stats = out.get((fid, memory_mb))
-            if stats is not None:
-                getattr(stats, f"{kind}_hist")[str(key)] = int(count)
+    for fid, memory_mb, kind, key, count in db.conn.execute(hist_sql, params) if histograms else ():
+        stats = out.get((fid, memory_mb))
+        if stats is not None and kind in ("memory", "duration", "init"):
+            getattr(stats, f"{kind}_hist")[str(key)] = int(count)
     return sorted(
         out.values(), key=lambda s: (s.function_name, s.account_id, s.region, s.memory_mb)
     )
