@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,6 +30,18 @@ def parse_auth(value: str) -> tuple[str, str]:
     if not sep or not user or not password:
         raise click.BadParameter("expected USER:PASSWORD", param_hint="--auth")
     return user, password
+
+
+def make_app(db_path: Path, credentials: tuple[str, str] | None = None) -> Any:
+    """The dashboard app, behind HTTP basic auth when ``credentials`` are given."""
+    from dashboards.app import create_app
+
+    app = create_app(db_path)
+    if credentials is not None:
+        import dash_auth
+
+        dash_auth.BasicAuth(app, {credentials[0]: credentials[1]})
+    return app
 
 
 @click.command()
@@ -59,15 +73,9 @@ def dashboard(
         )
     open_db(db_path, readonly=True).conn.close()  # fail early with one clear line
 
-    from dashboards.app import create_app
-
-    app = create_app(db_path)
-    if credentials is not None:
-        import dash_auth
-
-        dash_auth.BasicAuth(app, {credentials[0]: credentials[1]})
+    app = make_app(db_path, credentials)
     click.echo(f"lambdascope dashboard on http://{host}:{port}/ (store {db_path})", err=True)
     app.run(host=host, port=port, debug=debug)
 
 
-__all__ = ["dashboard", "is_loopback", "parse_auth"]
+__all__ = ["dashboard", "is_loopback", "make_app", "parse_auth"]
