@@ -15,7 +15,7 @@ import math
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlite_utils import Database
 
@@ -33,6 +33,19 @@ UPPER_HALF_Z = 2.326  # z of the 99th percentile
 CONFIDENCE_Z = 1.645  # one-sided 95 % bound for the sample-size term
 STEP_MB = 64  # recommendations are rounded up to a multiple of 64 MB
 MIN_SAVING_FRACTION = 0.10  # smaller cuts are not worth a deploy: "optimized"
+
+
+class FilterLike(Protocol):
+    """Anything with these three tuples (``StatsFilter``, ``lambdascope.queries.Filters``)."""
+
+    @property
+    def function_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def regions(self) -> tuple[str, ...]: ...
+
+    @property
+    def account_ids(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -553,7 +566,7 @@ hour_totals AS (
 """
 
 
-def _where(filters: StatsFilter | None) -> tuple[str, dict[str, Any]]:
+def _where(filters: FilterLike | None) -> tuple[str, dict[str, Any]]:
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if filters is not None:
@@ -573,7 +586,7 @@ def read_memory_stats(
     db: Database,
     start: int,
     end: int,
-    filters: StatsFilter | None = None,
+    filters: FilterLike | None = None,
     *,
     init_cutoff: int | None = None,
     histograms: bool = True,
@@ -710,7 +723,7 @@ def recommend_all(
     db: Database,
     start: int,
     end: int,
-    filters: StatsFilter | None = None,
+    filters: FilterLike | None = None,
     *,
     now: int | None = None,
     min_invocations: int = DEFAULT_MIN_INVOCATIONS,

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lambdascope.rightsizing import StatsFilter, _where
+from lambdascope.rightsizing import FilterLike, _where
 
 DAY_S = 86400
 CODE_STORAGE_QUOTA_BYTES = 75 * 1024**3
@@ -240,7 +240,7 @@ def score_function(
 def find_stale(
     db: Database,
     now: int,
-    filters: StatsFilter | None = None,
+    filters: FilterLike | None = None,
     *,
     idle_days: int = 30,
     modified_days: int = 30,
