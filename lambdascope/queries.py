@@ -805,3 +805,135 @@ def filter_options(db: Conn) -> FilterOptions:
         architectures=distinct("architecture"),
         tag_keys=tuple(str(r[0]) for r in tag_keys),
     )
+
+
+# --- dashboard reads: inventory detail, concurrency and delivery health -----------------
+
+
+def has_functions(db: Conn) -> bool:
+    """True when the store knows at least one function (deleted ones included)."""
+    return _conn(db).execute("SELECT 1 FROM functions LIMIT 1").fetchone() is not None
+
+
+def function_config(db: Conn, function_id: int) -> dict[str, Any] | None:
+    """Every inventory column of one function as a dict (``tags`` parsed from tags_json,
+    ``layers`` from layers_json); None when the id is unknown. Units as in the column names."""
+    cur = _conn(db).execute("SELECT * FROM functions WHERE id = ?", (function_id,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    out = dict(zip([d[0] for d in cur.description], row, strict=True))
+    for column, key, empty in (("tags_json", "tags", {}), ("layers_json", "layers", [])):
+        try:
+            loaded = json.loads(out.get(column) or "null")
+        except ValueError:
+            loaded = None
+        out[key] = loaded if isinstance(loaded, type(empty)) else empty
+    return out
+
+
+def function_versions(db: Conn, function_id: int) -> list[dict[str, Any]]:
+    """Published versions of one function (not deleted), oldest first, with code size
+    (bytes), last modified (epoch s) and the aliases pointing at each (comma separated)."""
+    cur = _conn(db).execute(
+        "SELECT v.version, v.code_size_bytes, v.last_modified, v.runtime, v.memory_mb,"
+        " (SELECT group_concat(a.alias_name, ', ') FROM function_aliases a"
+        "   WHERE a.function_id = v.function_id AND a.function_version = v.version) AS aliases"
+        " FROM function_versions v WHERE v.function_id = ? AND v.deleted_at IS NULL"
+        " ORDER BY v.version = '$LATEST', CAST(v.version AS INTEGER)",
+        (function_id,),
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class FunctionHealth:
+    """CloudWatch concurrency, stream and async-delivery figures of one function in a window.
+
+    A figure is None when CloudWatch sent no datapoint for it in the window (not collected,
+    or the function has no stream / async source). ``concurrency_max`` and
+    ``iterator_age_max_ms`` are the highest hourly maxima; the others are sums (counts).
+    ``reserved_concurrency`` / ``provisioned_concurrency`` come from the inventory.
+    """
+
+    function_id: int
+    reserved_concurrency: int | None
+    provisioned_concurrency: int | None
+    concurrency_max: float | None
+    iterator_age_max_ms: float | None
+    async_events_dropped: float | None
+    dead_letter_errors: float | None
+    destination_delivery_failures: float | None
+    provisioned_spillover_invocations: float | None
+
+
+def function_health(db: Conn, start: int, end: int, filters: Filters = ALL) -> list[FunctionHealth]:
+    """Per function matching ``filters``, hourly_metrics in ``[start, end)`` (see
+    :class:`FunctionHealth`); functions without metrics come back with None figures."""
+    where, params = filters.where("f")
+    rows = (
+        _conn(db)
+        .execute(
+            "SELECT f.id, f.reserved_concurrency, f.provisioned_concurrency,"
+            " max(m.concurrent_executions_max), max(m.iterator_age_max_ms),"
+            " sum(m.async_events_dropped), sum(m.dead_letter_errors),"
+            " sum(m.destination_delivery_failures),"
+            " sum(m.provisioned_concurrency_spillover_invocations)"
+            " FROM functions f LEFT JOIN hourly_metrics m"
+            "   ON m.function_id = f.id AND m.hour >= ? AND m.hour < ?"
+            f" WHERE {where} GROUP BY f.id ORDER BY f.id",
+            [int(start), int(end), *params],
+        )
+        .fetchall()
+    )
+    return [FunctionHealth(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class HealthPoint:
+    """Fleet concurrency and delivery figures over one time bucket (None: no datapoint).
+
+    ``concurrency_sum_max`` is the largest hourly sum of per-function peak concurrency in
+    the bucket (an upper bound of the fleet's peak concurrency); ``iterator_age_max_ms``
+    the oldest stream record seen; the rest are counts summed over the bucket.
+    """
+
+    start: int
+    concurrency_sum_max: float | None
+    iterator_age_max_ms: float | None
+    async_events_dropped: float | None
+    dead_letter_errors: float | None
+    destination_delivery_failures: float | None
+
+
+def health_timeseries(
+    db: Conn, start: int, end: int, filters: Filters = ALL, bucket_s: int = 3600
+) -> list[HealthPoint]:
+    """:class:`HealthPoint` per ``bucket_s`` bucket (aligned on epoch multiples) in
+    ``[start, end)`` from hourly_metrics; buckets without metrics rows are absent."""
+    if bucket_s <= 0:
+        raise ValueError("bucket_s must be positive")
+    where, params = filters.where("f")
+    rows = (
+        _conn(db)
+        .execute(
+            f"""
+            SELECT (hour / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),
+              sum(dlq), sum(destination)
+            FROM (
+              SELECT m.hour, sum(m.concurrent_executions_max) AS concurrency,
+                max(m.iterator_age_max_ms) AS iterator_age,
+                sum(m.async_events_dropped) AS dropped, sum(m.dead_letter_errors) AS dlq,
+                sum(m.destination_delivery_failures) AS destination
+              FROM hourly_metrics m
+              WHERE m.hour >= ? AND m.hour < ?
+                AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})
+              GROUP BY m.hour
+            ) GROUP BY b ORDER BY b
+            """,
+            [int(bucket_s), int(bucket_s), int(start), int(end), *params],
+        )
+        .fetchall()
+    )
+    return [HealthPoint(int(r[0]), *r[1:]) for r in rows]
