@@ -199,7 +199,8 @@ def empty_state(page: str, title: str, detail: str | None = None) -> dbc.Alert:
             html.P(detail or "Load data first, then reload this page:"),
             html.Pre(
                 "lambdascope ingest ./logs            # local Lambda runtime logs\n"
-                "lambdascope collect --days 14        # CloudWatch metrics and Logs Insights",
+                "lambdascope collect --since 14d      # CloudWatch metrics and Logs Insights\n"
+                "lambdascope demo                     # or explore a simulated fleet",
                 className="mb-0",
             ),
         ],

@@ -216,11 +216,10 @@ def memory_histogram(hist: Mapping[str, int], configured_mb: float | None) -> go
 
 
 def cold_starts_over_time(frame: pd.DataFrame) -> go.Figure:
-    """Cold starts per hour and mean init duration (ms)."""
+    """Cold starts per hour (bars) and p95 init duration (ms, right axis)."""
     title = "Cold starts and init duration"
     if frame.empty or frame["cold_starts"].fillna(0).sum() == 0:
         return empty_figure(title, "No cold starts in this time range")
-    init_avg = frame["init_duration_ms_sum"] / frame["cold_starts"].where(frame["cold_starts"] > 0)
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
@@ -233,11 +232,13 @@ def cold_starts_over_time(frame: pd.DataFrame) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=frame["time"],
-            y=init_avg,
-            name="Mean init duration",
+            y=frame["init_p95_ms"],
+            name="p95 init duration",
             mode="markers+lines",
             yaxis="y2",
+            connectgaps=False,
             line={"color": SERIES_COLOURS["init"], "width": 1},
+            marker={"size": 4},
         )
     )
     _layout(fig, title, "Cold starts (count)")
@@ -248,6 +249,7 @@ def cold_starts_over_time(frame: pd.DataFrame) -> go.Figure:
             "side": "right",
             "rangemode": "tozero",
             "showgrid": False,
+            "ticksuffix": " ms",
         }
     )
     return fig
@@ -378,4 +380,118 @@ def savings_by_finding(frame: pd.DataFrame) -> go.Figure:
     _layout(fig, title, "Savings (USD per month)", x_title="Finding")
     fig.update_yaxes(tickprefix="$")
     fig.update_layout(hovermode="closest", showlegend=False, height=420)
+    return fig
+
+
+NOT_COLLECTED = (
+    "Not collected for these functions: CloudWatch sends {metric} only for {who}"
+    " (lambdascope collect --only metrics)"
+)
+
+
+def concurrency_vs_reserved(frame: pd.DataFrame, n: int = 12) -> go.Figure:
+    """Peak concurrency per function (bars) against its reserved concurrency (markers).
+
+    ``frame`` has function_name, concurrency_max and reserved_concurrency; functions with
+    reserved concurrency come first, by how close their peak came to it.
+    """
+    title = "Peak concurrency vs reserved concurrency"
+    data = frame.dropna(subset=["concurrency_max"]) if not frame.empty else frame
+    if data.empty:
+        return empty_figure(
+            title, NOT_COLLECTED.format(metric="ConcurrentExecutions", who="invoked functions")
+        )
+    reserved = data["reserved_concurrency"].astype("float64")
+    ranked = data.assign(
+        _has=reserved.notna(),
+        _use=(data["concurrency_max"] / reserved.where(reserved > 0)).fillna(0),
+    ).sort_values(["_has", "_use", "concurrency_max"], ascending=False)
+    top = ranked.head(n)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=top["concurrency_max"],
+            y=top["function_name"],
+            orientation="h",
+            name="Peak concurrency",
+            marker={"color": SERIES_COLOURS["invocations"]},
+            hovertemplate="%{y}: peak %{x:,.0f} concurrent<extra></extra>",
+        )
+    )
+    limited = top.dropna(subset=["reserved_concurrency"])
+    if not limited.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=limited["reserved_concurrency"],
+                y=limited["function_name"],
+                mode="markers",
+                name="Reserved concurrency",
+                marker={
+                    "symbol": "line-ns",
+                    "size": 18,
+                    "line": {"width": 3, "color": SERIES_COLOURS["throttles"]},
+                    "color": SERIES_COLOURS["throttles"],
+                },
+                hovertemplate="%{y}: reserved %{x:,.0f}<extra></extra>",
+            )
+        )
+    _layout(fig, title, "", x_title="Concurrent executions (hourly peak)")
+    fig.update_layout(hovermode="closest", height=380, margin={"l": 190, "r": 20, "t": 45, "b": 90})
+    fig.update_yaxes(autorange="reversed", title_text="", automargin=True)
+    fig.update_xaxes(rangemode="tozero")
+    return fig
+
+
+def iterator_age_over_time(frame: pd.DataFrame) -> go.Figure:
+    """Oldest stream record per bucket (IteratorAge maximum), in seconds."""
+    title = "Stream iterator age (max)"
+    data = frame.dropna(subset=["iterator_age_max_ms"]) if not frame.empty else frame
+    if data.empty:
+        return empty_figure(
+            title,
+            NOT_COLLECTED.format(
+                metric="IteratorAge", who="functions reading Kinesis / DynamoDB streams"
+            ),
+        )
+    fig = go.Figure(
+        go.Scatter(
+            x=data["time"],
+            y=data["iterator_age_max_ms"] / 1000,
+            name="Iterator age",
+            mode="lines",
+            line={"color": SERIES_COLOURS["timeouts"], "width": 2},
+            hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:,.1f} s<extra></extra>",
+        )
+    )
+    _layout(fig, title, "Iterator age (s)")
+    fig.update_yaxes(rangemode="tozero", ticksuffix=" s")
+    fig.update_layout(showlegend=False, hovermode="closest")
+    return fig
+
+
+ASYNC_SERIES = {
+    "async_events_dropped": ("Async events dropped", "#d62728"),
+    "dead_letter_errors": ("Dead-letter errors", "#8c564b"),
+    "destination_delivery_failures": ("Destination delivery failures", "#9467bd"),
+}
+
+
+def async_delivery_over_time(frame: pd.DataFrame) -> go.Figure:
+    """Async events dropped, dead-letter errors and destination failures per bucket."""
+    title = "Async delivery failures"
+    present = [c for c in ASYNC_SERIES if c in frame and frame[c].notna().any()]
+    if frame.empty or not present:
+        return empty_figure(
+            title,
+            NOT_COLLECTED.format(metric="AsyncEventsDropped", who="asynchronous invocations"),
+        )
+    fig = go.Figure()
+    for column in present:
+        label, colour = ASYNC_SERIES[column]
+        fig.add_trace(
+            go.Bar(x=frame["time"], y=frame[column], name=label, marker={"color": colour})
+        )
+    _layout(fig, title, "Events (count)")
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(rangemode="tozero")
     return fig

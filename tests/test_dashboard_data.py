@@ -1,168 +1,147 @@
-"""The dashboard's reads over a real SQLite store, and the small fleet the browser tests use."""
+"""The dashboard's glue over lambdascope's read API, on real SQLite files: URL filters,
+per-function rows, cost, findings, the memory report download and cache invalidation."""
 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlite_utils import Database
 
 from dashboards import data
-from lambdascope import histogram
+from dashboards.app import create_app
+from lambdascope import cost, histogram
 from lambdascope.db import function_id, open_db
+from tests.test_queries import T0, H, add_fact, add_function, add_metrics
 
-NOW = 1_795_000_000 - 1_795_000_000 % 3600 + 1800  # a fixed "now", mid-hour, UTC
-RUNTIMES = ["python3.12", "nodejs20.x", "java21", "python3.9"]
-
-
-def make_fleet(db: Database, functions: int = 40, days: int = 14, seed: int = 7) -> None:
-    """Insert a small, deterministic fleet: config, hourly facts and metrics, runs."""
-    rng = random.Random(seed)
-    end_hour = NOW - NOW % 3600
-    with db.conn:
-        for index in range(functions):
-            account = "111111111111" if index % 3 else "222222222222"
-            region = "us-east-1" if index % 2 else "eu-west-1"
-            name = f"svc-{['orders', 'billing', 'auth', 'search', 'media'][index % 5]}-{index:03d}"
-            memory_mb = rng.choice([128, 256, 512, 1024, 2048])
-            arch = "arm64" if index % 4 == 0 else "x86_64"
-            fid = function_id(db, name, account, region, seen_at=end_hour, architecture=arch)
-            db.conn.execute(
-                "UPDATE functions SET runtime = ?, memory_mb = ?, timeout_s = ?, "
-                "code_size_bytes = ?, tags_json = ?, last_modified = ? WHERE id = ?",
-                (
-                    RUNTIMES[index % 4],
-                    memory_mb,
-                    rng.choice([3, 15, 60, 900]),
-                    rng.randint(10_000, 50_000_000),
-                    json.dumps({"team": ["a", "b"][index % 2]}),
-                    end_hour - 86400 * rng.randint(1, 400),
-                    fid,
-                ),
-            )
-            if index % 10 == 9:
-                continue  # an idle function: no invocations at all
-            base_ms = rng.uniform(20, 900)
-            used_fraction = rng.uniform(0.15, 0.95)
-            rate = rng.randint(5, 400)
-            for hour in range(end_hour - days * 86400, end_hour + 1, 3600):
-                invocations = max(0, int(rng.gauss(rate, rate * 0.3)))
-                if invocations == 0:
-                    continue
-                durations = [rng.lognormvariate(0, 0.4) * base_ms for _ in range(20)]
-                scale = invocations / len(durations)
-                dur_hist = {
-                    k: max(1, round(c * scale)) for k, c in histogram.from_values(durations).items()
-                }
-                used = [
-                    min(memory_mb, memory_mb * used_fraction * rng.uniform(0.8, 1.1))
-                    for _ in range(10)
-                ]
-                mem_hist = {
-                    k: max(1, round(c * invocations / 10))
-                    for k, c in histogram.from_values(used).items()
-                }
-                errors = rng.choice([0, 0, 0, 1, 2]) if index % 7 else int(invocations * 0.05)
-                cold = max(0, int(invocations * 0.02))
-                total_ms = sum(durations) * scale
-                db.conn.execute(
-                    "INSERT INTO hourly_facts (function_id, hour, memory_mb, source, invocations,"
-                    " errors, timeouts, out_of_memory, cold_starts, duration_ms_sum,"
-                    " duration_ms_max, billed_duration_ms_sum, max_memory_used_mb_max,"
-                    " init_duration_ms_sum, duration_hist, max_memory_used_hist)"
-                    " VALUES (?, ?, ?, 'insights', ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        fid,
-                        hour,
-                        memory_mb,
-                        invocations,
-                        errors,
-                        int(errors > 1),
-                        cold,
-                        total_ms,
-                        max(durations),
-                        total_ms + invocations,
-                        int(max(used)),
-                        cold * 300.0,
-                        histogram.to_json(dur_hist),
-                        histogram.to_json(mem_hist),
-                    ),
-                )
-                throttles = rng.choice([0] * 9 + [rng.randint(1, 30)]) if index % 6 == 1 else 0
-                db.conn.execute(
-                    "INSERT INTO hourly_metrics (function_id, hour, invocations, errors,"
-                    " throttles, concurrent_executions_max) VALUES (?, ?, ?, ?, ?, ?)",
-                    (fid, hour, invocations, errors, throttles, rng.randint(1, 20)),
-                )
-        for region in ("us-east-1", "eu-west-1"):
-            db.conn.execute(
-                "INSERT INTO collection_runs (started_at, finished_at, account_id, region,"
-                " source, status, items, api_calls, errors_json) VALUES (?, ?, ?, ?, ?, ?, ?,"
-                " ?, ?)",
-                (
-                    NOW - 900,
-                    NOW - 840,
-                    "111111111111",
-                    region,
-                    "metrics",
-                    "ok" if region == "us-east-1" else "partial",
-                    120,
-                    4,
-                    "[]" if region == "us-east-1" else '["ListProvisionedConcurrencyConfigs: 404"]',
-                ),
-            )
+NOW = T0 + 30 * 60  # mid-hour; the 24 h view ends at T0 + 1 h
 
 
-def test_stats_totals_match_metrics(db_path: Path) -> None:
-    db = open_db(db_path)
-    make_fleet(db, functions=6, days=2)
-    ro = open_db(db_path, readonly=True)
-    filters = data.filters_from_query({"range": "24h"}, NOW)
-    stats = data.function_stats(ro.conn, filters)
-    expected = ro.conn.execute(
-        "SELECT SUM(invocations) FROM hourly_metrics WHERE hour >= ? AND hour < ?",
-        (filters.start, filters.end),
-    ).fetchone()[0]
-    assert len(stats) == 6
-    assert stats["invocations"].sum() == expected
-    assert (stats["duration_p95"].dropna() >= stats["duration_p50"].dropna()).all()
+def test_view_from_query_maps_every_url_filter() -> None:
+    view = data.view_from_query(
+        {
+            "range": "24h",
+            "account": "111",
+            "region": "eu-west-1",
+            "runtime": "python3.12",
+            "arch": "arm64",
+            "tag": "team=pay",
+            "q": "Orders",
+        },
+        NOW,
+    )
+    assert (view.start, view.end) == (T0 + H - 86400, T0 + H)
+    f = view.filters
+    assert (f.account_ids, f.regions, f.runtimes, f.architectures) == (
+        ("111",),
+        ("eu-west-1",),
+        ("python3.12",),
+        ("arm64",),
+    )
+    assert (f.tag, f.name_contains) == ("team=pay", "Orders")
+    assert data.view_from_query({"range": "90d"}, NOW).bucket_s == 86400
+    assert data.view_from_query({}, NOW).bucket_s == 3600
 
 
-def test_local_facts_win_over_insights(db: Database, db_path: Path) -> None:
-    fid = function_id(db, "fn", "", "")
-    hour = NOW - NOW % 3600 - 3600
-    with db.conn:
-        for source, count in (("local", 3), ("insights", 50)):
-            db.conn.execute(
-                "INSERT INTO hourly_facts (function_id, hour, memory_mb, source, invocations)"
-                " VALUES (?, ?, 128, ?, ?)",
-                (fid, hour, source, count),
-            )
-    ro = open_db(db_path, readonly=True)
-    stats = data.function_stats(ro.conn, data.filters_from_query({}, NOW))
-    assert stats.loc[0, "invocations"] == 3
-
-
-def test_filters_narrow_by_tag_and_name(db_path: Path) -> None:
-    make_fleet(open_db(db_path), functions=10, days=1)
-    ro = open_db(db_path, readonly=True)
-    by_tag = data.function_stats(ro.conn, data.filters_from_query({"tag": "team=a"}, NOW))
-    by_name = data.function_stats(ro.conn, data.filters_from_query({"q": "BILLING"}, NOW))
-    assert len(by_tag) == 5
-    assert set(by_name["function_name"]) == {"svc-billing-001", "svc-billing-006"}
-
-
-def test_custom_range_and_bad_dates(db_path: Path) -> None:
-    custom = data.filters_from_query(
+def test_custom_range_includes_both_days_and_bad_dates_fall_back() -> None:
+    custom = data.view_from_query(
         {"range": "custom", "from": "2026-11-01", "to": "2026-11-02"}, NOW
     )
     assert custom.end - custom.start == 2 * 86400
-    bad = data.filters_from_query({"range": "custom", "from": "junk", "to": ""}, NOW)
+    bad = data.view_from_query({"range": "custom", "from": "junk", "to": ""}, NOW)
     assert bad.end - bad.start == 7 * 86400
 
 
-def _render(client: object, path: str) -> str:
+def _two_memory_function(db: Database) -> int:
+    fid = add_function(
+        db, "orders", account_id="1", region="eu-west-1", memory_mb=1024, runtime="python3.12"
+    )
+    add_fact(db, fid, T0 - 2 * H, 512, durations=[100.0] * 30, used=[200] * 30)
+    add_fact(db, fid, T0 - H, 1024, durations=[50.0] * 10, used=[300] * 10)
+    # CloudWatch counted twice what the logs saw in the second hour.
+    add_metrics(db, fid, T0 - H, invocations=20, errors=2, throttles=1)
+    db.conn.execute(
+        "UPDATE hourly_facts SET billed_duration_ms_sum = duration_ms_sum WHERE function_id = ?",
+        (fid,),
+    )
+    db.conn.commit()
+    return fid
+
+
+def test_function_table_is_one_row_per_function_with_merged_percentiles_and_cost(
+    db: Database,
+) -> None:
+    _two_memory_function(db)
+    add_function(db, "idle", account_id="1", region="eu-west-1", runtime="nodejs20.x")
+    table = data.function_table(db, data.view_from_query({"range": "24h"}, NOW))
+    rows = {r["function_name"]: r for r in table.to_dict("records")}
+    assert set(rows) == {"orders", "idle"}
+    orders = rows["orders"]
+    assert orders["invocations"] == pytest.approx(30 + 20)
+    assert orders["errors"] == pytest.approx(2) and orders["throttles"] == pytest.approx(1)
+    assert orders["memory_sizes"] == "512, 1024"
+    assert orders["memory_mb"] == 1024
+    assert orders["memory_used_ratio"] == pytest.approx(300 / 1024)
+    assert orders["max_memory_used_mb"] == 300
+    # 40 durations: 30 at 100 ms, 10 at 50 ms -> the merged p50 is ~100 ms, p95 ~100 ms.
+    assert orders["duration_p50"] == pytest.approx(100, rel=0.02)
+    assert orders["duration_p95"] >= orders["duration_p50"]
+    expected = (
+        cost.window_cost(
+            cost.UsageTotals(30, 512, 3000.0), architecture=None, region="eu-west-1"
+        ).total_usd
+        + cost.window_cost(
+            cost.UsageTotals(20, 1024, 500.0 * 2), architecture=None, region="eu-west-1"
+        ).total_usd
+    )
+    assert orders["cost_usd"] == pytest.approx(expected)
+    assert rows["idle"]["invocations"] == 0 and rows["idle"]["cost_usd"] == 0
+    only_node = data.function_table(db, data.view_from_query({"runtime": "nodejs20.x"}, NOW))
+    assert list(only_node["function_name"]) == ["idle"]
+
+
+def test_function_series_costs_per_day_and_fleet_frame(db: Database) -> None:
+    fid = _two_memory_function(db)
+    view = data.view_from_query({"range": "24h"}, NOW)
+    from lambdascope import queries
+
+    info = queries.function_by_id(db, fid)
+    assert info is not None
+    series = data.function_series(db, info, view)
+    assert list(series["invocations"]) == [30, 20]
+    assert list(series["configured_memory_mb"]) == [512, 1024]
+    daily = data.daily_cost(series)
+    assert daily["cost_usd"].sum() == pytest.approx(series["cost_usd"].sum())
+    fleet = data.fleet_frame(db, view)
+    assert fleet["invocations"].sum() == pytest.approx(50)
+    assert str(fleet["time"].dt.tz) == "UTC"
+
+
+def test_recommendations_follow_filters_the_analysis_cannot_apply(db: Database) -> None:
+    for name, runtime in (("py", "python3.12"), ("js", "nodejs20.x")):
+        fid = add_function(db, name, memory_mb=2048, runtime=runtime)
+        for hour in range(6):
+            add_fact(db, fid, T0 - (hour + 1) * H, 2048, durations=[20.0] * 20, used=[90] * 20)
+    view = data.view_from_query({"runtime": "nodejs20.x"}, NOW)
+    from lambdascope import queries
+
+    infos = queries.list_functions(db, view.filters)
+    recs = data.recommendations(db, view, infos)
+    assert [r.function_name for r in recs] == ["js"]
+    assert data.primary_finding(recs) == {("", "", "js"): recs[0].finding}
+    frame = data.recommendations_frame(recs)
+    assert list(frame["function_name"]) == ["js"]
+
+
+def _post(client: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return dict(json.loads(response.get_data(as_text=True)))
+
+
+def _render(client: Any, path: str, search: str = "") -> str:
     payload = {
         "output": ".._pages_content.children..._pages_store.data..",
         "outputs": [
@@ -171,24 +150,88 @@ def _render(client: object, path: str) -> str:
         ],
         "inputs": [
             {"id": "_pages_location", "property": "pathname", "value": path},
-            {"id": "_pages_location", "property": "search", "value": ""},
+            {"id": "_pages_location", "property": "search", "value": search},
         ],
         "changedPropIds": ["_pages_location.pathname"],
         "state": [],
     }
-    response = client.post("/_dash-update-component", json=payload)  # type: ignore[attr-defined]
-    assert response.status_code == 200
-    return str(response.get_data(as_text=True))
+    return json.dumps(_post(client, payload))
+
+
+def test_memory_report_downloads_as_csv_and_html(db_path: Path) -> None:
+    db = open_db(db_path)
+    fid = add_function(db, "big", memory_mb=3008, runtime="python3.12")
+    for hour in range(6):
+        add_fact(db, fid, T0 - (hour + 1) * H, 3008, durations=[20.0] * 20, used=[100] * 20)
+    client = create_app(db_path, clock=lambda: NOW).server.test_client()
+    assert "rightsizing-download-html" in _render(client, "/right-sizing")
+
+    def download(button: str) -> dict[str, Any]:
+        payload = {
+            "output": "rightsizing-download.data",
+            "outputs": {"id": "rightsizing-download", "property": "data"},
+            "inputs": [
+                {
+                    "id": "rightsizing-download-csv",
+                    "property": "n_clicks",
+                    "value": 1 if button == "csv" else None,
+                },
+                {
+                    "id": "rightsizing-download-html",
+                    "property": "n_clicks",
+                    "value": 1 if button == "html" else None,
+                },
+            ],
+            "state": [{"id": "url", "property": "search", "value": "?range=24h"}],
+            "changedPropIds": [f"rightsizing-download-{button}.n_clicks"],
+        }
+        return dict(_post(client, payload)["response"]["rightsizing-download"]["data"])
+
+    csv = download("csv")
+    assert csv["filename"].endswith(".csv")
+    header, row = csv["content"].splitlines()[:2]
+    assert header.startswith("function_name,account_id,region")
+    assert row.startswith("big,") and "over-provisioned" in row
+    page = download("html")
+    assert page["filename"].endswith(".html")
+    assert "<html" in page["content"] and "big" in page["content"]
 
 
 def test_rendered_pages_follow_writes_to_the_store(db_path: Path) -> None:
-    from dashboards.app import create_app
-
     db = open_db(db_path)
-    make_fleet(db, functions=3, days=1)
+    fid = add_function(db, "first", runtime="python3.12")
+    add_fact(db, fid, T0 - H, 128, durations=[5.0] * 3)
     client = create_app(db_path, clock=lambda: NOW).server.test_client()
-    assert "svc-orders-003" not in _render(client, "/functions")
+    assert "later-fn" not in _render(client, "/functions")
     assert _render(client, "/functions") == _render(client, "/functions")
     with db.conn:
-        function_id(db, "svc-orders-003", "111111111111", "us-east-1")
-    assert "svc-orders-003" in _render(client, "/functions")
+        function_id(db, "later-fn", "111111111111", "us-east-1")
+    assert "later-fn" in _render(client, "/functions")
+
+
+def test_every_page_answers_without_error_on_empty_and_unmatched_stores(db_path: Path) -> None:
+    client = create_app(db_path, clock=lambda: NOW).server.test_client()
+    for path, empty_id in (
+        ("/", "overview-empty"),
+        ("/functions", "functions-empty"),
+        ("/functions/nope", "function-empty"),
+        ("/right-sizing", "rightsizing-empty"),
+        ("/stale", "stale-empty"),
+        ("/errors", "errors-empty"),
+        ("/collection", "collection-empty"),
+    ):
+        assert empty_id in _render(client, path), path
+    db = open_db(db_path)
+    fid = add_function(db, "one")
+    add_fact(db, fid, T0 - H, 128, durations=[5.0])
+    for path in ("/", "/functions", "/right-sizing", "/stale", "/errors"):
+        body = _render(client, path, "?q=no-such-function")
+        assert "No function matches these filters" in body, path
+
+
+def test_histogram_helper_is_the_fleet_merge(db: Database) -> None:
+    _two_memory_function(db)
+    from lambdascope import queries
+
+    stats = queries.function_stats(db, T0 - 86400, T0 + H)
+    assert histogram.count(data.fleet_histogram(stats)) == 40

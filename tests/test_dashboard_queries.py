@@ -92,3 +92,14 @@ def test_health_timeseries_buckets_and_filters(db: Database) -> None:
     assert all(p.async_events_dropped is None for p in eu)
     with pytest.raises(ValueError):
         queries.health_timeseries(db, T0, T0 + H, bucket_s=0)
+
+
+def test_tag_choices_are_keys_and_pairs_usable_as_filters(db: Database) -> None:
+    add_function(db, "a", tags={"team": "pay", "env": "prod"})
+    add_function(db, "b", tags={"team": "search"})
+    gone = add_function(db, "c", tags={"owner": "x"})
+    db.conn.execute("UPDATE functions SET deleted_at = 1 WHERE id = ?", (gone,))
+    choices = queries.tag_choices(db)
+    assert choices == ("env", "env=prod", "team", "team=pay", "team=search")
+    names = [i.function_name for i in queries.list_functions(db, Filters(tag="team=pay"))]
+    assert names == ["a"]

@@ -91,3 +91,58 @@ def test_readable_numbers() -> None:
     assert fmt.percent(0.0123) == "1.23 %"
     assert fmt.number(None) == fmt.DASH
     assert fmt.size_bytes(75 * 1024**3) == "75.0 GB"
+
+
+def test_concurrency_vs_reserved_puts_limited_functions_first() -> None:
+    frame = pd.DataFrame(
+        {
+            "function_name": ["busy", "capped", "quiet", "no-metrics"],
+            "concurrency_max": [80.0, 9.0, 2.0, None],
+            "reserved_concurrency": [None, 10, 50, 5],
+        }
+    )
+    fig = figures.concurrency_vs_reserved(frame)
+    bars, reserved = fig.data
+    assert list(bars.y) == ["capped", "quiet", "busy"]  # 90 % and 4 % of reserved, then none
+    assert list(reserved.y) == ["capped", "quiet"] and list(reserved.x) == [10, 50]
+    assert "Concurrent executions" in fig.layout.xaxis.title.text
+
+
+def test_health_figures_say_when_a_metric_was_not_collected() -> None:
+    times = pd.to_datetime([0, 3600], unit="s", utc=True)
+    absent = pd.DataFrame(
+        {
+            "time": times,
+            "iterator_age_max_ms": [float("nan")] * 2,
+            "async_events_dropped": [float("nan")] * 2,
+        }
+    )
+    for fig in (
+        figures.iterator_age_over_time(absent),
+        figures.async_delivery_over_time(absent),
+        figures.concurrency_vs_reserved(
+            pd.DataFrame({"function_name": [], "concurrency_max": [], "reserved_concurrency": []})
+        ),
+    ):
+        assert fig.data == ()
+        assert "Not collected" in fig.layout.annotations[0].text
+    present = absent.assign(iterator_age_max_ms=[1500.0, 90_000.0], async_events_dropped=[0, 4])
+    age = figures.iterator_age_over_time(present)
+    assert list(age.data[0].y) == [1.5, 90.0]  # seconds
+    assert age.layout.yaxis.title.text == "Iterator age (s)"
+    drops = figures.async_delivery_over_time(present)
+    assert [t.name for t in drops.data] == ["Async events dropped"]
+
+
+def test_cold_starts_show_init_p95_on_a_second_axis() -> None:
+    frame = pd.DataFrame(
+        {
+            "time": pd.to_datetime([0, 3600], unit="s", utc=True),
+            "cold_starts": [3, 0],
+            "init_p95_ms": [420.0, None],
+        }
+    )
+    fig = figures.cold_starts_over_time(frame)
+    assert [t.name for t in fig.data] == ["Cold starts", "p95 init duration"]
+    assert fig.data[1].yaxis == "y2"
+    assert fig.layout.yaxis2.title.text == "Init duration (ms)"

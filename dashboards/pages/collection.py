@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import dash
 import dash_ag_grid as dag
 from dash import html
 
-from dashboards import data
 from dashboards.components import cached_layout, empty_state, now, page_frame, store
-from dashboards.components import records as _records
+from dashboards.pages.functions import _USD
+from lambdascope import queries
 from lambdascope.timeutil import iso
 
 dash.register_page(
@@ -26,52 +25,72 @@ def _age(seconds: float | None, at: int) -> str:
     return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} d ago"
 
 
+FRESHNESS_SOURCES = (
+    ("local_hour", "Local logs (latest hour)"),
+    ("insights_hour", "Logs Insights (latest hour)"),
+    ("metrics_hour", "CloudWatch metrics (latest hour)"),
+    ("inventory_at", "Inventory (latest listing)"),
+    ("last_invocation", "Raw invocations (latest)"),
+)
+
+
 @cached_layout
 def layout(**query: Any) -> html.Div:
     at = now()
     with store() as conn:
-        runs = data.collection_runs(conn)
-        freshness = data.data_freshness(conn)
-    if runs.empty and freshness.empty:
+        runs = queries.collection_runs(conn)
+        freshness = queries.data_freshness(conn)
+    if not runs and all(freshness[key] is None for key, _ in FRESHNESS_SOURCES):
         return page_frame(
             "collection",
             "Collection",
             query,
             [empty_state("collection", "Nothing collected or ingested yet")],
         )
-    run_rows = []
-    for r in _records(runs):
-        try:
-            errors = json.loads(r["errors_json"] or "[]")
-        except ValueError:
-            errors = [r["errors_json"]]
-        run_rows.append(
-            {
-                "started_at": iso(r["started_at"]),
-                "account_id": r["account_id"] or "(local)",
-                "region": r["region"] or "—",
-                "source": r["source"],
-                "status": r["status"],
-                "duration_s": (r["finished_at"] - r["started_at"]) if r["finished_at"] else None,
-                "items": r["items"],
-                "api_calls": r["api_calls"],
-                "errors": "; ".join(str(e) for e in errors) or (r["message"] or ""),
-            }
-        )
-    fresh_rows = [
+    run_rows = [
         {
+            "started_at": iso(r["started_at"]),
             "account_id": r["account_id"] or "(local)",
             "region": r["region"] or "—",
             "source": r["source"],
-            "latest_hour": iso(r["latest_hour"]),
-            "age": _age(r["latest_hour"], at),
+            "status": r["status"],
+            "duration_s": (r["finished_at"] - r["started_at"]) if r["finished_at"] else None,
+            "items": r["items"],
+            "api_calls": r["api_calls"],
+            "cost_usd": r["estimated_cost_usd"],
+            "errors": "; ".join(str(e) for e in r["errors"]) or (r["message"] or ""),
         }
-        for r in _records(freshness)
+        for r in runs
+    ]
+    fresh_rows = [
+        {
+            "account_id": "all",
+            "region": "all",
+            "source": label,
+            "status": "",
+            "latest": iso(freshness[key]),
+            "age": _age(freshness[key], at),
+        }
+        for key, label in FRESHNESS_SOURCES
+        if freshness[key] is not None
+    ] + [
+        {
+            "account_id": r["account_id"] or "(local)",
+            "region": r["region"] or "—",
+            "source": f"collect: {r['source']} (covered up to)",
+            "status": r["status"],
+            "latest": iso(r["window_end"]),
+            "age": _age(r["window_end"], at),
+        }
+        for r in freshness["runs"]
     ]
     status_style = {
         "styleConditions": [
             {"condition": "params.value == 'ok'", "style": {"color": "#2a9d8f"}},
-            {"condition": "params.value != 'ok'", "style": {"color": "#d62828", "fontWeight": 600}},
+            {
+                "condition": "params.value && params.value != 'ok'",
+                "style": {"color": "#d62828", "fontWeight": 600},
+            },
         ]
     }
     return page_frame(
@@ -84,12 +103,17 @@ def layout(**query: Any) -> html.Div:
                 id="collection-freshness",
                 rowData=fresh_rows,
                 columnDefs=[
-                    {"field": f, "headerName": h}
+                    {
+                        "field": f,
+                        "headerName": h,
+                        **({"cellStyle": status_style} if f == "status" else {}),
+                    }
                     for f, h in (
                         ("account_id", "Account"),
                         ("region", "Region"),
-                        ("source", "Source"),
-                        ("latest_hour", "Latest hour (UTC)"),
+                        ("source", "Data"),
+                        ("status", "Last run"),
+                        ("latest", "Latest (UTC)"),
                         ("age", "Age"),
                     )
                 ],
@@ -110,6 +134,11 @@ def layout(**query: Any) -> html.Div:
                     {"field": "duration_s", "headerName": "Duration (s)"},
                     {"field": "items", "headerName": "Items"},
                     {"field": "api_calls", "headerName": "API calls"},
+                    {
+                        "field": "cost_usd",
+                        "headerName": "AWS charge (est.)",
+                        "valueFormatter": _USD,
+                    },
                     {"field": "errors", "headerName": "Errors", "flex": 2},
                 ],
                 defaultColDef={"sortable": True, "filter": True, "resizable": True, "flex": 1},

@@ -6,6 +6,7 @@ from typing import Any
 
 import dash
 import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html
 
 from dashboards import data, figures
@@ -21,6 +22,7 @@ from dashboards.components import (
 )
 from dashboards.components import records as _records
 from dashboards.pages.functions import _MS, _NUM, _PCT
+from lambdascope import queries
 
 dash.register_page(
     __name__,
@@ -32,30 +34,30 @@ dash.register_page(
 
 @cached_layout
 def layout(**query: Any) -> html.Div:
+    title = "Errors and throttling"
     with store() as conn:
-        if data.store_is_empty(conn):
+        if not queries.has_functions(conn):
             return page_frame(
-                "errors",
-                "Errors and throttling",
-                query,
-                [empty_state("errors", "No functions in the store yet")],
+                "errors", title, query, [empty_state("errors", "No functions in the store yet")]
             )
-        filters = data.filters_from_query(query, now())
-        stats = data.function_stats(conn, filters)
-        series = data.fleet_timeseries(conn, filters)
-    if stats.empty:
-        return page_frame("errors", "Errors and throttling", query, [no_match("errors")])
-    failing = stats[
+        view = data.view_from_query(query, now())
+        if not queries.list_functions(conn, view.filters):
+            return page_frame("errors", title, query, [no_match("errors")])
+        stats = data.function_table(conn, view, histograms=())
+        series = data.fleet_frame(conn, view)
+        health = data.health_table(conn, view)
+        health_series = data.health_frame(conn, view)
+    merged = stats.merge(health, how="left", left_on="id", right_on="function_id")
+    failing = merged[
         (
-            stats["errors"]
-            + stats["throttles"]
-            + stats["timeouts"]
-            + stats["out_of_memory"]
-            + stats["async_events_dropped"].fillna(0)
+            merged["errors"]
+            + merged["throttles"]
+            + merged["timeouts"]
+            + merged["out_of_memory"]
+            + merged["async_events_dropped"].fillna(0)
         )
         > 0
-    ]
-    failing = failing.sort_values(["errors", "throttles"], ascending=False)
+    ].sort_values(["errors", "throttles"], ascending=False)
     records = []
     for r in _records(failing):
         records.append(
@@ -76,7 +78,6 @@ def layout(**query: Any) -> html.Div:
                 "href": function_href(r["function_name"], r["account_id"], r["region"], query),
             }
         )
-    records = [{k: (None if v != v else v) for k, v in rec.items()} for rec in records]
     grid = dag.AgGrid(
         id="errors-grid",
         rowData=records,
@@ -108,7 +109,7 @@ def layout(**query: Any) -> html.Div:
     )
     return page_frame(
         "errors",
-        "Errors and throttling",
+        title,
         query,
         [
             graph(
@@ -126,6 +127,34 @@ def layout(**query: Any) -> html.Div:
                 "No errors, timeouts or throttles in this range.",
                 id="errors-none",
                 className="text-muted",
+            ),
+            html.H5("Concurrency, streams and async delivery", className="section-title"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        graph(
+                            "errors-concurrency-graph",
+                            figures.concurrency_vs_reserved(merged),
+                        ),
+                        lg=6,
+                    ),
+                    dbc.Col(
+                        [
+                            graph(
+                                "errors-iterator-graph",
+                                figures.iterator_age_over_time(health_series),
+                            ),
+                        ],
+                        lg=6,
+                    ),
+                    dbc.Col(
+                        graph(
+                            "errors-async-graph",
+                            figures.async_delivery_over_time(health_series),
+                        ),
+                        lg=6,
+                    ),
+                ]
             ),
         ],
     )

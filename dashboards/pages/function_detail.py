@@ -7,9 +7,7 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-import pandas as pd
 from dash import dcc, html
-from sqlite_utils import Database
 
 from dashboards import data, figures
 from dashboards import format as fmt
@@ -24,7 +22,7 @@ from dashboards.components import (
     records,
     store,
 )
-from lambdascope import rightsizing, staleness
+from lambdascope import queries, rightsizing, staleness
 from lambdascope.timeutil import iso
 
 dash.register_page(
@@ -71,18 +69,47 @@ def timeout_advice(timeout_s: float | None, max_ms: float | None, p99_ms: float 
     return text
 
 
-def _current_recommendation(recs: pd.DataFrame, memory_mb: Any) -> Any:
+def _current_recommendation(
+    recs: list[rightsizing.Recommendation], memory_mb: Any
+) -> rightsizing.Recommendation | None:
     """The recommendation for the currently configured size (else the busiest one)."""
-    if recs.empty:
+    if not recs:
         return None
-    same = recs[recs["memory_mb"] == memory_mb]
-    chosen = same if not same.empty else recs.sort_values("invocations", ascending=False)
-    return chosen.iloc[0]["recommendation"]
+    same = [r for r in recs if r.memory_mb == memory_mb]
+    return same[0] if same else max(recs, key=lambda r: r.invocations)
 
 
-def recommendation_block(recs: pd.DataFrame) -> html.Div:
+def _options_table(options: list[dict[str, Any]]) -> Any:
+    if not options:
+        return html.Div()
+    header = ("Memory", "Arch", "Projected duration", "Cost / 30 days", "Savings / 30 days")
+    body = [
+        html.Tr(
+            [
+                html.Td(fmt.megabytes(o["memory_mb"]) + (" (what-if)" if o.get("what_if") else "")),
+                html.Td(o["architecture"]),
+                html.Td(
+                    f"{fmt.duration_ms(o['projected_duration_ms']['lower'])} – "
+                    f"{fmt.duration_ms(o['projected_duration_ms']['upper'])}"
+                ),
+                html.Td(fmt.usd(o.get("monthly_cost_usd"))),
+                html.Td(fmt.usd(o.get("monthly_savings_usd"))),
+            ]
+        )
+        for o in options
+    ]
+    return dbc.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(body)],
+        size="sm",
+        striped=True,
+        className="mt-2 mb-3",
+        id="function-options",
+    )
+
+
+def recommendation_block(recs: list[rightsizing.Recommendation]) -> html.Div:
     """Finding, recommended size, projected duration, savings and the options table."""
-    if recs.empty:
+    if not recs:
         return html.Div(
             html.P(
                 "No memory reports in this range: no recommendation yet.", className="text-muted"
@@ -90,81 +117,33 @@ def recommendation_block(recs: pd.DataFrame) -> html.Div:
             id="function-recommendation",
         )
     blocks: list[Any] = []
-    for rec in recs.sort_values("invocations", ascending=False).to_dict("records"):
-        colour = figures.FINDING_COLOURS.get(rec["finding"], "#1f77b4")
-        projected = rec.get("projected_duration_ms") or {}
-        summary = [
-            html.Span(rec["finding"], className="badge me-2", style={"backgroundColor": colour}),
+    for rec in sorted(recs, key=lambda r: -r.invocations):
+        colour = figures.FINDING_COLOURS.get(rec.finding, "#1f77b4")
+        summary: list[Any] = [
+            html.Span(rec.finding, className="badge me-2", style={"backgroundColor": colour}),
             html.Strong(
-                f"{fmt.megabytes(rec['memory_mb'])} → "
-                f"{fmt.megabytes(rec.get('recommended_memory_mb'))}"
+                f"{fmt.megabytes(rec.memory_mb)} → {fmt.megabytes(rec.recommended_memory_mb)}"
             ),
             html.Span(
-                f" · confidence {rec['confidence']}"
-                f" · saves {fmt.usd(rec['monthly_savings_usd'])}/month",
+                f" · confidence {rec.confidence}"
+                f" · saves {fmt.usd(rec.monthly_savings_usd)} per 30 days",
                 className="ms-1",
             ),
         ]
-        if projected:
+        projected = rec.projected_duration_ms
+        if projected is not None:
             summary.append(
                 html.Div(
-                    f"Projected duration {fmt.duration_ms(projected.get('lower'))} – "
-                    f"{fmt.duration_ms(projected.get('upper'))} "
-                    f"(expected {fmt.duration_ms(projected.get('expected'))})",
+                    f"Projected duration {fmt.duration_ms(projected.lower)} – "
+                    f"{fmt.duration_ms(projected.upper)} "
+                    f"(expected {fmt.duration_ms(projected.expected)})",
                     className="text-muted small",
                 )
             )
-        if rec.get("reasons"):
-            summary.append(html.Div(rec["reasons"], className="small"))
-        options = rec.get("options") or []
-        table = (
-            dbc.Table(
-                [
-                    html.Thead(
-                        html.Tr(
-                            [
-                                html.Th(h)
-                                for h in (
-                                    "Memory",
-                                    "Arch",
-                                    "Projected duration",
-                                    "Cost / month",
-                                    "Savings / month",
-                                )
-                            ]
-                        )
-                    ),
-                    html.Tbody(
-                        [
-                            html.Tr(
-                                [
-                                    html.Td(
-                                        fmt.megabytes(o["memory_mb"])
-                                        + (" (what-if)" if o.get("what_if") else "")
-                                    ),
-                                    html.Td(o["architecture"]),
-                                    html.Td(
-                                        fmt.duration_ms(
-                                            (o.get("projected_duration_ms") or {}).get("expected")
-                                        )
-                                    ),
-                                    html.Td(fmt.usd(o.get("monthly_cost_usd"))),
-                                    html.Td(fmt.usd(o.get("monthly_savings_usd"))),
-                                ]
-                            )
-                            for o in options
-                        ]
-                    ),
-                ],
-                size="sm",
-                striped=True,
-                className="mt-2 mb-3",
-                id="function-options",
-            )
-            if options
-            else html.Div()
-        )
-        blocks.append(html.Div([html.Div(summary), table]))
+        if rec.reasons:
+            summary.append(html.Div("; ".join(rec.reasons), className="small"))
+        options = [o.as_dict() for o in rec.options]
+        blocks.append(html.Div([html.Div(summary), _options_table(options)]))
     return html.Div(blocks, id="function-recommendation")
 
 
@@ -206,22 +185,12 @@ def _config_table(fn: dict[str, Any]) -> html.Table:
     )
 
 
-def _daily_cost(series: pd.DataFrame, architecture: str | None) -> pd.DataFrame:
-    if series.empty:
-        return pd.DataFrame(columns=["day", "cost_usd"])
-    frame = series.assign(day=series["time"].dt.floor("D"))
-    frame["cost_usd"] = [
-        data.estimated_cost_usd(float(i or 0), float(b or 0), architecture)
-        for i, b in zip(frame["invocations"], frame["billed_mb_ms"], strict=True)
-    ]
-    return frame.groupby("day", as_index=False).agg(cost_usd=("cost_usd", "sum"))
-
-
 @cached_layout
 def layout(name: str = "", **query: Any) -> html.Div:
+    at = now()
     with store() as conn:
-        matches = data.find_functions(conn, name, query.get("account"), query.get("region"))
-        if matches.empty:
+        matches = queries.functions_by_name(conn, name, query.get("account"), query.get("region"))
+        if not matches:
             return page_frame(
                 "function",
                 name or "Function",
@@ -238,11 +207,11 @@ def layout(name: str = "", **query: Any) -> html.Div:
             links = [
                 html.Li(
                     dcc.Link(
-                        f"{r['function_name']} · {r['account_id']} · {r['region']}",
-                        href=function_href(r["function_name"], r["account_id"], r["region"], query),
+                        f"{m.function_name} · {m.account_id} · {m.region}",
+                        href=function_href(m.function_name, m.account_id, m.region, query),
                     )
                 )
-                for r in records(matches)
+                for m in matches
             ]
             return page_frame(
                 "function",
@@ -256,32 +225,21 @@ def layout(name: str = "", **query: Any) -> html.Div:
                     )
                 ],
             )
-        fn = records(matches)[0]
-        filters = data.filters_from_query(query, now())
-        series = data.function_timeseries(conn, int(fn["id"]), filters)
-        mem_hist = data.memory_histogram(conn, int(fn["id"]), filters)
-        stats = data.function_stats(
-            conn,
-            data.Filters(
-                start=filters.start,
-                end=filters.end,
-                account=fn["account_id"],
-                region=fn["region"],
-                name=fn["function_name"],
-            ),
+        info = matches[0]
+        fn = queries.function_config(conn, info.function_id) or {}
+        view = data.view_from_query(query, at)
+        one = data.View(
+            view.start,
+            view.end,
+            queries.Filters(function_ids=(info.function_id,), include_deleted=True),
         )
-        versions = data.function_versions(conn, int(fn["id"]))
-        recs = data.recommendations(conn, filters, stats)
-        stale = staleness.find_stale(
-            Database(conn),
-            now(),
-            rightsizing.StatsFilter(
-                function_names=(fn["function_name"],),
-                regions=(fn["region"],),
-                account_ids=(fn["account_id"],),
-            ),
-        ).functions
-    row = stats[stats["id"] == fn["id"]].iloc[0].to_dict() if not stats.empty else {}
+        series = data.function_series(conn, info, view)
+        mem_hist = queries.memory_histogram(conn, info.function_id, view.start, view.end)
+        stats = data.function_table(conn, one, histograms=queries.HIST_COLUMNS)
+        versions = queries.function_versions(conn, info.function_id)
+        recs = data.recommendations(conn, view, [info])
+        stale = data.stale_report(conn, at, view, [info]).functions
+    row = records(stats)[0] if not stats.empty else {}
     invocations = row.get("invocations", 0)
     cards = dbc.Row(
         [
@@ -302,7 +260,8 @@ def layout(name: str = "", **query: Any) -> html.Div:
     tuning = json.dumps(
         rightsizing.power_tuning_input(current, fn.get("function_arn"))
         if current is not None
-        else power_tuning_input(fn)
+        else power_tuning_input(fn),
+        indent=1,
     )
     advice = dbc.Card(
         dbc.CardBody(
@@ -322,9 +281,9 @@ def layout(name: str = "", **query: Any) -> html.Div:
                 html.P(
                     f"{len(versions)} published versions"
                     + (
-                        f", {fmt.size_bytes(float(versions['code_size_bytes'].fillna(0).sum()))}"
+                        f", {fmt.size_bytes(sum(v['code_size_bytes'] or 0 for v in versions))}"
                         " of code"
-                        if not versions.empty
+                        if versions
                         else ""
                     )
                 ),
@@ -373,9 +332,7 @@ def layout(name: str = "", **query: Any) -> html.Div:
                         graph(
                             "function-failures-graph",
                             figures.counts_over_time(
-                                series.assign(out_of_memory=series["out_of_memory"])
-                                if not series.empty
-                                else series,
+                                series,
                                 "Errors, timeouts, OOMs and throttles",
                                 ("errors", "timeouts", "out_of_memory", "throttles"),
                             ),
@@ -397,7 +354,7 @@ def layout(name: str = "", **query: Any) -> html.Div:
                     dbc.Col(
                         graph(
                             "function-cost-graph",
-                            figures.cost_per_day(_daily_cost(series, fn.get("architecture"))),
+                            figures.cost_per_day(data.daily_cost(series)),
                         ),
                         lg=6,
                     ),

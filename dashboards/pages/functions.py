@@ -10,7 +10,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, callback, html
 
-from dashboards import data
+from dashboards import data, figures
 from dashboards.components import (
     cached_layout,
     empty_state,
@@ -21,6 +21,7 @@ from dashboards.components import (
     records,
     store,
 )
+from lambdascope import queries
 
 dash.register_page(__name__, path="/functions", name="Functions", title="lambdascope · Functions")  # type: ignore[no-untyped-call]
 
@@ -29,6 +30,19 @@ _MB = {"function": "params.value == null ? '—' : d3.format(',.0f')(params.valu
 _PCT = {"function": "params.value == null ? '—' : d3.format('.2%')(params.value)"}
 _USD = {"function": "params.value == null ? '—' : d3.format('$,.2f')(params.value)"}
 _NUM = {"function": "params.value == null ? '—' : d3.format('.3~s')(params.value)"}
+
+FINDING_STYLE = {
+    "styleConditions": [
+        {"condition": f"params.value == '{finding}'", "style": {"color": colour, "fontWeight": 600}}
+        for finding, colour in figures.FINDING_COLOURS.items()
+    ]
+}
+STALE_STYLE = {
+    "styleConditions": [
+        {"condition": "params.value >= 60", "style": {"color": "#d62828", "fontWeight": 600}},
+        {"condition": "params.value >= 30", "style": {"color": "#e76f51"}},
+    ]
+}
 
 COLUMNS: list[dict[str, Any]] = [
     {
@@ -102,40 +116,57 @@ COLUMNS: list[dict[str, Any]] = [
         "width": 115,
         "filter": "agNumberColumnFilter",
     },
+    {"field": "finding", "headerName": "Finding", "cellStyle": FINDING_STYLE, "width": 150},
+    {
+        "field": "stale_score",
+        "headerName": "Stale score",
+        "cellStyle": STALE_STYLE,
+        "width": 110,
+        "filter": "agNumberColumnFilter",
+    },
     {"field": "href", "hide": True},
 ]
 
 
-def rows(stats: pd.DataFrame, query: dict[str, Any]) -> list[dict[str, Any]]:
-    """Grid rows: the stats with a link to each function's page."""
-    keep = [c["field"] for c in COLUMNS if c["field"] != "href"] + ["memory_used_ratio"]
-    frame = stats[keep].copy()
-    frame["href"] = [
-        function_href(n, a, r, query)
-        for n, a, r in zip(
-            stats["function_name"], stats["account_id"], stats["region"], strict=True
-        )
-    ]
+def rows(
+    stats: pd.DataFrame,
+    query: dict[str, Any],
+    findings: dict[tuple[str, str, str], str],
+    scores: dict[tuple[str, str, str], int],
+) -> list[dict[str, Any]]:
+    """Grid rows: the stats with finding, stale score and a link to each function's page."""
+    keep = [c["field"] for c in COLUMNS if c["field"] not in ("href", "finding", "stale_score")]
+    frame = stats[[*keep, "memory_used_ratio"]].copy()
+    keys = list(zip(stats["account_id"], stats["region"], stats["function_name"], strict=True))
+    frame["finding"] = [findings.get(k) for k in keys]
+    frame["stale_score"] = [scores.get(k) for k in keys]
+    frame["href"] = [function_href(n, a, r, query) for a, r, n in keys]
     return records(frame)
 
 
 @cached_layout
 def layout(**query: Any) -> html.Div:
+    at = now()
     with store() as conn:
-        if data.store_is_empty(conn):
+        if not queries.has_functions(conn):
             return page_frame(
                 "functions",
                 "Functions",
                 query,
                 [empty_state("functions", "No functions in the store yet")],
             )
-        stats = data.function_stats(conn, data.filters_from_query(query, now()))
-    if stats.empty:
-        return page_frame("functions", "Functions", query, [no_match("functions")])
+        view = data.view_from_query(query, at)
+        infos = queries.list_functions(conn, view.filters)
+        if not infos:
+            return page_frame("functions", "Functions", query, [no_match("functions")])
+        stats = data.function_table(conn, view)
+        findings = data.primary_finding(data.recommendations(conn, view, infos))
+        stale = data.stale_report(conn, at, view, infos)
+    scores = {(f.account_id, f.region, f.function_name): f.score for f in stale.functions}
     grid = dag.AgGrid(
         id="functions-grid",
         getRowId="params.data.href",
-        rowData=rows(stats, query),
+        rowData=rows(stats, query, findings, scores),
         columnDefs=COLUMNS,
         defaultColDef={"sortable": True, "filter": True, "resizable": True},
         dashGridOptions={

@@ -21,6 +21,7 @@ from dashboards.components import (
     page_frame,
     store,
 )
+from lambdascope import cost, histogram, queries
 
 dash.register_page(__name__, path="/", name="Overview", title="lambdascope · Overview")  # type: ignore[no-untyped-call]
 
@@ -32,40 +33,47 @@ def _top(frame: pd.DataFrame, column: str, n: int = 8) -> pd.DataFrame:
 
 @cached_layout
 def layout(**query: Any) -> html.Div:
+    at = now()
     with store() as conn:
-        if data.store_is_empty(conn):
+        if not queries.has_functions(conn):
             return page_frame(
                 "overview",
                 "Fleet overview",
                 query,
                 [empty_state("overview", "No functions in the store yet")],
             )
-        filters = data.filters_from_query(query, now())
-        stats = data.function_stats(conn, filters)
-        series = data.fleet_timeseries(conn, filters)
-        recs = data.recommendations(conn, filters, stats)
-    if stats.empty:
-        return page_frame("overview", "Fleet overview", query, [no_match("overview")])
+        view = data.view_from_query(query, at)
+        infos = queries.list_functions(conn, view.filters)
+        if not infos:
+            return page_frame("overview", "Fleet overview", query, [no_match("overview")])
+        raw = queries.function_stats(
+            conn, view.start, view.end, view.filters, histograms=data.FLEET_HISTOGRAMS
+        )
+        stats = data.stats_frame(raw)
+        series = data.fleet_frame(conn, view)
+        recs = data.recommendations(conn, view, infos)
+        stale = data.stale_report(conn, at, view, infos)
     invocations = float(stats["invocations"].sum())
     errors = float(stats["errors"].sum())
-    cost = float(stats["cost_usd"].sum())
-    weights = stats["fact_invocations"].where(stats["duration_p95"].notna(), 0)
-    p95 = (
-        float((stats["duration_p95"].fillna(0) * weights).sum() / weights.sum())
-        if weights.sum() > 0
-        else None
-    )
+    spend = float(stats["cost_usd"].sum())
+    fleet_p95 = histogram.quantile(data.fleet_histogram(raw), 0.95)
     active = int((stats["invocations"] > 0).sum())
-    idle = len(stats) - active
+    savings_total = sum(max(0.0, r.monthly_savings_usd) for r in recs)
+    stale_count = len(stale.functions_to_review)
     cards = dbc.Row(
         [
             kpi(
                 "Functions",
                 fmt.number(len(stats)),
-                f"{active} invoked in range",
+                f"{fmt.number(active)} invoked in range",
                 "overview-kpi-functions",
             ),
-            kpi("Invocations", fmt.number(invocations), "", "overview-kpi-invocations"),
+            kpi(
+                "Invocations",
+                fmt.number(invocations),
+                f"{fmt.number(invocations / view.days)} per day",
+                "overview-kpi-invocations",
+            ),
             kpi(
                 "Error rate",
                 fmt.percent(errors / invocations if invocations else None),
@@ -75,40 +83,42 @@ def layout(**query: Any) -> html.Div:
             kpi(
                 "Throttles",
                 fmt.number(float(stats["throttles"].sum())),
-                "",
+                "requests rejected",
                 "overview-kpi-throttles",
             ),
             kpi(
                 "p95 duration",
-                fmt.duration_ms(p95),
-                "invocation-weighted mean of p95s",
+                fmt.duration_ms(fleet_p95),
+                "all invocations in range",
                 "overview-kpi-p95",
             ),
             kpi(
                 "Cost in range",
-                fmt.usd(cost),
-                f"{fmt.usd(cost / filters.days * 30)} per 30 days (estimate)",
+                fmt.usd(spend),
+                f"{fmt.usd(cost.per_30_days(spend, view.window_s))} per 30 days",
                 "overview-kpi-cost",
             ),
             kpi(
                 "Potential savings",
-                fmt.usd(float(recs["monthly_savings_usd"].sum()) if not recs.empty else None),
-                "per month, from right-sizing",
+                fmt.usd(savings_total),
+                "per 30 days, from right-sizing",
                 "overview-kpi-savings",
             ),
-            kpi("Not invoked in range", fmt.number(idle), "stale candidates", "overview-kpi-idle"),
+            kpi(
+                "Stale functions",
+                fmt.number(stale_count),
+                "idle and not modified",
+                "overview-kpi-stale",
+            ),
         ],
         className="g-3",
     )
     slow = _top(stats, "duration_p95")
     failing = _top(stats, "errors")
     throttled = _top(stats, "throttles")
-    savings = (
-        recs.groupby("function_name", as_index=False).agg(
-            monthly_savings_usd=("monthly_savings_usd", "sum")
-        )
-        if not recs.empty
-        else pd.DataFrame(columns=["function_name", "monthly_savings_usd"])
+    by_function = data.recommendations_frame(recs)
+    savings = by_function.groupby("function_name", as_index=False).agg(
+        monthly_savings_usd=("monthly_savings_usd", "sum")
     )
     saving = _top(savings, "monthly_savings_usd")
     tops = dbc.Row(

@@ -1,13 +1,15 @@
-"""Right-sizing: every recommendation sorted by savings, fleet scatter, totals per finding."""
+"""Right-sizing: every recommendation sorted by savings, fleet scatter, totals per finding,
+and the memory report (CSV / HTML, as `lambdascope report memory` builds it)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, html
+from dash import Input, Output, State, callback, ctx, dcc, html
 
 from dashboards import data, figures
 from dashboards import format as fmt
@@ -20,9 +22,13 @@ from dashboards.components import (
     no_match,
     now,
     page_frame,
+    records,
     store,
 )
 from dashboards.pages.functions import _MB, _USD
+from lambdascope import queries
+from lambdascope.reports import build, render
+from lambdascope.timeutil import iso
 
 dash.register_page(  # type: ignore[no-untyped-call]
     __name__, path="/right-sizing", name="Right-sizing", title="lambdascope · Right-sizing"
@@ -62,23 +68,32 @@ COLUMNS: list[dict[str, Any]] = [
 ]
 
 
+def _report_recs(query: dict[str, Any], at: int) -> tuple[list[Any], str]:
+    """The recommendations of the page's view and a window label for the report."""
+    with store() as conn:
+        view = data.view_from_query(query, at)
+        recs = data.recommendations(conn, view, queries.list_functions(conn, view.filters))
+    window = f"{iso(view.start)} to {iso(view.end)}"
+    return recs, window
+
+
 @cached_layout
 def layout(**query: Any) -> html.Div:
     title = "Right-sizing"
     with store() as conn:
-        if data.store_is_empty(conn):
+        if not queries.has_functions(conn):
             return page_frame(
                 "rightsizing",
                 title,
                 query,
                 [empty_state("rightsizing", "No functions in the store yet")],
             )
-        filters = data.filters_from_query(query, now())
-        stats = data.function_stats(conn, filters)
-        recs = data.recommendations(conn, filters, stats)
-    if stats.empty:
-        return page_frame("rightsizing", title, query, [no_match("rightsizing")])
-    if recs.empty:
+        view = data.view_from_query(query, now())
+        infos = queries.list_functions(conn, view.filters)
+        if not infos:
+            return page_frame("rightsizing", title, query, [no_match("rightsizing")])
+        found = data.recommendations(conn, view, infos)
+    if not found:
         return page_frame(
             "rightsizing",
             title,
@@ -87,35 +102,24 @@ def layout(**query: Any) -> html.Div:
                 empty_state(
                     "rightsizing",
                     "No memory reports in this time range",
-                    "Right-sizing needs REPORT lines (local logs or Logs Insights):",
+                    "Right-sizing needs REPORT lines (local logs or Logs Insights); widen the"
+                    " time range or load logs:",
                 )
             ],
         )
-    recs = recs.sort_values("monthly_savings_usd", ascending=False)
-    findings = recs.groupby(["account_id", "region", "function_name"], as_index=False).first()
-    scatter_data = stats.merge(
-        findings[["account_id", "region", "function_name", "finding"]],
-        how="left",
-        on=["account_id", "region", "function_name"],
-    )
+    recs = data.recommendations_frame(found).sort_values("monthly_savings_usd", ascending=False)
     rows = []
-    for rec in recs.drop(columns=["options", "recommendation"]).to_dict("records"):
+    for rec in records(recs.drop(columns=["options", "projected_duration_ms"])):
         rec["href"] = function_href(rec["function_name"], rec["account_id"], rec["region"], query)
-        rows.append(
-            {
-                k: (None if isinstance(v, float) and v != v else v)
-                for k, v in rec.items()
-                if k != "projected_duration_ms"
-            }
-        )
-    total = float(recs["monthly_savings_usd"].sum())
+        rows.append(rec)
+    total = float(recs["monthly_savings_usd"].clip(lower=0).sum())
     count = recs["finding"].value_counts()
     cards = dbc.Row(
         [
             kpi(
                 "Potential savings",
                 fmt.usd(total),
-                "per month, at current traffic",
+                "per 30 days, at current traffic",
                 "rightsizing-kpi-savings",
             ),
             kpi("Over-provisioned", fmt.number(int(count.get("over-provisioned", 0)))),
@@ -149,9 +153,7 @@ def layout(**query: Any) -> html.Div:
             dbc.Row(
                 [
                     dbc.Col(
-                        graph(
-                            "rightsizing-scatter", figures.memory_scatter(scatter_data, "finding")
-                        ),
+                        graph("rightsizing-scatter", figures.memory_scatter(recs, "finding")),
                         lg=7,
                     ),
                     dbc.Col(graph("rightsizing-totals", figures.savings_by_finding(recs)), lg=5),
@@ -167,14 +169,27 @@ def layout(**query: Any) -> html.Div:
                         className="align-self-center",
                     ),
                     dbc.Col(
-                        dbc.Button(
-                            "Download memory report (CSV)",
-                            id="rightsizing-csv",
-                            color="secondary",
-                            size="sm",
+                        dbc.ButtonGroup(
+                            [
+                                dbc.Button(
+                                    "Memory report (CSV)",
+                                    id="rightsizing-download-csv",
+                                    color="secondary",
+                                    outline=True,
+                                    size="sm",
+                                ),
+                                dbc.Button(
+                                    "Memory report (HTML)",
+                                    id="rightsizing-download-html",
+                                    color="secondary",
+                                    outline=True,
+                                    size="sm",
+                                ),
+                            ]
                         ),
                         width="auto",
                     ),
+                    dcc.Download(id="rightsizing-download"),
                 ],
                 className="mb-2",
             ),
@@ -184,12 +199,20 @@ def layout(**query: Any) -> html.Div:
 
 
 @callback(
-    Output("rightsizing-grid", "exportDataAsCsv"),
-    Input("rightsizing-csv", "n_clicks"),
+    Output("rightsizing-download", "data"),
+    Input("rightsizing-download-csv", "n_clicks"),
+    Input("rightsizing-download-html", "n_clicks"),
+    State("url", "search"),
     prevent_initial_call=True,
 )
-def export_csv(_clicks: int | None) -> bool:
-    return True
+def download_report(_csv: int | None, _html: int | None, search: str | None) -> Any:
+    """The memory report of the page's filters, built like `lambdascope report memory`."""
+    fmt_name = "html" if ctx.triggered_id == "rightsizing-download-html" else "csv"
+    query = dict(parse_qsl((search or "").lstrip("?")))
+    recs, window = _report_recs(query, now())
+    text = render(build.memory_report(recs, window), fmt_name)
+    day = (iso(now()) or "")[:10]
+    return {"content": text, "filename": f"memory-report-{day}.{fmt_name}", "type": None}
 
 
 @callback(

@@ -8,7 +8,6 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html
-from sqlite_utils import Database
 
 from dashboards import data
 from dashboards import format as fmt
@@ -22,7 +21,7 @@ from dashboards.components import (
     page_frame,
     store,
 )
-from lambdascope import rightsizing, staleness
+from lambdascope import queries
 from lambdascope.timeutil import iso
 
 dash.register_page(  # type: ignore[no-untyped-call]
@@ -37,34 +36,21 @@ _STALE_STYLE = {
 }
 
 
-def stale_report(conn: Any, stats: Any, at: int) -> staleness.StaleReport:
-    """Staleness (lambdascope.staleness) for the accounts/regions of ``stats``."""
-    accounts = tuple(sorted(set(stats["account_id"])))
-    regions = tuple(sorted(set(stats["region"])))
-    names = tuple(sorted(set(stats["function_name"]))) if len(stats) <= 50 else ()
-    return staleness.find_stale(
-        Database(conn),
-        at,
-        rightsizing.StatsFilter(function_names=names, regions=regions, account_ids=accounts),
-    )
-
-
 @cached_layout
 def layout(**query: Any) -> html.Div:
     title = "Stale functions"
     at = now()
     with store() as conn:
-        if data.store_is_empty(conn):
+        if not queries.has_functions(conn):
             return page_frame(
                 "stale", title, query, [empty_state("stale", "No functions in the store yet")]
             )
-        stats = data.function_stats(conn, data.filters_from_query(query, at))
-        if stats.empty:
+        view = data.view_from_query(query, at)
+        infos = queries.list_functions(conn, view.filters)
+        if not infos:
             return page_frame("stale", title, query, [no_match("stale")])
-        report = stale_report(conn, stats, at)
-    wanted = set(zip(stats["account_id"], stats["region"], stats["function_name"], strict=True))
-    functions = [f for f in report.functions if (f.account_id, f.region, f.function_name) in wanted]
-    functions.sort(key=lambda f: -f.score)
+        report = data.stale_report(conn, at, view, infos)
+    functions = sorted(report.functions, key=lambda f: -f.score)
     rows = [
         {
             "function_name": f.function_name,
