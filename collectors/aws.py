@@ -28,6 +28,7 @@ from botocore.exceptions import (
 )
 from sqlite_utils import Database
 
+from lambdascope import rollup
 from lambdascope.timeutil import HOUR_S, hour_floor, to_epoch
 
 SOURCES = ("inventory", "metrics", "logs")
@@ -473,4 +474,5 @@ def run_collection(
         ]
         for future in futures:
             summary.results.extend(future.result())
+    rollup.refresh(db)  # the daily rollups of the days this run touched
     return summary

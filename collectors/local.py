@@ -27,7 +27,7 @@ from typing import IO
 from sqlite_utils import Database
 
 from lambdascope import db as store_db
-from lambdascope import logparse
+from lambdascope import logparse, rollup
 from lambdascope.models import PlatformEvent
 from lambdascope.store import (
     add_dirty_hours,
@@ -397,6 +397,7 @@ def ingest_paths(
         except OSError as exc:
             result.unreadable.append((path, exc.strerror or str(exc)))
     rebuild_dirty_hours(db)
+    rollup.refresh(db)  # the daily rollups of the days this run touched
     result.seconds = time.monotonic() - started
     return result
 

@@ -120,12 +120,23 @@ def set_setting(db: Database, key: str, value: str) -> None:
         )
 
 
+def _run_script(db: Database, script: str) -> None:
+    """Run a multi-statement script inside the migration's transaction (executescript()
+    would COMMIT it): statements are split where sqlite3 says they are complete, so
+    trigger bodies stay whole."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        db.conn.execute(statement)
+
+
 @migrations(name="0001_initial")
 def _m0001_initial(db: Database) -> None:
-    # executescript() would COMMIT the migration's transaction; run statements one by one.
-    for statement in _SCHEMA_0001.split(";\n"):
-        if statement.strip():
-            db.conn.execute(statement)
+    _run_script(db, _SCHEMA_0001)
 
 
 _SCHEMA_0001 = """
@@ -311,4 +322,117 @@ CREATE TABLE settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) STRICT
+"""
+
+
+@migrations(name="0002_rollups")
+def _m0002_rollups(db: Database) -> None:
+    _run_script(db, _SCHEMA_0002)
+
+
+# Derived tables (see lambdascope.rollup): the merged view per function x hour x memory
+# without histograms, and per function x UTC day x memory with merged histograms. Every
+# write to a base table marks the (function, day) it touches in rollup_dirty through a
+# trigger; lambdascope.rollup.refresh() recomputes those days, and readers fall back to
+# the base tables while any day is dirty. Existing data is marked dirty here.
+_SCHEMA_0002 = """
+CREATE TABLE rollup_dirty (
+    function_id INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    PRIMARY KEY (function_id, day)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE merged_hourly (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour INTEGER NOT NULL,
+    memory_mb INTEGER,
+    source TEXT NOT NULL,
+    invocations REAL NOT NULL,
+    errors REAL NOT NULL,
+    throttles REAL NOT NULL,
+    timeouts INTEGER NOT NULL,
+    out_of_memory INTEGER NOT NULL,
+    cold_starts INTEGER NOT NULL,
+    log_invocations INTEGER NOT NULL,
+    duration_ms_sum REAL NOT NULL,
+    duration_ms_max REAL,
+    billed_duration_ms_sum REAL NOT NULL,
+    max_memory_used_mb_max INTEGER,
+    init_duration_ms_sum REAL NOT NULL,
+    init_duration_ms_max REAL,
+    restore_duration_ms_sum REAL NOT NULL,
+    billed_restore_duration_ms_sum REAL NOT NULL,
+    has_metrics INTEGER NOT NULL,
+    duration_p50_ms REAL,
+    duration_p95_ms REAL,
+    duration_p99_ms REAL,
+    duration_max_ms REAL
+) STRICT;
+CREATE INDEX merged_hourly_by_function ON merged_hourly (function_id, hour);
+CREATE INDEX merged_hourly_by_hour ON merged_hourly (hour);
+CREATE TABLE daily_facts (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    day INTEGER NOT NULL,
+    memory_mb INTEGER,
+    invocations REAL NOT NULL,
+    errors REAL NOT NULL,
+    throttles REAL NOT NULL,
+    timeouts INTEGER NOT NULL,
+    out_of_memory INTEGER NOT NULL,
+    cold_starts INTEGER NOT NULL,
+    log_invocations INTEGER NOT NULL,
+    duration_ms_sum REAL NOT NULL,
+    duration_ms_max REAL,
+    billed_duration_ms_sum REAL NOT NULL,
+    max_memory_used_mb_max INTEGER,
+    init_duration_ms_sum REAL NOT NULL,
+    init_duration_ms_max REAL,
+    restore_duration_ms_sum REAL NOT NULL,
+    billed_restore_duration_ms_sum REAL NOT NULL,
+    active_first_hour INTEGER,
+    active_last_hour INTEGER,
+    hours INTEGER NOT NULL,
+    has_local INTEGER NOT NULL,
+    has_insights INTEGER NOT NULL,
+    has_metrics INTEGER NOT NULL,
+    cw_p50_weighted REAL,
+    cw_p50_weight REAL,
+    cw_p95_max REAL,
+    cw_p99_max REAL,
+    cw_max REAL,
+    duration_hist TEXT NOT NULL DEFAULT '{}',
+    billed_duration_hist TEXT NOT NULL DEFAULT '{}',
+    max_memory_used_hist TEXT NOT NULL DEFAULT '{}',
+    init_duration_hist TEXT NOT NULL DEFAULT '{}'
+) STRICT;
+CREATE INDEX daily_facts_by_function ON daily_facts (function_id, day);
+CREATE INDEX daily_facts_by_day ON daily_facts (day, function_id, memory_mb);
+CREATE TRIGGER hourly_facts_dirty_insert AFTER INSERT ON hourly_facts BEGIN
+    INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.function_id, NEW.hour - NEW.hour % 86400);
+END;
+CREATE TRIGGER hourly_facts_dirty_update AFTER UPDATE ON hourly_facts BEGIN
+    INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.function_id, OLD.hour - OLD.hour % 86400);
+    INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.function_id, NEW.hour - NEW.hour % 86400);
+END;
+CREATE TRIGGER hourly_facts_dirty_delete AFTER DELETE ON hourly_facts BEGIN
+    INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.function_id, OLD.hour - OLD.hour % 86400);
+END;
+CREATE TRIGGER hourly_metrics_dirty_insert AFTER INSERT ON hourly_metrics BEGIN
+    INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.function_id, NEW.hour - NEW.hour % 86400);
+END;
+CREATE TRIGGER hourly_metrics_dirty_update AFTER UPDATE ON hourly_metrics BEGIN
+    INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.function_id, OLD.hour - OLD.hour % 86400);
+    INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.function_id, NEW.hour - NEW.hour % 86400);
+END;
+CREATE TRIGGER hourly_metrics_dirty_delete AFTER DELETE ON hourly_metrics BEGIN
+    INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.function_id, OLD.hour - OLD.hour % 86400);
+END;
+CREATE TRIGGER functions_memory_dirty AFTER UPDATE OF memory_mb ON functions
+WHEN OLD.memory_mb IS NOT NEW.memory_mb BEGIN
+    INSERT OR IGNORE INTO rollup_dirty
+    SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_metrics
+    WHERE function_id = NEW.id;
+END;
+INSERT OR IGNORE INTO rollup_dirty
+SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_facts
+UNION SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_metrics
 """

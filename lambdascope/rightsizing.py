@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from sqlite_utils import Database
 
-from lambdascope import histogram
+from lambdascope import histogram, queries
 from lambdascope.cost import UsageTotals, per_30_days, window_cost
 from lambdascope.pricing import MAX_MEMORY_MB, MIN_MEMORY_MB, ONE_VCPU_MB, cpu_share
 
@@ -551,35 +551,29 @@ def power_tuning_input(
 
 # ---------------------------------------------------------------- store read
 
-_FACTS_CTE = """
-WITH chosen AS (
-  SELECT f.* FROM hourly_facts f
-  JOIN functions fn ON fn.id = f.function_id
-  WHERE f.hour >= :start AND f.hour < :end {where}
-    AND (f.source = 'local' OR NOT EXISTS (
-      SELECT 1 FROM hourly_facts l WHERE l.function_id = f.function_id
-        AND l.hour = f.hour AND l.source = 'local'))
-),
-hour_totals AS (
-  SELECT function_id, hour, SUM(invocations) AS total FROM chosen GROUP BY 1, 2
-)
-"""
+
+def query_filters(
+    filters: FilterLike | None, function_ids: Collection[int] | None = None
+) -> queries.Filters:
+    if isinstance(filters, queries.Filters):
+        base = filters
+    elif filters is not None:
+        base = queries.Filters(
+            function_names=tuple(filters.function_names),
+            regions=tuple(filters.regions),
+            account_ids=tuple(filters.account_ids),
+            include_deleted=True,
+        )
+    else:
+        base = queries.Filters(include_deleted=True)
+    if function_ids is not None:
+        base = replace(base, function_ids=tuple(int(i) for i in function_ids))
+    return base
 
 
-def _where(filters: FilterLike | None) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if filters is not None:
-        for column, values in (
-            ("function_name", filters.function_names),
-            ("region", filters.regions),
-            ("account_id", filters.account_ids),
-        ):
-            if values:
-                names = [f"{column}{i}" for i in range(len(values))]
-                clauses.append(f"fn.{column} IN ({', '.join(':' + n for n in names)})")
-                params.update(dict(zip(names, values, strict=True)))
-    return "".join(" AND " + c for c in clauses), params
+def _init_billed_always(s: queries.FunctionStats) -> bool:
+    """Images and custom runtimes were billed for INIT before the 2025 change too."""
+    return s.package_type == "Image" or (s.runtime or "").startswith("provided")
 
 
 def read_memory_stats(
@@ -592,131 +586,75 @@ def read_memory_stats(
     histograms: bool = True,
     function_ids: Collection[int] | None = None,
 ) -> list[MemoryStats]:
-    """Per function x configured memory stats for hours in [start, end) (epoch seconds).
-
-    Local facts win over Logs Insights facts for a function-hour; invocation, error and
-    throttle counts come from CloudWatch metrics where an hour has them (split over the
-    hour's memory sizes by their log counts). Init time is billable from ``init_cutoff``
-    (default: the price table's 2025-08-01) and before it for images/custom runtimes.
+    """Per function x configured memory stats for hours in [start, end) (epoch seconds),
+    from the merged view (lambdascope.queries.function_stats): local facts win over Logs
+    Insights facts for a function-hour; invocation, error and throttle counts come from
+    CloudWatch metrics where an hour has them. Rows without any invocation and rows of
+    unknown memory size are left out. Init time is billable from ``init_cutoff`` (default:
+    the price table's 2025-08-01) and before it for images and custom runtimes.
     """
+    from lambdascope.cost import billable_init_ms
     from lambdascope.pricing import default_table
 
+    if function_ids is not None and not function_ids:
+        return []
     cutoff = default_table().init_billed_for_all_since if init_cutoff is None else init_cutoff
-    where, params = _where(filters)
-    if function_ids is not None:
-        where += f" AND fn.id IN ({', '.join(str(int(i)) for i in function_ids) or 'NULL'})"
-    params.update({"start": start, "end": end, "cutoff": cutoff})
-    cte = _FACTS_CTE.format(where=where)
-    sql = (
-        cte
-        + """
-SELECT c.function_id, c.memory_mb, fn.function_name, fn.account_id, fn.region,
-  fn.architecture, fn.runtime, fn.timeout_s, fn.package_type,
-  SUM(CASE WHEN m.invocations IS NOT NULL AND t.total > 0
-      THEN m.invocations * c.invocations * 1.0 / t.total ELSE c.invocations END),
-  SUM(CASE WHEN m.errors IS NOT NULL AND t.total > 0
-      THEN m.errors * c.invocations * 1.0 / t.total ELSE c.errors END),
-  SUM(CASE WHEN m.throttles IS NOT NULL AND t.total > 0
-      THEN m.throttles * c.invocations * 1.0 / t.total ELSE 0 END),
-  SUM(c.timeouts), SUM(c.out_of_memory), SUM(c.cold_starts),
-  SUM(c.duration_ms_sum), MAX(c.duration_ms_max), SUM(c.billed_duration_ms_sum),
-  SUM(c.init_duration_ms_sum),
-  SUM(CASE WHEN c.hour >= :cutoff OR fn.package_type = 'Image'
-      OR fn.runtime LIKE 'provided%' THEN c.init_duration_ms_sum ELSE 0 END),
-  SUM(CASE WHEN c.hour >= :cutoff OR fn.package_type = 'Image'
-      OR fn.runtime LIKE 'provided%' THEN c.duration_ms_sum ELSE 0 END),
-  SUM(CASE WHEN c.hour >= :cutoff OR fn.package_type = 'Image'
-      OR fn.runtime LIKE 'provided%' THEN c.billed_duration_ms_sum ELSE 0 END),
-  SUM(c.billed_restore_duration_ms_sum), MAX(c.max_memory_used_mb_max),
-  MIN(c.hour), MAX(c.hour), SUM(c.invocations)
-FROM chosen c
-JOIN functions fn ON fn.id = c.function_id
-JOIN hour_totals t ON t.function_id = c.function_id AND t.hour = c.hour
-LEFT JOIN hourly_metrics m ON m.function_id = c.function_id AND m.hour = c.hour
-GROUP BY c.function_id, c.memory_mb
-"""
-    )
-    from lambdascope.cost import billable_init_ms
-
-    out: dict[tuple[int, int], MemoryStats] = {}
-    for row in db.conn.execute(sql, params):
-        (
-            fid,
-            memory_mb,
-            name,
-            account,
-            region,
-            arch,
-            runtime,
-            timeout_s,
-            _pkg,
-            inv,
-            errors,
-            throttles,
-            timeouts,
-            oom,
-            cold,
-            dur_sum,
-            dur_max,
-            billed_sum,
-            init_sum,
-            init_b,
-            dur_b,
-            billed_b,
-            restore,
-            mmax,
-            first,
-            last,
-            sampled,
-        ) = row
-        out[(fid, memory_mb)] = MemoryStats(
-            function_name=name,
-            account_id=account,
-            region=region,
-            architecture=arch,
-            memory_mb=int(memory_mb),
-            invocations=float(inv or 0),
-            errors=float(errors or 0),
-            throttles=float(throttles or 0),
-            timeouts=int(timeouts or 0),
-            out_of_memory=int(oom or 0),
-            cold_starts=int(cold or 0),
-            duration_ms_sum=float(dur_sum or 0),
-            duration_ms_max=dur_max,
-            billed_duration_ms_sum=float(billed_sum or 0),
-            init_duration_ms_sum=float(init_sum or 0),
-            billable_init_ms=billable_init_ms(
-                float(init_b or 0), float(dur_b or 0), float(billed_b or 0)
-            ),
-            billed_restore_duration_ms_sum=float(restore or 0),
-            max_memory_used_mb=None if mmax is None else int(mmax),
-            runtime=runtime,
-            timeout_s=timeout_s,
-            first_hour=first,
-            last_hour=last,
-            sampled_invocations=int(sampled or 0),
+    scope = query_filters(filters, function_ids)
+    wanted = (queries.MEMORY_HIST, "duration_hist", "init_duration_hist") if histograms else ()
+    rows = [
+        s
+        for s in queries.function_stats(db, start, end, scope, histograms=wanted)
+        if s.memory_mb is not None and (s.invocations > 0 or s.log_invocations > 0)
+    ]
+    # The part of the window before the cutoff, where INIT was not billed for most.
+    if start < cutoff < end:
+        before = {
+            (s.function_id, s.memory_mb): s
+            for s in queries.function_stats(db, start, cutoff, scope, histograms=False)
+        }
+    elif cutoff >= end:
+        before = {(s.function_id, s.memory_mb): s for s in rows}
+    else:
+        before = {}
+    out: list[MemoryStats] = []
+    for s in rows:
+        pre = None if _init_billed_always(s) else before.get((s.function_id, s.memory_mb))
+        init_b, dur_b, billed_b = (
+            s.init_duration_ms_sum - (pre.init_duration_ms_sum if pre else 0.0),
+            s.duration_ms_sum - (pre.duration_ms_sum if pre else 0.0),
+            s.billed_duration_ms_sum - (pre.billed_duration_ms_sum if pre else 0.0),
         )
-    # one pass over the window for the three histograms: json_tree walks
-    # {"memory": {...}, "duration": {...}, "init": {...}} built per row
-    hist_sql = (
-        cte
-        + """
-SELECT c.function_id, c.memory_mb, substr(j.path, 3), j.key, SUM(j.value)
-FROM chosen c, json_tree(json_object(
-    'memory', json(c.max_memory_used_hist),
-    'duration', json(c.duration_hist),
-    'init', json(c.init_duration_hist))) j
-WHERE j.type = 'integer'
-GROUP BY c.function_id, c.memory_mb, j.path, j.key
-"""
-    )
-    for fid, memory_mb, kind, key, count in db.conn.execute(hist_sql, params) if histograms else ():
-        stats = out.get((fid, memory_mb))
-        if stats is not None and kind in ("memory", "duration", "init"):
-            getattr(stats, f"{kind}_hist")[str(key)] = int(count)
-    return sorted(
-        out.values(), key=lambda s: (s.function_name, s.account_id, s.region, s.memory_mb)
-    )
+        out.append(
+            MemoryStats(
+                function_name=s.function_name,
+                account_id=s.account_id,
+                region=s.region,
+                architecture=s.architecture,
+                memory_mb=int(s.memory_mb or 0),
+                invocations=s.invocations,
+                errors=s.errors,
+                throttles=s.throttles,
+                timeouts=s.timeouts,
+                out_of_memory=s.out_of_memory,
+                cold_starts=s.cold_starts,
+                duration_ms_sum=s.duration_ms_sum,
+                duration_ms_max=s.duration_max_ms,
+                billed_duration_ms_sum=s.billed_duration_ms_sum,
+                init_duration_ms_sum=s.init_duration_ms_sum,
+                billable_init_ms=billable_init_ms(init_b, dur_b, billed_b),
+                billed_restore_duration_ms_sum=s.billed_restore_duration_ms_sum,
+                max_memory_used_mb=s.max_memory_used_mb,
+                memory_hist=s.memory_hist,
+                duration_hist=s.duration_hist,
+                init_hist=s.init_hist,
+                runtime=s.runtime,
+                timeout_s=s.timeout_s,
+                first_hour=s.first_seen,
+                last_hour=s.last_seen,
+                sampled_invocations=s.log_invocations,
+            )
+        )
+    return out
 
 
 def recommend_all(
@@ -740,14 +678,9 @@ def recommend_all(
     stats = read_memory_stats(db, start, end, filters)
     by_function: dict[tuple[str, str, str], list[MemoryStats]] = defaultdict(list)
     history_start = end - history_days * 86400
-    changed = [
-        int(row[0])
-        for row in db.conn.execute(
-            "SELECT function_id FROM hourly_facts WHERE hour >= ? AND hour < ?"
-            " GROUP BY function_id HAVING COUNT(DISTINCT memory_mb) > 1",
-            (history_start, end),
-        )
-    ]
+    changed = queries.functions_with_several_memory_sizes(
+        db, history_start, end, query_filters(filters)
+    )
     history = (
         read_memory_stats(db, history_start, end, filters, histograms=False, function_ids=changed)
         if changed

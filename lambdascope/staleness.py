@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lambdascope.rightsizing import FilterLike, _where
+from lambdascope.rightsizing import FilterLike, query_filters
 
 DAY_S = 86400
 CODE_STORAGE_QUOTA_BYTES = 75 * 1024**3
@@ -246,7 +246,7 @@ def find_stale(
     modified_days: int = 30,
 ) -> StaleReport:
     """Stale-function report for every known, not-deleted function (``now`` epoch seconds)."""
-    where, params = _where(filters)
+    where, params = query_filters(filters).where("fn")
     rows = db.conn.execute(
         "SELECT fn.id, fn.function_name, fn.account_id, fn.region, fn.runtime,"
         " fn.last_modified, fn.code_size_bytes, fn.timeout_s, fn.first_seen,"
@@ -256,7 +256,7 @@ def find_stale(
         "   AND m.invocations > 0),"
         " (SELECT MAX(timestamp) FROM invocations i WHERE i.function_id = fn.id),"
         " (SELECT MAX(duration_ms_max) FROM hourly_facts h WHERE h.function_id = fn.id)"
-        f" FROM functions fn WHERE fn.deleted_at IS NULL {where}"
+        f" FROM functions fn WHERE fn.deleted_at IS NULL AND {where}"
         " ORDER BY fn.function_name, fn.account_id, fn.region",
         params,
     ).fetchall()

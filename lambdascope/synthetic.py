@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lambdascope import histogram
+from lambdascope import histogram, rollup
 from lambdascope.timeutil import DAY_S, HOUR_S
 
 DEFAULT_END = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -238,13 +238,15 @@ def generate_store(
     *,
     metrics: bool = True,
     metrics_share: float = 0.9,
+    refresh_rollups: bool = True,
 ) -> dict[str, Any]:
     """Write a synthetic fleet of ``functions`` functions with ``days`` days of hourly data
     ending at ``end`` (epoch seconds, floored to the hour) into ``db``.
 
     Writes inventory (functions with tags, versions, aliases), hourly_facts (source
     'local'), hourly_metrics for ``metrics_share`` of the functions when ``metrics`` (the
-    rest are log-only), and a few collection_runs. Returns counts and the plan:
+    rest are log-only), and a few collection_runs, then refreshes the daily rollups
+    (``refresh_rollups``). Returns counts and the plan:
     ``{"functions": n, "hourly_facts": n, "hourly_metrics": n, "plan": [SyntheticFunction]}``.
     """
     rng = random.Random(seed)
@@ -432,6 +434,8 @@ def generate_store(
             " estimated_cost_usd, errors_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             runs,
         )
+    if refresh_rollups:
+        rollup.refresh(db)
     return {
         "functions": len(plans),
         "hourly_facts": n_facts,
