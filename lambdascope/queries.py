@@ -132,6 +132,7 @@ class FunctionInfo:
     last_seen: int | None
     inventory_at: int | None
     deleted_at: int | None
+    package_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,9 @@ class FunctionStats:
     duration_max_ms: float | None = None
     duration_ms_sum: float = 0.0
     billed_duration_ms_sum: float = 0.0
+    init_duration_ms_sum: float = 0.0
+    restore_duration_ms_sum: float = 0.0
+    billed_restore_duration_ms_sum: float = 0.0
     init_p50_ms: float | None = None
     init_p95_ms: float | None = None
     init_max_ms: float | None = None
@@ -184,6 +188,7 @@ class FunctionStats:
     hours_with_data: int = 0
     sources: tuple[str, ...] = ()
     deleted_at: int | None = None
+    package_type: str | None = None
 
     @property
     def billed_gb_seconds(self) -> float:
@@ -196,7 +201,7 @@ class FunctionStats:
 # Facts in the window for the filtered functions, 'local' beating 'insights' per hour.
 _FACTS_SQL = """
 SELECT {columns} FROM hourly_facts hf
-WHERE hf.hour >= :start AND hf.hour < :end
+WHERE hf.hour >= {start} AND hf.hour < {end}
   AND hf.function_id IN (SELECT f.id FROM functions f WHERE {where})
   AND (hf.source = 'local' OR NOT EXISTS (
         SELECT 1 FROM hourly_facts l
@@ -207,13 +212,23 @@ _FACT_COLUMNS = (
     "hf.function_id, hf.hour, hf.memory_mb, hf.source, hf.invocations, hf.errors, hf.timeouts,"
     " hf.out_of_memory, hf.cold_starts, hf.duration_ms_sum, hf.duration_ms_max,"
     " hf.billed_duration_ms_sum, hf.max_memory_used_mb_max, hf.init_duration_ms_sum,"
-    " hf.init_duration_ms_max,"
+    " hf.init_duration_ms_max, hf.restore_duration_ms_sum, hf.billed_restore_duration_ms_sum,"
     " sum(hf.invocations) OVER (PARTITION BY hf.function_id, hf.hour) AS hour_invocations,"
     " count(*) OVER (PARTITION BY hf.function_id, hf.hour) AS hour_rows"
 )
 
-# One row per function x hour x memory of the merged view (no histograms). ``share`` is
-# the row's part of the hour's invocations (only computed where CloudWatch counts exist).
+# Columns of one merged row (function x hour x memory), in this order, both in the
+# merged_hourly table and in _MERGED_SQL.
+MERGED_COLUMNS = (
+    "function_id, hour, memory_mb, source, invocations, errors, throttles, timeouts,"
+    " out_of_memory, cold_starts, log_invocations, duration_ms_sum, duration_ms_max,"
+    " billed_duration_ms_sum, max_memory_used_mb_max, init_duration_ms_sum,"
+    " init_duration_ms_max, restore_duration_ms_sum, billed_restore_duration_ms_sum,"
+    " has_metrics, duration_p50_ms, duration_p95_ms, duration_p99_ms, duration_max_ms"
+)
+
+# The merged view computed from the base tables. ``share`` is the row's part of the
+# hour's invocations (only used where CloudWatch counts exist).
 _MERGED_SQL = """
 SELECT function_id, hour, memory_mb, source,
   CASE WHEN m_inv IS NULL THEN invocations ELSE m_inv * share END AS invocations,
@@ -221,13 +236,15 @@ SELECT function_id, hour, memory_mb, source,
   CASE WHEN has_metrics THEN coalesce(m_thr, 0) * share ELSE 0 END AS throttles,
   timeouts, out_of_memory, cold_starts, invocations AS log_invocations,
   duration_ms_sum, duration_ms_max, billed_duration_ms_sum, max_memory_used_mb_max,
-  init_duration_ms_sum, init_duration_ms_max, has_metrics,
+  init_duration_ms_sum, init_duration_ms_max, restore_duration_ms_sum,
+  billed_restore_duration_ms_sum, has_metrics,
   duration_p50_ms, duration_p95_ms, duration_p99_ms, duration_max_ms
 FROM (
   SELECT fx.function_id, fx.hour, fx.memory_mb, fx.source, fx.invocations, fx.errors,
     fx.timeouts, fx.out_of_memory, fx.cold_starts, fx.duration_ms_sum, fx.duration_ms_max,
     fx.billed_duration_ms_sum, fx.max_memory_used_mb_max, fx.init_duration_ms_sum,
-    fx.init_duration_ms_max, m.invocations AS m_inv, m.errors AS m_err, m.throttles AS m_thr,
+    fx.init_duration_ms_max, fx.restore_duration_ms_sum, fx.billed_restore_duration_ms_sum,
+    m.invocations AS m_inv, m.errors AS m_err, m.throttles AS m_thr,
     m.function_id IS NOT NULL AS has_metrics,
     m.duration_p50_ms, m.duration_p95_ms, m.duration_p99_ms, m.duration_max_ms,
     CASE WHEN fx.hour_invocations > 0 THEN fx.invocations * 1.0 / fx.hour_invocations
@@ -238,57 +255,182 @@ FROM (
 UNION ALL
 SELECT mx.function_id, mx.hour, f.memory_mb, 'metrics',
   coalesce(mx.invocations, 0), coalesce(mx.errors, 0), coalesce(mx.throttles, 0),
-  0, 0, 0, 0, 0, NULL, 0, NULL, 0, NULL, 1,
+  0, 0, 0, 0, 0, NULL, 0, NULL, 0, NULL, 0, 0, 1,
   mx.duration_p50_ms, mx.duration_p95_ms, mx.duration_p99_ms, mx.duration_max_ms
 FROM hourly_metrics mx JOIN functions f ON f.id = mx.function_id
-WHERE mx.hour >= :start AND mx.hour < :end
+WHERE mx.hour >= {start} AND mx.hour < {end}
   AND mx.function_id IN (SELECT f.id FROM functions f WHERE {where})
   AND NOT EXISTS (
     SELECT 1 FROM hourly_facts h WHERE h.function_id = mx.function_id AND h.hour = mx.hour)
 """
 
+DAY_S = 86400
 
-def _params(start: int, end: int, filters: Filters) -> tuple[str, dict[str, Any]]:
+# Per function x day x memory aggregates of merged rows: (column, aggregate over merged
+# rows, how two such aggregates combine). The daily_facts table holds these columns (plus
+# merged histograms); reads combine daily rows with the same aggregate of edge hours.
+_DAY_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("invocations", "sum(invocations)", "sum"),
+    ("errors", "sum(errors)", "sum"),
+    ("throttles", "sum(throttles)", "sum"),
+    ("timeouts", "sum(timeouts)", "sum"),
+    ("out_of_memory", "sum(out_of_memory)", "sum"),
+    ("cold_starts", "sum(cold_starts)", "sum"),
+    ("log_invocations", "sum(log_invocations)", "sum"),
+    ("duration_ms_sum", "sum(duration_ms_sum)", "sum"),
+    ("duration_ms_max", "max(duration_ms_max)", "max"),
+    ("billed_duration_ms_sum", "sum(billed_duration_ms_sum)", "sum"),
+    ("max_memory_used_mb_max", "max(max_memory_used_mb_max)", "max"),
+    ("init_duration_ms_sum", "sum(init_duration_ms_sum)", "sum"),
+    ("init_duration_ms_max", "max(init_duration_ms_max)", "max"),
+    ("restore_duration_ms_sum", "sum(restore_duration_ms_sum)", "sum"),
+    ("billed_restore_duration_ms_sum", "sum(billed_restore_duration_ms_sum)", "sum"),
+    (
+        "active_first_hour",
+        "min(CASE WHEN invocations > 0 OR log_invocations > 0 THEN hour END)",
+        "min",
+    ),
+    (
+        "active_last_hour",
+        "max(CASE WHEN invocations > 0 OR log_invocations > 0 THEN hour END)",
+        "max",
+    ),
+    ("hours", "count(DISTINCT hour)", "sum"),
+    ("has_local", "max(source = 'local')", "max"),
+    ("has_insights", "max(source = 'insights')", "max"),
+    ("has_metrics", "max(has_metrics)", "max"),
+    ("cw_p50_weighted", "sum(duration_p50_ms * invocations)", "sum"),
+    ("cw_p50_weight", "sum(CASE WHEN duration_p50_ms IS NOT NULL THEN invocations END)", "sum"),
+    ("cw_p95_max", "max(duration_p95_ms)", "max"),
+    ("cw_p99_max", "max(duration_p99_ms)", "max"),
+    ("cw_max", "max(duration_max_ms)", "max"),
+)
+DAY_COLUMNS = "function_id, day, memory_mb, " + ", ".join(f[0] for f in _DAY_FIELDS)
+DAY_AGG_SQL = (
+    f"SELECT function_id, hour - hour % {DAY_S} AS day, memory_mb, "
+    + ", ".join(f"{agg} AS {name}" for name, agg, _ in _DAY_FIELDS)
+    + " FROM ({rows}) GROUP BY function_id, day, memory_mb"
+)
+# Combined over days, per function x memory; same column names as _DAY_FIELDS.
+_WINDOW_AGG = ", ".join(f"{how}({name}) AS {name}" for name, _, how in _DAY_FIELDS)
+
+
+def filter_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
+    """The filter's SQL condition with named parameters (:p0, :p1, ...)."""
     where, plist = filters.where("f")
-    # Named parameters for the window, numbered ones for the filter values.
-    named = {"start": int(start), "end": int(end)}
-    for i, value in enumerate(plist):
-        named[f"p{i}"] = value
     count = iter(range(len(plist)))
     where_named = "".join(f":p{next(count)}" if ch == "?" else ch for ch in where)
-    return where_named, named
+    return where_named, {f"p{i}": value for i, value in enumerate(plist)}
 
 
 def merged_hourly_sql(start: int, end: int, filters: Filters = ALL) -> tuple[str, dict[str, Any]]:
-    """SQL text and parameters of the merged view, one row per function x hour x memory.
+    """SQL text and parameters of the merged view computed from the base tables, one row
+    per function x hour x memory, columns :data:`MERGED_COLUMNS`.
 
-    Columns: function_id, hour, memory_mb, source ('local'|'insights'|'metrics'),
-    invocations, errors, throttles, timeouts, out_of_memory, cold_starts,
-    log_invocations, duration_ms_sum, duration_ms_max, billed_duration_ms_sum,
-    max_memory_used_mb_max, init_duration_ms_sum, init_duration_ms_max, has_metrics,
-    duration_p50_ms, duration_p95_ms, duration_p99_ms, duration_max_ms (CloudWatch).
-    Use it as a sub-query for custom aggregations.
+    ``source`` is 'local', 'insights' or 'metrics'; ``has_metrics`` says whether the
+    counts came from CloudWatch; duration_p50/p95/p99/max_ms are CloudWatch's. Readers
+    normally use the precomputed ``merged_hourly`` table instead (see :func:`_hourly_rows`).
     """
-    where, params = _params(start, end, filters)
-    facts = _FACTS_SQL.format(where=where, columns=_FACT_COLUMNS)
-    return _MERGED_SQL.format(facts=facts, where=where), params
+    where, params = filter_sql(filters)
+    window = {"start": int(start), "end": int(end), "where": where}
+    facts = _FACTS_SQL.format(columns=_FACT_COLUMNS, **window)
+    return _MERGED_SQL.format(facts=facts, **window), params
 
 
-def _hist_columns(column: str) -> str:
-    return f"hf.function_id, hf.hour, hf.memory_mb, hf.{column}"
+def day_rows_sql(start: int, end: int, filters: Filters = ALL) -> tuple[str, dict[str, Any]]:
+    """Per function x UTC day x memory aggregates (columns :data:`DAY_COLUMNS`) of the
+    merged view computed from the base tables; what the daily_facts table stores."""
+    sql, params = merged_hourly_sql(start, end, filters)
+    return DAY_AGG_SQL.format(rows=sql), params
+
+
+def _rollups_clean(conn: sqlite3.Connection, start: int, end: int) -> bool:
+    """Whether merged_hourly / daily_facts are up to date for ``[start, end)``."""
+    try:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM rollup_dirty WHERE day >= ? AND day < ?)",
+            (int(start) - int(start) % DAY_S, int(end)),
+        ).fetchone()
+    except sqlite3.OperationalError:  # a store older than the rollup tables
+        return False
+    return not row[0]
+
+
+def _hourly_rows(
+    conn: sqlite3.Connection, start: int, end: int, filters: Filters
+) -> tuple[str, dict[str, Any]]:
+    """Merged rows (MERGED_COLUMNS) in the window: from merged_hourly when it is up to
+    date, else computed from the base tables."""
+    if not _rollups_clean(conn, start, end):
+        return merged_hourly_sql(start, end, filters)
+    where, params = filter_sql(filters)
+    return (
+        f"SELECT {MERGED_COLUMNS} FROM merged_hourly"
+        f" WHERE hour >= {int(start)} AND hour < {int(end)}"
+        f" AND function_id IN (SELECT f.id FROM functions f WHERE {where})"
+    ), params
+
+
+def _split(start: int, end: int) -> tuple[int, int]:
+    """Whole UTC days ``[d0, d1)`` inside ``[start, end)`` (d0 >= d1 when none)."""
+    d0 = -(-int(start) // DAY_S) * DAY_S
+    d1 = int(end) // DAY_S * DAY_S
+    return d0, d1
+
+
+def _window_day_rows(
+    conn: sqlite3.Connection, start: int, end: int, filters: Filters
+) -> tuple[str, dict[str, Any], bool]:
+    """Day-shaped rows (DAY_COLUMNS) covering ``[start, end)``: whole days from
+    daily_facts, the partial days at either edge aggregated from merged hours. The flag
+    says whether daily_facts was used (its histograms are then valid for whole days)."""
+    where, params = filter_sql(filters)
+    d0, d1 = _split(start, end)
+    if d0 >= d1 or not _rollups_clean(conn, start, end):
+        sql, params = _hourly_rows(conn, start, end, filters)
+        return DAY_AGG_SQL.format(rows=sql), params, False
+    parts = [
+        f"SELECT {DAY_COLUMNS} FROM daily_facts WHERE day >= {d0} AND day < {d1}"
+        f" AND function_id IN (SELECT f.id FROM functions f WHERE {where})"
+    ]
+    for lo, hi in ((start, d0), (d1, end)):
+        if lo < hi:
+            hours, _ = _hourly_rows(conn, lo, hi, filters)
+            parts.append(DAY_AGG_SQL.format(rows=hours))
+    return " UNION ALL ".join(parts), params, True
+
+
+def facts_histogram_sql(start: int, end: int, where: str, column: str) -> str:
+    """Rows (function_id, memory_mb, h) of histogram ``column`` from the facts of the
+    merged view in ``[start, end)``; ``where`` as returned by :func:`filter_sql`."""
+    assert column in HIST_COLUMNS
+    columns = f"hf.function_id, hf.memory_mb, hf.{column} AS h"
+    return _FACTS_SQL.format(columns=columns, start=int(start), end=int(end), where=where)
 
 
 def _merged_histograms(
     conn: sqlite3.Connection, start: int, end: int, filters: Filters, column: str
 ) -> dict[tuple[int, int], Histogram]:
-    """Histogram ``column`` merged per (function_id, memory_mb) in SQL with json_each."""
+    """Histogram ``column`` merged per (function_id, memory_mb): whole days from
+    daily_facts, edge hours (or everything, while rollups are being refreshed) from the
+    facts of the merged view."""
     assert column in HIST_COLUMNS
-    where, params = _params(start, end, filters)
+    where, params = filter_sql(filters)
+    d0, d1 = _split(start, end)
+    ranges = [(start, end)]
+    parts: list[str] = []
+    if d0 < d1 and _rollups_clean(conn, start, end):
+        parts.append(
+            f"SELECT function_id, memory_mb, {column} AS h FROM daily_facts"
+            f" WHERE day >= {d0} AND day < {d1}"
+            f" AND function_id IN (SELECT f.id FROM functions f WHERE {where})"
+        )
+        ranges = [(start, d0), (d1, end)]
+    parts.extend(facts_histogram_sql(lo, hi, where, column) for lo, hi in ranges if lo < hi)
     sql = (
-        f"SELECT fx.function_id, fx.memory_mb, j.key, sum(j.value)"
-        f" FROM ({_FACTS_SQL.format(where=where, columns=_hist_columns(column))}) fx,"
-        f" json_each(fx.{column}) j"
-        " GROUP BY fx.function_id, fx.memory_mb, j.key"
+        "SELECT x.function_id, x.memory_mb, j.key, sum(j.value)"
+        f" FROM ({' UNION ALL '.join(parts)}) x, json_each(x.h) j"
+        " GROUP BY x.function_id, x.memory_mb, j.key"
     )
     out: dict[tuple[int, int], Histogram] = defaultdict(dict)
     for fid, mem, key, total in conn.execute(sql, params):
@@ -296,13 +438,17 @@ def _merged_histograms(
     return out
 
 
+_INFO_COLUMNS = (
+    "f.id, f.account_id, f.region, f.function_name, f.function_arn, f.runtime,"
+    " f.architecture, f.memory_mb, f.timeout_s, f.last_modified, f.tags_json,"
+    " f.first_seen, f.last_seen, f.inventory_at, f.deleted_at, f.package_type"
+)
+
+
 def _functions(conn: sqlite3.Connection, filters: Filters) -> dict[int, FunctionInfo]:
     where, params = filters.where("f")
     rows = conn.execute(
-        "SELECT f.id, f.account_id, f.region, f.function_name, f.function_arn, f.runtime,"
-        " f.architecture, f.memory_mb, f.timeout_s, f.last_modified, f.tags_json,"
-        " f.first_seen, f.last_seen, f.inventory_at, f.deleted_at"
-        f" FROM functions f WHERE {where}"
+        f"SELECT {_INFO_COLUMNS} FROM functions f WHERE {where}"
         " ORDER BY f.function_name, f.account_id, f.region",
         params,
     ).fetchall()
@@ -334,6 +480,7 @@ def _info(row: tuple[Any, ...]) -> FunctionInfo:
         last_seen=row[12],
         inventory_at=row[13],
         deleted_at=row[14],
+        package_type=row[15],
     )
 
 
@@ -351,64 +498,60 @@ def function_stats(
     zero counts, at their inventory memory size, so stale and empty functions show.
     ``histograms``: True merges all four histograms (HIST_COLUMNS), False none, or a
     sequence of HIST_COLUMNS names; each merged histogram costs one more pass over the
-    window's facts, so ask only for what you read (percentiles of a skipped histogram are
-    None, or CloudWatch's for duration).
+    window, so ask only for what you read (percentiles of a skipped histogram are None,
+    or CloudWatch's for duration). Whole UTC days are read from the daily rollup.
     Sorted by function name, account, region, memory.
     """
     conn = _conn(db)
     infos = _functions(conn, filters)
-    sql, params = merged_hourly_sql(start, end, filters)
-    agg = conn.execute(
-        f"""
-        SELECT function_id, memory_mb,
-          sum(invocations), sum(errors), sum(throttles), sum(timeouts), sum(out_of_memory),
-          sum(cold_starts), sum(log_invocations), sum(duration_ms_sum), max(duration_ms_max),
-          sum(billed_duration_ms_sum), max(max_memory_used_mb_max), max(init_duration_ms_max),
-          min(CASE WHEN invocations > 0 OR log_invocations > 0 THEN hour END),
-          max(CASE WHEN invocations > 0 OR log_invocations > 0 THEN hour END),
-          count(DISTINCT hour),
-          max(source = 'local'), max(source = 'insights'), max(has_metrics),
-          sum(duration_p50_ms * invocations)
-            / nullif(sum(CASE WHEN duration_p50_ms IS NOT NULL THEN invocations END), 0),
-          max(duration_p95_ms), max(duration_p99_ms), max(duration_max_ms)
-        FROM ({sql}) GROUP BY function_id, memory_mb
-        """,
+    rows_sql, params = _window_day_rows(conn, start, end, filters)[:2]
+    cur = conn.execute(
+        f"SELECT function_id, memory_mb, {_WINDOW_AGG} FROM ({rows_sql})"
+        " GROUP BY function_id, memory_mb",
         params,
-    ).fetchall()
+    )
+    names = [d[0] for d in cur.description]
+    agg = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     hists: dict[str, dict[tuple[int, int], Histogram]] = {}
     wanted = HIST_COLUMNS if histograms is True else () if histograms is False else histograms
-    if wanted:
-        for column in wanted:
-            hists[column] = _merged_histograms(conn, start, end, filters, column)
+    for column in wanted:
+        hists[column] = _merged_histograms(conn, start, end, filters, column)
     exact = _exact_seen(conn, start, end, filters)
 
     out: list[FunctionStats] = []
     active: set[int] = set()
     for row in agg:
-        fid, mem = row[0], row[1]
+        fid, mem = row["function_id"], row["memory_mb"]
         info = infos.get(fid)
         if info is None:
             continue
         active.add(fid)
         sources = tuple(
             name
-            for name, flag in (("insights", row[18]), ("local", row[17]), ("metrics", row[19]))
+            for name, flag in (
+                ("insights", row["has_insights"]),
+                ("local", row["has_local"]),
+                ("metrics", row["has_metrics"]),
+            )
             if flag
         )
         mem_hist = hists.get("max_memory_used_hist", {}).get((fid, mem), {})
         dur_hist = hists.get("duration_hist", {}).get((fid, mem), {})
         billed_hist = hists.get("billed_duration_hist", {}).get((fid, mem), {})
         init_hist = hists.get("init_duration_hist", {}).get((fid, mem), {})
-        log_inv = int(row[8] or 0)
         if dur_hist:
             p50 = histogram.quantile(dur_hist, 0.50)
             p95 = histogram.quantile(dur_hist, 0.95)
             p99 = histogram.quantile(dur_hist, 0.99)
-            dmax = row[10]
+            dmax = row["duration_ms_max"]
         else:  # no log distribution: CloudWatch's hourly statistics, where collected
-            p50, p95, p99 = row[20], row[21], row[22]
-            dmax = row[10] if row[10] is not None else row[23]
-        first, last = row[14], row[15]
+            weight = row["cw_p50_weight"]
+            p50 = row["cw_p50_weighted"] / weight if weight else None
+            p95, p99 = row["cw_p95_max"], row["cw_p99_max"]
+            dmax = row["duration_ms_max"]
+            if dmax is None:
+                dmax = row["cw_max"]
+        first, last = row["active_first_hour"], row["active_last_hour"]
         seen = exact.get((fid, mem))
         if seen is not None:
             first, last = seen
@@ -423,23 +566,26 @@ def function_stats(
                 timeout_s=info.timeout_s,
                 memory_mb=mem,
                 inventory_memory_mb=info.memory_mb,
-                invocations=float(row[2] or 0),
-                errors=float(row[3] or 0),
-                throttles=float(row[4] or 0),
-                timeouts=int(row[5] or 0),
-                out_of_memory=int(row[6] or 0),
-                cold_starts=int(row[7] or 0),
-                log_invocations=log_inv,
+                invocations=float(row["invocations"] or 0),
+                errors=float(row["errors"] or 0),
+                throttles=float(row["throttles"] or 0),
+                timeouts=int(row["timeouts"] or 0),
+                out_of_memory=int(row["out_of_memory"] or 0),
+                cold_starts=int(row["cold_starts"] or 0),
+                log_invocations=int(row["log_invocations"] or 0),
                 duration_p50_ms=p50,
                 duration_p95_ms=p95,
                 duration_p99_ms=p99,
                 duration_max_ms=dmax,
-                duration_ms_sum=float(row[9] or 0),
-                billed_duration_ms_sum=float(row[11] or 0),
+                duration_ms_sum=float(row["duration_ms_sum"] or 0),
+                billed_duration_ms_sum=float(row["billed_duration_ms_sum"] or 0),
+                init_duration_ms_sum=float(row["init_duration_ms_sum"] or 0),
+                restore_duration_ms_sum=float(row["restore_duration_ms_sum"] or 0),
+                billed_restore_duration_ms_sum=float(row["billed_restore_duration_ms_sum"] or 0),
                 init_p50_ms=histogram.quantile(init_hist, 0.50),
                 init_p95_ms=histogram.quantile(init_hist, 0.95),
-                init_max_ms=row[13],
-                max_memory_used_mb=row[12],
+                init_max_ms=row["init_duration_ms_max"],
+                max_memory_used_mb=row["max_memory_used_mb_max"],
                 p99_memory_used_mb=histogram.quantile(mem_hist, 0.99),
                 memory_hist=mem_hist,
                 duration_hist=dur_hist,
@@ -447,9 +593,10 @@ def function_stats(
                 init_hist=init_hist,
                 first_seen=first,
                 last_seen=last,
-                hours_with_data=int(row[16] or 0),
+                hours_with_data=int(row["hours"] or 0),
                 sources=sources,
                 deleted_at=info.deleted_at,
+                package_type=info.package_type,
             )
         )
     for fid, info in infos.items():
@@ -467,10 +614,26 @@ def function_stats(
                 memory_mb=info.memory_mb,
                 inventory_memory_mb=info.memory_mb,
                 deleted_at=info.deleted_at,
+                package_type=info.package_type,
             )
         )
     out.sort(key=lambda s: (s.function_name, s.account_id, s.region, s.memory_mb or 0))
     return out
+
+
+def functions_with_several_memory_sizes(
+    db: Conn, start: int, end: int, filters: Filters = ALL
+) -> list[int]:
+    """Ids of functions whose logs show invocations at two or more configured memory
+    sizes in ``[start, end)`` (someone changed the size: a natural experiment)."""
+    conn = _conn(db)
+    rows_sql, params, _ = _window_day_rows(conn, start, end, filters)
+    rows = conn.execute(
+        f"SELECT function_id FROM ({rows_sql}) WHERE log_invocations > 0"
+        " GROUP BY function_id HAVING count(DISTINCT memory_mb) > 1 ORDER BY function_id",
+        params,
+    )
+    return [int(r[0]) for r in rows]
 
 
 def _exact_seen(
@@ -526,12 +689,12 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
     (treat them as zero invocations)."""
     conn = _conn(db)
     one = Filters(include_deleted=True, function_ids=(function_id,))
-    sql, params = merged_hourly_sql(start, end, one)
+    sql, params = _hourly_rows(conn, start, end, one)
     rows = conn.execute(f"SELECT * FROM ({sql}) ORDER BY hour, memory_mb", params).fetchall()
-    where, fparams = _params(start, end, one)
+    where, fparams = filter_sql(one)
+    columns = "hf.hour, hf.duration_hist, hf.max_memory_used_hist, hf.init_duration_hist"
     hist_rows = conn.execute(
-        f"SELECT hour, duration_hist, max_memory_used_hist, init_duration_hist"
-        f" FROM ({_FACTS_SQL.format(where=where, columns='hf.*')})",
+        _FACTS_SQL.format(columns=columns, start=int(start), end=int(end), where=where),
         fparams,
     ).fetchall()
     hour_hists: dict[int, list[Histogram]] = {}
@@ -614,11 +777,16 @@ def fleet_timeseries(
     if bucket_s <= 0:
         raise ValueError("bucket_s must be positive")
     conn = _conn(db)
-    sql, params = merged_hourly_sql(start, end, filters)
+    if bucket_s % DAY_S == 0:  # whole-day buckets: read the daily rollup
+        sql, params, _ = _window_day_rows(conn, start, end, filters)
+        time_column = "day"
+    else:
+        sql, params = _hourly_rows(conn, start, end, filters)
+        time_column = "hour"
     rows = conn.execute(
         f"""
-        SELECT (hour / :bucket) * :bucket AS b, sum(invocations), sum(errors), sum(throttles),
-          sum(timeouts), sum(out_of_memory), sum(cold_starts),
+        SELECT ({time_column} / :bucket) * :bucket AS b, sum(invocations), sum(errors),
+          sum(throttles), sum(timeouts), sum(out_of_memory), sum(cold_starts),
           count(DISTINCT CASE WHEN invocations > 0 THEN function_id END),
           sum(duration_ms_sum), sum(billed_duration_ms_sum),
           sum(billed_duration_ms_sum / 1000.0 * coalesce(memory_mb, 0) / 1024.0)
@@ -648,16 +816,16 @@ def memory_histogram(
     db: Conn, function_id: int, start: int, end: int, memory_mb: int | None = None
 ) -> Histogram:
     """Merged max-memory-used histogram of one function (optionally one memory size)."""
-    conn = _conn(db)
-    where, params = _params(start, end, Filters(include_deleted=True, function_ids=(function_id,)))
-    sql = (
-        f"SELECT j.key, sum(j.value)"
-        f" FROM ({_FACTS_SQL.format(where=where, columns=_hist_columns(MEMORY_HIST))}) fx,"
-        " json_each(fx.max_memory_used_hist) j"
-        " WHERE (:mem IS NULL OR fx.memory_mb = :mem)"
-        " GROUP BY j.key"
+    hists = _merged_histograms(
+        _conn(db),
+        start,
+        end,
+        Filters(include_deleted=True, function_ids=(function_id,)),
+        MEMORY_HIST,
     )
-    return {str(k): int(v) for k, v in conn.execute(sql, {**params, "mem": memory_mb})}
+    if memory_mb is not None:
+        return dict(hists.get((function_id, memory_mb), {}))
+    return histogram.merge(hists.values())
 
 
 # --- identity, runs, freshness, filter choices ------------------------------------------
@@ -668,10 +836,7 @@ def function_by_id(db: Conn, function_id: int) -> FunctionInfo | None:
     row = (
         _conn(db)
         .execute(
-            "SELECT f.id, f.account_id, f.region, f.function_name, f.function_arn, f.runtime,"
-            " f.architecture, f.memory_mb, f.timeout_s, f.last_modified, f.tags_json,"
-            " f.first_seen, f.last_seen, f.inventory_at, f.deleted_at"
-            " FROM functions f WHERE f.id = ?",
+            f"SELECT {_INFO_COLUMNS} FROM functions f WHERE f.id = ?",
             (function_id,),
         )
         .fetchone()
@@ -698,10 +863,7 @@ def functions_by_name(
     rows = (
         _conn(db)
         .execute(
-            "SELECT f.id, f.account_id, f.region, f.function_name, f.function_arn, f.runtime,"
-            " f.architecture, f.memory_mb, f.timeout_s, f.last_modified, f.tags_json,"
-            " f.first_seen, f.last_seen, f.inventory_at, f.deleted_at"
-            " FROM functions f WHERE f.function_name = ?"
+            f"SELECT {_INFO_COLUMNS} FROM functions f WHERE f.function_name = ?"
             " AND (? IS NULL OR f.account_id = ?) AND (? IS NULL OR f.region = ?)"
             " ORDER BY f.account_id, f.region",
             (function_name, account_id, account_id, region, region),
