@@ -636,6 +636,15 @@ def functions_with_several_memory_sizes(
     return [int(r[0]) for r in rows]
 
 
+def latest_data_hour(db: Conn) -> int | None:
+    """The latest hour with any fact or metric stored (None for an empty store)."""
+    row = _conn(db).execute(
+        "SELECT max(h) FROM (SELECT max(hour) AS h FROM hourly_facts"
+        " UNION ALL SELECT max(hour) FROM hourly_metrics)"
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def _exact_seen(
     conn: sqlite3.Connection, start: int, end: int, filters: Filters
 ) -> dict[tuple[int, int], tuple[int, int]]:

@@ -191,3 +191,18 @@ def test_unknown_memory_size_shows_as_dash(db: Database, db_path: Path) -> None:
     assert (row["invocations"], row["memory_mb"], row["duration_max_ms"]) == (1, [], 12.0)
     code, out, _ = run(db_path)
     assert out.splitlines()[1].split()[10] == "-"
+
+
+def test_store_older_than_the_default_window_shows_its_latest_data(
+    db: Database, db_path: Path
+) -> None:
+    fill(db)  # January 2026; "now" is later, so the default 14 days hold nothing
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "summary", "--format", "json"])
+    assert result.exit_code == 0
+    assert "no data in the last 14d" in result.stderr
+    assert "2026-01-01T03:00:00Z" in result.stderr  # the window ends after the latest hour
+    functions = json.loads(result.stdout)["functions"]
+    assert [(f["function_name"], f["invocations"]) for f in functions] == [("api", 6), ("etl", 2)]
+    # An explicit --until is respected even when it selects nothing.
+    code, out, err = run(db_path, "--since", "1h", "--format", "json")
+    assert code == 0 and "no data" not in err
