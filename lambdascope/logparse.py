@@ -15,10 +15,11 @@ Envelope objects (CloudWatch subscription / Firehose ``DATA_MESSAGE``,
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,25 +34,47 @@ LINE_TOO_LONG = "line_too_long"
 TRUNCATED_GZIP = "truncated_gzip"
 
 _TS = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}:?\d{2})?"
-_LEADING_TS_RE = re.compile(r"^\s*(?:\[\w+\]\s+)?(" + _TS + r")(?=\s|$)")
+# Before a line's own timestamp may come: a BOM, the " | " columns of a console table copy,
+# a "[LEVEL]" tag, or the log stream name that ``sam logs`` prints first.
+_LEADING_TS_RE = re.compile(
+    r"^[\s\ufeff|]*(?:\[\w+\]\s+)?(?:\d{4}/\d\d/\d\d/\[[^\]]*\]\S*\s+)?(" + _TS + r")(?=[\s|]|$)"
+)
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _UUID_RE = re.compile(_UUID)
 _REPORT_RE = re.compile(r"(?<![A-Z_])REPORT\s+RequestId:\s*(\S+)(.*)", re.DOTALL)
 _INIT_REPORT_RE = re.compile(r"\bINIT_REPORT\s+(.*)", re.DOTALL)
+# No boundary before a name: a terminal copy can glue fields ("6.46 msBilled Duration");
+# longer names come first so "Duration" is never read out of "Billed Duration".
 _FIELD_RE = re.compile(
-    r"(?:^|\s)(Billed Restore Duration|Restore Duration|Billed Duration|Init Duration|"
-    r"Max Memory Used|Memory Size|Duration|Status|Error Type|Phase):\s*(\S*)"
+    r"(Billed Restore Duration|Restore Duration|Billed Duration|Init Duration|"
+    r"Max Memory Used|Memory Size|Duration|Status|Error Type|Phase):[ \t]*"
+    r"(\d[\d.]*(?:[eE][-+]?\d+)?|\S*)"
+    r"(?:[ \t]*(ms|s|us|\u00b5s|\u03bcs|MB|MiB|M|GB|GiB|G|KB|KiB|K)\b)?"
 )
+# Multipliers to ms / to MB (Lambda's "MB" is the binary megabyte, so MiB is the same).
+_DURATION_UNITS = {
+    None: 1.0,
+    "ms": 1.0,
+    "s": 1000.0,
+    "us": 0.001,
+    "\u00b5s": 0.001,
+    "\u03bcs": 0.001,
+}
+_MEMORY_UNITS = {None: 1.0, "MB": 1.0, "MiB": 1.0, "M": 1.0, "GB": 1024.0, "GiB": 1024.0}
+_MEMORY_UNITS.update({"G": 1024.0, "KB": 1 / 1024, "KiB": 1 / 1024, "K": 1 / 1024})
+_MEMORY_FIELDS = ("Memory Size", "Max Memory Used")
 _TIMEOUT_RE = re.compile(r"Task timed out after\s+(\S+)\s+seconds")
 _OOM_RE = re.compile(
     r"Runtime\.OutOfMemory|fatal error: runtime: out of memory|java\.lang\.OutOfMemoryError"
-    r"|JavaScript heap out of memory|\bMemoryError\b"
+    r"|JavaScript heap out of memory|\bMemoryError\b|Runtime exited with error: signal: killed"
 )
-_STATUSES = {"success", "error", "timeout", "failure"}
+# Status values as written; the Telemetry API's "failure" (a platform-side failure) counts
+# as an error.
+_STATUSES = {"success": "success", "error": "error", "timeout": "timeout", "failure": "error"}
 
 # Bytes-level pre-filter: a line can only hold an event if it contains one of these.
 _CANDIDATE_RE = re.compile(
-    rb"REPORT |Task timed out|\"platform\.|OutOfMemory|out of memory|MemoryError"
+    rb"REPORT |Task timed out|\"platform\.|OutOfMemory|out of memory|MemoryError|signal: killed"
 )
 _BYTES_TS_RE = re.compile(_TS.encode())
 # greedy prefix: one match() finds the LAST timestamp of a region, in C
@@ -126,37 +149,97 @@ def _number(text: str) -> float:
     return value
 
 
-def _parse(text: str) -> PlatformEvent | str | None:
+def _parse(text: str, depth: int = 0) -> PlatformEvent | str | None:
     if "REPORT" in text:
         match = _REPORT_RE.search(text)
         if match:
+            inner = _embedded_string(text, match.start(), depth)
+            if inner is not None:
+                return _parse_embedded(text, inner, depth)
             return _text_report(text, match)
         match = _INIT_REPORT_RE.search(text)
         if match:
+            inner = _embedded_string(text, match.start(), depth)
+            if inner is not None:
+                return _parse_embedded(text, inner, depth)
             return _text_init_report(text, match.group(1))
     brace = text.find("{")
     if brace >= 0 and '"platform.' in text:
+        escaped = text.find('\\"platform.')
+        if escaped >= 0:
+            inner = _embedded_string(text, escaped, depth)
+            if inner is not None:
+                return _parse_embedded(text, inner, depth)
         json_event = _json_platform(text[brace:])
         if json_event is not None:
             return json_event
     if "Task timed out" in text:
         match = _TIMEOUT_RE.search(text)
         if match:
+            inner = _embedded_string(text, match.start(), depth)
+            if inner is not None:
+                return _parse_embedded(text, inner, depth)
             return _timeout(text, match)
-    if _OOM_RE.search(text):
+    oom = _OOM_RE.search(text)
+    if oom:
         uuid = _UUID_RE.search(text)
+        killed = oom.group(0).endswith("signal: killed")
         return PlatformEvent(
             kind="out_of_memory",
             request_id=uuid.group(0) if uuid else None,
             timestamp=_json_time(text) if brace >= 0 else _leading_ts(text),
             status="error",
-            error_type="Runtime.OutOfMemory",
+            error_type="Runtime.ExitError" if killed else "Runtime.OutOfMemory",
         )
     return None
 
 
-def _fields(rest: str) -> dict[str, str]:
-    return {m.group(1): m.group(2) for m in _FIELD_RE.finditer(rest)}
+_JSON_VALUE_START = (":", "[", ",")
+_JSON_DECODER = json.JSONDecoder()
+
+
+def _embedded_string(text: str, pos: int, depth: int) -> str | None:
+    """The decoded JSON string value holding ``text[pos]``, when the platform line sits
+    inside a JSON document (``{"message":"REPORT RequestId: …\\t…"}`` from log shippers,
+    Logs Insights exports, pretty-printed ``filter-log-events`` output); else None."""
+    if depth > 1:
+        return None
+    quote = text.rfind('"', 0, pos)
+    while quote > 0 and text[quote - 1] == "\\":
+        quote = text.rfind('"', 0, quote - 1)
+    if quote < 0 or not text[:quote].rstrip().endswith(_JSON_VALUE_START):
+        return None
+    try:
+        decoded, _end = _JSON_DECODER.raw_decode(text, quote)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, str) else None
+
+
+def _parse_embedded(outer: str, inner: str, depth: int) -> PlatformEvent | str | None:
+    """Parse the message found inside a JSON string; without a time of its own it takes
+    the first timestamp of the enclosing line."""
+    event: PlatformEvent | str | None = None
+    for line in inner.splitlines() or [inner]:
+        event = _parse(line, depth + 1)
+        if event is not None:
+            break
+    if isinstance(event, PlatformEvent) and event.timestamp is None:
+        object.__setattr__(event, "timestamp", _json_time(outer))
+    return event
+
+
+def _fields(rest: str) -> dict[str, tuple[str, str | None]]:
+    """Field name -> (value, unit or None) of a text REPORT / INIT_REPORT."""
+    return {m.group(1): (m.group(2), m.group(3)) for m in _FIELD_RE.finditer(rest)}
+
+
+def _field_number(name: str, value: str, unit: str | None) -> float:
+    units = _MEMORY_UNITS if name in _MEMORY_FIELDS else _DURATION_UNITS
+    scale = units.get(unit)
+    if scale is None:
+        raise ValueError(unit)
+    return _number(value) * scale
 
 
 _CANONICAL_REPORT_RE = re.compile(
@@ -188,7 +271,7 @@ def _text_report(text: str, match: re.Match[str]) -> PlatformEvent | str:
         return _Bad(BAD_REPORT)
     try:
         values = {
-            name: _number(fields[name])
+            name: _field_number(name, *fields[name])
             for name in (
                 "Duration",
                 "Billed Duration",
@@ -202,7 +285,6 @@ def _text_report(text: str, match: re.Match[str]) -> PlatformEvent | str:
         }
     except ValueError:
         return _Bad(BAD_REPORT)
-    status = fields.get("Status")
     memory = values.get("Memory Size")
     max_used = values.get("Max Memory Used")
     return PlatformEvent(
@@ -211,14 +293,23 @@ def _text_report(text: str, match: re.Match[str]) -> PlatformEvent | str:
         timestamp=_leading_ts(text),
         duration_ms=values["Duration"],
         billed_duration_ms=values.get("Billed Duration"),
-        memory_size_mb=int(memory) if memory is not None else None,
-        max_memory_used_mb=int(max_used) if max_used is not None else None,
+        memory_size_mb=_megabytes(memory),
+        max_memory_used_mb=_megabytes(max_used),
         init_duration_ms=values.get("Init Duration"),
         restore_duration_ms=values.get("Restore Duration"),
         billed_restore_duration_ms=values.get("Billed Restore Duration"),
-        status=status if status in _STATUSES else None,
-        error_type=fields.get("Error Type") or None,
+        status=_text_status(fields),
+        error_type=fields["Error Type"][0] if fields.get("Error Type", ("",))[0] else None,
     )
+
+
+def _megabytes(value: float | None) -> int | None:
+    return None if value is None or value >= 2**62 else round(value)
+
+
+def _text_status(fields: dict[str, tuple[str, str | None]]) -> str | None:
+    status = fields.get("Status")
+    return _STATUSES.get(status[0]) if status is not None else None
 
 
 def _text_init_report(text: str, rest: str) -> PlatformEvent | str:
@@ -226,16 +317,15 @@ def _text_init_report(text: str, rest: str) -> PlatformEvent | str:
     if "Init Duration" not in fields:
         return _Bad(BAD_REPORT)
     try:
-        init = _number(fields["Init Duration"])
+        init = _field_number("Init Duration", *fields["Init Duration"])
     except ValueError:
         return _Bad(BAD_REPORT)
-    status = fields.get("Status")
     return PlatformEvent(
         kind="init_report",
         timestamp=_leading_ts(text),
         init_duration_ms=init,
-        status=status if status in _STATUSES else None,
-        error_type=fields.get("Error Type") or None,
+        status=_text_status(fields),
+        error_type=fields["Error Type"][0] if fields.get("Error Type", ("",))[0] else None,
     )
 
 
@@ -288,7 +378,7 @@ def _json_platform(text: str) -> PlatformEvent | str | None:
     metrics = record.get("metrics")
     metrics = metrics if isinstance(metrics, dict) else {}
     status = record.get("status")
-    status = status if isinstance(status, str) and status in _STATUSES else None
+    status = _STATUSES.get(status) if isinstance(status, str) else None
     error_type = record.get("errorType")
     error_type = error_type if isinstance(error_type, str) and error_type else None
     request_id = record.get("requestId")
@@ -415,6 +505,43 @@ def scan_chunk(
     return result
 
 
+_UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
+
+
+def utf8_blocks(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """The decompressed blocks of a log file as UTF-8 without a byte order mark.
+
+    Windows tools write logs as UTF-16 with a BOM (PowerShell 5 ``>`` redirection) or
+    UTF-8 with a BOM (Notepad, ``Out-File -Encoding utf8``); both are re-encoded here so
+    the byte-level scan and envelope detection see plain UTF-8. Other input passes
+    through untouched (offsets are then the file's own decompressed bytes).
+    """
+    iterator = iter(blocks)
+    first = b""
+    for block in iterator:
+        first += block
+        if len(first) >= 3:
+            break
+    encoding = _UTF16_BOMS.get(first[:2])
+    if encoding is None:
+        first = first[3:] if first.startswith(b"\xef\xbb\xbf") else first
+        if first:  # an empty block would read as the end of the stream
+            yield first
+        yield from iterator
+        return
+    decoder = codecs.getincrementaldecoder(encoding)("replace")
+    text = decoder.decode(first[2:])
+    if text:
+        yield text.encode("utf-8", "surrogatepass")
+    for block in iterator:
+        text = decoder.decode(block)
+        if text:
+            yield text.encode("utf-8", "surrogatepass")
+    text = decoder.decode(b"", final=True)
+    if text:
+        yield text.encode("utf-8", "surrogatepass")
+
+
 def _with_timestamp(event: PlatformEvent, timestamp: float | None) -> PlatformEvent:
     if timestamp is None:
         return event
@@ -464,7 +591,14 @@ def is_envelope(obj: object) -> bool:
 
 
 def envelope_messages(obj: dict[str, Any]) -> Iterator[tuple[str | None, float | None, str]]:
-    """(function name or None, event time in epoch seconds or None, message) per log event."""
+    """(function name or None, event time in epoch seconds or None, message) per log event.
+
+    ``CONTROL_MESSAGE`` records (CloudWatch checking that a destination is reachable)
+    carry no log events and yield nothing. Event timestamps are epoch milliseconds as AWS
+    writes them (numbers, or digit strings as some forwarders re-encode them).
+    """
+    if obj.get("messageType") == "CONTROL_MESSAGE":
+        return
     function_name = function_from_log_group(obj.get("logGroup"))
     events = obj.get("logEvents")
     if not isinstance(events, list):
@@ -477,14 +611,20 @@ def envelope_messages(obj: dict[str, Any]) -> Iterator[tuple[str | None, float |
         message = item.get("message")
         if not isinstance(message, str):
             continue
-        stamp = item.get("timestamp")
-        seconds = (
-            stamp / 1000.0
-            if isinstance(stamp, int | float) and not isinstance(stamp, bool) and stamp > 0
-            else None
-        )
+        seconds = _epoch_ms(item.get("timestamp"))
         name = function_name or function_from_log_group(item.get("logGroupName"))
         yield name, seconds, message
+
+
+def _epoch_ms(stamp: object) -> float | None:
+    """An envelope event's ``timestamp`` (epoch milliseconds) -> epoch seconds, or None."""
+    if isinstance(stamp, str) and stamp.isdigit() and len(stamp) < 19:
+        stamp = int(stamp)
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+        return None
+    if not 0 < stamp < 1e15:  # beyond year 33,000 in ms: not a time
+        return None
+    return stamp / 1000.0
 
 
 def event_to_json(event: PlatformEvent) -> dict[str, Any]:
