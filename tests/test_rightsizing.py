@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import math
 import random
+from statistics import NormalDist
 
 import pytest
 from hypothesis import given, settings
@@ -68,11 +70,40 @@ def test_few_samples_widen_the_tail() -> None:
     many = [rng.lognormvariate(5.0, 0.1) for _ in range(5000)]
     few = many[:60]
     tail_many, _ = estimate_tail_mb(histogram.from_values(many), max(many))
-    tail_few, _ = estimate_tail_mb(histogram.from_values(few), max(few))
+    tail_few, how = estimate_tail_mb(histogram.from_values(few), max(few))
     # the 99.99th percentile of this log-normal is exp(5 + 3.719 * 0.1) = 215 MB
-    assert tail_many == pytest.approx(215, rel=0.05)
-    assert tail_few > tail_many * 0.98
-    assert tail_few >= max(few)
+    true_tail = math.exp(5.0 + 3.719 * 0.1)
+    assert true_tail <= tail_many <= true_tail * 1.2
+    assert tail_few > tail_many >= max(many)
+    assert "95 % upper bound for 60 samples" in how
+
+
+TRUE_P9999 = NormalDist().inv_cdf(0.9999)
+PROFILES = {
+    # memory profile -> (sampler, exact 99.99th percentile)
+    "log-normal narrow": (lambda r: r.lognormvariate(5.0, 0.1), math.exp(5.0 + TRUE_P9999 * 0.1)),
+    "log-normal wide": (lambda r: r.lognormvariate(5.0, 0.3), math.exp(5.0 + TRUE_P9999 * 0.3)),
+    "normal": (lambda r: r.gauss(150.0, 10.0), 150.0 + TRUE_P9999 * 10.0),
+    "exponential tail": (lambda r: 60.0 + r.expovariate(0.1), 60.0 + 10.0 * math.log(1e4)),
+    "bounded": (lambda r: r.uniform(150.0, 200.0), 200.0),
+}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("n", [60, 300])
+def test_tail_bound_covers_the_true_p9999(profile: str, n: int) -> None:
+    """The estimate is a 95 % upper bound: over 40 windows of n integer-MB samples, the
+    true 99.99th percentile stays below it (before headroom) in at least 38."""
+    sample, true_tail = PROFILES[profile]
+    rng = random.Random(n)
+    ratios = []
+    for _ in range(40):
+        used = [max(1, round(sample(rng))) for _ in range(n)]
+        tail, _ = estimate_tail_mb(histogram.from_values(used), max(used))
+        ratios.append(tail / true_tail)
+    assert sum(r < 1.0 for r in ratios) <= 2
+    # a bound, not a blanket: it tightens as samples accumulate
+    assert sorted(ratios)[20] < (2.0 if n == 60 else 1.45)
 
 
 def test_insufficient_data_below_threshold() -> None:
@@ -186,7 +217,119 @@ def test_round_up_memory() -> None:
     assert round_up_memory(20000) == 10240
 
 
-@settings(max_examples=200, deadline=None)
+def test_tail_without_headroom_is_under_provisioned() -> None:
+    # tail ~ 495 MB is below 512 MB, but tail + 10 % is not: a larger size, not "optimized"
+    rec = recommend(make_stats(512, [470.0] * 400), window_s=7 * DAY)
+    assert rec.estimated_tail_memory_mb is not None and rec.estimated_tail_memory_mb < 512
+    assert rec.finding == "under-provisioned"
+    assert rec.recommended_memory_mb is not None
+    assert rec.recommended_memory_mb >= rec.estimated_tail_memory_mb * 1.1
+    assert any("less than 10% headroom" in r for r in rec.reasons)
+
+
+def test_memory_at_the_limit_is_under_provisioned_even_with_few_invocations() -> None:
+    # memory use is capped at the configured size: 512 of 512 MB is a censored sample
+    rec = recommend(make_stats(512, [300.0] * 9 + [512.0]), window_s=DAY)
+    assert rec.finding == "under-provisioned"
+    assert rec.recommended_memory_mb is not None and rec.recommended_memory_mb >= 768
+    assert any("reached the configured 512 MB" in r for r in rec.reasons)
+
+
+def test_same_size_option_costs_what_the_function_costs_now() -> None:
+    rng = random.Random(8)
+    used = [rng.uniform(800, 850) for _ in range(300)]
+    durations = [rng.uniform(100.0, 140.0) for _ in range(300)]
+    rec = recommend(make_stats(1024, used, durations=durations), window_s=DAY)
+    assert rec.finding == "optimized" and rec.recommended_memory_mb == 1024
+    same = next(o for o in rec.options if o.memory_mb == 1024 and not o.what_if)
+    assert same.projected_cost_usd == pytest.approx(rec.current_cost_usd, rel=1e-12)
+    assert same.projected_savings_usd == pytest.approx(0.0, abs=1e-15)
+    assert rec.projected_savings_usd == 0.0
+
+
+def test_power_tuning_skips_sizes_that_would_run_out_of_memory() -> None:
+    rec = recommend(make_stats(256, [250.0] * 60 + [256.0], oom=3), window_s=DAY)
+    payload = power_tuning_input(rec)
+    assert payload["lambdaARN"] == "arn:aws:lambda:us-east-1:1:function:fn"
+    assert rec.estimated_tail_memory_mb is not None
+    assert min(payload["powerValues"]) >= rec.estimated_tail_memory_mb
+    assert 256 not in payload["powerValues"]  # the size that runs out of memory
+    assert rec.recommended_memory_mb in payload["powerValues"]
+    assert payload["balancedWeight"] == 0.5
+    unknown = MemoryStats("fn", "", "", None, 512)
+    arn = power_tuning_input(recommend(unknown, window_s=DAY))["lambdaARN"]
+    assert arn == "arn:aws:lambda:<region>:<account-id>:function:fn"
+
+
+@st.composite
+def memory_profiles(draw: st.DrawFn) -> tuple[MemoryStats, int]:
+    """A configured size and a merged memory histogram as the store holds it: integer MB
+    samples (a few distinct values with counts, possibly at the limit), out-of-memory
+    counts, invocations beyond the logged samples (metrics), durations."""
+    memory_mb = draw(
+        st.sampled_from([128, 129, 256, 512, 1000, 1769, 3008, 10240]) | st.integers(128, 10240)
+    )
+    values = draw(st.lists(st.integers(1, memory_mb), min_size=1, max_size=12))
+    counts = draw(st.lists(st.integers(1, 400), min_size=len(values), max_size=len(values)))
+    hist: dict[str, int] = {}
+    for value, count in zip(values, counts, strict=True):
+        histogram.add(hist, float(value), count)
+    samples = sum(counts)
+    oom = draw(st.integers(0, 3))
+    extra = draw(st.integers(0, 2000))
+    mean_ms = draw(st.floats(0.5, 60_000.0))
+    stats = MemoryStats(
+        "fn",
+        "1",
+        draw(st.sampled_from(["us-east-1", "eu-west-1", "", "ap-south-2"])),
+        draw(st.sampled_from(["x86_64", "arm64", None])),
+        memory_mb,
+        invocations=float(samples + extra),
+        out_of_memory=oom,
+        duration_ms_sum=mean_ms * samples,
+        billed_duration_ms_sum=math.ceil(mean_ms) * samples,
+        max_memory_used_mb=max(values),
+        memory_hist=hist,
+        duration_hist=histogram.from_values([mean_ms]),
+        sampled_invocations=samples,
+    )
+    return stats, draw(st.integers(1, 100))
+
+
+@settings(max_examples=300, deadline=None)
+@given(memory_profiles())
+def test_property_recommendation_on_histograms(profile: tuple[MemoryStats, int]) -> None:
+    stats, min_invocations = profile
+    rec = recommend(stats, window_s=7 * DAY, min_invocations=min_invocations)
+    observed_max = stats.max_memory_used_mb or 0
+    at_limit = observed_max >= stats.memory_mb
+    if stats.out_of_memory or at_limit:
+        assert rec.finding == "under-provisioned"
+    if rec.finding == "insufficient-data":
+        assert rec.recommended_memory_mb is None and not stats.out_of_memory
+        return
+    recommended = rec.recommended_memory_mb
+    assert recommended is not None and 128 <= recommended <= 10240
+    assert recommended >= min(10240, observed_max)
+    assert rec.estimated_tail_memory_mb is not None
+    # the headroom is never eaten: tail + 10 % fits (up to the 10,240 MB ceiling)
+    assert recommended >= min(10240, rec.estimated_tail_memory_mb * 1.1)
+    if rec.finding == "over-provisioned":
+        assert recommended < stats.memory_mb
+    elif rec.finding == "optimized":
+        assert recommended == stats.memory_mb
+    else:
+        assert recommended > stats.memory_mb or recommended == 10240
+    assert rec.current_cost_usd >= 0 and rec.projected_cost_usd >= 0
+    assert any(o.memory_mb == recommended and not o.what_if for o in rec.options)
+    for o in rec.options:
+        assert 128 <= o.memory_mb <= 10240 and o.memory_mb >= min(10240, observed_max)
+        assert o.projected_cost_usd >= 0
+        d = o.projected_duration_ms
+        assert 0 <= d.lower <= d.expected <= d.upper
+
+
+@settings(max_examples=100, deadline=None)
 @given(
     memory_mb=st.integers(128, 10240),
     used=st.lists(st.floats(1, 10240), min_size=1, max_size=300),
