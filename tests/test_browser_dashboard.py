@@ -1,4 +1,9 @@
-"""The dashboard in a real headless Chromium (dash_duo), over a generated store."""
+"""The dashboard in a real headless Chromium (dash_duo), over one generated store.
+
+Per page: it renders with data, the browser console stays clean, a filter change (region,
+runtime, architecture or time range, through the filter bar) updates a figure or grid,
+a grid row opens the function page, and an empty store shows the empty state.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from dash.testing.wait import until
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.common.keys import Keys
 
 from dashboards.app import create_app
 from lambdascope.db import open_db
 from lambdascope.synthetic import DEFAULT_END, generate_store
 
 NOW = DEFAULT_END - 1  # the generated fleet's data ends at DEFAULT_END
+FUNCTIONS = 40
 
 pytestmark = pytest.mark.browser
-
-SHOTS = Path("/tmp/shots")
 T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
 def fleet_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("fleet") / "fleet.db"
-    generate_store(open_db(path), functions=40, days=14, seed=7)
+    generate_store(open_db(path), functions=FUNCTIONS, days=14, seed=7)
     return path
 
 
@@ -35,13 +39,18 @@ def _start(dash_duo: Any, db_path: Path, path: str = "/") -> None:
         dash_duo.wait_for_page(f"{dash_duo.server_url}{path}")
 
 
-def _shot(dash_duo: Any, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    dash_duo.driver.save_screenshot(str(SHOTS / f"{name}.png"))
+def _filter(name: str) -> str:
+    """CSS selector of a filter-bar control (Dash stringifies dict ids with sorted keys)."""
+    return f'[id=\'{{"name":"{name}","type":"filter"}}\']'
+
+
+def _choose(dash_duo: Any, name: str, label: str) -> None:
+    _retry_stale(lambda: dash_duo.select_dcc_dropdown(_filter(name), value=label))
+    until(lambda: name in dash_duo.driver.current_url, timeout=10)
 
 
 def _retry_stale(action: Callable[[], T]) -> T:
-    """Run a UI action again when the grid re-rendered the element under it."""
+    """Run a UI action again when a re-render replaced the element under it."""
     for _ in range(5):
         try:
             return action()
@@ -50,85 +59,172 @@ def _retry_stale(action: Callable[[], T]) -> T:
     return action()
 
 
-def _trace_total(dash_duo: Any, graph_id: str) -> float:
-    return float(
-        dash_duo.driver.execute_script(
-            f"var g = document.querySelector('#{graph_id} .js-plotly-plot');"
-            "return Array.from(g._fullData[0].y)"
-            ".reduce(function (a, b) { return a + (b || 0); }, 0);"
-        )
+def _js(dash_duo: Any, script: str) -> Any:
+    return dash_duo.driver.execute_script(script)
+
+
+def _trace(dash_duo: Any, graph_id: str, what: str = "total", trace: int = 0) -> float | None:
+    """Sum of y (``total``), number of points (``points``) of one trace, or None while the
+    graph is not drawn."""
+    reduce = (
+        "d.y.reduce(function (a, b) { return a + (b || 0); }, 0)"
+        if what == "total"
+        else "d.x.length"
     )
-
-
-def test_overview_renders_and_name_filter_updates_url_and_figure(
-    dash_duo: Any, fleet_db: Path
-) -> None:
-    _start(dash_duo, fleet_db)
-    dash_duo.wait_for_text_to_equal("#overview-kpi-functions .kpi-value", "40", timeout=20)
-    dash_duo.wait_for_element("#overview-counts-graph .js-plotly-plot")
-    before = _trace_total(dash_duo, "overview-counts-graph")
-    _shot(dash_duo, "overview")
-    _retry_stale(
-        lambda: dash_duo.find_element('input[id*="\\"name\\":\\"q\\""]').send_keys(
-            "payments", Keys.ENTER
-        )
+    value = _js(
+        dash_duo,
+        f"var g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        f"if (!g || !g._fullData || !g._fullData[{trace}]) return null;"
+        f"var d = g._fullData[{trace}]; return {reduce};",
     )
-    dash_duo.wait_for_text_to_equal("#overview-kpi-functions .kpi-value", "8", timeout=20)
-    assert "q=payments" in dash_duo.driver.current_url
-    after = _trace_total(dash_duo, "overview-counts-graph")
-    assert 0 < after < before
-    assert dash_duo.get_logs() == []
+    return None if value is None else float(value)
 
 
-def test_grid_row_click_opens_function_page(dash_duo: Any, fleet_db: Path) -> None:
-    _start(dash_duo, fleet_db, "/functions")
-    dash_duo.wait_for_element("#functions-grid .ag-row", timeout=20)
-    _shot(dash_duo, "functions")
-    cell = '#functions-grid .ag-row[row-index="0"] [col-id="function_name"]'
+def _all_points(dash_duo: Any, graph_id: str) -> int | None:
+    value = _js(
+        dash_duo,
+        f"var g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        "if (!g || !g._fullData) return null;"
+        "return g._fullData.filter(function (t) { return t.mode === 'markers'; })"
+        ".reduce(function (a, t) { return a + t.x.length; }, 0);",
+    )
+    return None if value is None else int(value)
 
-    def click_first_row() -> str:
+
+def _open_first_row(dash_duo: Any, grid_id: str) -> str:
+    """Click the first row of a grid; returns the function name it showed."""
+    cell = f'#{grid_id} .ag-row[row-index="0"] [col-id="function_name"]'
+    dash_duo.wait_for_element(cell, timeout=20)
+
+    def click() -> str:
         element = dash_duo.find_element(cell)
         text = str(element.text)
         element.click()
         return text
 
-    name = _retry_stale(click_first_row)
+    name = _retry_stale(click)
     dash_duo.wait_for_text_to_equal(".page-title", name, timeout=20)
     assert f"/functions/{name}?" in dash_duo.driver.current_url
+    return name
+
+
+def _kpi(dash_duo: Any, ident: str) -> str:
+    return str(dash_duo.find_element(f"#{ident} .kpi-value").text)
+
+
+def test_overview_region_and_range_filters_update_the_figures(
+    dash_duo: Any, fleet_db: Path
+) -> None:
+    _start(dash_duo, fleet_db)
+    dash_duo.wait_for_text_to_equal("#overview-kpi-functions .kpi-value", str(FUNCTIONS), 20)
+    until(lambda: _trace(dash_duo, "overview-counts-graph") is not None, timeout=20)
+    total = _trace(dash_duo, "overview-counts-graph")
+    points = _trace(dash_duo, "overview-counts-graph", "points")
+    assert total and points and points >= 24 * 7  # hourly over the default 7 days
+
+    _choose(dash_duo, "region", "eu-west-1")
+    until(lambda: (_trace(dash_duo, "overview-counts-graph") or total) < total, timeout=20)
+    assert "region=eu-west-1" in dash_duo.driver.current_url
+    assert int(_kpi(dash_duo, "overview-kpi-functions")) < FUNCTIONS
+
+    _choose(dash_duo, "range", "Last 24 h")
+    until(lambda: (_trace(dash_duo, "overview-counts-graph", "points") or 99) <= 24, 20)
+    assert "range=24h" in dash_duo.driver.current_url
+    assert "region=eu-west-1" in dash_duo.driver.current_url  # filters compose
+    assert dash_duo.get_logs() == []
+
+
+def test_functions_runtime_filter_and_row_click_to_the_function_page(
+    dash_duo: Any, fleet_db: Path
+) -> None:
+    _start(dash_duo, fleet_db, "/functions")
+    dash_duo.wait_for_element("#functions-grid .ag-row", timeout=20)
+    dash_duo.wait_for_contains_text("#functions-page", f"{FUNCTIONS} functions", timeout=20)
+    _choose(dash_duo, "runtime", "python3.12")
+    until(
+        lambda: f"{FUNCTIONS} functions" not in dash_duo.find_element("#functions-page").text,
+        timeout=20,
+    )
+    runtimes = {
+        cell.text for cell in dash_duo.find_elements('#functions-grid .ag-row [col-id="runtime"]')
+    }
+    assert runtimes == {"python3.12"}
+
+    _open_first_row(dash_duo, "functions-grid")
     for graph_id in (
         "function-latency-graph",
+        "function-failures-graph",
         "function-memory-graph",
         "function-memory-histogram",
+        "function-coldstart-graph",
         "function-cost-graph",
     ):
-        dash_duo.wait_for_element(f"#{graph_id} .js-plotly-plot")
+        dash_duo.wait_for_element(f"#{graph_id} .js-plotly-plot", timeout=20)
     assert "lambdaARN" in dash_duo.find_element("#function-power-tuning").text
-    _shot(dash_duo, "function")
+    until(lambda: _trace(dash_duo, "function-latency-graph", "points") is not None, 20)
+    before = _trace(dash_duo, "function-latency-graph", "points")
+    assert before and before > 24
+    _choose(dash_duo, "range", "Last 24 h")
+    until(lambda: (_trace(dash_duo, "function-latency-graph", "points") or 99) <= 24, 20)
     assert dash_duo.get_logs() == []
 
 
-@pytest.mark.parametrize(
-    ("path", "element", "shot"),
-    [
-        ("/right-sizing", "#rightsizing-grid .ag-row", "rightsizing"),
-        ("/stale", "#stale-grid .ag-row", "stale"),
-        ("/errors", "#errors-breakdown-graph .js-plotly-plot", "errors"),
-        ("/collection", "#collection-runs .ag-row", "collection"),
-    ],
-)
-def test_page_renders_with_data(
-    dash_duo: Any, fleet_db: Path, path: str, element: str, shot: str
-) -> None:
-    _start(dash_duo, fleet_db, path)
-    dash_duo.wait_for_element(element, timeout=20)
-    _shot(dash_duo, shot)
+def test_rightsizing_arch_filter_and_row_click(dash_duo: Any, fleet_db: Path) -> None:
+    _start(dash_duo, fleet_db, "/right-sizing")
+    dash_duo.wait_for_element("#rightsizing-grid .ag-row", timeout=20)
+    assert dash_duo.find_element("#rightsizing-download-html").text == "Memory report (HTML)"
+    until(lambda: _all_points(dash_duo, "rightsizing-scatter"), timeout=20)
+    points = _all_points(dash_duo, "rightsizing-scatter")
+    assert points
+    _choose(dash_duo, "arch", "arm64")
+    until(lambda: (_all_points(dash_duo, "rightsizing-scatter") or points) < points, 20)
+    _open_first_row(dash_duo, "rightsizing-grid")
     assert dash_duo.get_logs() == []
 
 
-def test_empty_store_shows_how_to_load_data(dash_duo: Any, db_path: Path) -> None:
+def test_stale_runtime_filter_and_row_click(dash_duo: Any, fleet_db: Path) -> None:
+    _start(dash_duo, fleet_db, "/stale")
+    dash_duo.wait_for_element("#stale-grid .ag-row", timeout=20)
+    hint = "#stale-kpi-stale .kpi-hint"
+    dash_duo.wait_for_text_to_equal(hint, f"of {FUNCTIONS} functions", timeout=20)
+    _choose(dash_duo, "runtime", "python3.12")
+    until(lambda: dash_duo.find_element(hint).text != f"of {FUNCTIONS} functions", 20)
+    _open_first_row(dash_duo, "stale-grid")
+    assert dash_duo.get_logs() == []
+
+
+def test_errors_range_filter_concurrency_and_row_click(dash_duo: Any, fleet_db: Path) -> None:
+    _start(dash_duo, fleet_db, "/errors")
+    until(lambda: _trace(dash_duo, "errors-breakdown-graph", "points"), timeout=20)
+    assert (_trace(dash_duo, "errors-breakdown-graph", "points") or 0) > 24
+    until(lambda: _trace(dash_duo, "errors-concurrency-graph", "points"), timeout=20)
+    # The generated fleet has no stream or async sources: the page says so.
+    dash_duo.wait_for_contains_text("#errors-iterator-graph", "Not collected", timeout=20)
+    _choose(dash_duo, "range", "Last 24 h")
+    until(lambda: (_trace(dash_duo, "errors-breakdown-graph", "points") or 99) <= 24, 20)
+    _open_first_row(dash_duo, "errors-grid")
+    assert dash_duo.get_logs() == []
+
+
+def test_collection_shows_runs_and_freshness(dash_duo: Any, fleet_db: Path) -> None:
+    _start(dash_duo, fleet_db, "/collection")
+    dash_duo.wait_for_element("#collection-runs .ag-row", timeout=20)
+    dash_duo.wait_for_contains_text("#collection-freshness", "Local logs", timeout=20)
+    assert dash_duo.get_logs() == []
+
+
+def test_empty_store_shows_how_to_load_data_on_every_page(dash_duo: Any, db_path: Path) -> None:
     _start(dash_duo, db_path)
     dash_duo.wait_for_element("#overview-empty", timeout=20)
     assert "lambdascope ingest" in dash_duo.find_element("#overview-empty").text
-    dash_duo.wait_for_page(f"{dash_duo.server_url}/functions")
-    dash_duo.wait_for_element("#functions-empty", timeout=20)
+    for path, page in (
+        ("/functions", "functions"),
+        ("/functions/anything", "function"),
+        ("/right-sizing", "rightsizing"),
+        ("/stale", "stale"),
+        ("/errors", "errors"),
+        ("/collection", "collection"),
+    ):
+        dash_duo.wait_for_page(f"{dash_duo.server_url}{path}")
+        dash_duo.wait_for_element(f"#{page}-empty", timeout=20)
     assert dash_duo.get_logs() == []
