@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdascope import histogram
-from lambdascope.cost import UsageTotals, per_30_days, window_cost
-from lambdascope.rightsizing import MemoryStats
+from lambdascope.cost import per_30_days, window_cost
+from lambdascope.rightsizing import MemoryStats, current_usage
 
 ERROR_RATE_WARN = 0.01
 THROTTLE_RATE_WARN = 0.10
@@ -77,12 +77,9 @@ def analyse(stats: list[MemoryStats], *, window_s: float) -> ColdStartFinding:
     sampled = sum(s.sampled_invocations for s in stats)
     init_hist = histogram.merge(s.init_hist for s in stats)
     duration_hist = histogram.merge(s.duration_hist for s in stats)
+    # INIT as billed: on top of the reported billed duration, or inside it (since 2025)
     init_usd = sum(
-        window_cost(
-            UsageTotals(0, s.memory_mb, 0, billable_init_ms=s.billable_init_ms),
-            architecture=s.architecture,
-            region=s.region,
-        ).init_usd
+        window_cost(current_usage(s), architecture=s.architecture, region=s.region).init_usd
         for s in stats
     )
     errors = sum(s.errors for s in stats)

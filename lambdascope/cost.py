@@ -69,7 +69,9 @@ class UsageTotals:
     """What a function used in a window at one memory size (sums over invocations).
 
     ``billed_duration_ms`` as reported; ``billable_init_ms`` the init time of cold starts
-    whose INIT phase is billed and not yet inside the reported billed duration.
+    whose INIT phase is billed and not yet inside the reported billed duration;
+    ``init_in_billed_ms`` the part of ``billed_duration_ms`` that is init time (REPORT
+    lines since the 2025 change fold it in): billed once, shown as INIT.
     """
 
     invocations: float
@@ -77,6 +79,7 @@ class UsageTotals:
     billed_duration_ms: float
     billable_init_ms: float = 0.0
     billed_restore_duration_ms: float = 0.0
+    init_in_billed_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -100,22 +103,27 @@ def window_cost(
     architecture: str | None = "x86_64",
     region: str = "",
     free_tier: bool = False,
+    window_s: float | None = None,
     table: PriceTable | None = None,
 ) -> CostBreakdown:
-    """Cost of a usage total at the first-tier price (tiers: see ``fleet_monthly_usd``).
+    """Cost of a usage total at the first-tier price (volume tiers apply to a whole
+    account x region x architecture per month: ``pricing.tiered_duration_usd``).
 
-    With ``free_tier`` the monthly free requests and GB-seconds are taken off first
-    (meaningful for one function alone, not for a fleet).
+    With ``free_tier`` the monthly free requests and GB-seconds are taken off first,
+    prorated to ``window_s`` when given (meaningful for one function alone: the free tier
+    is shared by an account's whole fleet).
     """
     table = table or default_table()
     price = table.price(region, architecture).usd_per_gb_second
     requests = max(0.0, usage.invocations)
-    duration_gbs = gb_seconds(usage.billed_duration_ms, usage.memory_mb)
-    init_gbs = gb_seconds(usage.billable_init_ms, usage.memory_mb)
+    init_in_billed = min(max(0.0, usage.init_in_billed_ms), max(0.0, usage.billed_duration_ms))
+    duration_gbs = gb_seconds(usage.billed_duration_ms - init_in_billed, usage.memory_mb)
+    init_gbs = gb_seconds(usage.billable_init_ms + init_in_billed, usage.memory_mb)
     restore_gbs = gb_seconds(usage.billed_restore_duration_ms, usage.memory_mb)
     if free_tier:
-        requests = max(0.0, requests - table.free_requests)
-        free = table.free_gb_seconds
+        share = 1.0 if window_s is None else min(1.0, max(0.0, window_s) / THIRTY_DAYS_S)
+        requests = max(0.0, requests - table.free_requests * share)
+        free = table.free_gb_seconds * share
         for_duration = min(free, duration_gbs)
         duration_gbs -= for_duration
         free -= for_duration
@@ -137,19 +145,53 @@ def per_30_days(usd: float, window_s: float) -> float:
     return usd * THIRTY_DAYS_S / window_s
 
 
+def _init_inside_billed(
+    init_ms_sum: float, duration_ms_sum: float, billed_duration_ms_sum: float, invocations: float
+) -> bool:
+    # Each invocation's billed duration exceeds its duration by less than 1 ms of
+    # rounding, so billed - duration is `slack` (0 <= slack < n ms) or `init + slack`.
+    # The threshold (n + init) / 2 separates the two exactly when init >= n ms, and is
+    # the midpoint of uniform rounding otherwise (an error below 1 ms per invocation).
+    margin = billed_duration_ms_sum - duration_ms_sum
+    return margin >= 0.5 * (max(0.0, invocations) + init_ms_sum)
+
+
 def billable_init_ms(
-    init_ms_sum: float, duration_ms_sum: float, billed_duration_ms_sum: float
+    init_ms_sum: float,
+    duration_ms_sum: float,
+    billed_duration_ms_sum: float,
+    invocations: float = 0.0,
 ) -> float:
-    """Init time still to bill on top of the reported billed duration.
+    """Init time (ms) still to bill on top of the reported billed duration.
 
     REPORT lines from after the billing change already fold the init time into
     ``Billed Duration``; when the billed sum covers duration + init, nothing is added.
+    ``invocations``: how many REPORT lines the sums cover (for the 1 ms rounding slack;
+    0 when unknown).
     """
     if init_ms_sum <= 0:
         return 0.0
-    if billed_duration_ms_sum >= duration_ms_sum + init_ms_sum * 0.5:
+    if _init_inside_billed(init_ms_sum, duration_ms_sum, billed_duration_ms_sum, invocations):
         return 0.0
     return float(math.ceil(init_ms_sum))
+
+
+def init_in_billed_ms(
+    init_ms_sum: float,
+    duration_ms_sum: float,
+    billed_duration_ms_sum: float,
+    *,
+    billable_on_top_ms: float = 0.0,
+    invocations: float = 0.0,
+) -> float:
+    """How much of the reported billed duration (ms) is init time: all of the init when
+    the billed sum covers it (REPORT lines since the billing change), else nothing
+    (init billed on top, ``billable_on_top_ms`` > 0, or not billed at all)."""
+    if init_ms_sum <= 0 or billable_on_top_ms > 0:
+        return 0.0
+    if not _init_inside_billed(init_ms_sum, duration_ms_sum, billed_duration_ms_sum, invocations):
+        return 0.0
+    return min(init_ms_sum, max(0.0, billed_duration_ms_sum - duration_ms_sum))
 
 
 def current_usage_cost(stats: Any) -> tuple[UsageTotals, CostBreakdown]:

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from sqlite_utils import Database
 
 from lambdascope import histogram, queries
-from lambdascope.cost import UsageTotals, per_30_days, window_cost
+from lambdascope.cost import UsageTotals, init_in_billed_ms, per_30_days, window_cost
 from lambdascope.pricing import MAX_MEMORY_MB, MIN_MEMORY_MB, ONE_VCPU_MB, cpu_share
 
 Finding = Literal["over-provisioned", "under-provisioned", "optimized", "insufficient-data"]
@@ -388,11 +388,13 @@ def _usage_at(stats: MemoryStats, memory_mb: int, mean_ms: float) -> UsageTotals
         billed_duration_ms=max(0.0, now.billed_duration_ms + shift),
         billable_init_ms=now.billable_init_ms,
         billed_restore_duration_ms=now.billed_restore_duration_ms,
+        init_in_billed_ms=now.init_in_billed_ms,
     )
 
 
 def current_usage(stats: MemoryStats) -> UsageTotals:
-    """Usage as observed; invocations without log data billed at the mean duration."""
+    """Usage as observed; invocations without log data billed at the mean duration.
+    Init time inside the reported billed duration is marked as such (shown as INIT)."""
     billed = stats.billed_duration_ms_sum
     if stats.sampled_invocations and stats.invocations > stats.sampled_invocations:
         billed *= stats.invocations / stats.sampled_invocations
@@ -402,6 +404,13 @@ def current_usage(stats: MemoryStats) -> UsageTotals:
         billed_duration_ms=billed,
         billable_init_ms=stats.billable_init_ms,
         billed_restore_duration_ms=stats.billed_restore_duration_ms_sum,
+        init_in_billed_ms=init_in_billed_ms(
+            stats.init_duration_ms_sum,
+            stats.duration_ms_sum,
+            stats.billed_duration_ms_sum,
+            billable_on_top_ms=stats.billable_init_ms,
+            invocations=stats.sampled_invocations,
+        ),
     )
 
 
@@ -434,7 +443,11 @@ def recommend(
     p99 = histogram.quantile(stats.memory_hist, 0.99)
     reasons: list[str] = []
     current = window_cost(
-        current_usage(stats), architecture=arch, region=stats.region, free_tier=free_tier
+        current_usage(stats),
+        architecture=arch,
+        region=stats.region,
+        free_tier=free_tier,
+        window_s=window_s,
     ).total_usd
 
     points = [(stats.memory_mb, stats.mean_duration_ms or 0.0, float(stats.sampled_invocations))]
@@ -552,6 +565,7 @@ def recommend(
             architecture=architecture,
             region=stats.region,
             free_tier=free_tier,
+            window_s=window_s,
         ).total_usd
         return Option(
             0,

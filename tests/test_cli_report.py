@@ -296,3 +296,70 @@ def test_power_tuning_input(fleet: Path) -> None:
     assert 1024 in payload["powerValues"]
     assert all(128 <= v <= 10240 for v in payload["powerValues"])
     assert payload["powerValues"] == sorted(payload["powerValues"])
+
+
+def _exact_hour(
+    db: Database, name: str, hour: int, *, architecture: str, billed_ms: float, runtime: str
+) -> None:
+    """One hour of 1,000 invocations of 100 ms at 1,024 MB with 10 cold starts of 250 ms."""
+    fid = function_id(
+        db, name, "111111111111", "us-east-1", seen_at=hour, architecture=architecture
+    )
+    with db.conn:
+        db.conn.execute(
+            "UPDATE functions SET runtime = ?, package_type = 'Zip', memory_mb = 1024 WHERE id = ?",
+            (runtime, fid),
+        )
+        db.conn.execute(
+            "INSERT INTO hourly_facts (function_id, hour, memory_mb, source, invocations,"
+            " cold_starts, duration_ms_sum, duration_ms_max, billed_duration_ms_sum,"
+            " max_memory_used_mb_max, init_duration_ms_sum, init_duration_ms_max,"
+            " duration_hist, max_memory_used_hist, init_duration_hist)"
+            " VALUES (?, ?, 1024, 'local', 1000, 10, 100000, 100, ?, 200, 2500, 250, ?, ?, ?)",
+            (
+                fid,
+                hour,
+                billed_ms,
+                histogram.to_json({histogram.bucket_of(100.0): 1000}),
+                histogram.to_json({histogram.bucket_of(200.0): 1000}),
+                histogram.to_json({histogram.bucket_of(250.0): 10}),
+            ),
+        )
+
+
+def test_cost_report_reproduces_hand_computed_values(db_path: Path) -> None:
+    db = open_db(db_path)
+    # after 2025-08-01 (arm64): Billed Duration folds the 2,500 ms of INIT in
+    _exact_hour(
+        db, "after", END - HOUR, architecture="arm64", billed_ms=102_500, runtime="python3.13"
+    )
+    # before (x86_64, zip, managed runtime): INIT not billed; 400 ms of 1 ms rounding
+    before_end = 1752624000  # 2025-07-16T00:00:00Z
+    _exact_hour(
+        db,
+        "before",
+        before_end - HOUR,
+        architecture="x86_64",
+        billed_ms=100_400,
+        runtime="python3.12",
+    )
+    db.conn.close()
+    _, out, _ = run(db_path, "report", "cost", "--until", UNTIL, "--since", "1d")
+    (after,) = json.loads(out)
+    # requests 1,000 x $0.20/M; invoke 100 GB-s and INIT 2.5 GB-s at $0.0000133334
+    assert after["requests_usd"] == pytest.approx(0.0002, abs=1e-9)
+    assert after["duration_usd"] == pytest.approx(0.00133334, abs=1e-6)
+    assert after["init_usd"] == pytest.approx(0.0000333335, abs=1e-6)
+    assert after["total_usd"] == pytest.approx(0.0015666735, abs=1e-6)
+    assert after["monthly_usd"] == pytest.approx(0.0015666735 * 30, abs=1e-6)
+    assert after["gb_seconds"] == pytest.approx(102.5)
+    _, out, _ = run(db_path, "report", "cost", "--until", "2025-07-16T00:00:00Z", "--since", "1d")
+    (before,) = json.loads(out)
+    # 100.4 GB-s at $0.0000166667, no INIT
+    assert before["init_usd"] == 0
+    assert before["duration_usd"] == pytest.approx(0.00167333668, abs=1e-6)
+    assert before["total_usd"] == pytest.approx(0.00187333668, abs=1e-6)
+    _, out, _ = run(db_path, "report", "cold-starts", "--until", UNTIL, "--since", "1d")
+    (cold,) = json.loads(out)
+    assert cold["init_cost_usd"] == pytest.approx(0.0000333335, abs=1e-6)
+    assert cold["cold_start_rate"] == pytest.approx(0.01)

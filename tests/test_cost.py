@@ -7,6 +7,7 @@ import pytest
 from lambdascope.cost import (
     UsageTotals,
     billable_init_ms,
+    init_in_billed_ms,
     invocation_cost_usd,
     per_30_days,
     window_cost,
@@ -128,3 +129,71 @@ def test_billable_init_only_when_not_in_billed_sum() -> None:
     assert billable_init_ms(1000.2, 5000, 5100) == 1001
     assert billable_init_ms(1000, 5000, 6050) == 0
     assert billable_init_ms(0, 5000, 5000) == 0
+
+
+# Hand-computed: 512 MB, 100.2 ms invoke (101 ms billed), a 250.4 ms INIT (251 ms billed).
+# Warm: 0.101 s x 0.5 GB = 0.0505 GB-s. Cold with INIT billed: 0.352 s x 0.5 = 0.176 GB-s.
+# x86_64: 0.0505 x 0.0000166667 + 0.0000002 = 1.04166835e-06; 0.176 x ... = 3.13333920e-06
+# arm64:  0.0505 x 0.0000133334 + 0.0000002 = 8.7333670e-07;  0.176 x ... = 2.54667840e-06
+HAND_COMPUTED = [
+    # architecture, cold start, when, runtime/package, expected USD
+    ("x86_64", False, BEFORE, "python3.12", 1.04166835e-06),
+    ("x86_64", False, AFTER, "python3.12", 1.04166835e-06),
+    ("arm64", False, BEFORE, "python3.12", 8.7333670e-07),
+    ("arm64", False, AFTER, "python3.12", 8.7333670e-07),
+    ("x86_64", True, BEFORE, "python3.12", 1.04166835e-06),  # zip, managed: INIT free
+    ("arm64", True, BEFORE, "python3.12", 8.7333670e-07),
+    ("x86_64", True, BEFORE, "provided.al2023", 3.13333920e-06),  # custom runtime
+    ("arm64", True, BEFORE, "Image", 2.54667840e-06),  # container image
+    ("x86_64", True, AFTER, "python3.12", 3.13333920e-06),  # every INIT billed
+    ("arm64", True, AFTER, "python3.12", 2.54667840e-06),
+]
+
+
+@pytest.mark.parametrize(("architecture", "cold", "when", "kind", "expected"), HAND_COMPUTED)
+def test_hand_computed_invocations(
+    architecture: str, cold: bool, when: float, kind: str, expected: float
+) -> None:
+    usd = invocation_cost_usd(
+        memory_mb=512,
+        duration_ms=100.2,
+        billed_duration_ms=101,
+        init_duration_ms=250.4 if cold else None,
+        timestamp=when,
+        architecture=architecture,
+        package_type="Image" if kind == "Image" else "Zip",
+        runtime=None if kind == "Image" else kind,
+    )
+    assert usd == pytest.approx(expected, rel=1e-9)
+
+
+def test_init_detection_is_not_fooled_by_rounding_slack() -> None:
+    # 10,000 warm invocations leave ~5,000 ms of rounding in billed - duration; two cold
+    # starts of 300 ms are NOT in the billed sum (pre-change REPORT lines): still billed
+    assert billable_init_ms(600, 1_000_000, 1_005_000, invocations=10_000) == 600
+    # the same invocations with the INIT folded into Billed Duration: nothing to add
+    assert billable_init_ms(600, 1_000_000, 1_005_600, invocations=10_000) == 0
+    # init well above the rounding: exact either way
+    assert billable_init_ms(30_000, 1_000_000, 1_035_000, invocations=10_000) == 0
+    assert billable_init_ms(30_000, 1_000_000, 1_005_000, invocations=10_000) == 30_000
+
+
+def test_init_inside_billed_duration_is_shown_as_init_once() -> None:
+    # since 2025-08-01 Billed Duration includes INIT: 1,000 invocations at 100 ms,
+    # 10 cold starts of 250 ms -> billed 102,500 ms of which 2,500 ms INIT
+    inside = init_in_billed_ms(2_500, 100_000, 102_500, invocations=1_000)
+    assert inside == 2_500
+    assert init_in_billed_ms(2_500, 100_000, 100_400, invocations=1_000) == 0  # not billed
+    assert init_in_billed_ms(2_500, 100_000, 100_400, billable_on_top_ms=2_500) == 0
+    usage = UsageTotals(1_000, 1024, 102_500, init_in_billed_ms=inside)
+    cost = window_cost(usage, architecture="arm64")
+    assert cost.init_usd == pytest.approx(2.5 * ARM)
+    assert cost.duration_usd == pytest.approx(100.0 * ARM)
+    assert cost.total_usd == pytest.approx(1_000 * REQ + 102.5 * ARM)  # billed once
+
+
+def test_free_tier_prorated_to_the_window() -> None:
+    usage = UsageTotals(invocations=2_000_000, memory_mb=1024, billed_duration_ms=500_000_000)
+    half_month = window_cost(usage, free_tier=True, window_s=15 * 86400)
+    assert half_month.requests_usd == pytest.approx((2_000_000 - 500_000) * REQ)
+    assert half_month.duration_usd == pytest.approx((500_000 - 200_000) * X86)
