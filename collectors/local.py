@@ -154,7 +154,7 @@ def iter_batches(
     its function: the envelope's ``/aws/lambda/<name>`` log group, else ``default_function``.
     """
     source = _Decompressed(raw)
-    blocks = source.blocks()
+    blocks = logparse.utf8_blocks(source.blocks())  # UTF-16 / BOM files from Windows tools
     buf, offset = _skip_bytes(blocks, start_offset) if start_offset else (b"", 0)
     if not buf:
         buf = next(blocks, b"")

@@ -153,9 +153,11 @@ def _parse(text: str, depth: int = 0) -> PlatformEvent | str | None:
     if "REPORT" in text:
         match = _REPORT_RE.search(text)
         if match:
-            inner = _embedded_string(text, match.start(), depth)
-            if inner is not None:
-                return _parse_embedded(text, inner, depth)
+            # a quote before REPORT: the line may sit inside a JSON string (rare; checked cheaply)
+            if text.find('"', 0, match.start()) >= 0:
+                inner = _embedded_string(text, match.start(), depth)
+                if inner is not None:
+                    return _parse_embedded(text, inner, depth)
             return _text_report(text, match)
         match = _INIT_REPORT_RE.search(text)
         if match:
@@ -520,9 +522,15 @@ def utf8_blocks(blocks: Iterable[bytes]) -> Iterator[bytes]:
     first = b""
     for block in iterator:
         first += block
-        if len(first) >= 3:
+        if len(first) >= 512:
             break
     encoding = _UTF16_BOMS.get(first[:2])
+    if encoding is not None:
+        # a BOM alone is not enough (binary junk can start with one): log text is mostly
+        # ASCII, so in UTF-16 most high bytes are zero
+        high = first[3:514:2] if encoding == "utf-16-le" else first[2:514:2]
+        if high.count(0) * 2 < len(high):
+            encoding = None
     if encoding is None:
         first = first[3:] if first.startswith(b"\xef\xbb\xbf") else first
         if first:  # an empty block would read as the end of the stream

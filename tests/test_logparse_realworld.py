@@ -65,8 +65,7 @@ def test_every_fixture_is_documented_and_checked() -> None:
     assert len(fixtures) >= 12
     for path in fixtures:
         assert f"`{path.relative_to(REAL)}`" in readme, path
-        has_expected = (REAL / "expected" / f"{path.name}.jsonl").exists()
-        assert has_expected or path.name == "windows-powershell-utf16.log", path
+        assert (REAL / "expected" / f"{path.name}.jsonl").exists(), path
 
 
 @pytest.mark.parametrize("expected", EXPECTED, ids=lambda p: p.name.removesuffix(".jsonl"))
@@ -217,6 +216,21 @@ def test_utf16_and_bom_files_read_as_utf8() -> None:
     assert b"".join(utf8_blocks([b"\xef\xbb\xbf", b'{"events": []}'])) == b'{"events": []}'
     assert list(utf8_blocks([b"\xef\xbb\xbf"])) == []
     assert b"".join(utf8_blocks([b"ab", b"c"])) == b"abc"
+    junk = b"\xff\xfe bad \xc3\x28\nREPORT RequestId: x"  # starts like a UTF-16 BOM, is not
+    assert b"".join(utf8_blocks([junk])) == junk
+
+
+def test_envelope_file_saved_with_a_bom_is_still_an_envelope() -> None:
+    report = "REPORT RequestId: b\tDuration: 1.00 ms\tBilled Duration: 1 ms"
+    record = {
+        "logGroup": "/aws/lambda/bom-fn",
+        "logEvents": [{"timestamp": 1714561200000, "message": report}],
+    }
+    raw = io.BytesIO(b"\xef\xbb\xbf" + json.dumps(record).encode())
+    events = [e for batch, _ in iter_batches(raw) for e in batch.events]
+    assert [(e.function_name, e.request_id, e.timestamp) for e in events] == [
+        ("bom-fn", "b", 1714561200.0)
+    ]
 
 
 def test_out_of_memory_lines_of_each_runtime() -> None:
