@@ -37,10 +37,22 @@ WEIGHTS = {
 
 
 @cache
+def _runtime_table() -> dict[str, Any]:
+    text = resources.files("lambdascope").joinpath("data/runtimes.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def runtime_table_source() -> str:
+    """Where the runtime deprecation dates come from, with the date they were checked."""
+    data = _runtime_table()
+    return f"{data['source']} ({data['source_date']})"
+
+
+@cache
 def runtime_deprecations() -> dict[str, int]:
     """Runtime -> deprecation date (epoch seconds), from lambdascope/data/runtimes.json."""
-    text = resources.files("lambdascope").joinpath("data/runtimes.json").read_text("utf-8")
-    data = json.loads(text)
+    data = _runtime_table()
     return {
         name: int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
         for name, day in data["deprecations"].items()
@@ -145,6 +157,24 @@ class StaleReport:
                 for s in self.storage
             ],
         }
+
+
+def routing_versions(routing_json: str | None) -> set[str]:
+    """Versions an alias's routing configuration sends traffic to.
+
+    Accepts the stored ``AdditionalVersionWeights`` map (``{"3": 0.1}``) and the whole
+    ``RoutingConfig`` shape (``{"AdditionalVersionWeights": {"3": 0.1}}``); anything
+    else is no version.
+    """
+    try:
+        data = json.loads(routing_json or "{}") or {}
+    except ValueError:
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    nested = data.get("AdditionalVersionWeights", data.get("additional_version_weights"))
+    weights = nested if isinstance(nested, dict) else data
+    return {str(k) for k in weights if str(k).isdigit()}
 
 
 def versions_to_delete(
@@ -270,12 +300,7 @@ def find_stale(
         "SELECT function_id, function_version, routing_json FROM function_aliases"
     ):
         aliased[fid].add(version)
-        try:
-            weights = json.loads(routing or "{}") or {}
-        except ValueError:
-            weights = {}
-        if isinstance(weights, dict):
-            aliased[fid].update(str(k) for k in weights)
+        aliased[fid].update(routing_versions(routing))
     report = StaleReport()
     for (
         fid,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlite_utils import Database
 
@@ -10,7 +11,9 @@ from lambdascope.cli import cli
 from lambdascope.db import function_id
 from lambdascope.staleness import (
     find_stale,
+    routing_versions,
     runtime_deprecations,
+    runtime_table_source,
     score_function,
     versions_to_delete,
 )
@@ -157,3 +160,55 @@ def test_stale_report_cli_json(db: Database, db_path: Path) -> None:
         "deprecated_runtime",
         "extra_versions",
     }
+
+
+def test_routing_versions_both_shapes() -> None:
+    assert routing_versions('{"2": 0.1}') == {"2"}
+    assert routing_versions('{"AdditionalVersionWeights": {"3": 0.05}}') == {"3"}
+    assert routing_versions(None) == set()
+    assert routing_versions("not json") == set()
+    assert routing_versions("[1, 2]") == set()
+
+
+@pytest.mark.parametrize("routing", ['{"2": 0.2}', '{"AdditionalVersionWeights": {"2": 0.2}}'])
+def test_version_reached_through_alias_routing_is_never_deleted(db: Database, routing: str) -> None:
+    fid = add_hours(db, "canary", memory_mb=256, hours=2, per_hour=3, memory_used=(50, 60))
+    with db.conn:
+        for v in ("$LATEST", "1", "2", "3", "4", "5", "6"):
+            db.conn.execute(
+                "INSERT INTO function_versions (function_id, version) VALUES (?, ?)", (fid, v)
+            )
+        db.conn.execute(
+            "INSERT INTO function_aliases (function_id, alias_name, function_version,"
+            " routing_json) VALUES (?, 'live', '6', ?)",
+            (fid, routing),
+        )
+    report = find_stale(db, END)
+    (canary,) = report.functions
+    # newest three (6, 5, 4) kept; 2 takes 20 % of the alias's traffic
+    assert canary.versions_to_delete == ("1", "3")
+    assert [s.key for s in canary.signals] == ["extra_versions"]
+    assert canary.signals[0].detail == "2 unaliased versions beyond the 3 newest"
+
+
+def test_runtime_table_covers_deprecated_and_current_runtimes() -> None:
+    table = runtime_deprecations()
+    for runtime in ("java8", "python3.7", "nodejs14.x", "dotnetcore3.1", "ruby2.7"):
+        assert table[runtime] < END  # deprecated before 2026
+    for runtime in ("nodejs24.x", "java21", "provided.al2023", "ruby3.4", "dotnet10"):
+        assert table[runtime] > END
+    signals, _ = score_function(
+        now=END,
+        runtime="java11",
+        last_invoked=END,
+        first_seen=None,
+        last_modified=END,
+        code_size_bytes=None,
+        timeout_s=None,
+        duration_max_ms=None,
+        extra_versions=[],
+    )
+    assert [(s.key, s.detail) for s in signals] == [
+        ("soon_deprecated_runtime", "runtime java11 deprecation scheduled for 2026-06-30")
+    ]
+    assert "lambda-runtimes.html" in runtime_table_source()

@@ -10,7 +10,7 @@ from lambdascope.cost import current_usage_cost, per_30_days
 from lambdascope.pricing import default_table, gb_seconds, tiered_duration_usd
 from lambdascope.reports import Chart, Report
 from lambdascope.rightsizing import MemoryStats, Recommendation
-from lambdascope.staleness import StaleReport
+from lambdascope.staleness import StaleReport, runtime_table_source
 
 MEMORY_COLUMNS = [
     "function_name",
@@ -231,7 +231,8 @@ def stale_report(stale: StaleReport) -> Report:
     rows.sort(key=lambda r: (-r["score"], r["function_name"]))
     summary = [
         f"{len(stale.functions_to_review)} functions to review, "
-        f"{len(stale.versions_to_delete)} versions safe to delete"
+        f"{len(stale.versions_to_delete)} versions safe to delete",
+        f"runtime deprecation dates: {runtime_table_source()}",
     ]
     storage_rows = [
         {
