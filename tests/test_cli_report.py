@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import random
 from pathlib import Path
 
@@ -151,9 +152,16 @@ def test_memory_json_has_the_documented_keys(fleet: Path) -> None:
         "projected_savings_usd",
         "monthly_savings_usd",
     }
+    keys |= {"estimated_tail_memory_mb", "natural_experiment"}  # also documented in README
     assert len(rows) == 3
     for row in rows:
-        assert keys <= set(row)
+        assert set(row) == keys
+        assert set(row["projected_duration_ms"] or {}) <= {"lower", "expected", "upper"}
+        for option in row["options"]:
+            assert set(option["projected_duration_ms"]) == {"lower", "expected", "upper"}
+            assert {"projected_cost_usd", "projected_savings_usd", "monthly_savings_usd"} <= set(
+                option
+            )
     by_name = {r["function_name"]: r for r in rows}
     orders = by_name["orders-api"]
     assert orders["finding"] == "over-provisioned"
@@ -179,6 +187,12 @@ def test_memory_csv_has_flat_columns(fleet: Path) -> None:
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 3
+    # the same keys as the JSON, with projected_duration_ms flattened
+    _, js, _ = run(fleet, "report", "memory", "--until", UNTIL)
+    json_keys = list(json.loads(js)[0])
+    i = json_keys.index("projected_duration_ms")
+    flat = [f"projected_duration_ms_{p}" for p in ("lower", "expected", "upper")]
+    assert list(rows[0]) == json_keys[:i] + flat + json_keys[i + 1 :]
     assert {
         "function_name",
         "finding",
@@ -218,7 +232,8 @@ def test_html_report_is_self_contained_and_escapes_names(fleet: Path, tmp_path: 
     text = target.read_text()
     assert "<script>alert(1)</script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert "\\u003cscript\\u003ealert(1)\\u003c" in text  # inside chart JSON
+    # inside chart JSON: entities for plotly's label markup, \u003c-escaped for <script>
+    assert "\\u0026lt;script\\u0026gt;alert(1)\\u0026lt;\\u002fscript\\u0026gt;" in text
     assert "<script src=" not in text and "<link" not in text  # nothing fetched
     assert len(text) > 1_000_000  # plotly.js is inlined
     assert "Plotly.newPlot('chart-0'" in text and "Plotly.newPlot('chart-1'" in text
@@ -363,3 +378,192 @@ def test_cost_report_reproduces_hand_computed_values(db_path: Path) -> None:
     (cold,) = json.loads(out)
     assert cold["init_cost_usd"] == pytest.approx(0.0000333335, abs=1e-6)
     assert cold["cold_start_rate"] == pytest.approx(0.01)
+
+
+def _raw_hour(db: Database, fid: int, hour: int, memory_mb: int, **values: float) -> None:
+    columns = {
+        "invocations": 1,
+        "errors": 0,
+        "timeouts": 0,
+        "out_of_memory": 0,
+        "duration_ms_sum": 100.0,
+        "duration_ms_max": 100.0,
+        "billed_duration_ms_sum": 100.0,
+        "max_memory_used_mb_max": 64,
+        **values,
+    }
+    n = int(columns["invocations"])
+    used = float(columns["max_memory_used_mb_max"])
+    mean = float(columns["duration_ms_sum"]) / max(1, n)
+    with db.conn:
+        db.conn.execute(
+            f"INSERT INTO hourly_facts (function_id, hour, memory_mb, source,"
+            f" {', '.join(columns)}, duration_hist, max_memory_used_hist)"
+            f" VALUES (?, ?, ?, 'local', {', '.join('?' for _ in columns)}, ?, ?)",
+            (
+                fid,
+                hour,
+                memory_mb,
+                *columns.values(),
+                histogram.to_json({histogram.bucket_of(mean): n}),
+                histogram.to_json({histogram.bucket_of(used): n}),
+            ),
+        )
+
+
+@pytest.fixture
+def odd_store(db_path: Path) -> Path:
+    """Functions with only timeouts, only errors, one invocation, 10,240 MB out of memory,
+    128 MB, week-long gaps, and CloudWatch counts without any log line."""
+    db = open_db(db_path)
+
+    def fn(name: str, memory_mb: int, timeout_s: int = 30) -> int:
+        fid = function_id(db, name, "111111111111", "us-east-1", seen_at=END - HOUR)
+        with db.conn:
+            db.conn.execute(
+                "UPDATE functions SET memory_mb = ?, timeout_s = ? WHERE id = ?",
+                (memory_mb, timeout_s, fid),
+            )
+        return fid
+
+    t = fn("only-timeouts", 512, timeout_s=3)
+    for h in range(1, 7):
+        _raw_hour(
+            db,
+            t,
+            END - h * HOUR,
+            512,
+            invocations=10,
+            errors=10,
+            timeouts=10,
+            duration_ms_sum=30_000.0,
+            duration_ms_max=3_000.0,
+            billed_duration_ms_sum=30_000.0,
+            max_memory_used_mb_max=90,
+        )
+    e = fn("only-errors", 256)
+    for h in range(1, 7):
+        _raw_hour(
+            db,
+            e,
+            END - h * HOUR,
+            256,
+            invocations=10,
+            errors=10,
+            duration_ms_sum=50.0,
+            duration_ms_max=5.0,
+            billed_duration_ms_sum=60.0,
+        )
+    _raw_hour(db, fn("one-call", 1024), END - HOUR, 1024)
+    big = fn("max-size", 10240, timeout_s=900)
+    for h in range(1, 7):
+        _raw_hour(
+            db,
+            big,
+            END - h * HOUR,
+            10240,
+            invocations=20,
+            errors=2,
+            out_of_memory=2,
+            duration_ms_sum=2e6,
+            duration_ms_max=2e5,
+            billed_duration_ms_sum=2e6,
+            max_memory_used_mb_max=10240,
+        )
+    small = fn("min-size", 128)
+    gappy = fn("gappy", 512)
+    for h in range(1, 80):
+        _raw_hour(
+            db,
+            small,
+            END - h * HOUR,
+            128,
+            invocations=5,
+            max_memory_used_mb_max=60,
+            duration_ms_sum=400.0,
+            duration_ms_max=80.0,
+            billed_duration_ms_sum=405.0,
+        )
+        if h % 24 == 0:  # one hour a day, long gaps between
+            _raw_hour(
+                db,
+                gappy,
+                END - h * HOUR * 4,
+                512,
+                invocations=30,
+                max_memory_used_mb_max=100,
+                duration_ms_sum=3000.0,
+                duration_ms_max=100.0,
+                billed_duration_ms_sum=3030.0,
+            )
+    metrics_only = fn("metrics-only", 512)
+    with db.conn:
+        db.conn.execute(
+            "INSERT INTO hourly_metrics (function_id, hour, invocations, errors, throttles)"
+            " VALUES (?, ?, 500, 5, 100)",
+            (metrics_only, END - HOUR),
+        )
+    db.conn.close()
+    return db_path
+
+
+def _numbers(value: object, key: str = "") -> list[tuple[str, float]]:
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in _numbers(v, k)]
+    if isinstance(value, list):
+        return [n for v in value for n in _numbers(v, key)]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [(key, float(value))]
+    return []
+
+
+@pytest.mark.parametrize("kind", ["memory", "cost", "cold-starts", "stale"])
+def test_odd_functions_give_sane_reports(odd_store: Path, kind: str) -> None:
+    for fmt in ("csv", "md", "html"):
+        code, out, _ = run(odd_store, "report", kind, "--until", UNTIL, "--format", fmt)
+        assert code == 0 and "only-timeouts" in out
+    code, out, _ = run(odd_store, "report", kind, "--until", UNTIL)
+    assert code == 0
+    doc = json.loads(out)
+    for key, number in _numbers(doc):
+        assert math.isfinite(number), key
+        if "cost" in key or (key.endswith("_usd") and "savings" not in key):
+            assert number >= 0, key
+    if kind == "memory":
+        by_name = {r["function_name"]: r for r in doc}
+        assert by_name["max-size"]["finding"] == "under-provisioned"
+        assert by_name["max-size"]["recommended_memory_mb"] == 10240
+        assert by_name["one-call"]["finding"] == "insufficient-data"
+        assert by_name["min-size"]["recommended_memory_mb"] == 128
+        assert by_name["only-timeouts"]["finding"] == "over-provisioned"
+        # CloudWatch counts without a REPORT line: counted, but nothing to size from
+        assert by_name["metrics-only"]["invocations"] == 500
+        assert by_name["metrics-only"]["finding"] == "insufficient-data"
+        assert sorted(by_name) == [
+            "gappy",
+            "max-size",
+            "metrics-only",
+            "min-size",
+            "one-call",
+            "only-errors",
+            "only-timeouts",
+        ]
+    if kind == "cold-starts":
+        by_name = {r["function_name"]: r for r in doc}
+        timeouts = by_name["only-timeouts"]
+        assert timeouts["timeouts"] == 60 and timeouts["recommended_timeout_s"] > 3
+        assert any("passes 90 % of the 3 s timeout" in w for w in timeouts["warnings"])
+        assert by_name["only-errors"]["error_rate"] == 1.0
+        throttled = by_name["metrics-only"]
+        assert throttled["throttle_rate"] == pytest.approx(100 / 600, rel=1e-5)
+        assert any("throttles 16.7% of requests" in w for w in throttled["warnings"])
+
+
+def test_unwritable_output_is_one_line_error(fleet: Path, tmp_path: Path) -> None:
+    target = tmp_path / "missing-dir" / "memory.html"
+    result = CliRunner().invoke(
+        cli, ["--db", str(fleet), "report", "memory", "--until", UNTIL, "-o", str(target)]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: cannot write {target}: ")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -83,3 +83,30 @@ def test_html_escapes_title_and_cells() -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown format 'xml'"):
         render(sample(), "xml")
+
+
+def test_markdown_keeps_one_row_per_name_whatever_its_characters() -> None:
+    rows = [{"function_name": "a|b\r\nc\rd\ne\u2028f", "memory_mb": 128}]
+    text = render(Report("memory", "T", rows, ["function_name", "memory_mb"]), "md")
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert table[2] == "| a\\|b c d e f | 128 |"
+    assert len(table) == 3
+
+
+def test_html_escapes_names_in_cells_and_in_chart_json() -> None:
+    name = "</script><img src=x onerror=alert(1)>\"'&"
+    report = Report(
+        "memory",
+        "T",
+        [{"function_name": name}],
+        ["function_name"],
+        [name],
+        [Chart(name, [name], {name: [1.0]})],
+    )
+    text = render(report, "html")
+    body = text.split("</head>", 1)[1]  # after the inlined plotly.js
+    assert "<img" not in body and "</script><" not in body.replace("</script>\n<", "")
+    assert "<td>&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&quot;&#x27;&amp;</td>" in body
+    assert "<li>&lt;/script&gt;" in body
+    # chart labels: entity-escaped for plotly's label markup, then \u003c inside <script>
+    assert "\\u0026lt;\\u002fscript\\u0026gt;\\u0026lt;img src=x onerror=alert(1)" in body

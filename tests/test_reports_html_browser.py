@@ -45,5 +45,8 @@ def test_html_report_renders_offline(fleet: Path, tmp_path: Path) -> None:  # no
         cells = [td.text for td in driver.find_elements("css selector", "td")]
         assert "<script>alert(1)</script>" in cells
         assert "orders-api" in cells
+        # chart labels show the name literally (no markup, no script)
+        ticks = [t.text for t in driver.find_elements("css selector", ".xtick text")]
+        assert any("<script>alert(1)</script>" in t for t in ticks)
     finally:
         driver.quit()

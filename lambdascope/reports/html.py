@@ -19,12 +19,19 @@ def _script_json(fig: go.Figure) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _plotly_text(text: str) -> str:
+    # plotly reads <b>, <br>, <a href=...> in labels as markup and decodes entities:
+    # escaping shows every name literally
+    return html.escape(text, quote=False)
+
+
 def _figure(chart: Chart) -> go.Figure:
     fig = go.Figure()
+    labels = [_plotly_text(label) for label in chart.labels]
     for name, values in chart.series.items():
-        fig.add_trace(go.Bar(name=name, x=chart.labels, y=values))
+        fig.add_trace(go.Bar(name=_plotly_text(name), x=labels, y=values))
     fig.update_layout(
-        title=chart.title,
+        title=_plotly_text(chart.title),
         barmode="group",
         yaxis_title=chart.y_title,
         margin={"l": 60, "r": 20, "t": 50, "b": 120},

@@ -62,7 +62,10 @@ def _md_cell(value: Any) -> str:
     text = str(flat_value(value))
     for char in ("\\", "|", "<", ">", "*", "`", "[", "]"):
         text = text.replace(char, "\\" + char)
-    return text.replace("\n", " ")
+    # a line break would end the table row: CR, LF and the Unicode separators become spaces
+    for char in ("\r\n", "\r", "\n", "\u2028", "\u2029"):
+        text = text.replace(char, " ")
+    return text
 
 
 def md_table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
