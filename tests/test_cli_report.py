@@ -567,3 +567,36 @@ def test_unwritable_output_is_one_line_error(fleet: Path, tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: cannot write {target}: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_power_tuning_uses_the_configured_size(db_path: Path) -> None:
+    db = open_db(db_path)
+    # ran at 512 MB most of the window, now configured at 1024 MB
+    add_hours(
+        db,
+        "moved",
+        memory_mb=512,
+        hours=40,
+        per_hour=10,
+        memory_used=(100, 120),
+        account_id="",
+        region="",
+        first_hour_offset=10,
+    )
+    add_hours(
+        db,
+        "moved",
+        memory_mb=1024,
+        hours=10,
+        per_hour=10,
+        memory_used=(100, 120),
+        account_id="",
+        region="",
+    )
+    db.conn.close()
+    code, out, err = run(db_path, "power-tuning", "moved", "--until", UNTIL)
+    assert code == 0
+    payload = json.loads(out)
+    assert 1024 in payload["powerValues"]  # the current size is part of the run
+    assert payload["lambdaARN"] == "arn:aws:lambda:<region>:<account-id>:function:moved"
+    assert "fill in <region> / <account-id>" in err

@@ -251,13 +251,29 @@ def power_tuning(
     recs = rightsizing.recommend_all(db, start, end, filters)
     if not recs:
         raise click.ClickException(f"no data for {function_name} in the last {since}")
-    rec = max(recs, key=lambda r: r.invocations)
+    configured = {
+        (name, acct, reg): memory
+        for name, acct, reg, memory in db.conn.execute(
+            "SELECT function_name, account_id, region, memory_mb FROM functions"
+            " WHERE function_name = ?",
+            (function_name,),
+        )
+    }
+    # the size the function runs with now (inventory), else the busiest one in the window
+    rec = max(
+        recs,
+        key=lambda r: (
+            configured.get((r.function_name, r.account_id, r.region)) == r.memory_mb,
+            r.invocations,
+        ),
+    )
     arn_row = db.conn.execute(
         "SELECT function_arn FROM functions WHERE function_name = ? AND account_id = ?"
         " AND region = ?",
         (rec.function_name, rec.account_id, rec.region),
     ).fetchone()
-    payload = rightsizing.power_tuning_input(
-        rec, arn_row[0] if arn_row else None, num=num, strategy=strategy
-    )
+    arn = arn_row[0] if arn_row and arn_row[0] else None
+    payload = rightsizing.power_tuning_input(rec, arn, num=num, strategy=strategy)
+    if arn is None and not (rec.account_id and rec.region):
+        click.echo("ARN unknown: fill in <region> / <account-id> in lambdaARN", err=True)
     click.echo(json.dumps(payload, indent=2))
