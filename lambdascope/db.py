@@ -334,7 +334,9 @@ def _m0002_rollups(db: Database) -> None:
 # without histograms, and per function x UTC day x memory with merged histograms. Every
 # write to a base table marks the (function, day) it touches in rollup_dirty through a
 # trigger; lambdascope.rollup.refresh() recomputes those days, and readers fall back to
-# the base tables while any day is dirty. Existing data is marked dirty here.
+# the base tables while any day is dirty. Existing data is marked dirty here. The
+# triggers insert only missing marks (never a conflict), because a conflict clause of the
+# statement that fires a trigger would override one written in the trigger.
 _SCHEMA_0002 = """
 CREATE TABLE rollup_dirty (
     function_id INTEGER NOT NULL,
@@ -407,30 +409,47 @@ CREATE TABLE daily_facts (
 CREATE INDEX daily_facts_by_function ON daily_facts (function_id, day);
 CREATE INDEX daily_facts_by_day ON daily_facts (day, function_id, memory_mb);
 CREATE TRIGGER hourly_facts_dirty_insert AFTER INSERT ON hourly_facts BEGIN
-    INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.function_id, NEW.hour - NEW.hour % 86400);
+    INSERT INTO rollup_dirty SELECT NEW.function_id, NEW.hour - NEW.hour % 86400
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = NEW.function_id
+        AND day = NEW.hour - NEW.hour % 86400);
 END;
 CREATE TRIGGER hourly_facts_dirty_update AFTER UPDATE ON hourly_facts BEGIN
-    INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.function_id, OLD.hour - OLD.hour % 86400);
-    INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.function_id, NEW.hour - NEW.hour % 86400);
+    INSERT INTO rollup_dirty SELECT OLD.function_id, OLD.hour - OLD.hour % 86400
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = OLD.function_id
+        AND day = OLD.hour - OLD.hour % 86400);
+    INSERT INTO rollup_dirty SELECT NEW.function_id, NEW.hour - NEW.hour % 86400
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = NEW.function_id
+        AND day = NEW.hour - NEW.hour % 86400);
 END;
 CREATE TRIGGER hourly_facts_dirty_delete AFTER DELETE ON hourly_facts BEGIN
-    INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.function_id, OLD.hour - OLD.hour % 86400);
+    INSERT INTO rollup_dirty SELECT OLD.function_id, OLD.hour - OLD.hour % 86400
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = OLD.function_id
+        AND day = OLD.hour - OLD.hour % 86400);
 END;
 CREATE TRIGGER hourly_metrics_dirty_insert AFTER INSERT ON hourly_metrics BEGIN
-    INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.function_id, NEW.hour - NEW.hour % 86400);
+    INSERT INTO rollup_dirty SELECT NEW.function_id, NEW.hour - NEW.hour % 86400
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = NEW.function_id
+        AND day = NEW.hour - NEW.hour % 86400);
 END;
 CREATE TRIGGER hourly_metrics_dirty_update AFTER UPDATE ON hourly_metrics BEGIN
-    INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.function_id, OLD.hour - OLD.hour % 86400);
-    INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.function_id, NEW.hour - NEW.hour % 86400);
+    INSERT INTO rollup_dirty SELECT OLD.function_id, OLD.hour - OLD.hour % 86400
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = OLD.function_id
+        AND day = OLD.hour - OLD.hour % 86400);
+    INSERT INTO rollup_dirty SELECT NEW.function_id, NEW.hour - NEW.hour % 86400
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = NEW.function_id
+        AND day = NEW.hour - NEW.hour % 86400);
 END;
 CREATE TRIGGER hourly_metrics_dirty_delete AFTER DELETE ON hourly_metrics BEGIN
-    INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.function_id, OLD.hour - OLD.hour % 86400);
+    INSERT INTO rollup_dirty SELECT OLD.function_id, OLD.hour - OLD.hour % 86400
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = OLD.function_id
+        AND day = OLD.hour - OLD.hour % 86400);
 END;
 CREATE TRIGGER functions_memory_dirty AFTER UPDATE OF memory_mb ON functions
 WHEN OLD.memory_mb IS NOT NEW.memory_mb BEGIN
-    INSERT OR IGNORE INTO rollup_dirty
-    SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_metrics
-    WHERE function_id = NEW.id;
+    INSERT INTO rollup_dirty
+    SELECT DISTINCT m.function_id, m.hour - m.hour % 86400 FROM hourly_metrics m
+    WHERE m.function_id = NEW.id AND NOT EXISTS (SELECT 1 FROM rollup_dirty d
+        WHERE d.function_id = NEW.id AND d.day = m.hour - m.hour % 86400);
 END;
 INSERT OR IGNORE INTO rollup_dirty
 SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_facts

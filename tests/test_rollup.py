@@ -134,3 +134,25 @@ def test_deleting_a_function_removes_its_rollups(fleet: Database) -> None:
     for table in ("daily_facts", "merged_hourly"):
         n = fleet.conn.execute(f"SELECT count(*) FROM {table} WHERE function_id = ?", (fid,))
         assert n.fetchone()[0] == 0
+
+
+def test_marking_never_conflicts_whatever_the_writer_conflict_policy(db: Database) -> None:
+    fid = db.conn.execute(
+        "INSERT INTO functions (function_name) VALUES ('f') RETURNING id"
+    ).fetchone()[0]
+    # A conflict clause on the firing statement overrides the trigger's own: two writes
+    # to the same day with OR FAIL / OR ROLLBACK must still just mark the day once.
+    for policy, hour in (("FAIL", 0), ("ROLLBACK", 3600), ("ABORT", 7200)):
+        db.conn.execute(
+            f"INSERT OR {policy} INTO hourly_facts (function_id, hour, memory_mb, source)"
+            " VALUES (?, ?, 128, 'local')",
+            (fid, 86400 + hour),
+        )
+        db.conn.execute(
+            f"INSERT OR {policy} INTO hourly_metrics (function_id, hour) VALUES (?, ?)",
+            (fid, 86400 + hour),
+        )
+    db.conn.commit()
+    assert db.conn.execute("SELECT function_id, day FROM rollup_dirty").fetchall() == [
+        (fid, 86400)
+    ]
