@@ -53,8 +53,28 @@ _DENIED_CODES = {
     "UnauthorizedAccess",
     "AuthorizationError",
 }
+# An endpoint that does not offer an operation at all: real AWS answers UnknownOperation for
+# an API a region or partition does not have (e.g. function URLs where Lambda launched
+# without them); moto, LocalStack and proxies answer HTTP 404 with no AWS error body.
+_UNSUPPORTED_CODES = {
+    "UnknownOperationException",
+    "UnknownOperation",
+    "UnsupportedOperation",
+    "UnsupportedOperationException",
+    "InvalidAction",
+    "NotImplemented",
+}
+NOT_OFFERED = "NotOffered"
 # IAM uses the service prefix, not botocore's endpoint prefix (cloudwatch is "monitoring").
 _IAM_PREFIX = {"monitoring": "cloudwatch", "lambda": "lambda", "logs": "logs", "sts": "sts"}
+
+
+Stop = Callable[[], bool]
+
+
+def never() -> bool:
+    """The default stop check: collection is never asked to stop."""
+    return False
 
 
 class CollectionAborted(Exception):
@@ -111,6 +131,24 @@ class SourceResult:
         self.errors.append({"action": action, "code": code, "message": message[:300]})
         self.status = "partial"
 
+    def not_offered(self, action: str, code: str) -> None:
+        """Record an optional operation the endpoint does not offer (status unchanged).
+
+        There is nothing of that kind to collect there and no permission would change it,
+        so it is reported (summary, collection_runs.errors_json) but fails nothing.
+        """
+        self.errors.append(
+            {
+                "action": action,
+                "code": NOT_OFFERED,
+                "message": f"operation not offered by this endpoint ({code}); nothing collected",
+            }
+        )
+
+    @property
+    def failures(self) -> list[dict[str, str]]:
+        return [e for e in self.errors if e["code"] != NOT_OFFERED]
+
 
 @dataclass
 class CollectionSummary:
@@ -121,11 +159,15 @@ class CollectionSummary:
 
     @property
     def failed(self) -> list[SourceResult]:
-        return [r for r in self.results if r.status != "ok"]
+        return [r for r in self.results if r.status not in ("ok", "interrupted")]
+
+    @property
+    def interrupted(self) -> list[SourceResult]:
+        return [r for r in self.results if r.status == "interrupted"]
 
     @property
     def exit_code(self) -> int:
-        return 2 if self.failed or self.errors else 0
+        return 2 if self.failed or self.errors or self.interrupted else 0
 
     def lines(self) -> list[str]:
         """A human summary, one line per account x region x source, then failures."""
@@ -137,7 +179,10 @@ class CollectionSummary:
                 f" {r.bytes_scanned} bytes scanned, ~${r.estimated_cost_usd:.4f}"
             )
             for err in r.errors:
-                out.append(f"  failed {err['action']}: {err['code']} {err['message']}")
+                if err["code"] == NOT_OFFERED:
+                    out.append(f"  not offered by this endpoint: {err['action']}")
+                else:
+                    out.append(f"  failed {err['action']}: {err['code']} {err['message']}")
         out.extend(self.errors)
         total = sum(r.estimated_cost_usd for r in self.results)
         out.append(f"estimated AWS charge of this run: ${total:.4f}")
@@ -178,6 +223,13 @@ def is_expired(exc: ClientError) -> bool:
 
 def is_denied(exc: ClientError) -> bool:
     return error_code(exc) in _DENIED_CODES
+
+
+def is_not_offered(exc: ClientError) -> bool:
+    """The endpoint does not implement the operation (not a permission or a resource)."""
+    code = error_code(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in _UNSUPPORTED_CODES or (status == 404 and code in ("404", ""))
 
 
 def check_credentials(exc: BaseException) -> None:
@@ -332,7 +384,7 @@ def save_watermark(store: Store, target: Target, source: str, end: int, now: dat
 
 def record_run(store: Store, result: SourceResult, started_at: int, finished_at: int) -> None:
     """One collection_runs row for one account x region x source."""
-    if result.errors and result.status == "partial" and result.items == 0:
+    if result.failures and result.status == "partial" and result.items == 0:
         result.status = "failed"
     with store.write() as db:
         db.conn.execute(
@@ -363,12 +415,19 @@ Progress = Callable[[str], None]
 
 
 def _collect_target(
-    store: Store, target: Target, options: CollectOptions, now: datetime, progress: Progress
+    store: Store,
+    target: Target,
+    options: CollectOptions,
+    now: datetime,
+    progress: Progress,
+    stop: Stop = never,
 ) -> list[SourceResult]:
     from collectors import inventory, logs, metrics
 
     results = []
     for source in options.sources():
+        if stop():  # between sources: nothing of this one started, nothing to record
+            break
         started = to_epoch(now)
         result = SourceResult(target.account_id, target.region, source)
         counter = CallCounter()
@@ -380,10 +439,26 @@ def _collect_target(
                     start, end = resolve_window(store.db, options, target, source, now)
                 result.window_start, result.window_end = start, end
                 if source == "metrics":
-                    metrics.collect(store, target, result, counter, start=start, end=end)
+                    metrics.collect(
+                        store,
+                        target,
+                        result,
+                        counter,
+                        start=start,
+                        end=end,
+                        stop=stop,
+                        now=to_epoch(now),
+                    )
                 else:
                     logs.collect(
-                        store, target, result, counter, start=start, end=end, options=options
+                        store,
+                        target,
+                        result,
+                        counter,
+                        start=start,
+                        end=end,
+                        options=options,
+                        stop=stop,
                     )
                 if result.status == "ok":
                     save_watermark(store, target, source, end, now)
@@ -452,8 +527,14 @@ def run_collection(
     *,
     now: datetime,
     progress: Progress | None = None,
+    stop: Stop = never,
 ) -> CollectionSummary:
     """Collect every selected source for every account x region into ``db``.
+
+    ``stop()`` is checked between sources, regions and batches: once it is true the
+    batches under way finish and are stored, nothing new starts, and the sources cut short
+    are recorded as 'interrupted' without advancing their watermarks, so the next run
+    resumes where this one stopped.
 
     Raises CollectionAborted / CredentialsError (one line) when collection cannot start
     or credentials are missing or expired; any other
@@ -470,7 +551,8 @@ def run_collection(
     summary = CollectionSummary()
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         futures = [
-            pool.submit(_collect_target, store, target, options, now, report) for target in targets
+            pool.submit(_collect_target, store, target, options, now, report, stop)
+            for target in targets
         ]
         for future in futures:
             summary.results.extend(future.result())

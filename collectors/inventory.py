@@ -14,7 +14,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from collectors.aws import CallCounter, SourceResult, Store, Target, record_failure
+from collectors.aws import (
+    CallCounter,
+    SourceResult,
+    Store,
+    Target,
+    iam_action,
+    is_not_offered,
+    record_failure,
+)
 from lambdascope.db import function_id
 from lambdascope.timeutil import parse_timestamp, to_epoch
 
@@ -113,7 +121,11 @@ def function_name_of_arn(arn: str) -> str:
 
 
 class _Caller:
-    """Calls one optional per-function operation; stops after it is denied or unsupported."""
+    """Calls one optional operation; stops calling it after it is denied or not offered.
+
+    Denied (or any other error) is a recorded failure; an endpoint that does not offer the
+    operation at all is recorded as such and fails nothing (see SourceResult.not_offered).
+    """
 
     def __init__(self, client: Any, result: SourceResult) -> None:
         self.client = client
@@ -132,7 +144,10 @@ class _Caller:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code == "ResourceNotFoundException":
                 return None  # deleted between listing and this call
-            record_failure(self.result, self.client, operation, exc)
+            if is_not_offered(exc):
+                self.result.not_offered(iam_action(self.client, operation), code or "404")
+            else:
+                record_failure(self.result, self.client, operation, exc)
             self.disabled.add(operation)
             return None
 

@@ -1,15 +1,27 @@
 """REPORT statistics from CloudWatch Logs: Logs Insights pushdown, or FilterLogEvents.
 
-Insights mode runs, per batch of <= 50 log groups, one summary query (counts, sums,
-maxima per function x hour x configured memory) and one query per distribution that
-buckets values inside the query with ``floor(log(x)/log(1.02))`` — the same buckets as
-lambdascope.histogram — so results fill hourly_facts (source 'insights') exactly like
-local ingest. Insights reports memory in BYTES (MB x 1,000,000); rows are stored in MB.
-A function without a log group was never invoked: skipped, not an error.
+Insights mode runs ONE query per batch of <= 50 log groups and time window (Logs Insights
+bills every query for the bytes it scans, so one query per batch scans the logs once).
+The query buckets every value inside Insights with ``floor(log(x)/log(1.02))`` — the same
+buckets as lambdascope.histogram — and groups REPORT lines by hour, log group, configured
+memory and the four buckets (duration, billed duration, max memory used, init duration),
+with the counts, sums and maxima of each group. ``transform_rows`` adds those rows up into
+hourly_facts rows (source 'insights') exactly like local ingest: counts and sums add up,
+each row's count goes into each of the four histograms at its bucket.
+
+A result holds at most 10,000 rows and is sorted by hour, so a truncated result still has
+every row of its hours but the last: those are kept, and the rest of the window is queried
+again in pieces sized from the row density measured so far (an hour that alone exceeds the
+limit is split into quarters, down to one minute). Each split is counted in the run's
+message. Insights reports memory in BYTES (MB x 1,000,000); rows are stored in MB. Values
+below 0.0001 (ms or MB) go in no histogram (REPORT fields are never that small; an absent
+field, e.g. no Init Duration on a warm start, maps there). A function without a log group
+was never invoked: skipped, not an error.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,9 +33,11 @@ from collectors.aws import (
     CallCounter,
     CollectOptions,
     SourceResult,
+    Stop,
     Store,
     Target,
     error_code,
+    never,
     record_failure,
 )
 from lambdascope import histogram
@@ -34,67 +48,64 @@ from lambdascope.timeutil import HOUR_S, hour_floor, parse_timestamp, to_epoch
 
 MAX_LOG_GROUPS_PER_QUERY = 50
 MAX_RESULT_ROWS = 10_000
+# Pieces of a re-planned window aim at this share of the row limit (density varies by hour).
+_FILL_TARGET = 0.6
+MIN_WINDOW_S = 60
 # Logs Insights list price (us-east-1): $0.005 per GB scanned.
 PRICE_PER_GB_SCANNED_USD = 0.005
-_LOG_GAMMA = f"log({histogram.GAMMA})"
+# Values at or below this map to the "no value" bucket (absent field, or not a real value).
+_FLOOR_VALUE = 0.0001
+NO_VALUE_BUCKET = math.floor(math.log(_FLOOR_VALUE) / math.log(histogram.GAMMA))
 
-SUMMARY_QUERY = (
-    'filter @type = "REPORT"'
-    " | fields @memorySize / 1000000 as memory_mb,"
-    ' strcontains(@message, "Status: error") as is_error,'
-    ' strcontains(@message, "Status: timeout") as is_timeout,'
-    ' strcontains(@message, "Runtime.OutOfMemory") as is_oom'
-    " | stats count(*) as invocations, sum(is_error) as errors, sum(is_timeout) as timeouts,"
-    " sum(is_oom) as out_of_memory, count(@initDuration) as cold_starts,"
-    " sum(@duration) as duration_ms_sum, max(@duration) as duration_ms_max,"
-    " sum(@billedDuration) as billed_duration_ms_sum,"
-    " max(@maxMemoryUsed) / 1000000 as max_memory_used_mb_max,"
-    " sum(@initDuration) as init_duration_ms_sum, max(@initDuration) as init_duration_ms_max"
-    " by @log, bin(1h), memory_mb"
-)
-
-# hourly_facts histogram column -> value expression in MB / ms
-HISTOGRAM_VALUES: dict[str, str] = {
-    "duration_hist": "@duration",
-    "billed_duration_hist": "@billedDuration",
-    "max_memory_used_hist": "@maxMemoryUsed / 1000000",
-    "init_duration_hist": "@initDuration",
+# hourly_facts histogram column -> (bucket field in the query, value expression in ms / MB)
+HISTOGRAMS: dict[str, tuple[str, str]] = {
+    "duration_hist": ("d", "@duration"),
+    "billed_duration_hist": ("b", "@billedDuration"),
+    "max_memory_used_hist": ("m", "@maxMemoryUsed / 1000000"),
+    "init_duration_hist": ("i", "@initDuration"),
 }
-
-_SUMMARY_COLUMNS = (
+# hourly_facts column -> how rows of the same function x hour x memory combine
+_ADDED = (
     "invocations",
     "errors",
     "timeouts",
     "out_of_memory",
     "cold_starts",
     "duration_ms_sum",
-    "duration_ms_max",
     "billed_duration_ms_sum",
-    "max_memory_used_mb_max",
     "init_duration_ms_sum",
-    "init_duration_ms_max",
 )
+_MAXIMA = ("duration_ms_max", "max_memory_used_mb_max", "init_duration_ms_max")
 _INTEGER_COLUMNS = {"invocations", "errors", "timeouts", "out_of_memory", "cold_starts"}
 
-Sleep = Callable[[float], None]
+
+def _bucket(value: str) -> str:
+    head, _, tail = value.partition(" ")
+    guarded = f"coalesce({head}, 0){' ' + tail if tail else ''}"
+    return f"floor(log(greatest({guarded}, {_FLOOR_VALUE})) / log({histogram.GAMMA}))"
 
 
-def histogram_query(value: str) -> str:
-    """Insights query: count of REPORT lines per log group x hour x memory x bucket (pure)."""
+def build_query() -> str:
+    """The one Insights query run per batch of log groups and time window (pure)."""
+    buckets = ", ".join(f"{_bucket(value)} as {name}" for name, value in HISTOGRAMS.values())
     return (
-        f'filter @type = "REPORT" and ispresent({value.split(" ")[0]})'
-        f" | fields @memorySize / 1000000 as memory_mb,"
-        f" if({value} > 0, floor(log({value}) / {_LOG_GAMMA}), -999999) as bucket"
-        " | stats count(*) as n by @log, bin(1h), memory_mb, bucket"
+        'filter @type = "REPORT"'
+        ' | fields strcontains(@message, "Status: error") as is_error,'
+        ' strcontains(@message, "Status: timeout") as is_timeout,'
+        ' strcontains(@message, "Runtime.OutOfMemory") as is_oom,'
+        f" {buckets}"
+        " | stats count(*) as invocations, sum(is_error) as errors, sum(is_timeout) as timeouts,"
+        " sum(is_oom) as out_of_memory, count(@initDuration) as cold_starts,"
+        " sum(@duration) as duration_ms_sum, max(@duration) as duration_ms_max,"
+        " sum(@billedDuration) as billed_duration_ms_sum,"
+        " max(@maxMemoryUsed) as max_memory_used_bytes_max,"
+        " sum(@initDuration) as init_duration_ms_sum, max(@initDuration) as init_duration_ms_max"
+        f" by bin(1h) as hour, @log, @memorySize, {', '.join(n for n, _ in HISTOGRAMS.values())}"
+        " | sort hour asc"
     )
 
 
-def queries() -> dict[str, str]:
-    """Every query run per batch of log groups: 'summary' and one per histogram column."""
-    return {
-        "summary": SUMMARY_QUERY,
-        **{c: histogram_query(v) for c, v in HISTOGRAM_VALUES.items()},
-    }
+QUERY = build_query()
 
 
 def log_group_batches(
@@ -107,9 +118,10 @@ def _row_dict(row: Sequence[dict[str, str]]) -> dict[str, str]:
     return {cell["field"]: cell.get("value", "") for cell in row}
 
 
-def _hour_of(fields: dict[str, str]) -> int | None:
+def hour_of(fields: dict[str, str]) -> int | None:
+    """The hour a result row belongs to (``hour`` alias, or a ``bin(...)`` field)."""
     for name, value in fields.items():
-        if name.startswith("bin("):
+        if name == "hour" or name.startswith("bin("):
             try:
                 return hour_floor(to_epoch(parse_timestamp(value)))
             except ValueError:
@@ -134,68 +146,67 @@ class Facts:
 
     def row(self, key: FactKey) -> dict[str, Any]:
         if key not in self.rows:
-            self.rows[key] = {c: 0 for c in _SUMMARY_COLUMNS} | {
-                "duration_ms_max": None,
-                "max_memory_used_mb_max": None,
-                "init_duration_ms_max": None,
-                **{c: {} for c in HISTOGRAM_VALUES},
+            self.rows[key] = {c: 0 for c in _ADDED} | {
+                **{c: None for c in _MAXIMA},
+                **{c: {} for c in HISTOGRAMS},
             }
         return self.rows[key]
 
 
-def _key(fields: dict[str, str]) -> FactKey | None:
-    hour = _hour_of(fields)
+def _number(fields: dict[str, str], name: str) -> float | None:
+    text = fields.get(name)
+    if text in (None, ""):
+        return None
     try:
-        memory = round(float(fields.get("memory_mb", "")))
+        value = float(text)
     except ValueError:
         return None
-    if hour is None or "@log" not in fields:
-        return None
-    return (_log_group_of(fields["@log"]), hour, memory)
+    return value if math.isfinite(value) else None
 
 
-def transform_summary(rows: Sequence[Sequence[dict[str, str]]], facts: Facts) -> None:
-    """Summary query rows -> counts, sums and maxima (pure, in place on ``facts``)."""
+def transform_rows(rows: Sequence[Sequence[dict[str, str]]], facts: Facts) -> int:
+    """Query result rows -> counts, sums, maxima and histograms (pure, adds into ``facts``).
+
+    Rows of the same log group x hour x memory (other buckets, or another piece of a split
+    window) add up. Returns the number of rows skipped as malformed.
+    """
+    skipped = 0
     for raw in rows:
         fields = _row_dict(raw)
-        key = _key(fields)
-        if key is None:
+        hour = hour_of(fields)
+        memory_bytes = _number(fields, "@memorySize")
+        count = _number(fields, "invocations")
+        if hour is None or memory_bytes is None or not count or "@log" not in fields:
+            skipped += 1
             continue
-        row = facts.row(key)
-        for column in _SUMMARY_COLUMNS:
-            text = fields.get(column)
-            if text in (None, ""):
-                continue
-            value = float(text)
-            if column in _INTEGER_COLUMNS or column == "max_memory_used_mb_max":
-                row[column] = round(value)
-            else:
+        row = facts.row((_log_group_of(fields["@log"]), hour, round(memory_bytes / 1e6)))
+        for column in _ADDED:
+            value = _number(fields, column)
+            if value is not None:
+                row[column] += round(value) if column in _INTEGER_COLUMNS else value
+        memory_max = _number(fields, "max_memory_used_bytes_max")
+        maxima = {
+            "duration_ms_max": _number(fields, "duration_ms_max"),
+            "max_memory_used_mb_max": None if memory_max is None else round(memory_max / 1e6),
+            "init_duration_ms_max": _number(fields, "init_duration_ms_max"),
+        }
+        for column, value in maxima.items():
+            if value is not None and (row[column] is None or value > row[column]):
                 row[column] = value
-
-
-def transform_histogram(
-    rows: Sequence[Sequence[dict[str, str]]], column: str, facts: Facts
-) -> None:
-    """Histogram query rows (bucket, count) -> histogram JSON dicts (pure, in place)."""
-    for raw in rows:
-        fields = _row_dict(raw)
-        key = _key(fields)
-        if key is None:
-            continue
-        try:
-            bucket = int(float(fields["bucket"]))
-            count = int(float(fields["n"]))
-        except (KeyError, ValueError):
-            continue
-        name = histogram.ZERO_KEY if bucket == -999999 else str(bucket)
-        hist = facts.row(key)[column]
-        hist[name] = hist.get(name, 0) + count
+        for column, (name, _) in HISTOGRAMS.items():
+            bucket = _number(fields, name)
+            if bucket is None or bucket <= NO_VALUE_BUCKET:
+                continue
+            key = str(int(bucket))
+            row[column][key] = row[column].get(key, 0) + round(count)
+    return skipped
 
 
 @dataclass
 class QueryJob:
-    name: str
-    query: str
+    """One StartQuery over ``log_groups`` and [start, end) (epoch seconds)."""
+
+    batch: int
     log_groups: list[str]
     start: int
     end: int
@@ -203,27 +214,73 @@ class QueryJob:
     rows: list[Any] = field(default_factory=list)
     bytes_scanned: int = 0
     status: str = "Pending"
+    truncated: bool = False
+
+
+def split_truncated(job: QueryJob) -> tuple[list[Any], list[tuple[int, int]]]:
+    """A result that hit the row limit -> (rows kept, windows to query again) (pure).
+
+    Rows come sorted by hour: every hour before the last one in the result is complete and
+    kept. The rest of the window is cut into pieces sized from the density of the kept rows;
+    when not even one hour fitted, that hour is cut into quarters (at least MIN_WINDOW_S).
+    An empty list of windows means the window cannot be split further.
+    """
+    hours = [hour_of(_row_dict(r)) for r in job.rows]
+    last = max((h for h in hours if h is not None), default=job.start)
+    resume = max(job.start, last)
+    kept = [r for r, h in zip(job.rows, hours, strict=True) if h is not None and h < resume]
+    if resume > job.start and kept:
+        density = len(kept) / (resume - job.start)  # rows per second
+        pieces = math.ceil(density * (job.end - resume) / (_FILL_TARGET * MAX_RESULT_ROWS))
+        length = max(HOUR_S, (job.end - resume) // max(1, pieces) // HOUR_S * HOUR_S)
+        windows = [(s, min(s + length, job.end)) for s in range(resume, job.end, length)]
+        return kept, windows
+    span = min(job.end, resume + HOUR_S) - resume
+    if span <= MIN_WINDOW_S:
+        return job.rows, []
+    quarter = max(MIN_WINDOW_S, span // 4)
+    windows = [(s, min(s + quarter, resume + span)) for s in range(resume, resume + span, quarter)]
+    if resume + span < job.end:
+        windows.append((resume + span, job.end))
+    return [], windows
+
+
+Sleep = Callable[[float], None]
+BatchDone = Callable[[int, list[QueryJob]], None]
 
 
 def run_queries(
     client: Any,
     jobs: list[QueryJob],
     *,
+    query: str = QUERY,
     max_concurrent: int = 10,
     sleep: Sleep = time.sleep,
     poll_s: float = 1.0,
     max_poll_s: float = 15.0,
+    on_batch: BatchDone | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[QueryJob]:
     """Run Insights queries, at most ``max_concurrent`` in flight, polling with backoff.
 
-    A query whose result hits the 10,000-row limit is split into two half windows.
-    Returns finished jobs (status Complete, Failed, Cancelled or Timeout).
+    A result that hits the 10,000-row limit keeps its complete hours and the rest of its
+    window is queried again (see ``split_truncated``). ``on_batch(batch, jobs)`` is called
+    once every query of a batch has finished, splits included. Once ``stop()`` is true no
+    new batch starts; batches already started are finished. Returns the finished jobs
+    (status Complete, Failed, Cancelled or Timeout).
     """
     pending = list(jobs)
     running: list[QueryJob] = []
     finished: list[QueryJob] = []
+    outstanding: dict[int, int] = {}
+    for job in jobs:
+        outstanding[job.batch] = outstanding.get(job.batch, 0) + 1
+    started: set[int] = set()
+    by_batch: dict[int, list[QueryJob]] = {}
     delay = poll_s
     while pending or running:
+        if stop is not None and stop():
+            pending = [job for job in pending if job.batch in started]
         while pending and len(running) < max_concurrent:
             job = pending[0]
             try:
@@ -231,7 +288,7 @@ def run_queries(
                     logGroupNames=job.log_groups,
                     startTime=job.start,
                     endTime=job.end - 1,
-                    queryString=job.query,
+                    queryString=query,
                     limit=MAX_RESULT_ROWS,
                 )["queryId"]
             except ClientError as exc:
@@ -239,7 +296,10 @@ def run_queries(
                     break  # the account's concurrent-query limit: wait for one to finish
                 raise
             pending.pop(0)
+            started.add(job.batch)
             running.append(job)
+        if not running:
+            break
         sleep(delay)
         delay = min(delay * 2, max_poll_s)
         for job in list(running):
@@ -251,17 +311,19 @@ def run_queries(
             delay = poll_s
             job.rows = response.get("results", [])
             job.bytes_scanned = int(response.get("statistics", {}).get("bytesScanned", 0))
-            if (
-                job.status == "Complete"
-                and len(job.rows) >= MAX_RESULT_ROWS
-                and job.end - job.start > HOUR_S
-            ):
-                middle = hour_floor((job.start + job.end) // 2)
-                middle = middle if middle > job.start else job.start + HOUR_S
-                pending.append(QueryJob(job.name, job.query, job.log_groups, job.start, middle))
-                pending.append(QueryJob(job.name, job.query, job.log_groups, middle, job.end))
-                job.rows = []
+            if job.status == "Complete" and len(job.rows) >= MAX_RESULT_ROWS:
+                job.rows, windows = split_truncated(job)
+                job.truncated = True
+                # first in line, so the batch completes (and is stored) before new ones start
+                pending[:0] = [QueryJob(job.batch, job.log_groups, s, e) for s, e in windows]
+                outstanding[job.batch] += len(windows)
+                if not windows:
+                    job.status = "Truncated"
             finished.append(job)
+            by_batch.setdefault(job.batch, []).append(job)
+            outstanding[job.batch] -= 1
+            if outstanding[job.batch] == 0 and on_batch is not None:
+                on_batch(job.batch, by_batch.pop(job.batch))
     return finished
 
 
@@ -277,7 +339,7 @@ def existing_log_groups(client: Any, wanted: Sequence[str]) -> list[str]:
 
 
 def load_facts(store: Store, facts: Facts, group_to_function: dict[str, int]) -> int:
-    """Upsert hourly_facts rows with source 'insights' (whole-row replace: idempotent)."""
+    """Write hourly_facts rows with source 'insights' (whole-row replace: idempotent)."""
     stored = 0
     with store.write() as db:
         for (group, hour, memory), row in sorted(facts.rows.items()):
@@ -285,17 +347,23 @@ def load_facts(store: Store, facts: Facts, group_to_function: dict[str, int]) ->
             if fid is None:
                 continue
             values = {
-                **{c: row[c] for c in _SUMMARY_COLUMNS},
-                **{c: histogram.to_json(row[c]) for c in HISTOGRAM_VALUES},
+                **{c: row[c] for c in (*_ADDED, *_MAXIMA)},
+                **{c: histogram.to_json(row[c]) for c in HISTOGRAMS},
             }
-            names = ", ".join(["function_id", "hour", "memory_mb", "source", *values])
-            marks = ", ".join("?" for _ in range(len(values) + 4))
-            updates = ", ".join(f"{c} = excluded.{c}" for c in values)
-            db.conn.execute(
-                f"INSERT INTO hourly_facts ({names}) VALUES ({marks}) ON CONFLICT"
-                f" (function_id, hour, memory_mb, source) DO UPDATE SET {updates}",
-                (fid, hour, memory, "insights", *values.values()),
+            # UPDATE, then INSERT when there was no row (the same as an upsert).
+            sets = ", ".join(f"{c} = ?" for c in values)
+            cursor = db.conn.execute(
+                f"UPDATE hourly_facts SET {sets} WHERE function_id = ? AND hour = ?"
+                " AND memory_mb = ? AND source = 'insights'",
+                (*values.values(), fid, hour, memory),
             )
+            if cursor.rowcount == 0:
+                names = ", ".join(["function_id", "hour", "memory_mb", "source", *values])
+                marks = ", ".join("?" for _ in range(len(values) + 4))
+                db.conn.execute(
+                    f"INSERT INTO hourly_facts ({names}) VALUES ({marks})",
+                    (fid, hour, memory, "insights", *values.values()),
+                )
             stored += 1
     return stored
 
@@ -324,27 +392,56 @@ def collect_insights(
     max_concurrent: int,
     sleep: Sleep = time.sleep,
     poll_s: float = 1.0,
+    stop: Stop = never,
 ) -> None:
-    """Insights queries for every batch of <= 50 log groups; facts upserted in one go."""
-    jobs = [
-        QueryJob(name, query, batch, start, end)
-        for batch in log_group_batches(sorted(groups))
-        for name, query in queries().items()
-    ]
-    facts = Facts()
-    done = run_queries(client, jobs, max_concurrent=max_concurrent, sleep=sleep, poll_s=poll_s)
-    for job in done:
-        result.bytes_scanned += job.bytes_scanned
-        if job.status != "Complete":
-            result.fail("logs:StartQuery", job.status, f"{job.name} query ended {job.status}")
-            continue
-        if job.name == "summary":
-            transform_summary(job.rows, facts)
-        else:
-            transform_histogram(job.rows, job.name, facts)
-    result.items = load_facts(store, facts, groups)
+    """One Insights query per batch of <= 50 log groups; each batch's facts stored when done.
+
+    A stop request lets the batches already started finish; the others are left for the
+    next run (the result is then 'interrupted' and the watermark stays where it was).
+    """
+    batches = log_group_batches(sorted(groups))
+    jobs = [QueryJob(index, batch, start, end) for index, batch in enumerate(batches)]
+    done_batches = 0
+    skipped = 0
+
+    def store_batch(_batch: int, finished: list[QueryJob]) -> None:
+        nonlocal done_batches, skipped
+        facts = Facts()
+        for job in finished:
+            if job.status not in ("Complete", "Truncated"):
+                result.fail("logs:StartQuery", job.status, f"query ended {job.status}")
+                continue
+            if job.status == "Truncated":
+                result.fail(
+                    "logs:GetQueryResults",
+                    "Truncated",
+                    f"more than {MAX_RESULT_ROWS} result rows in {job.end - job.start} s"
+                    f" of {len(job.log_groups)} log groups: counts of that minute are partial",
+                )
+            skipped += transform_rows(job.rows, facts)
+        result.items += load_facts(store, facts, groups)
+        done_batches += 1
+
+    finished = run_queries(
+        client,
+        jobs,
+        max_concurrent=max_concurrent,
+        sleep=sleep,
+        poll_s=poll_s,
+        on_batch=store_batch,
+        stop=stop,
+    )
+    result.bytes_scanned += sum(job.bytes_scanned for job in finished)
     result.estimated_cost_usd = result.bytes_scanned / 1e9 * PRICE_PER_GB_SCANNED_USD
-    result.message = f"{len(groups)} log groups, {len(jobs)} queries"
+    splits = sum(1 for job in finished if job.truncated)
+    result.message = (
+        f"{len(groups)} log groups, {len(batches)} batches, {len(finished)} queries"
+        f" ({splits} results over {MAX_RESULT_ROWS} rows split)"
+        + (f", {skipped} malformed rows skipped" if skipped else "")
+    )
+    if done_batches < len(batches) and result.status == "ok":
+        result.status = "interrupted"
+        result.message += f"; stopped after {done_batches} of {len(batches)} batches"
 
 
 def collect_filter(
@@ -356,15 +453,22 @@ def collect_filter(
     start: int,
     end: int,
     json_groups: frozenset[str] = frozenset(),
+    stop: Stop = never,
 ) -> None:
     """FilterLogEvents for REPORT lines, parsed by the core parser and stored like local logs.
 
     Invocations are upserted by request id and the 'local' hourly facts of the touched
-    hours rebuilt, so re-reading a window changes nothing.
+    hours rebuilt, so re-reading a window changes nothing. One log group is one batch: a
+    stop request is honoured between log groups.
     """
     lines = 0
     skipped = 0
+    done = 0
     for group, fid in sorted(groups.items()):
+        if stop():
+            result.status = "interrupted"
+            break
+        done += 1
         pattern = '"platform.report"' if group in json_groups else '"REPORT RequestId"'
         events: list[PlatformEvent] = []
         paginator = client.get_paginator("filter_log_events")
@@ -390,6 +494,8 @@ def collect_filter(
             result.items += store_events(db, fid, events)
             rebuild_hourly_facts(db, fid, [int(e.timestamp) for e in events if e.timestamp])
     result.message = f"{len(groups)} log groups, {lines} REPORT lines, {skipped} skipped"
+    if result.status == "interrupted":
+        result.message += f"; stopped after {done - 1} of {len(groups)} log groups"
 
 
 def collect(
@@ -402,6 +508,7 @@ def collect(
     end: int,
     options: CollectOptions,
     sleep: Sleep = time.sleep,
+    stop: Stop = never,
 ) -> None:
     """REPORT statistics of the account/region's known functions over [start, end)."""
     client = target.client("logs", counter)
@@ -415,7 +522,14 @@ def collect(
     try:
         if options.logs_mode == "filter":
             collect_filter(
-                store, client, groups, result, start=start, end=end, json_groups=json_groups
+                store,
+                client,
+                groups,
+                result,
+                start=start,
+                end=end,
+                json_groups=json_groups,
+                stop=stop,
             )
         else:
             collect_insights(
@@ -428,6 +542,7 @@ def collect(
                 max_concurrent=options.max_concurrent_queries,
                 sleep=sleep,
                 poll_s=options.poll_interval_s,
+                stop=stop,
             )
     except ClientError as exc:
         operation = "FilterLogEvents" if options.logs_mode == "filter" else "StartQuery"

@@ -2,6 +2,13 @@
 
 CloudWatch sends no datapoint for an hour with nothing to count: such hours are stored
 as absence (NULL column or no row), never as zero.
+
+Re-reading a window replaces what CloudWatch revised: within the last REVISION_HORIZON_S
+(late datapoints, a partial hour read earlier), a complete answer without a datapoint for
+an hour that had one clears that value back to absence (NULL; a row left with no value is
+deleted). Older hours are settled: a datapoint missing there means CloudWatch no longer
+holds it at this resolution (retention), not that it was revised, so the stored value — the
+history lambdascope keeps beyond CloudWatch retention — is never cleared.
 """
 
 from __future__ import annotations
@@ -11,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from collectors.aws import CallCounter, SourceResult, Store, Target
+from collectors.aws import CallCounter, SourceResult, Stop, Store, Target, never
 from lambdascope.timeutil import HOUR_S, from_epoch, hour_floor, to_epoch
 
 MAX_QUERIES_PER_CALL = 500
 PERIOD_S = HOUR_S
+REVISION_HORIZON_S = 24 * HOUR_S
 # GetMetricData list price (us-east-1): $0.01 per 1,000 metrics requested.
 PRICE_PER_METRIC_USD = 0.01 / 1000
 
@@ -127,19 +135,76 @@ def transform_results(
     return rows
 
 
-def load_metrics(store: Store, rows: dict[tuple[int, int], dict[str, float]]) -> int:
-    """Upsert hourly_metrics; only columns that had datapoints are written."""
+def complete_columns(
+    results: Sequence[dict[str, Any]], refs: dict[str, QueryRef]
+) -> dict[int, set[str]]:
+    """{function_id: columns} whose query CloudWatch answered completely (pure).
+
+    With NextToken paging a query's last page carries its final status; a query that
+    ended PartialData or Forbidden (or an unknown id) is not complete.
+    """
+    status: dict[str, str] = {}
+    for result in results:
+        status[result["Id"]] = str(result.get("StatusCode", "Complete"))
+    complete: dict[int, set[str]] = {}
+    for query_id, code in status.items():
+        ref = refs.get(query_id)
+        if ref is not None and code == "Complete":
+            complete.setdefault(ref.function_id, set()).add(ref.column)
+    return complete
+
+
+Revision = tuple[dict[int, set[str]], int, int]  # complete columns, [start, end) to revise
+
+
+def load_metrics(
+    store: Store,
+    rows: dict[tuple[int, int], dict[str, float]],
+    revise: Revision | None = None,
+) -> int:
+    """Write hourly_metrics; only columns that had datapoints are written.
+
+    With ``revise`` = (complete columns per function, start, end), those columns are first
+    cleared to NULL over [start, end) so an hour CloudWatch no longer answers becomes
+    absence again; rows left with no value at all there are deleted.
+    """
     with store.write() as db:
+        if revise is not None:
+            complete, start, end = revise
+            for fid, cleared in sorted(complete.items()):
+                if start >= end:
+                    break
+                sets = ", ".join(f"{c} = NULL" for c in sorted(cleared))
+                db.conn.execute(
+                    f"UPDATE hourly_metrics SET {sets} WHERE function_id = ? AND hour >= ?"
+                    " AND hour < ?",
+                    (fid, start, end),
+                )
         for (fid, hour), values in sorted(rows.items()):
             columns = sorted(values)
-            names = ", ".join(["function_id", "hour", *columns])
-            marks = ", ".join("?" for _ in range(len(columns) + 2))
-            updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
-            db.conn.execute(
-                f"INSERT INTO hourly_metrics ({names}) VALUES ({marks})"
-                f" ON CONFLICT (function_id, hour) DO UPDATE SET {updates}",
-                (fid, hour, *(values[c] for c in columns)),
+            # UPDATE, then INSERT when there was no row (the same as an upsert).
+            sets = ", ".join(f"{c} = ?" for c in columns)
+            cursor = db.conn.execute(
+                f"UPDATE hourly_metrics SET {sets} WHERE function_id = ? AND hour = ?",
+                (*(values[c] for c in columns), fid, hour),
             )
+            if cursor.rowcount == 0:
+                names = ", ".join(["function_id", "hour", *columns])
+                marks = ", ".join("?" for _ in range(len(columns) + 2))
+                db.conn.execute(
+                    f"INSERT INTO hourly_metrics ({names}) VALUES ({marks})",
+                    (fid, hour, *(values[c] for c in columns)),
+                )
+        if revise is not None:
+            complete, start, end = revise
+            empty = " AND ".join(f"{c} IS NULL" for c in COLUMNS)
+            for fid in sorted(complete):
+                if start < end:
+                    db.conn.execute(
+                        "DELETE FROM hourly_metrics WHERE function_id = ? AND hour >= ?"
+                        f" AND hour < ? AND {empty}",
+                        (fid, start, end),
+                    )
     return len(rows)
 
 
@@ -163,21 +228,39 @@ def collect(
     start: int,
     end: int,
     batch_size: int = MAX_QUERIES_PER_CALL,
+    stop: Stop = never,
+    now: int | None = None,
 ) -> None:
-    """Hourly metrics of every known function of one account/region over [start, end)."""
+    """Hourly metrics of every known function of one account/region over [start, end).
+
+    Each GetMetricData batch is stored on its own; a stop request is honoured between
+    batches (the result is then 'interrupted' and the watermark stays where it was).
+    Hours of the window within REVISION_HORIZON_S of ``now`` (default: ``end``) are
+    revised: what CloudWatch no longer answers there goes back to absence.
+    """
+    revise_from = max(start, (end if now is None else now) - REVISION_HORIZON_S)
+    revise_from = hour_floor(revise_from - 1) + HOUR_S if revise_from % HOUR_S else revise_from
     client = target.client("cloudwatch", counter)
     functions = functions_of(store, target)
     queries, refs = build_queries(functions)
     stored_keys: set[tuple[int, int]] = set()
     requested = 0
-    for batch in batches(queries, batch_size):
+    all_batches = list(batches(queries, batch_size))
+    done = 0
+    for batch in all_batches:
+        if stop():
+            result.status = "interrupted"
+            break
+        done += 1
         before = counter.calls
         results = list(get_metric_data(client, batch, start, end))
         # Each call (first page or NextToken page) is billed for the metrics it requests.
         requested += len(batch) * max(1, counter.calls - before)
         rows = transform_results(results, refs)
-        load_metrics(store, rows)
+        load_metrics(store, rows, (complete_columns(results, refs), revise_from, end))
         stored_keys.update(rows)  # a function's queries may straddle two calls
     result.items = stored = len(stored_keys)
     result.estimated_cost_usd = requested * PRICE_PER_METRIC_USD
     result.message = f"{len(functions)} functions, {len(queries)} queries, {stored} function-hours"
+    if result.status == "interrupted":
+        result.message += f"; stopped after {done - 1} of {len(all_batches)} batches"

@@ -12,7 +12,8 @@ import fcntl
 import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,8 @@ from lambdascope.timeutil import Clock, to_epoch
 # A run that wakes up later than this after its due time (e.g. a suspended laptop) still runs once.
 MISFIRE_GRACE_S = 15 * 60
 PRUNE_BATCH_ROWS = 5_000
+# click ``Context.meta`` key under which a job hands its StopFlag to the command it invokes.
+STOP_META_KEY = "lambdascope.stop"
 
 
 class ScheduleError(Exception):
@@ -244,6 +247,32 @@ def run_once(jobs: Sequence[Job], stop: StopFlag, log: Callable[[str], None]) ->
     return ok
 
 
+@contextmanager
+def stop_on_signals(
+    stop: StopFlag, log: Callable[[str], None], on_stop: Callable[[], None] | None = None
+) -> Iterator[StopFlag]:
+    """SIGTERM/SIGINT set ``stop`` (then call ``on_stop`` once) while the block runs.
+
+    The running job sees the flag at its next batch boundary and returns; the previous
+    handlers are restored on exit. Only the main thread can install handlers.
+    """
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            return
+        log(f"received {signal.Signals(signum).name}: finishing the current batch")
+        stop.set()
+        if on_stop is not None:
+            on_stop()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _run_job(job: Job, stop: StopFlag, log: Callable[[str], None]) -> bool:
     log(f"{job.name}: started")
     try:
@@ -302,20 +331,12 @@ def run_blocking(
         for job in jobs:
             scheduler.modify_job(job.name, next_run_time=now)
 
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            return
-        log(f"received {signal.Signals(signum).name}: finishing the current batch")
-        stop.set()
+    def _shutdown() -> None:
         # Runs on the main thread while the loop waits: joins the worker that is
         # finishing its batch, then the loop sees the shutdown and start() returns.
         scheduler.shutdown(wait=True)
 
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_on_signals(stop, log, _shutdown):
         log("scheduler started: " + ", ".join(f"{job.name} {job.trigger}" for job in jobs))
         scheduler.start()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     log("scheduler stopped")

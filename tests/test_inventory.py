@@ -154,3 +154,61 @@ def test_marker_paging_and_optional_calls(db: Database) -> None:
         "SELECT code_storage_bytes, concurrent_executions_limit, function_count"
         " FROM account_settings"
     ).fetchall() == [(15_728_640, 1000, 3)]
+
+
+def test_operation_not_offered_is_reported_but_denied_is_a_failure() -> None:
+    """UnknownOperationException (an API the region does not have) fails nothing and is
+    asked once; AccessDeniedException is a failure naming the IAM action. Error shapes as
+    the Lambda API reference documents them; botocore's Stubber serves them."""
+    client = boto3.client(
+        "lambda",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        endpoint_url="http://127.0.0.1:9",
+    )
+    stubber = Stubber(client)
+    stubber.add_response(
+        "list_functions", {"Functions": [config("a"), config("b")]}, {"FunctionVersion": "ALL"}
+    )
+    for name in "ab":
+        stubber.add_response("list_tags", {"Tags": {}}, {"Resource": ANY})
+        stubber.add_response("get_function_concurrency", {}, {"FunctionName": name})
+        stubber.add_response("list_aliases", {"Aliases": []}, {"FunctionName": name})
+        stubber.add_response(
+            "list_provisioned_concurrency_configs",
+            {"ProvisionedConcurrencyConfigs": []},
+            {"FunctionName": name},
+        )
+        if name == "a":  # not offered: never asked again for "b"
+            stubber.add_client_error(
+                "list_function_url_configs",
+                service_error_code="UnknownOperationException",
+                service_message="Unknown operation",
+                http_status_code=404,
+            )
+    stubber.add_response("list_event_source_mappings", {"EventSourceMappings": []}, {})
+    stubber.add_client_error(
+        "get_account_settings",
+        service_error_code="AccessDeniedException",
+        service_message="not authorized",
+        http_status_code=403,
+    )
+    result = SourceResult("123456789012", "us-east-1", "inventory")
+    with stubber:
+        inventory = get_inventory(client, result)
+    stubber.assert_no_pending_responses()
+    assert inventory.listing_complete and len(inventory.functions) == 2
+    assert result.status == "partial"
+    assert [(e["action"], e["code"]) for e in result.errors] == [
+        ("lambda:ListFunctionUrlConfigs", "NotOffered"),
+        ("lambda:GetAccountSettings", "AccessDeniedException"),
+    ]
+    assert [e["action"] for e in result.failures] == ["lambda:GetAccountSettings"]
+    assert "missing IAM permission lambda:GetAccountSettings" in result.errors[1]["message"]
+
+
+def test_not_offered_alone_leaves_the_source_ok() -> None:
+    result = SourceResult("123456789012", "us-east-1", "inventory")
+    result.not_offered("lambda:GetAccountSettings", "404")
+    assert result.status == "ok" and result.failures == []

@@ -75,7 +75,8 @@ def collect(
 
     Exit status 0 when every part succeeded, 2 when some part failed (see the summary).
     """
-    from collectors.aws import CollectionAborted, CollectOptions, run_collection
+    from collectors.aws import CollectionAborted, CollectOptions, never, run_collection
+    from lambdascope.scheduler import STOP_META_KEY
 
     if since is not None and start is not None:
         raise click.UsageError("use either --since or --start/--end, not both")
@@ -104,8 +105,11 @@ def collect(
         if interactive:
             click.echo(message, err=True)
 
+    # Run by `schedule`/`serve`: their stop flag (SIGTERM/SIGINT) is checked between batches.
+    flag = ctx.meta.get(STOP_META_KEY)
+    stop = flag.is_set if flag is not None else never
     try:
-        summary = run_collection(db, options, now=utcnow(), progress=progress)
+        summary = run_collection(db, options, now=utcnow(), progress=progress, stop=stop)
     except CollectionAborted as exc:
         raise click.ClickException(str(exc)) from None
     for line in summary.lines():

@@ -145,11 +145,14 @@ def build_demo(db_path: Path, *, now_s: int, say: Any) -> None:
                 db, options, now=datetime.fromtimestamp(now_s, UTC), progress=step
             )
         statuses = Counter(r.status for r in summary.results)
+        not_offered = sorted(
+            {e["action"] for r in summary.results for e in r.errors if e["code"] == "NotOffered"}
+        )
         step(
             f"AWS collectors over HTTP: {len(summary.results)} runs"
             f" ({', '.join(f'{n} {status}' for status, n in sorted(statuses.items()))}),"
             f" {sum(r.items for r in summary.results):,} items"
-            " (partial: calls moto does not implement, e.g. GetAccountSettings)"
+            + (f" (not offered by moto: {', '.join(not_offered)})" if not_offered else "")
         )
     finally:
         server.stop()

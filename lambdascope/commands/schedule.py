@@ -6,6 +6,7 @@ options are copied onto these commands when it is installed), so both stay in st
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -17,7 +18,9 @@ import click
 from lambdascope.cli import db_path_of
 from lambdascope.db import StoreError, open_db
 from lambdascope.scheduler import (
+    STOP_META_KEY,
     Job,
+    JobInterrupted,
     ScheduleError,
     ScheduleLock,
     StopFlag,
@@ -28,6 +31,7 @@ from lambdascope.scheduler import (
     record_run,
     run_blocking,
     run_once,
+    stop_on_signals,
 )
 from lambdascope.timeutil import parse_duration, to_epoch
 
@@ -55,16 +59,22 @@ def _collect_job(ctx: click.Context, collect_kwargs: dict[str, Any]) -> Callable
         if command is None:
             raise click.ClickException("the collect command is not installed")
         stop.check()
-        # The collectors commit per batch and advance the watermarks, so the next run
-        # (or the next start after a stop) resumes where this one ended.
+        # The collectors commit per batch and check the flag between batches; watermarks
+        # advance only for sources that completed, so the next run (or the next start
+        # after a stop) resumes where this one ended.
+        ctx.meta[STOP_META_KEY] = stop
         try:
             ctx.invoke(command, **collect_kwargs)
         except click.exceptions.Exit as exc:
+            if stop.is_set():
+                raise JobInterrupted("stop requested") from None
             if exc.exit_code:
                 raise click.ClickException(
                     f"some parts failed (collect exit status {exc.exit_code});"
                     " the rest was stored, see collection_runs"
                 ) from None
+        if stop.is_set():
+            raise JobInterrupted("stop requested")
         return "finished (see collection_runs)"
 
     return run
@@ -223,7 +233,9 @@ def schedule(ctx: click.Context, /, **kwargs: Any) -> None:
     try:
         open_db(db_path_of(ctx)).conn.close()
         if mine["once"]:
-            if not run_once(jobs, StopFlag(), _log):
+            with stop_on_signals(StopFlag(), _log) as stop:
+                ok = run_once(jobs, stop, _log)
+            if not ok:
                 raise click.ClickException("a job failed (see above)")
             return
         run_blocking(jobs, _log)
@@ -263,14 +275,25 @@ def serve(ctx: click.Context, /, **kwargs: Any) -> None:
         raise click.ClickException(str(exc)) from None
     stop = StopFlag()
     scheduler = build_scheduler(jobs, stop, _log, background=True)
+
+    def _stop_server() -> None:
+        # The dashboard's server loop ends on KeyboardInterrupt (SIGINT's default too).
+        raise KeyboardInterrupt
+
     try:
         open_db(db_path).conn.close()
         now = datetime.now(UTC)
         for job in jobs:
             scheduler.modify_job(job.name, next_run_time=now)
-        scheduler.start()
-        # The dashboard command checks --host/--auth and blocks until the server stops.
-        ctx.invoke(dashboard, host=mine["host"], port=mine["port"])
+        with stop_on_signals(stop, _log, _stop_server):
+            scheduler.start()
+            # The dashboard command checks --host/--auth and blocks until the server stops.
+            with contextlib.suppress(KeyboardInterrupt):
+                ctx.invoke(dashboard, host=mine["host"], port=mine["port"])
+        # The running job finishes its current batch before the process exits.
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+        _log("serve stopped")
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
