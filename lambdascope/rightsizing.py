@@ -735,10 +735,11 @@ def read_memory_stats(
     out: list[MemoryStats] = []
     for s in rows:
         pre = None if _init_billed_always(s) else before.get((s.function_id, s.memory_mb))
-        init_b, dur_b, billed_b = (
+        init_b, dur_b, billed_b, reports_b = (
             s.init_duration_ms_sum - (pre.init_duration_ms_sum if pre else 0.0),
             s.duration_ms_sum - (pre.duration_ms_sum if pre else 0.0),
             s.billed_duration_ms_sum - (pre.billed_duration_ms_sum if pre else 0.0),
+            s.log_invocations - (pre.log_invocations if pre else 0),
         )
         out.append(
             MemoryStats(
@@ -757,7 +758,7 @@ def read_memory_stats(
                 duration_ms_max=s.duration_max_ms,
                 billed_duration_ms_sum=s.billed_duration_ms_sum,
                 init_duration_ms_sum=s.init_duration_ms_sum,
-                billable_init_ms=billable_init_ms(init_b, dur_b, billed_b),
+                billable_init_ms=billable_init_ms(init_b, dur_b, billed_b, reports_b),
                 billed_restore_duration_ms_sum=s.billed_restore_duration_ms_sum,
                 max_memory_used_mb=s.max_memory_used_mb,
                 memory_hist=s.memory_hist,

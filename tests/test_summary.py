@@ -206,3 +206,4 @@ def test_store_older_than_the_default_window_shows_its_latest_data(
     # An explicit --until is respected even when it selects nothing.
     code, out, err = run(db_path, "--since", "1h", "--format", "json")
     assert code == 0 and "no data" not in err
+    assert {f["invocations"] for f in json.loads(out)["functions"]} == {0}
