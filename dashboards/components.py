@@ -149,7 +149,7 @@ def filter_bar(page: str, query: dict[str, Any], options: dict[str, list[str]]) 
                             clearable=True,
                             disabled=range_value != "custom",
                         ),
-                        md=3,
+                        md=2,
                         className="small",
                     ),
                     dropdown("account", "Account", 2),
@@ -165,7 +165,7 @@ def filter_bar(page: str, query: dict[str, Any], options: dict[str, list[str]]) 
                             debounce=True,
                             type="search",
                         ),
-                        md=1,
+                        md=2,
                     ),
                 ],
                 className="g-2 align-items-center",
@@ -231,14 +231,30 @@ def records(frame: Any) -> list[dict[str, Any]]:
 
 def graph(ident: str, figure: Any) -> dcc.Graph:
     """A graph with the mode bar trimmed."""
-    return dcc.Graph(id=ident, figure=figure, config={"displaylogo": False})
-
-
-def page_frame(page: str, title: str, query: dict[str, Any], body: list[Any]) -> html.Div:
-    """Title, filter bar and body of a page."""
-    with store() as conn:
-        options = data.filter_options(conn)
-    return html.Div(
-        [html.H3(title, className="page-title"), filter_bar(page, query, options), *body],
-        id=f"{page}-page",
+    return dcc.Graph(
+        id=ident,
+        figure=figure,
+        config={
+            "displaylogo": False,
+            "displayModeBar": "hover",
+            "modeBarButtonsToRemove": [
+                "select2d",
+                "lasso2d",
+                "zoomIn2d",
+                "zoomOut2d",
+                "autoScale2d",
+                "toggleSpikelines",
+            ],
+        },
     )
+
+
+def page_frame(
+    page: str, title: str, query: dict[str, Any], body: list[Any], *, filters: bool = True
+) -> html.Div:
+    """Title, filter bar (unless ``filters`` is False) and body of a page."""
+    bar: list[Any] = []
+    if filters:
+        with store() as conn:
+            bar = [filter_bar(page, query, data.filter_options(conn))]
+    return html.Div([html.H3(title, className="page-title"), *bar, *body], id=f"{page}-page")

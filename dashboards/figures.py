@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboards.format import usd
 from lambdascope import histogram
 
 # One colour per finding / series, everywhere.
@@ -36,6 +37,7 @@ SERIES_COLOURS: dict[str, str] = {
     "cost_usd": "#2a9d8f",
     "monthly_savings_usd": "#2a9d8f",
     "duration_p95": "#1f77b4",
+    "duration_p95_s": "#1f77b4",
 }
 LABELS = {
     "invocations": "Invocations",
@@ -83,6 +85,14 @@ def empty_figure(title: str, message: str) -> go.Figure:
     return fig
 
 
+def _per_bucket(frame: pd.DataFrame) -> str:
+    """'per hour' or 'per day' from the spacing of ``frame['time']``."""
+    if len(frame) < 2:
+        return "per hour"
+    step = frame["time"].diff().dropna().min()
+    return "per day" if step >= pd.Timedelta(days=1) else "per hour"
+
+
 def counts_over_time(
     frame: pd.DataFrame,
     title: str,
@@ -106,11 +116,12 @@ def counts_over_time(
                 yaxis="y2" if secondary and "invocations" in series else "y",
             )
         )
-    _layout(fig, title, "Invocations per bucket" if "invocations" in series else "Count")
+    per = _per_bucket(frame)
+    _layout(fig, title, f"Invocations {per}" if "invocations" in series else f"Count {per}")
     if "invocations" in series and len(series) > 1:
         fig.update_layout(
             yaxis2={
-                "title": {"text": "Errors / throttles (count)"},
+                "title": {"text": f"Errors / throttles {per}"},
                 "overlaying": "y",
                 "side": "right",
                 "rangemode": "tozero",
@@ -249,6 +260,7 @@ def cold_starts_over_time(frame: pd.DataFrame) -> go.Figure:
             "side": "right",
             "rangemode": "tozero",
             "showgrid": False,
+            "tickformat": ",.0f",
             "ticksuffix": " ms",
         }
     )
@@ -275,6 +287,9 @@ def cost_per_day(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+MEMORY_TICKS_MB = (64, 128, 256, 512, 1024, 2048, 4096, 10240, 20480)
+
+
 def memory_scatter(frame: pd.DataFrame, finding_column: str | None = None) -> go.Figure:
     """Configured vs max used memory per function (MB), with the y = x diagonal."""
     title = "Configured vs max memory used"
@@ -289,7 +304,7 @@ def memory_scatter(frame: pd.DataFrame, finding_column: str | None = None) -> go
     )
     for finding, part in groups:
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=part["memory_mb"],
                 y=part["max_memory_used_mb"],
                 mode="markers",
@@ -316,21 +331,30 @@ def memory_scatter(frame: pd.DataFrame, finding_column: str | None = None) -> go
             hoverinfo="skip",
         )
     )
-    _layout(fig, title, "Max memory used (MB, log)", x_title="Configured memory (MB, log)")
+    _layout(fig, title, "Max memory used (log scale)", x_title="Configured memory (log scale)")
     fig.update_layout(hovermode="closest", height=420)
     # Log axes: sizes span 128 MB to 10 GB; the diagonal stays a straight line.
     log_range = [math.log10(low), math.log10(top)]
-    fig.update_xaxes(type="log", range=log_range)
-    fig.update_yaxes(type="log", range=log_range)
+    ticks = [t for t in MEMORY_TICKS_MB if low <= t <= top]
+    labels = [f"{t / 1024:g} GB" if t >= 1024 else f"{t} MB" for t in ticks]
+    for update in (fig.update_xaxes, fig.update_yaxes):
+        update(type="log", range=log_range, tickvals=ticks, ticktext=labels, minor_showgrid=False)
     return fig
 
 
 def top_bar(
-    frame: pd.DataFrame, value: str, title: str, x_title: str, text: list[str]
+    frame: pd.DataFrame,
+    value: str,
+    title: str,
+    x_title: str,
+    text: list[str],
+    *,
+    empty: str = "Nothing to show in this time range",
+    tickprefix: str = "",
 ) -> go.Figure:
     """Horizontal bar of the top functions by ``value`` (already sorted and cut)."""
     if frame.empty:
-        return empty_figure(title, "Nothing to show in this time range")
+        return empty_figure(title, empty)
     fig = go.Figure(
         go.Bar(
             x=frame[value],
@@ -351,12 +375,13 @@ def top_bar(
     )
     # A fixed 8-slot axis keeps bars the same thickness however few functions qualify.
     fig.update_yaxes(range=[max(len(frame), 8) - 0.5, -0.5], title_text="")
+    fig.update_xaxes(tickprefix=tickprefix, rangemode="tozero")
     return fig
 
 
 def savings_by_finding(frame: pd.DataFrame) -> go.Figure:
     """Monthly savings (USD) and function count per finding."""
-    title = "Potential monthly savings by finding"
+    title = "Potential savings per 30 days, by finding"
     if frame.empty:
         return empty_figure(title, "No recommendations in this time range")
     totals = (
@@ -370,22 +395,24 @@ def savings_by_finding(frame: pd.DataFrame) -> go.Figure:
             y=totals["savings"],
             marker={"color": [FINDING_COLOURS.get(f, "#1f77b4") for f in totals["finding"]]},
             text=[
-                f"${v:,.2f} · {n} fn"
+                f"{usd(v)} · {n} function{'' if n == 1 else 's'}"
                 for v, n in zip(totals["savings"], totals["functions"], strict=True)
             ],
-            textposition="auto",
-            hovertemplate="%{x}: $%{y:,.2f}/month<extra></extra>",
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}: $%{y:,.2f} per 30 days<extra></extra>",
         )
     )
-    _layout(fig, title, "Savings (USD per month)", x_title="Finding")
+    _layout(fig, title, "Savings (USD per 30 days)", x_title="Finding")
     fig.update_yaxes(tickprefix="$")
     fig.update_layout(hovermode="closest", showlegend=False, height=420)
     return fig
 
 
 NOT_COLLECTED = (
-    "Not collected for these functions: CloudWatch sends {metric} only for {who}"
-    " (lambdascope collect --only metrics)"
+    "Not collected for these functions and this range.<br>"
+    "CloudWatch sends {metric} only for {who};<br>"
+    "collect it with: lambdascope collect --only metrics"
 )
 
 
@@ -428,7 +455,7 @@ def concurrency_vs_reserved(frame: pd.DataFrame, n: int = 12) -> go.Figure:
                 name="Reserved concurrency",
                 marker={
                     "symbol": "line-ns",
-                    "size": 18,
+                    "size": 14,
                     "line": {"width": 3, "color": SERIES_COLOURS["throttles"]},
                     "color": SERIES_COLOURS["throttles"],
                 },

@@ -112,6 +112,14 @@ def _kpi(dash_duo: Any, ident: str) -> str:
     return str(dash_duo.find_element(f"#{ident} .kpi-value").text)
 
 
+def _text(dash_duo: Any, selector: str) -> str | None:
+    """Text of an element read in the page (no stale element while the page re-renders)."""
+    value = _js(
+        dash_duo, f"var e = document.querySelector('{selector}'); return e && e.textContent;"
+    )
+    return None if value is None else str(value)
+
+
 def test_overview_region_and_range_filters_update_the_figures(
     dash_duo: Any, fleet_db: Path
 ) -> None:
@@ -141,10 +149,12 @@ def test_functions_runtime_filter_and_row_click_to_the_function_page(
     dash_duo.wait_for_element("#functions-grid .ag-row", timeout=20)
     dash_duo.wait_for_contains_text("#functions-page", f"{FUNCTIONS} functions", timeout=20)
     _choose(dash_duo, "runtime", "python3.12")
-    until(
-        lambda: f"{FUNCTIONS} functions" not in dash_duo.find_element("#functions-page").text,
-        timeout=20,
-    )
+
+    def narrowed() -> bool:
+        text = _text(dash_duo, "#functions-page") or ""
+        return "functions · click" in text and f"{FUNCTIONS} functions" not in text
+
+    until(narrowed, 20)
     runtimes = {
         cell.text for cell in dash_duo.find_elements('#functions-grid .ag-row [col-id="runtime"]')
     }
@@ -188,7 +198,7 @@ def test_stale_runtime_filter_and_row_click(dash_duo: Any, fleet_db: Path) -> No
     hint = "#stale-kpi-stale .kpi-hint"
     dash_duo.wait_for_text_to_equal(hint, f"of {FUNCTIONS} functions", timeout=20)
     _choose(dash_duo, "runtime", "python3.12")
-    until(lambda: dash_duo.find_element(hint).text != f"of {FUNCTIONS} functions", 20)
+    until(lambda: _text(dash_duo, hint) not in (None, f"of {FUNCTIONS} functions"), 20)
     _open_first_row(dash_duo, "stale-grid")
     assert dash_duo.get_logs() == []
 

@@ -26,7 +26,8 @@ def test_counts_over_time_puts_failures_on_a_second_axis_with_units() -> None:
     assert names == ["Invocations", "Errors", "Throttles"]
     assert [t.get("yaxis") for t in fig["data"]] == ["y", "y2", "y2"]
     assert fig["layout"]["xaxis"]["title"]["text"] == "Time (UTC)"
-    assert fig["layout"]["yaxis2"]["title"]["text"] == "Errors / throttles (count)"
+    assert fig["layout"]["yaxis2"]["title"]["text"] == "Errors / throttles per hour"
+    assert fig["layout"]["yaxis"]["title"]["text"] == "Invocations per hour"
 
 
 def test_empty_frame_gives_a_figure_that_says_why() -> None:
@@ -54,7 +55,9 @@ def test_memory_scatter_colours_by_finding_and_draws_the_diagonal() -> None:
     diagonal = by_name["used = configured"]
     assert list(diagonal["x"]) == list(diagonal["y"])
     assert fig["layout"]["xaxis"]["type"] == "log"
-    assert "MB" in fig["layout"]["yaxis"]["title"]["text"]
+    assert "Max memory used" in fig["layout"]["yaxis"]["title"]["text"]
+    assert "128 MB" in fig["layout"]["yaxis"]["ticktext"]  # memory sizes as ticks
+    assert "1 GB" in fig["layout"]["xaxis"]["ticktext"]
 
 
 def test_memory_histogram_marks_the_configured_size() -> None:
@@ -77,7 +80,7 @@ def test_savings_by_finding_sums_per_finding() -> None:
     bar = figures.savings_by_finding(recs).data[0]
     totals = dict(zip(bar.x, (float(v) for v in bar.y), strict=True))
     assert totals == {"optimized": 0.0, "over-provisioned": 12.5}
-    assert "$12.50 · 2 fn" in bar.text
+    assert "$12.50 · 2 functions" in bar.text
 
 
 def test_readable_numbers() -> None:

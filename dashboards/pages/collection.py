@@ -9,7 +9,7 @@ import dash_ag_grid as dag
 from dash import html
 
 from dashboards.components import cached_layout, empty_state, now, page_frame, store
-from dashboards.pages.functions import _USD
+from dashboards.pages.functions import _USD, GRID_DEFAULTS
 from lambdascope import queries
 from lambdascope.timeutil import iso
 
@@ -22,7 +22,23 @@ def _age(seconds: float | None, at: int) -> str:
     if seconds is None:
         return "—"
     hours = (at - seconds) / 3600
+    if hours < 1:
+        return "< 1 h ago"
     return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} d ago"
+
+
+def _when(seconds: float | None) -> str:
+    """UTC time to the minute: 2025-12-31 23:02."""
+    text = iso(seconds) or ""
+    return text[:16].replace("T", " ") if text else "—"
+
+
+def _error_text(error: Any) -> str:
+    """One recorded collection error as 'action: code message'."""
+    if isinstance(error, dict):
+        parts = [str(error.get(k) or "") for k in ("action", "code", "message")]
+        return f"{parts[0]}: {parts[1]} {parts[2]}".strip()
+    return str(error)
 
 
 FRESHNESS_SOURCES = (
@@ -46,10 +62,11 @@ def layout(**query: Any) -> html.Div:
             "Collection",
             query,
             [empty_state("collection", "Nothing collected or ingested yet")],
+            filters=False,
         )
     run_rows = [
         {
-            "started_at": iso(r["started_at"]),
+            "started_at": _when(r["started_at"]),
             "account_id": r["account_id"] or "(local)",
             "region": r["region"] or "—",
             "source": r["source"],
@@ -58,7 +75,7 @@ def layout(**query: Any) -> html.Div:
             "items": r["items"],
             "api_calls": r["api_calls"],
             "cost_usd": r["estimated_cost_usd"],
-            "errors": "; ".join(str(e) for e in r["errors"]) or (r["message"] or ""),
+            "errors": "; ".join(_error_text(e) for e in r["errors"]) or (r["message"] or ""),
         }
         for r in runs
     ]
@@ -68,7 +85,7 @@ def layout(**query: Any) -> html.Div:
             "region": "all",
             "source": label,
             "status": "",
-            "latest": iso(freshness[key]),
+            "latest": _when(freshness[key]),
             "age": _age(freshness[key], at),
         }
         for key, label in FRESHNESS_SOURCES
@@ -79,7 +96,7 @@ def layout(**query: Any) -> html.Div:
             "region": r["region"] or "—",
             "source": f"collect: {r['source']} (covered up to)",
             "status": r["status"],
-            "latest": iso(r["window_end"]),
+            "latest": _when(r["window_end"]),
             "age": _age(r["window_end"], at),
         }
         for r in freshness["runs"]
@@ -117,8 +134,9 @@ def layout(**query: Any) -> html.Div:
                         ("age", "Age"),
                     )
                 ],
-                defaultColDef={"sortable": True, "flex": 1},
-                style={"height": "220px"},
+                defaultColDef={"sortable": True, "flex": 1, "wrapHeaderText": True},
+                dashGridOptions={"domLayout": "autoHeight"},
+                style={"height": None},
                 className="ag-theme-alpine",
             ),
             html.H5("Recent runs", className="section-title"),
@@ -126,24 +144,37 @@ def layout(**query: Any) -> html.Div:
                 id="collection-runs",
                 rowData=run_rows,
                 columnDefs=[
-                    {"field": "started_at", "headerName": "Started (UTC)", "width": 200},
-                    {"field": "account_id", "headerName": "Account"},
-                    {"field": "region", "headerName": "Region"},
-                    {"field": "source", "headerName": "Source"},
-                    {"field": "status", "headerName": "Status", "cellStyle": status_style},
-                    {"field": "duration_s", "headerName": "Duration (s)"},
-                    {"field": "items", "headerName": "Items"},
-                    {"field": "api_calls", "headerName": "API calls"},
+                    {"field": "started_at", "headerName": "Started (UTC)", "width": 140},
+                    {"field": "account_id", "headerName": "Account", "width": 120},
+                    {"field": "region", "headerName": "Region", "width": 125},
+                    {"field": "source", "headerName": "Source", "width": 90},
+                    {
+                        "field": "status",
+                        "headerName": "Status",
+                        "cellStyle": status_style,
+                        "width": 80,
+                    },
+                    {"field": "duration_s", "headerName": "Duration (s)", "width": 90},
+                    {"field": "items", "headerName": "Items", "width": 80},
+                    {"field": "api_calls", "headerName": "API calls", "width": 80},
                     {
                         "field": "cost_usd",
                         "headerName": "AWS charge (est.)",
+                        "width": 95,
                         "valueFormatter": _USD,
                     },
-                    {"field": "errors", "headerName": "Errors", "flex": 2},
+                    {
+                        "field": "errors",
+                        "headerName": "Errors",
+                        "flex": 1,
+                        "minWidth": 300,
+                        "tooltipField": "errors",
+                    },
                 ],
-                defaultColDef={"sortable": True, "filter": True, "resizable": True, "flex": 1},
+                defaultColDef=GRID_DEFAULTS,
                 style={"height": "420px"},
                 className="ag-theme-alpine",
             ),
         ],
+        filters=False,
     )

@@ -21,7 +21,7 @@ from dashboards.components import (
     store,
 )
 from dashboards.components import records as _records
-from dashboards.pages.functions import _MS, _NUM, _PCT
+from dashboards.pages.functions import _MS, _NUM, _PCT, GRID_DEFAULTS
 from lambdascope import queries
 
 dash.register_page(
@@ -83,26 +83,34 @@ def layout(**query: Any) -> html.Div:
         rowData=records,
         getRowId="params.data.href",
         columnDefs=[
-            {"field": "function_name", "headerName": "Function", "minWidth": 200, "pinned": "left"},
-            {"field": "account_id", "headerName": "Account", "width": 130},
-            {"field": "region", "headerName": "Region", "width": 110},
-            {"field": "invocations", "headerName": "Invocations", "valueFormatter": _NUM},
+            {"field": "function_name", "headerName": "Function", "width": 210, "pinned": "left"},
             {"field": "errors", "headerName": "Errors", "valueFormatter": _NUM},
             {"field": "error_rate", "headerName": "Error %", "valueFormatter": _PCT},
             {"field": "timeouts", "headerName": "Timeouts", "valueFormatter": _NUM},
-            {"field": "out_of_memory", "headerName": "OOMs", "valueFormatter": _NUM},
+            {"field": "out_of_memory", "headerName": "Out of memory", "valueFormatter": _NUM},
             {"field": "throttles", "headerName": "Throttles", "valueFormatter": _NUM},
-            {"field": "concurrency_max", "headerName": "Max concurrency"},
-            {"field": "reserved_concurrency", "headerName": "Reserved"},
+            {"field": "invocations", "headerName": "Invocations", "valueFormatter": _NUM},
+            {
+                "field": "concurrency_max",
+                "headerName": "Peak concurrency",
+                "valueFormatter": _NUM,
+            },
+            {"field": "reserved_concurrency", "headerName": "Reserved concurrency"},
             {
                 "field": "iterator_age_max_ms",
-                "headerName": "Iterator age max",
+                "headerName": "Iterator age (max)",
                 "valueFormatter": _MS,
             },
-            {"field": "async_events_dropped", "headerName": "Async drops"},
+            {
+                "field": "async_events_dropped",
+                "headerName": "Async events dropped",
+                "valueFormatter": _NUM,
+            },
+            {"field": "region", "headerName": "Region", "width": 120},
+            {"field": "account_id", "headerName": "Account", "width": 120},
             {"field": "href", "hide": True},
         ],
-        defaultColDef={"sortable": True, "filter": True, "resizable": True, "width": 120},
+        defaultColDef={**GRID_DEFAULTS, "width": 112},
         dashGridOptions={"pagination": True, "paginationPageSize": 20},
         style={"height": "480px"},
         className="ag-theme-alpine",

@@ -107,6 +107,12 @@ def _options_table(options: list[dict[str, Any]]) -> Any:
     )
 
 
+def _savings_text(usd_per_30_days: float) -> str:
+    if usd_per_30_days < 0:
+        return f"costs {fmt.usd(-usd_per_30_days)} more per 30 days"
+    return f"saves {fmt.usd(usd_per_30_days)} per 30 days"
+
+
 def recommendation_block(recs: list[rightsizing.Recommendation]) -> html.Div:
     """Finding, recommended size, projected duration, savings and the options table."""
     if not recs:
@@ -125,8 +131,7 @@ def recommendation_block(recs: list[rightsizing.Recommendation]) -> html.Div:
                 f"{fmt.megabytes(rec.memory_mb)} → {fmt.megabytes(rec.recommended_memory_mb)}"
             ),
             html.Span(
-                f" · confidence {rec.confidence}"
-                f" · saves {fmt.usd(rec.monthly_savings_usd)} per 30 days",
+                f" · confidence {rec.confidence} · {_savings_text(rec.monthly_savings_usd)}",
                 className="ms-1",
             ),
         ]
@@ -260,8 +265,7 @@ def layout(name: str = "", **query: Any) -> html.Div:
     tuning = json.dumps(
         rightsizing.power_tuning_input(current, fn.get("function_arn"))
         if current is not None
-        else power_tuning_input(fn),
-        indent=1,
+        else power_tuning_input(fn)
     )
     advice = dbc.Card(
         dbc.CardBody(

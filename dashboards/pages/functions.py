@@ -25,11 +25,12 @@ from lambdascope import queries
 
 dash.register_page(__name__, path="/functions", name="Functions", title="lambdascope · Functions")  # type: ignore[no-untyped-call]
 
-_MS = {"function": "params.value == null ? '—' : d3.format(',.0f')(params.value) + ' ms'"}
-_MB = {"function": "params.value == null ? '—' : d3.format(',.0f')(params.value) + ' MB'"}
-_PCT = {"function": "params.value == null ? '—' : d3.format('.2%')(params.value)"}
-_USD = {"function": "params.value == null ? '—' : d3.format('$,.2f')(params.value)"}
-_NUM = {"function": "params.value == null ? '—' : d3.format('.3~s')(params.value)"}
+_MS = {"function": "fmtDuration(params.value)"}
+_MB = {"function": "fmtMb(params.value)"}
+_PCT = {"function": "fmtPct(params.value)"}
+_USD = {"function": "fmtUsd(params.value)"}
+_NUM = {"function": "fmtCount(params.value)"}
+_NUMBER = "agNumberColumnFilter"
 
 FINDING_STYLE = {
     "styleConditions": [
@@ -49,83 +50,64 @@ COLUMNS: list[dict[str, Any]] = [
         "field": "function_name",
         "headerName": "Function",
         "pinned": "left",
-        "minWidth": 200,
+        "width": 210,
         "filter": "agTextColumnFilter",
-    },
-    {"field": "account_id", "headerName": "Account", "width": 135},
-    {"field": "region", "headerName": "Region", "width": 110},
-    {"field": "runtime", "headerName": "Runtime", "width": 115},
-    {"field": "architecture", "headerName": "Arch", "width": 90},
-    {
-        "field": "memory_mb",
-        "headerName": "Memory",
-        "valueFormatter": _MB,
-        "width": 105,
-        "filter": "agNumberColumnFilter",
-    },
-    {
-        "field": "timeout_s",
-        "headerName": "Timeout (s)",
-        "width": 105,
-        "filter": "agNumberColumnFilter",
     },
     {
         "field": "invocations",
         "headerName": "Invocations",
         "valueFormatter": _NUM,
-        "width": 120,
-        "filter": "agNumberColumnFilter",
+        "width": 118,
+        "filter": _NUMBER,
         "sort": "desc",
     },
-    {
-        "field": "error_rate",
-        "headerName": "Error %",
-        "valueFormatter": _PCT,
-        "width": 100,
-        "filter": "agNumberColumnFilter",
-    },
-    {
-        "field": "throttles",
-        "headerName": "Throttles",
-        "valueFormatter": _NUM,
-        "width": 105,
-        "filter": "agNumberColumnFilter",
-    },
-    {"field": "duration_p50", "headerName": "p50", "valueFormatter": _MS, "width": 95},
-    {"field": "duration_p95", "headerName": "p95", "valueFormatter": _MS, "width": 95},
-    {"field": "duration_p99", "headerName": "p99", "valueFormatter": _MS, "width": 95},
+    {"field": "error_rate", "headerName": "Error %", "valueFormatter": _PCT, "width": 85},
+    {"field": "throttles", "headerName": "Throttles", "valueFormatter": _NUM, "width": 90},
+    {"field": "duration_p95", "headerName": "p95", "valueFormatter": _MS, "width": 80},
     {
         "field": "max_memory_used_mb",
-        "headerName": "Max used / configured",
+        "headerName": "Max memory used (bar: share of configured)",
         "valueFormatter": _MB,
         "cellStyle": {"function": "memoryBar(params)"},
-        "width": 165,
-        "filter": "agNumberColumnFilter",
+        "width": 135,
+        "filter": _NUMBER,
     },
-    {"field": "memory_used_p99", "headerName": "p99 used", "valueFormatter": _MB, "width": 100},
-    {
-        "field": "cold_start_rate",
-        "headerName": "Cold start %",
-        "valueFormatter": _PCT,
-        "width": 115,
-    },
-    {
-        "field": "cost_usd",
-        "headerName": "Cost (est.)",
-        "valueFormatter": _USD,
-        "width": 115,
-        "filter": "agNumberColumnFilter",
-    },
-    {"field": "finding", "headerName": "Finding", "cellStyle": FINDING_STYLE, "width": 150},
+    {"field": "memory_mb", "headerName": "Memory", "valueFormatter": _MB, "width": 95},
+    {"field": "cost_usd", "headerName": "Cost", "valueFormatter": _USD, "width": 85},
+    {"field": "finding", "headerName": "Finding", "cellStyle": FINDING_STYLE, "width": 140},
     {
         "field": "stale_score",
         "headerName": "Stale score",
         "cellStyle": STALE_STYLE,
-        "width": 110,
-        "filter": "agNumberColumnFilter",
+        "width": 80,
+        "filter": _NUMBER,
     },
+    {"field": "runtime", "headerName": "Runtime", "width": 120},
+    {"field": "architecture", "headerName": "Arch", "width": 75},
+    {"field": "timeout_s", "headerName": "Timeout (s)", "width": 95, "filter": _NUMBER},
+    {"field": "region", "headerName": "Region", "width": 120},
+    {"field": "account_id", "headerName": "Account", "width": 120},
+    {"field": "duration_p50", "headerName": "p50", "valueFormatter": _MS, "width": 80},
+    {"field": "duration_p99", "headerName": "p99", "valueFormatter": _MS, "width": 80},
+    {
+        "field": "memory_used_p99",
+        "headerName": "p99 memory used",
+        "valueFormatter": _MB,
+        "width": 95,
+    },
+    {"field": "cold_start_rate", "headerName": "Cold start %", "valueFormatter": _PCT, "width": 85},
     {"field": "href", "hide": True},
 ]
+
+
+# Full header text (wrapped) on a laptop screen; number columns filter as numbers.
+GRID_DEFAULTS = {
+    "sortable": True,
+    "filter": True,
+    "resizable": True,
+    "wrapHeaderText": True,
+    "autoHeaderHeight": True,
+}
 
 
 def rows(
@@ -168,11 +150,10 @@ def layout(**query: Any) -> html.Div:
         getRowId="params.data.href",
         rowData=rows(stats, query, findings, scores),
         columnDefs=COLUMNS,
-        defaultColDef={"sortable": True, "filter": True, "resizable": True},
+        defaultColDef=GRID_DEFAULTS,
         dashGridOptions={
             "pagination": True,
             "paginationPageSize": 50,
-            "rowSelection": "single",
             "animateRows": False,
         },
         csvExportParams={"fileName": "lambdascope-functions.csv"},

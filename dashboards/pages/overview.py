@@ -113,7 +113,7 @@ def layout(**query: Any) -> html.Div:
         ],
         className="g-3",
     )
-    slow = _top(stats, "duration_p95")
+    slow = _top(stats.assign(duration_p95_s=stats["duration_p95"] / 1000), "duration_p95_s")
     failing = _top(stats, "errors")
     throttled = _top(stats, "throttles")
     by_function = data.recommendations_frame(recs)
@@ -128,9 +128,9 @@ def layout(**query: Any) -> html.Div:
                     "overview-top-slow",
                     figures.top_bar(
                         slow,
-                        "duration_p95",
+                        "duration_p95_s",
                         "Slowest p95 duration",
-                        "p95 duration (ms)",
+                        "p95 duration (s)",
                         [fmt.duration_ms(v) for v in slow["duration_p95"]],
                     ),
                 ),
@@ -145,6 +145,7 @@ def layout(**query: Any) -> html.Div:
                         "Most errors",
                         "Errors (count)",
                         [fmt.number(v) for v in failing["errors"]],
+                        empty="No errors in this time range",
                     ),
                 ),
                 lg=6,
@@ -158,6 +159,7 @@ def layout(**query: Any) -> html.Div:
                         "Most throttles",
                         "Throttles (count)",
                         [fmt.number(v) for v in throttled["throttles"]],
+                        empty="No throttles in this time range",
                     ),
                 ),
                 lg=6,
@@ -169,8 +171,10 @@ def layout(**query: Any) -> html.Div:
                         saving,
                         "monthly_savings_usd",
                         "Biggest savings",
-                        "Savings (USD per month)",
+                        "Savings (USD per 30 days)",
                         [fmt.usd(v) for v in saving["monthly_savings_usd"]],
+                        empty="No savings found in this time range",
+                        tickprefix="$",
                     ),
                 ),
                 lg=6,

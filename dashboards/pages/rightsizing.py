@@ -25,7 +25,7 @@ from dashboards.components import (
     records,
     store,
 )
-from dashboards.pages.functions import _MB, _USD
+from dashboards.pages.functions import _MB, _USD, FINDING_STYLE, GRID_DEFAULTS
 from lambdascope import queries
 from lambdascope.reports import build, render
 from lambdascope.timeutil import iso
@@ -34,17 +34,9 @@ dash.register_page(  # type: ignore[no-untyped-call]
     __name__, path="/right-sizing", name="Right-sizing", title="lambdascope · Right-sizing"
 )
 
-FINDING_STYLE = {
-    "styleConditions": [
-        {"condition": f"params.value == '{finding}'", "style": {"color": colour, "fontWeight": 600}}
-        for finding, colour in figures.FINDING_COLOURS.items()
-    ]
-}
 COLUMNS: list[dict[str, Any]] = [
-    {"field": "function_name", "headerName": "Function", "pinned": "left", "minWidth": 200},
-    {"field": "account_id", "headerName": "Account", "width": 135},
-    {"field": "region", "headerName": "Region", "width": 110},
-    {"field": "finding", "headerName": "Finding", "cellStyle": FINDING_STYLE, "width": 160},
+    {"field": "function_name", "headerName": "Function", "pinned": "left", "width": 210},
+    {"field": "finding", "headerName": "Finding", "cellStyle": FINDING_STYLE, "width": 145},
     {"field": "memory_mb", "headerName": "Configured", "valueFormatter": _MB, "width": 115},
     {
         "field": "recommended_memory_mb",
@@ -52,18 +44,26 @@ COLUMNS: list[dict[str, Any]] = [
         "valueFormatter": _MB,
         "width": 130,
     },
-    {"field": "max_memory_used_mb", "headerName": "Max used", "valueFormatter": _MB, "width": 110},
-    {"field": "p99_memory_used_mb", "headerName": "p99 used", "valueFormatter": _MB, "width": 105},
-    {"field": "confidence", "headerName": "Confidence", "width": 115},
+    {"field": "max_memory_used_mb", "headerName": "Max used", "valueFormatter": _MB, "width": 95},
+    {"field": "p99_memory_used_mb", "headerName": "p99 used", "valueFormatter": _MB, "width": 95},
     {
         "field": "monthly_savings_usd",
-        "headerName": "Savings / month",
+        "headerName": "Savings / 30 days",
         "valueFormatter": _USD,
-        "width": 140,
+        "width": 120,
         "sort": "desc",
         "filter": "agNumberColumnFilter",
     },
-    {"field": "reasons", "headerName": "Why", "minWidth": 300, "flex": 1},
+    {"field": "confidence", "headerName": "Confidence", "width": 110},
+    {
+        "field": "reasons",
+        "headerName": "Why",
+        "minWidth": 320,
+        "flex": 1,
+        "tooltipField": "reasons",
+    },
+    {"field": "region", "headerName": "Region", "width": 120},
+    {"field": "account_id", "headerName": "Account", "width": 120},
     {"field": "href", "hide": True},
 ]
 
@@ -138,7 +138,7 @@ def layout(**query: Any) -> html.Div:
         getRowId="params.data.href",
         rowData=rows,
         columnDefs=COLUMNS,
-        defaultColDef={"sortable": True, "filter": True, "resizable": True},
+        defaultColDef=GRID_DEFAULTS,
         dashGridOptions={"pagination": True, "paginationPageSize": 20},
         csvExportParams={"fileName": "lambdascope-memory-report.csv"},
         style={"height": "520px"},
@@ -163,7 +163,7 @@ def layout(**query: Any) -> html.Div:
                 [
                     dbc.Col(
                         html.Div(
-                            "Sorted by monthly savings; click a row to open the function.",
+                            "Sorted by savings; click a row to open the function.",
                             className="text-muted",
                         ),
                         className="align-self-center",

@@ -21,7 +21,8 @@ from dashboards.components import (
     page_frame,
     store,
 )
-from lambdascope import queries
+from dashboards.pages.functions import GRID_DEFAULTS
+from lambdascope import queries, staleness
 from lambdascope.timeutil import iso
 
 dash.register_page(  # type: ignore[no-untyped-call]
@@ -34,6 +35,12 @@ _STALE_STYLE = {
         {"condition": "params.value >= 30", "style": {"color": "#e76f51"}},
     ]
 }
+
+
+def _deprecation(runtime: str | None) -> str:
+    """The runtime's deprecation date (YYYY-MM-DD), or '' when not scheduled."""
+    day = staleness.runtime_deprecations().get(runtime or "")
+    return (iso(day) or "")[:10]
 
 
 @cached_layout
@@ -57,6 +64,7 @@ def layout(**query: Any) -> html.Div:
             "account_id": f.account_id,
             "region": f.region,
             "runtime": f.runtime,
+            "runtime_deprecated": _deprecation(f.runtime),
             "score": f.score,
             "stale": "yes" if f.stale else "",
             "last_invoked": (iso(f.last_invoked) or "never")[:10],
@@ -73,27 +81,34 @@ def layout(**query: Any) -> html.Div:
         rowData=rows,
         getRowId="params.data.href",
         columnDefs=[
-            {"field": "function_name", "headerName": "Function", "minWidth": 200, "pinned": "left"},
+            {"field": "function_name", "headerName": "Function", "width": 210, "pinned": "left"},
             {
                 "field": "score",
                 "headerName": "Score",
-                "width": 95,
+                "width": 90,
                 "sort": "desc",
                 "cellStyle": _STALE_STYLE,
                 "filter": "agNumberColumnFilter",
             },
-            {"field": "stale", "headerName": "Stale", "width": 85},
-            {"field": "account_id", "headerName": "Account", "width": 135},
+            {"field": "stale", "headerName": "Stale", "width": 70},
+            {
+                "field": "signals",
+                "headerName": "Signals",
+                "minWidth": 360,
+                "flex": 1,
+                "tooltipField": "signals",
+            },
+            {"field": "last_invoked", "headerName": "Last invoked", "width": 105},
+            {"field": "last_modified", "headerName": "Last modified", "width": 105},
+            {"field": "runtime", "headerName": "Runtime", "width": 115},
+            {"field": "runtime_deprecated", "headerName": "Runtime deprecation", "width": 110},
+            {"field": "code_size", "headerName": "Code", "width": 85},
+            {"field": "versions_to_delete", "headerName": "Versions safe to delete", "width": 110},
             {"field": "region", "headerName": "Region", "width": 120},
-            {"field": "runtime", "headerName": "Runtime", "width": 120},
-            {"field": "last_invoked", "headerName": "Last invoked", "width": 125},
-            {"field": "last_modified", "headerName": "Last modified", "width": 130},
-            {"field": "code_size", "headerName": "Code", "width": 100},
-            {"field": "versions_to_delete", "headerName": "Versions safe to delete", "width": 190},
-            {"field": "signals", "headerName": "Signals", "minWidth": 380, "flex": 1},
+            {"field": "account_id", "headerName": "Account", "width": 120},
             {"field": "href", "hide": True},
         ],
-        defaultColDef={"sortable": True, "filter": True, "resizable": True},
+        defaultColDef=GRID_DEFAULTS,
         dashGridOptions={"pagination": True, "paginationPageSize": 20, "tooltipShowDelay": 0},
         csvExportParams={"fileName": "lambdascope-stale.csv"},
         style={"height": "520px"},
@@ -105,13 +120,15 @@ def layout(**query: Any) -> html.Div:
                 html.Td(f"{s.account_id or '(local)'} / {s.region or '—'}"),
                 html.Td(fmt.size_bytes(s.code_storage_bytes)),
                 html.Td(fmt.size_bytes(s.limit_bytes)),
+                html.Td(fmt.percent(s.used_fraction), className="text-end"),
                 html.Td(
                     dbc.Progress(
-                        value=max(s.used_fraction * 100, 1),
-                        label=fmt.percent(s.used_fraction),
+                        value=max(s.used_fraction * 100, 0.5),
                         color="danger" if s.used_fraction > 0.8 else "info",
-                        style={"height": "18px", "minWidth": "160px"},
-                    )
+                        style={"height": "10px"},
+                        className="storage-used",
+                    ),
+                    className="align-middle",
                 ),
             ]
         )
@@ -126,7 +143,8 @@ def layout(**query: Any) -> html.Div:
                             html.Th("Account / region"),
                             html.Th("Code storage"),
                             html.Th("Quota"),
-                            html.Th("Used"),
+                            html.Th("Used", className="text-end"),
+                            html.Th("of quota"),
                         ]
                     )
                 ),
