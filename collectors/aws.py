@@ -412,6 +412,7 @@ def record_run(store: Store, result: SourceResult, started_at: int, finished_at:
 
 
 Progress = Callable[[str], None]
+PartDone = Callable[[SourceResult], None]
 
 
 def _collect_target(
@@ -421,6 +422,7 @@ def _collect_target(
     now: datetime,
     progress: Progress,
     stop: Stop = never,
+    part_done: PartDone | None = None,
 ) -> list[SourceResult]:
     from collectors import inventory, logs, metrics
 
@@ -474,7 +476,10 @@ def _collect_target(
             result.status = "failed"
         result.api_calls = counter.calls
         record_run(store, result, started, to_epoch(now))
-        progress(f"{target.account_id} {target.region} {source}: {result.status}")
+        if part_done is not None:
+            part_done(result)
+        else:
+            progress(f"{target.account_id} {target.region} {source}: {result.status}")
         results.append(result)
     return results
 
@@ -528,13 +533,16 @@ def run_collection(
     now: datetime,
     progress: Progress | None = None,
     stop: Stop = never,
+    parts: Callable[[int], PartDone] | None = None,
 ) -> CollectionSummary:
     """Collect every selected source for every account x region into ``db``.
 
     ``stop()`` is checked between sources, regions and batches: once it is true the
     batches under way finish and are stored, nothing new starts, and the sources cut short
     are recorded as 'interrupted' without advancing their watermarks, so the next run
-    resumes where this one stopped.
+    resumes where this one stopped. ``progress`` gets one line per event; with ``parts``,
+    ``parts(total)`` is called once the account x region x source parts are known and the
+    callback it returns gets each finished part instead of a line (a progress bar).
 
     Raises CollectionAborted / CredentialsError (one line) when collection cannot start
     or credentials are missing or expired; any other
@@ -547,11 +555,12 @@ def run_collection(
         f"collecting {', '.join(options.sources())} for {len(targets)} account x region"
         f" pairs ({len(accounts)} accounts)"
     )
+    part_done = parts(len(targets) * len(options.sources())) if parts is not None else None
     store = Store(db)
     summary = CollectionSummary()
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         futures = [
-            pool.submit(_collect_target, store, target, options, now, report, stop)
+            pool.submit(_collect_target, store, target, options, now, report, stop, part_done)
             for target in targets
         ]
         for future in futures:

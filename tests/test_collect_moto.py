@@ -242,3 +242,55 @@ def test_summary_after_collect_shows_the_collected_metrics(
     rows = {line.split()[0]: line.split()[2:4] for line in summary.stdout.splitlines()[1:]}
     assert rows[function_name(DEFAULT_ACCOUNT, "us-east-1", 0)] == ["60", "2"]
     assert rows[function_name(DEFAULT_ACCOUNT, "us-east-1", 1)] == ["63", "0"]
+
+
+def _collect_args(fleet: Fleet, db_path: Path) -> list[str]:
+    return [
+        *("--db", str(db_path), "collect", "--region", "us-east-1", "--since", "6h"),
+        *("--only", "inventory", "--only", "metrics", "--endpoint-url", fleet.endpoint_url),
+    ]
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(
+    moto_fleet: Fleet, db_path: Path
+) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    # stderr on a real pseudo-terminal: a progress bar over the 2 parts, then the summary
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.run(
+        [sys.executable, "-m", "lambdascope.cli", *_collect_args(moto_fleet, db_path)],
+        stderr=child_fd,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+    os.close(child_fd)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main_fd)
+    terminal = b"".join(chunks).decode()
+    assert proc.returncode == 0, terminal
+    assert "collecting inventory, metrics for 1 account x region pairs" in terminal
+    assert "collecting  [" in terminal and "2/2" in terminal
+    assert f"{DEFAULT_ACCOUNT} us-east-1 metrics: ok" in terminal
+    assert proc.stdout.splitlines()[-1].startswith("estimated AWS charge of this run: $")
+
+    # not a terminal (cron, systemd, pipes): one line per part, no bar
+    result = CliRunner().invoke(cli, _collect_args(moto_fleet, db_path))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "collecting inventory, metrics for 1 account x region pairs (1 accounts)",
+        f"{DEFAULT_ACCOUNT} us-east-1 inventory: ok",
+        f"{DEFAULT_ACCOUNT} us-east-1 metrics: ok",
+    ]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TextIO
 
 import click
 
@@ -19,6 +22,48 @@ def _utc(value: str | None, flag: str) -> datetime | None:
         return parse_timestamp(value).astimezone(UTC)
     except ValueError:
         raise click.BadParameter(f"not a UTC timestamp: {value!r}", param_hint=flag) from None
+
+
+class TerminalProgress:
+    """A progress bar over the account x region x source parts on a terminal (stderr).
+
+    The bar's label names the part that finished last (account, region, source, status);
+    parts finish in worker threads, so updates are serialised.
+    """
+
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+        self._bar: Any = None
+        self._lock = threading.Lock()
+
+    def message(self, text: str) -> None:
+        if self._bar is None:
+            click.echo(text, file=self.file)
+
+    def start(self, total: int) -> Callable[[Any], None]:
+        def show(item: str | None) -> str | None:
+            return item
+
+        self._bar = click.progressbar(
+            None,
+            length=total,
+            label="collecting",
+            file=self.file,
+            show_pos=True,
+            item_show_func=show,
+        )
+        self._bar.__enter__()
+        return self.part
+
+    def part(self, result: Any) -> None:
+        line = f"{result.account_id} {result.region} {result.source}: {result.status}"
+        with self._lock:
+            self._bar.update(1, line)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
 
 
 @click.command()
@@ -99,19 +144,32 @@ def collect(
         concurrency=concurrency,
     )
     db = open_db(db_path_of(ctx))
-    interactive = sys.stderr.isatty()
+    # A terminal gets a progress bar; anything else (cron, systemd, pipes) one line per part.
+    bar = TerminalProgress(sys.stderr) if sys.stderr.isatty() else None
 
     def progress(message: str) -> None:
-        if interactive:
+        if bar is not None:
+            bar.message(message)
+        else:
             click.echo(message, err=True)
 
     # Run by `schedule`/`serve`: their stop flag (SIGTERM/SIGINT) is checked between batches.
     flag = ctx.meta.get(STOP_META_KEY)
     stop = flag.is_set if flag is not None else never
     try:
-        summary = run_collection(db, options, now=utcnow(), progress=progress, stop=stop)
+        summary = run_collection(
+            db,
+            options,
+            now=utcnow(),
+            progress=progress,
+            stop=stop,
+            parts=bar.start if bar is not None else None,
+        )
     except CollectionAborted as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
     for line in summary.lines():
         click.echo(line)
     if summary.exit_code:
