@@ -235,3 +235,17 @@ def test_histogram_helper_is_the_fleet_merge(db: Database) -> None:
 
     stats = queries.function_stats(db, T0 - 86400, T0 + H)
     assert histogram.count(data.fleet_histogram(stats)) == 40
+
+
+def test_collection_page_spells_out_recorded_errors(db_path: Path) -> None:
+    db = open_db(db_path)
+    db.conn.execute(
+        "INSERT INTO collection_runs (started_at, finished_at, account_id, region, source,"
+        " status, errors_json) VALUES (?, ?, '111111111111', 'eu-west-1', 'logs', 'partial', ?)",
+        (T0 - 600, T0 - 540, json.dumps([{"action": "logs:StartQuery", "code": "AccessDenied"}])),
+    )
+    db.conn.commit()
+    client = create_app(db_path, clock=lambda: NOW).server.test_client()
+    body = _render(client, "/collection")
+    assert "logs:StartQuery: AccessDenied" in body
+    assert "2025-12-31 23:50" in body  # started, to the minute (UTC)

@@ -36,8 +36,9 @@ def _when(seconds: float | None) -> str:
 def _error_text(error: Any) -> str:
     """One recorded collection error as 'action: code message'."""
     if isinstance(error, dict):
-        parts = [str(error.get(k) or "") for k in ("action", "code", "message")]
-        return f"{parts[0]}: {parts[1]} {parts[2]}".strip()
+        action = str(error.get("action") or "")
+        rest = " ".join(str(v) for k, v in error.items() if k != "action" and v)
+        return f"{action}: {rest}" if action and rest else action or rest
     return str(error)
 
 
