@@ -75,25 +75,33 @@ def count(hist: Mapping[str, int]) -> int:
     return sum(int(c) for c in hist.values())
 
 
-def _sorted_items(hist: Mapping[str, int]) -> list[tuple[float, int]]:
-    items = [(bucket_value(k), int(c)) for k, c in hist.items() if int(c) > 0]
+def _ordered(hist: Mapping[str, int]) -> list[tuple[float, str, int]]:
+    """(bucket index, key, count) in value order; the zero bucket first. Values are
+    computed only for the buckets a caller reads."""
+    items = [
+        (-math.inf if k == ZERO_KEY else int(k), k, int(c)) for k, c in hist.items() if c > 0
+    ]
     items.sort()
     return items
 
 
+def _sorted_items(hist: Mapping[str, int]) -> list[tuple[float, int]]:
+    return [(bucket_value(k), c) for _, k, c in _ordered(hist)]
+
+
 def quantile(hist: Mapping[str, int], q: float) -> float | None:
     """The q-quantile (0..1) by nearest rank; None for an empty histogram."""
-    items = _sorted_items(hist)
-    total = sum(c for _, c in items)
+    items = _ordered(hist)
+    total = sum(c for _, _, c in items)
     if total == 0:
         return None
     rank = max(1, math.ceil(q * total))
     seen = 0
-    for value, c in items:
+    for _, key, c in items:
         seen += c
         if seen >= rank:
-            return value
-    return items[-1][0]
+            return bucket_value(key)
+    return bucket_value(items[-1][1])
 
 
 def mean(hist: Mapping[str, int]) -> float | None:

@@ -371,10 +371,30 @@ def _hourly_rows(
     ), params
 
 
-def _split(start: int, end: int) -> tuple[int, int]:
-    """Whole UTC days ``[d0, d1)`` inside ``[start, end)`` (d0 >= d1 when none)."""
+def _split(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
+    """Days ``[d0, d1)`` whose daily rows exactly cover part of ``[start, end)`` (d0 >= d1
+    when none); the hours of ``[start, d0)`` and ``[d1, end)`` are read hour by hour.
+
+    Whole UTC days inside the window qualify, and so does a partial day at either edge
+    when nothing is stored in its part outside the window: the usual window ending now
+    ends after the latest stored hour, so today's daily rows serve it.
+    """
     d0 = -(-int(start) // DAY_S) * DAY_S
     d1 = int(end) // DAY_S * DAY_S
+    if d0 > d1:  # inside one day
+        return d0, d1
+
+    def empty(lo: int, hi: int) -> bool:
+        row = conn.execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM merged_hourly WHERE hour >= ? AND hour < ?)",
+            (lo, hi),
+        ).fetchone()
+        return bool(row[0])
+
+    if d1 < end and empty(end, d1 + DAY_S):
+        d1 += DAY_S
+    if start < d0 and empty(d0 - DAY_S, start):
+        d0 -= DAY_S
     return d0, d1
 
 
@@ -385,8 +405,11 @@ def _window_day_rows(
     daily_facts, the partial days at either edge aggregated from merged hours. The flag
     says whether daily_facts was used (its histograms are then valid for whole days)."""
     where, params = filter_sql(filters)
-    d0, d1 = _split(start, end)
-    if d0 >= d1 or not _rollups_clean(conn, start, end):
+    if not _rollups_clean(conn, start, end):
+        sql, params = _hourly_rows(conn, start, end, filters)
+        return DAY_AGG_SQL.format(rows=sql), params, False
+    d0, d1 = _split(conn, start, end)
+    if d0 >= d1:
         sql, params = _hourly_rows(conn, start, end, filters)
         return DAY_AGG_SQL.format(rows=sql), params, False
     parts = [
@@ -400,41 +423,47 @@ def _window_day_rows(
     return " UNION ALL ".join(parts), params, True
 
 
-def facts_histogram_sql(start: int, end: int, where: str, column: str) -> str:
-    """Rows (function_id, memory_mb, h) of histogram ``column`` from the facts of the
+def facts_histogram_sql(start: int, end: int, where: str, columns: Sequence[str]) -> str:
+    """Rows (function_id, memory_mb, *columns) of histogram columns from the facts of the
     merged view in ``[start, end)``; ``where`` as returned by :func:`filter_sql`."""
-    assert column in HIST_COLUMNS
-    columns = f"hf.function_id, hf.memory_mb, hf.{column} AS h"
-    return _FACTS_SQL.format(columns=columns, start=int(start), end=int(end), where=where)
+    assert columns and all(c in HIST_COLUMNS for c in columns)
+    names = "hf.function_id, hf.memory_mb, " + ", ".join(f"hf.{c}" for c in columns)
+    return _FACTS_SQL.format(columns=names, start=int(start), end=int(end), where=where)
 
 
 def _merged_histograms(
-    conn: sqlite3.Connection, start: int, end: int, filters: Filters, column: str
-) -> dict[tuple[int, int], Histogram]:
-    """Histogram ``column`` merged per (function_id, memory_mb): whole days from
-    daily_facts, edge hours (or everything, while rollups are being refreshed) from the
-    facts of the merged view."""
-    assert column in HIST_COLUMNS
+    conn: sqlite3.Connection, start: int, end: int, filters: Filters, columns: Sequence[str]
+) -> dict[str, dict[tuple[int, int], Histogram]]:
+    """Histogram ``columns`` merged per (function_id, memory_mb), in one pass: whole days
+    from daily_facts, edge hours (or everything, while rollups are being refreshed) from
+    the facts of the merged view. Merged in Python: about twice as fast as json_each."""
     where, params = filter_sql(filters)
-    d0, d1 = _split(start, end)
+    d0, d1 = _split(conn, start, end) if _rollups_clean(conn, start, end) else (0, 0)
     ranges = [(start, end)]
     parts: list[str] = []
-    if d0 < d1 and _rollups_clean(conn, start, end):
+    if d0 < d1:
         parts.append(
-            f"SELECT function_id, memory_mb, {column} AS h FROM daily_facts"
+            f"SELECT function_id, memory_mb, {', '.join(columns)} FROM daily_facts"
             f" WHERE day >= {d0} AND day < {d1}"
             f" AND function_id IN (SELECT f.id FROM functions f WHERE {where})"
         )
         ranges = [(start, d0), (d1, end)]
-    parts.extend(facts_histogram_sql(lo, hi, where, column) for lo, hi in ranges if lo < hi)
-    sql = (
-        "SELECT x.function_id, x.memory_mb, j.key, sum(j.value)"
-        f" FROM ({' UNION ALL '.join(parts)}) x, json_each(x.h) j"
-        " GROUP BY x.function_id, x.memory_mb, j.key"
-    )
-    out: dict[tuple[int, int], Histogram] = defaultdict(dict)
-    for fid, mem, key, total in conn.execute(sql, params):
-        out[(fid, mem)][str(key)] = int(total)
+    parts.extend(facts_histogram_sql(lo, hi, where, columns) for lo, hi in ranges if lo < hi)
+    out: dict[str, dict[tuple[int, int], Histogram]] = {c: {} for c in columns}
+    targets = [out[c] for c in columns]
+    loads = json.loads
+    for row in conn.execute(" UNION ALL ".join(parts), params):
+        key = (row[0], row[1])
+        for target, text in zip(targets, row[2:], strict=True):
+            if not text or text == "{}":
+                continue
+            merged = target.get(key)
+            if merged is None:
+                target[key] = loads(text)
+                continue
+            get = merged.get
+            for bucket, count in loads(text).items():
+                merged[bucket] = get(bucket, 0) + count
     return out
 
 
@@ -512,10 +541,8 @@ def function_stats(
     )
     names = [d[0] for d in cur.description]
     agg = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    hists: dict[str, dict[tuple[int, int], Histogram]] = {}
     wanted = HIST_COLUMNS if histograms is True else () if histograms is False else histograms
-    for column in wanted:
-        hists[column] = _merged_histograms(conn, start, end, filters, column)
+    hists = _merged_histograms(conn, start, end, filters, wanted) if wanted else {}
     exact = _exact_seen(conn, start, end, filters)
 
     out: list[FunctionStats] = []
@@ -830,8 +857,8 @@ def memory_histogram(
         start,
         end,
         Filters(include_deleted=True, function_ids=(function_id,)),
-        MEMORY_HIST,
-    )
+        (MEMORY_HIST,),
+    )[MEMORY_HIST]
     if memory_mb is not None:
         return dict(hists.get((function_id, memory_mb), {}))
     return histogram.merge(hists.values())

@@ -82,14 +82,14 @@ def _refresh_day(conn: sqlite3.Connection, day: int, ids: tuple[int, ...]) -> No
     conn.execute(f"INSERT INTO daily_facts ({DAY_COLUMNS}) " + DAY_AGG_SQL.format(rows=hours), ids)
     where, params = queries.filter_sql(Filters(include_deleted=True, function_ids=ids))
     for column in HIST_COLUMNS:
-        facts = queries.facts_histogram_sql(day, end, where, column)
+        facts = queries.facts_histogram_sql(day, end, where, (column,))
         conn.execute(
             f"""
             UPDATE daily_facts SET {column} = m.hist
             FROM (
               SELECT function_id, memory_mb, json_group_object(key, total) AS hist FROM (
                 SELECT x.function_id, x.memory_mb, j.key, sum(j.value) AS total
-                FROM ({facts}) x, json_each(x.h) j
+                FROM ({facts}) x, json_each(x.{column}) j
                 GROUP BY x.function_id, x.memory_mb, j.key)
               GROUP BY function_id, memory_mb) m
             WHERE daily_facts.day = {day} AND daily_facts.function_id = m.function_id
