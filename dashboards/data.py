@@ -110,13 +110,27 @@ def stats_cost_usd(stat: FunctionStats) -> float:
     """Cost of one function x memory row (lambdascope.cost, first-tier list prices).
 
     Billed duration is what the logs saw, scaled up to CloudWatch's invocation count where
-    metrics counted more invocations than the logs; without logs only requests count.
+    metrics counted more invocations than the logs (without logs only requests count);
+    INIT time is added where it is billed and not already inside the billed duration
+    (decided at the row's last invocation), and SnapStart's billed restore time.
     """
+    init_billed = cost.init_billed(
+        float(stat.last_seen or 0), package_type=stat.package_type, runtime=stat.runtime
+    )
     usage = cost.UsageTotals(
         invocations=stat.invocations,
         memory_mb=int(stat.memory_mb or 0),
         billed_duration_ms=stat.billed_duration_ms_sum
         * _scale(stat.invocations, stat.log_invocations),
+        billable_init_ms=cost.billable_init_ms(
+            stat.init_duration_ms_sum,
+            stat.duration_ms_sum,
+            stat.billed_duration_ms_sum,
+            stat.log_invocations,
+        )
+        if init_billed
+        else 0.0,
+        billed_restore_duration_ms=stat.billed_restore_duration_ms_sum,
     )
     return cost.window_cost(usage, architecture=stat.architecture, region=stat.region).total_usd
 

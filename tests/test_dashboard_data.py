@@ -249,3 +249,23 @@ def test_collection_page_spells_out_recorded_errors(db_path: Path) -> None:
     body = _render(client, "/collection")
     assert "logs:StartQuery: AccessDenied" in body
     assert "2025-12-31 23:50" in body  # started, to the minute (UTC)
+
+
+def test_cost_adds_init_time_not_inside_the_billed_duration(db: Database) -> None:
+    fid = add_function(db, "cold", region="us-east-1", memory_mb=1024)
+    add_fact(db, fid, T0 - H, 1024, durations=[100.0] * 10, cold_starts=2)
+    view = data.view_from_query({"range": "24h"}, NOW)
+    db.conn.execute(
+        "UPDATE hourly_facts SET billed_duration_ms_sum = 1000 WHERE function_id = ?", (fid,)
+    )
+    db.conn.commit()
+    without_init = data.function_table(db, view)["cost_usd"][0]
+    db.conn.execute(
+        "UPDATE hourly_facts SET init_duration_ms_sum = 2000 WHERE function_id = ?", (fid,)
+    )
+    db.conn.commit()
+    with_init = data.function_table(db, view)["cost_usd"][0]
+    init_usd = cost.window_cost(
+        cost.UsageTotals(0, 1024, 0, billable_init_ms=2000), architecture=None
+    ).total_usd
+    assert with_init - without_init == pytest.approx(init_usd)
