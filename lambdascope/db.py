@@ -408,6 +408,8 @@ CREATE TABLE daily_facts (
 ) STRICT;
 CREATE INDEX daily_facts_by_function ON daily_facts (function_id, day);
 CREATE INDEX daily_facts_by_day ON daily_facts (day, function_id, memory_mb);
+CREATE INDEX daily_facts_activity
+    ON daily_facts (function_id, active_last_hour, duration_ms_max, cw_max);
 CREATE TRIGGER hourly_facts_dirty_insert AFTER INSERT ON hourly_facts BEGIN
     INSERT INTO rollup_dirty SELECT NEW.function_id, NEW.hour - NEW.hour % 86400
     WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = NEW.function_id

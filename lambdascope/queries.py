@@ -663,6 +663,30 @@ def functions_with_several_memory_sizes(
     return [int(r[0]) for r in rows]
 
 
+def activity(db: Conn, filters: Filters = ALL) -> dict[int, tuple[int | None, float | None]]:
+    """Per function over all stored history: the last hour with invocations (logs or
+    CloudWatch) and the longest duration seen (ms; CloudWatch's maximum on days no log
+    saw the function), None when absent."""
+    conn = _conn(db)
+    end = 2**62
+    if _rollups_clean(conn, 0, end):  # index-only over the daily rollup
+        where, params = filter_sql(filters)
+        rows_sql = (
+            "SELECT function_id, active_last_hour, duration_ms_max, cw_max FROM daily_facts"
+            f" WHERE function_id IN (SELECT f.id FROM functions f WHERE {where})"
+        )
+    else:
+        rows_sql, params, _ = _window_day_rows(conn, 0, end, filters)
+    sql = (
+        "SELECT function_id, max(active_last_hour), max(coalesce(duration_ms_max, cw_max))"
+        f" FROM ({rows_sql}) GROUP BY function_id"
+    )
+    return {
+        int(fid): (None if last is None else int(last), None if dmax is None else float(dmax))
+        for fid, last, dmax in conn.execute(sql, params)
+    }
+
+
 def latest_data_hour(db: Conn) -> int | None:
     """The latest hour with any fact or metric stored (None for an empty store)."""
     row = _conn(db).execute(

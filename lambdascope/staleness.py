@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from lambdascope import queries
 from lambdascope.rightsizing import FilterLike, query_filters
 
 DAY_S = 86400
@@ -276,16 +277,13 @@ def find_stale(
     modified_days: int = 30,
 ) -> StaleReport:
     """Stale-function report for every known, not-deleted function (``now`` epoch seconds)."""
-    where, params = query_filters(filters).where("fn")
+    scope = query_filters(filters)
+    where, params = scope.where("fn")
+    seen_hours = queries.activity(db, scope)
     rows = db.conn.execute(
         "SELECT fn.id, fn.function_name, fn.account_id, fn.region, fn.runtime,"
         " fn.last_modified, fn.code_size_bytes, fn.timeout_s, fn.first_seen,"
-        " (SELECT MAX(hour) + 3599 FROM hourly_facts h WHERE h.function_id = fn.id"
-        "   AND h.invocations > 0),"
-        " (SELECT MAX(hour) + 3599 FROM hourly_metrics m WHERE m.function_id = fn.id"
-        "   AND m.invocations > 0),"
-        " (SELECT MAX(timestamp) FROM invocations i WHERE i.function_id = fn.id),"
-        " (SELECT MAX(duration_ms_max) FROM hourly_facts h WHERE h.function_id = fn.id)"
+        " (SELECT MAX(timestamp) FROM invocations i WHERE i.function_id = fn.id)"
         f" FROM functions fn WHERE fn.deleted_at IS NULL AND {where}"
         " ORDER BY fn.function_name, fn.account_id, fn.region",
         params,
@@ -312,12 +310,12 @@ def find_stale(
         code,
         timeout_s,
         first_seen,
-        fact_last,
-        metric_last,
         inv_last,
-        dur_max,
     ) in rows:
-        seen = [t for t in (fact_last, metric_last, inv_last) if t is not None]
+        hour_last, dur_max = seen_hours.get(fid, (None, None))
+        seen = [inv_last] if inv_last is not None else []
+        if hour_last is not None:
+            seen.append(hour_last + 3599)  # the end of the last active hour
         last_invoked = min(max(seen), now) if seen else None
         extra = versions_to_delete(versions.get(fid, []), aliased.get(fid, set()))
         signals, stale = score_function(

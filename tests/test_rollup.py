@@ -42,6 +42,7 @@ def _reads(db: Database, start: int, end: int) -> list[Any]:
         queries.fleet_timeseries(db, start, end, bucket_s=DAY),
         queries.function_timeseries(db, fid, start, end),
         queries.memory_histogram(db, fid, start, end),
+        queries.activity(db),
     ]
 
 
