@@ -217,6 +217,19 @@ class QueryJob:
     truncated: bool = False
 
 
+def plan_windows(start: int, end: int, rows_per_second: float) -> list[tuple[int, int]]:
+    """[start, end) cut so each piece should fit the row limit at this density (pure).
+
+    Pieces are whole hours when an hour fits, else minutes (at least MIN_WINDOW_S).
+    """
+    budget = _FILL_TARGET * MAX_RESULT_ROWS
+    if rows_per_second <= 0 or rows_per_second * (end - start) <= budget:
+        return [(start, end)]
+    length = int(budget / rows_per_second)
+    length = length // HOUR_S * HOUR_S if length >= HOUR_S else max(MIN_WINDOW_S, length // 60 * 60)
+    return [(s, min(s + length, end)) for s in range(start, end, length)]
+
+
 def split_truncated(job: QueryJob) -> tuple[list[Any], list[tuple[int, int]]]:
     """A result that hit the row limit -> (rows kept, windows to query again) (pure).
 
@@ -277,12 +290,23 @@ def run_queries(
         outstanding[job.batch] = outstanding.get(job.batch, 0) + 1
     started: set[int] = set()
     by_batch: dict[int, list[QueryJob]] = {}
+    # Result rows per log group per second seen so far (the highest): later batches are cut
+    # to fit before they run, so their logs are not scanned twice after a truncation.
+    density = 0.0
     delay = poll_s
     while pending or running:
         if stop is not None and stop():
             pending = [job for job in pending if job.batch in started]
-        while pending and len(running) < max_concurrent:
+        # The first query runs alone: its density sizes every later batch's windows.
+        limit = max_concurrent if finished else 1
+        while pending and len(running) < limit:
             job = pending[0]
+            if job.batch not in started and density > 0:
+                windows = plan_windows(job.start, job.end, density * len(job.log_groups))
+                if len(windows) > 1:
+                    pending[:1] = [QueryJob(job.batch, job.log_groups, s, e) for s, e in windows]
+                    outstanding[job.batch] += len(windows) - 1
+                    job = pending[0]
             try:
                 job.query_id = client.start_query(
                     logGroupNames=job.log_groups,
@@ -311,6 +335,9 @@ def run_queries(
             delay = poll_s
             job.rows = response.get("results", [])
             job.bytes_scanned = int(response.get("statistics", {}).get("bytesScanned", 0))
+            if job.status == "Complete":
+                seen = len(job.rows) / (len(job.log_groups) * max(1, job.end - job.start))
+                density = max(density, seen)
             if job.status == "Complete" and len(job.rows) >= MAX_RESULT_ROWS:
                 job.rows, windows = split_truncated(job)
                 job.truncated = True

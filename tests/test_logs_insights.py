@@ -30,6 +30,7 @@ from collectors.logs import (
     collect_insights,
     load_facts,
     log_group_batches,
+    plan_windows,
     split_truncated,
     transform_rows,
 )
@@ -244,6 +245,20 @@ def test_an_hour_over_the_limit_is_cut_into_quarters_down_to_a_minute() -> None:
     minute = QueryJob(0, [GROUP_A], HOUR, HOUR + 60)
     minute.rows = job.rows
     assert split_truncated(minute) == (job.rows, [])
+
+
+def test_later_batches_are_cut_to_fit_from_the_density_seen() -> None:
+    assert plan_windows(HOUR, HOUR + 3 * 3600, 0.0) == [(HOUR, HOUR + 3 * 3600)]
+    assert plan_windows(HOUR, HOUR + 3 * 3600, 0.5) == [(HOUR, HOUR + 3 * 3600)]  # 5,400 rows
+    # 6,000 rows a piece: at 1 row/s 6,000 s fit, cut to whole hours
+    assert plan_windows(HOUR, HOUR + 2 * 3600, 1.0) == [
+        (HOUR, HOUR + 3600),
+        (HOUR + 3600, HOUR + 7200),
+    ]
+    # at 2 rows/s not an hour fits: 50-minute pieces
+    assert plan_windows(HOUR, HOUR + 3600, 2.0) == [(HOUR, HOUR + 3000), (HOUR + 3000, HOUR + 3600)]
+    hours = plan_windows(HOUR, HOUR + 48 * 3600, 0.5)  # 12,000 s fit: 3-hour pieces
+    assert hours[0] == (HOUR, HOUR + 3 * 3600) and len(hours) == 16
 
 
 def _client() -> Any:
