@@ -90,6 +90,15 @@ def main() -> None:
             ),
         ),
         ("function_stats(all 4 histograms)", lambda: queries.function_stats(db, start, end)),
+        (
+            "function_stats(duration, memory), window ending 11 h after the data ('now')",
+            lambda: queries.function_stats(
+                db,
+                start + 11 * 3600,
+                end + 11 * 3600,
+                histograms=("duration_hist", "max_memory_used_hist"),
+            ),
+        ),
         ("fleet_timeseries(hourly)", lambda: queries.fleet_timeseries(db, start, end)),
         ("function_timeseries(busiest)", lambda: queries.function_timeseries(db, fid, start, end)),
         ("memory_histogram(busiest)", lambda: queries.memory_histogram(db, fid, start, end)),
