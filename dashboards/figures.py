@@ -127,6 +127,7 @@ def counts_over_time(
                 "rangemode": "tozero",
                 "showgrid": False,
                 "exponentformat": "SI",
+                "tickmode": "auto",
             }
         )
     fig.update_yaxes(rangemode="tozero")
@@ -260,6 +261,7 @@ def cold_starts_over_time(frame: pd.DataFrame) -> go.Figure:
             "side": "right",
             "rangemode": "tozero",
             "showgrid": False,
+            "tickmode": "auto",
             "tickformat": ",.0f",
             "ticksuffix": " ms",
         }
