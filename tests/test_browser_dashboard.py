@@ -225,8 +225,7 @@ def test_collection_shows_runs_and_freshness(dash_duo: Any, fleet_db: Path) -> N
 
 def test_empty_store_shows_how_to_load_data_on_every_page(dash_duo: Any, db_path: Path) -> None:
     _start(dash_duo, db_path)
-    dash_duo.wait_for_element("#overview-empty", timeout=20)
-    assert "lambdascope ingest" in dash_duo.find_element("#overview-empty").text
+    dash_duo.wait_for_contains_text("#overview-empty", "lambdascope ingest", timeout=20)
     for path, page in (
         ("/functions", "functions"),
         ("/functions/anything", "function"),
