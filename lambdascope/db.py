@@ -327,7 +327,29 @@ CREATE TABLE settings (
 
 @migrations(name="0002_rollups")
 def _m0002_rollups(db: Database) -> None:
-    _run_script(db, _SCHEMA_0002)
+    _run_script(db, _SCHEMA_0002.replace("{hour_triggers}", _hour_triggers()))
+
+
+def _hour_triggers() -> str:
+    """Triggers marking the (function, day) of every row written to the hourly tables."""
+
+    def mark(row: str) -> str:
+        day = f"{row}.hour - {row}.hour % 86400"
+        return (
+            f"    INSERT INTO rollup_dirty SELECT {row}.function_id, {day}\n"
+            f"    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty"
+            f" WHERE function_id = {row}.function_id AND day = {day});\n"
+        )
+
+    script = ""
+    for table in ("hourly_facts", "hourly_metrics"):
+        for event, rows in (("INSERT", ("NEW",)), ("UPDATE", ("OLD", "NEW")), ("DELETE", ("OLD",))):
+            script += (
+                f"CREATE TRIGGER {table}_dirty_{event.lower()} AFTER {event} ON {table} BEGIN\n"
+                + "".join(mark(row) for row in rows)
+                + "END;\n"
+            )
+    return script
 
 
 # Derived tables (see lambdascope.rollup): the merged view per function x hour x memory
@@ -410,43 +432,7 @@ CREATE INDEX daily_facts_by_function ON daily_facts (function_id, day);
 CREATE INDEX daily_facts_by_day ON daily_facts (day, function_id, memory_mb);
 CREATE INDEX daily_facts_activity
     ON daily_facts (function_id, active_last_hour, duration_ms_max, cw_max);
-CREATE TRIGGER hourly_facts_dirty_insert AFTER INSERT ON hourly_facts BEGIN
-    INSERT INTO rollup_dirty SELECT NEW.function_id, NEW.hour - NEW.hour % 86400
-    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = NEW.function_id
-        AND day = NEW.hour - NEW.hour % 86400);
-END;
-CREATE TRIGGER hourly_facts_dirty_update AFTER UPDATE ON hourly_facts BEGIN
-    INSERT INTO rollup_dirty SELECT OLD.function_id, OLD.hour - OLD.hour % 86400
-    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = OLD.function_id
-        AND day = OLD.hour - OLD.hour % 86400);
-    INSERT INTO rollup_dirty SELECT NEW.function_id, NEW.hour - NEW.hour % 86400
-    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = NEW.function_id
-        AND day = NEW.hour - NEW.hour % 86400);
-END;
-CREATE TRIGGER hourly_facts_dirty_delete AFTER DELETE ON hourly_facts BEGIN
-    INSERT INTO rollup_dirty SELECT OLD.function_id, OLD.hour - OLD.hour % 86400
-    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = OLD.function_id
-        AND day = OLD.hour - OLD.hour % 86400);
-END;
-CREATE TRIGGER hourly_metrics_dirty_insert AFTER INSERT ON hourly_metrics BEGIN
-    INSERT INTO rollup_dirty SELECT NEW.function_id, NEW.hour - NEW.hour % 86400
-    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = NEW.function_id
-        AND day = NEW.hour - NEW.hour % 86400);
-END;
-CREATE TRIGGER hourly_metrics_dirty_update AFTER UPDATE ON hourly_metrics BEGIN
-    INSERT INTO rollup_dirty SELECT OLD.function_id, OLD.hour - OLD.hour % 86400
-    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = OLD.function_id
-        AND day = OLD.hour - OLD.hour % 86400);
-    INSERT INTO rollup_dirty SELECT NEW.function_id, NEW.hour - NEW.hour % 86400
-    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = NEW.function_id
-        AND day = NEW.hour - NEW.hour % 86400);
-END;
-CREATE TRIGGER hourly_metrics_dirty_delete AFTER DELETE ON hourly_metrics BEGIN
-    INSERT INTO rollup_dirty SELECT OLD.function_id, OLD.hour - OLD.hour % 86400
-    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty WHERE function_id = OLD.function_id
-        AND day = OLD.hour - OLD.hour % 86400);
-END;
-CREATE TRIGGER functions_memory_dirty AFTER UPDATE OF memory_mb ON functions
+{hour_triggers}CREATE TRIGGER functions_memory_dirty AFTER UPDATE OF memory_mb ON functions
 WHEN OLD.memory_mb IS NOT NEW.memory_mb BEGIN
     INSERT INTO rollup_dirty
     SELECT DISTINCT m.function_id, m.hour - m.hour % 86400 FROM hourly_metrics m
