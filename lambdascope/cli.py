@@ -80,6 +80,16 @@ def db_path_of(ctx: click.Context) -> Path:
     return path if isinstance(path, Path) else default_db_path()
 
 
+def note_moved_window(since: str, end: int) -> str:
+    """The note printed when a command shows the window up to the latest stored data."""
+    from lambdascope.timeutil import iso
+
+    return (
+        f"note: no data in the last {since}; showing the {since} up to the latest data"
+        f" ({iso(end)}). Use --until to choose the window."
+    )
+
+
 def main() -> None:
     """Console-script entry point: user-caused errors end in one line, never a traceback."""
     try:

@@ -696,6 +696,15 @@ def latest_data_hour(db: Conn) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+def window_at_latest_data(db: Conn, start: int, end: int) -> tuple[int, int] | None:
+    """When every stored hour is older than ``[start, end)`` (old log exports), the window
+    of the same length ending after the latest stored hour; else None."""
+    latest = latest_data_hour(db)
+    if latest is None or latest + 3600 > start:
+        return None
+    return latest + 3600 - (end - start), latest + 3600
+
+
 def _exact_seen(
     conn: sqlite3.Connection, start: int, end: int, filters: Filters
 ) -> dict[tuple[int, int], tuple[int, int]]:

@@ -600,3 +600,14 @@ def test_power_tuning_uses_the_configured_size(db_path: Path) -> None:
     assert 1024 in payload["powerValues"]  # the current size is part of the run
     assert payload["lambdaARN"] == "arn:aws:lambda:<region>:<account-id>:function:moved"
     assert "fill in <region> / <account-id>" in err
+
+
+def test_store_older_than_the_window_reports_its_latest_data(fleet: Path) -> None:
+    # The fleet's data ends 2026-01-01; "now" is later, so the last 14 days hold nothing.
+    code, out, err = run(fleet, "report", "memory")
+    assert code == 0
+    assert "showing the 14d up to the latest data (2026-01-01T00:00:00Z)" in err
+    assert {r["function_name"] for r in json.loads(out)} >= {"orders-api", "thumbs"}
+    # with --until the window is the one asked for, even when empty
+    code, out, err = run(fleet, "report", "memory", "--until", "2025-06-01T00:00:00Z")
+    assert code == 0 and json.loads(out) == [] and "showing" not in err

@@ -10,8 +10,9 @@ from typing import Any
 import click
 from sqlite_utils import Database
 
-from lambdascope.cli import db_path_of
+from lambdascope.cli import db_path_of, note_moved_window
 from lambdascope.db import StoreError, open_db
+from lambdascope.queries import window_at_latest_data
 from lambdascope.timeutil import parse_duration, parse_timestamp, to_epoch, utcnow
 
 
@@ -132,6 +133,10 @@ def _run(
             err=True,
         )
     filters = _filters(db, functions, regions, accounts)
+    moved = None if until or kind == "stale" else window_at_latest_data(db, start, end)
+    if moved is not None:  # rather than a report of zeros
+        start, end = moved
+        click.echo(note_moved_window(since, end), err=True)
     window = f"{since} ending {parse_timestamp_text(end)}"
     if kind == "memory":
         recs = rightsizing.recommend_all(

@@ -12,10 +12,10 @@ from typing import Any
 import click
 
 from lambdascope import histogram
-from lambdascope.cli import db_path_of
+from lambdascope.cli import db_path_of, note_moved_window
 from lambdascope.db import StoreError, open_db
-from lambdascope.queries import Filters, FunctionStats, function_stats, latest_data_hour
-from lambdascope.timeutil import HOUR_S, iso, parse_duration, parse_timestamp, to_epoch, utcnow
+from lambdascope.queries import Filters, FunctionStats, function_stats, window_at_latest_data
+from lambdascope.timeutil import iso, parse_duration, parse_timestamp, to_epoch, utcnow
 
 EMPTY_MESSAGE = (
     "No data yet: run `lambdascope ingest <logs>` or `lambdascope collect` to fill the store."
@@ -292,16 +292,10 @@ def summary(
             ).fetchone()
             if found is None:
                 raise click.ClickException(f"unknown function: {name}")
-        latest = latest_data_hour(db)
-        if until is None and latest is not None and latest + HOUR_S <= start:
-            # Everything stored is older than the window (old log exports): show the
-            # window up to the latest data rather than a table of zeros.
-            end, start = latest + HOUR_S, latest + HOUR_S - (end - start)
-            click.echo(
-                f"note: no data in the last {since}; showing the {since} up to the latest"
-                f" data ({iso(end)}). Use --until to choose the window.",
-                err=True,
-            )
+        moved = None if until else window_at_latest_data(db, start, end)
+        if moved is not None:  # rather than a table of zeros
+            start, end = moved
+            click.echo(note_moved_window(since, end), err=True)
         filters = Filters(account_ids=accounts, regions=regions, function_names=functions)
         wanted = ("duration_hist", "max_memory_used_hist")
         rows = summarize(function_stats(db, start, end, filters, histograms=wanted))
