@@ -36,6 +36,7 @@ UPPER_HALF_Z = _NORMAL.inv_cdf(0.99)  # 2.326, z of the 99th percentile
 CONFIDENCE_Z = _NORMAL.inv_cdf(0.95)  # 1.645, one-sided 95 % bounds
 MIN_SIGMA = 0.01  # log-scale spread floor (histogram buckets are 2 % wide)
 MIN_EXP_TAIL_SAMPLES = 20  # the exponential tail needs a few excesses over p90
+MAX_TEST_LEVEL = 0.01  # a log-normal fit is dropped when P(max of n <= observed) < 1 %
 HISTOGRAM_ERROR = math.sqrt(histogram.GAMMA)  # half a bucket: read-back error <= 1 %
 STEP_MB = 64  # recommendations are rounded up to a multiple of 64 MB
 MIN_SAVING_FRACTION = 0.10  # smaller cuts are not worth a deploy: "optimized"
@@ -277,7 +278,9 @@ def estimate_tail_mb(memory_hist: dict[str, int], observed_max: float | None) ->
     The largest of: one-sided 95 % bounds from a log-normal fitted on the upper half of
     the merged histogram (median with the 90th and with the 99th percentile, standard
     errors from the sample size), an exponential-tail bound above the 90th percentile
-    (from 20 samples on), and the observed maximum; then widened by the histogram's
+    (from 20 samples on), and the observed maximum; a log-normal fit is dropped when the
+    observed maximum rejects it (under 1 % chance that ``n`` samples stay that low, as
+    with memory that plateaus); then widened by the histogram's
     half-bucket read-back error. By simulation this covers log-normal, normal, gamma and
     bounded memory profiles in >= 98 % of windows of 60 to 5,000 samples, at the price
     of 20-40 % above the true value at a few hundred samples (less with more); tails
@@ -288,25 +291,47 @@ def estimate_tail_mb(memory_hist: dict[str, int], observed_max: float | None) ->
     top = float(observed_max or 0.0)
     if n < 2 or not histogram.quantile(memory_hist, 0.5):
         return top, f"tail = observed max {top:.0f} MB (only {n} samples)"
-    ln90, _ = _log_normal_bound(memory_hist, n, 0.90)
+    p50 = histogram.quantile(memory_hist, 0.5) or 0.0
+    ln90, sigma90 = _log_normal_bound(memory_hist, n, 0.90)
     ln99, sigma = _log_normal_bound(memory_hist, n, 0.99)
-    exp_tail = _exponential_tail_bound(memory_hist, n) if n >= MIN_EXP_TAIL_SAMPLES else 0.0
     candidates = {
         "log-normal fit on the median and p90": ln90,
         "log-normal fit on the median and p99": ln99,
-        "exponential tail above p90": exp_tail,
     }
+    rejected: list[str] = []
+    if n >= MIN_EXP_TAIL_SAMPLES:
+        # A fit whose tail the data contradicts is dropped: bounded profiles (memory
+        # that plateaus) would otherwise be extrapolated far past anything seen.
+        for name, fit_sigma in zip(list(candidates), (sigma90, sigma), strict=True):
+            if _max_contradicts(p50, fit_sigma, top, n):
+                rejected.append(name.removeprefix("log-normal fit on "))
+                del candidates[name]
+        candidates["exponential tail above p90"] = _exponential_tail_bound(memory_hist, n)
     method = max(candidates, key=lambda k: candidates[k])
     tail = candidates[method] * HISTOGRAM_ERROR
     if tail < top:
         tail, method = top, "observed max"
-    p50 = histogram.quantile(memory_hist, 0.5) or 0.0
     p99 = histogram.quantile(memory_hist, 0.99) or 0.0
+    dropped = (
+        f"; log-normal fits on the {' and '.join(rejected)} dropped: the observed max"
+        f" {top:.0f} MB is far below what they predict for {n} samples"
+        if rejected
+        else ""
+    )
     return tail, (
         f"p99.99 memory estimated at {tail:.0f} MB ({method}; p50 {p50:.0f} MB, "
-        f"p99 {p99:.0f} MB, sigma {sigma:.3f}; 95 % upper bound for {n} samples), "
+        f"p99 {p99:.0f} MB, sigma {sigma:.3f}; 95 % upper bound for {n} samples{dropped}), "
         f"never below the observed max {top:.0f} MB"
     )
+
+
+def _max_contradicts(p50: float, sigma: float, observed_max: float, n: int) -> bool:
+    """Whether a log-normal (median ``p50``, ``sigma``) is rejected by the observed maximum
+    of ``n`` samples: the chance that all ``n`` stay at or below it is under 1 %."""
+    if p50 <= 0 or sigma <= 0 or observed_max <= 0:
+        return False
+    below = _NORMAL.cdf((math.log(observed_max) - math.log(p50)) / sigma)
+    return below <= 0.0 or n * math.log(below) < math.log(MAX_TEST_LEVEL)
 
 
 def round_up_memory(memory_mb: float) -> int:

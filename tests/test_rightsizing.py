@@ -89,6 +89,21 @@ PROFILES = {
 }
 
 
+def test_a_log_normal_fit_the_observed_max_contradicts_is_dropped() -> None:
+    """Memory that plateaus (uniform 300-714 MB): a log-normal on the median and p90 would
+    put the 99.99th percentile near 2x the maximum seen in 600 invocations; the maximum
+    rejects that fit, and the estimate stays a bound above it without that blow-up."""
+    rng = random.Random(5)
+    used = [round(rng.uniform(300.0, 714.0)) for _ in range(600)]
+    tail, how = estimate_tail_mb(histogram.from_values(used), max(used))
+    assert max(used) <= tail < 1.35 * max(used)
+    assert "dropped" in how and "p90" in how
+    # log-normal data keeps its log-normal fits
+    logn = [rng.lognormvariate(5.0, 0.2) for _ in range(600)]
+    _, how = estimate_tail_mb(histogram.from_values(logn), max(logn))
+    assert "dropped" not in how
+
+
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 @pytest.mark.parametrize("n", [60, 300])
 def test_tail_bound_covers_the_true_p9999(profile: str, n: int) -> None:
