@@ -90,6 +90,20 @@ def note_moved_window(since: str, end: int) -> str:
     )
 
 
+def note_rollup_backlog(db: Any, threshold: int = 2000) -> None:
+    """Say so when many function-days wait for their daily rollup (the first write after
+    upgrading a large store builds them all), so a longer run is not a surprise."""
+    from lambdascope import rollup
+
+    pending = rollup.pending(db)
+    if pending >= threshold:
+        click.echo(
+            f"note: building the daily rollups of {pending:,} function-days first"
+            " (once after an upgrade; reads stay correct meanwhile)",
+            err=True,
+        )
+
+
 def main() -> None:
     """Console-script entry point: user-caused errors end in one line, never a traceback."""
     try:

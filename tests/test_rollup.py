@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlite_utils import Database
 
 from lambdascope import queries, rollup
+from lambdascope.cli import cli
+from lambdascope.db import open_db
 from lambdascope.queries import Filters
 from lambdascope.synthetic import generate_store
 
@@ -157,3 +161,39 @@ def test_marking_never_conflicts_whatever_the_writer_conflict_policy(db: Databas
     assert db.conn.execute("SELECT function_id, day FROM rollup_dirty").fetchall() == [
         (fid, 86400)
     ]
+
+
+def test_a_store_from_before_the_rollups_upgrades_on_the_next_write(
+    db_path: Path, tmp_path: Path
+) -> None:
+    # A store as the previous version left it: no rollup tables, no 0002 migration.
+    db = open_db(db_path)
+    triggers = db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    for (name,) in triggers.fetchall():
+        db.conn.execute(f"DROP TRIGGER {name}")
+    for name in ("rollup_dirty", "merged_hourly", "daily_facts"):
+        db.conn.execute(f"DROP TABLE {name}")
+    db.conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0002_rollups'")
+    db.conn.commit()
+    generate_store(db, functions=4, days=2, seed=1, end=END, refresh_rollups=False)
+    db.conn.close()
+
+    # A reader opened before any writer runs sees no rollup tables and reads the base tables.
+    old = open_db(db_path, readonly=True)
+    before = queries.function_stats(old, END - 2 * DAY, END)
+    old.conn.close()
+
+    logs = tmp_path / "orders"
+    logs.mkdir()
+    (logs / "x.log").write_text("nothing to see\n")
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "ingest", str(logs)])
+    assert result.exit_code == 0, result.output
+    upgraded = open_db(db_path, readonly=True)
+    assert rollup.pending(upgraded) == 0
+    assert upgraded.conn.execute("SELECT count(*) FROM daily_facts").fetchone()[0] > 0
+    after = [
+        s
+        for s in queries.function_stats(upgraded, END - 2 * DAY, END)
+        if s.function_name != "orders"
+    ]
+    _same(before, after)

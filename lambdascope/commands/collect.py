@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 import click
 
-from lambdascope.cli import db_path_of
+from lambdascope.cli import db_path_of, note_rollup_backlog
 from lambdascope.db import open_db
 from lambdascope.timeutil import parse_duration, parse_timestamp, utcnow
 
@@ -144,6 +144,7 @@ def collect(
         concurrency=concurrency,
     )
     db = open_db(db_path_of(ctx))
+    note_rollup_backlog(db)
     # A terminal gets a progress bar; anything else (cron, systemd, pipes) one line per part.
     bar = TerminalProgress(sys.stderr) if sys.stderr.isatty() else None
 

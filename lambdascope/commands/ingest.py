@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lambdascope.cli import db_path_of
+from lambdascope.cli import db_path_of, note_rollup_backlog
 from lambdascope.db import open_db
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def ingest(
     from collectors.local import ingest_paths
 
     db = open_db(db_path_of(ctx))
+    note_rollup_backlog(db)
     tty = sys.stderr.isatty()
 
     def show(result: IngestResult) -> None:
