@@ -10,6 +10,7 @@ at the duration price. Free tier is an option, off by default.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,7 @@ def invocation_cost_usd(
             billed += billed_ms(init_duration_ms)
     billed += max(0.0, billed_restore_duration_ms or 0.0)
     price = table.price(region, architecture)
-    return table.request_usd + gb_seconds(billed, memory_mb) * price.usd_per_gb_second
+    return table.request_usd_for(region) + gb_seconds(billed, memory_mb) * price.usd_per_gb_second
 
 
 @dataclass(frozen=True)
@@ -97,21 +98,62 @@ class CostBreakdown:
         return self.requests_usd + self.duration_usd + self.init_usd + self.restore_usd
 
 
+@dataclass(frozen=True)
+class FreeTier:
+    """Free-tier requests and GB-seconds available to a usage total."""
+
+    requests: float
+    gb_seconds: float
+
+
+def free_tier_for_window(window_s: float | None, table: PriceTable | None = None) -> FreeTier:
+    """An account's monthly free tier prorated to a window (30 days = one month; the whole
+    month when ``window_s`` is None)."""
+    table = table or default_table()
+    share = 1.0 if window_s is None else max(0.0, window_s) / THIRTY_DAYS_S
+    return FreeTier(table.free_requests * share, table.free_gb_seconds * share)
+
+
+def usage_gb_seconds(usage: UsageTotals) -> float:
+    """All billed GB-seconds of a usage total (invoke, INIT, SnapStart restore)."""
+    billed = usage.billed_duration_ms + usage.billable_init_ms + usage.billed_restore_duration_ms
+    return gb_seconds(billed, usage.memory_mb)
+
+
+def share_free_tier(
+    usages: Sequence[UsageTotals], window_s: float, table: PriceTable | None = None
+) -> list[FreeTier]:
+    """Split one account's free tier, prorated to the window, among its usage totals in
+    proportion to their requests and GB-seconds (the free tier is per account and month,
+    shared by every function, region and architecture)."""
+    free = free_tier_for_window(window_s, table)
+    requests = sum(max(0.0, u.invocations) for u in usages)
+    gbs = sum(usage_gb_seconds(u) for u in usages)
+    return [
+        FreeTier(
+            free.requests * max(0.0, u.invocations) / requests if requests > 0 else 0.0,
+            free.gb_seconds * usage_gb_seconds(u) / gbs if gbs > 0 else 0.0,
+        )
+        for u in usages
+    ]
+
+
 def window_cost(
     usage: UsageTotals,
     *,
     architecture: str | None = "x86_64",
     region: str = "",
-    free_tier: bool = False,
+    free_tier: bool | FreeTier = False,
     window_s: float | None = None,
     table: PriceTable | None = None,
 ) -> CostBreakdown:
     """Cost of a usage total at the first-tier price (volume tiers apply to a whole
     account x region x architecture per month: ``pricing.tiered_duration_usd``).
 
-    With ``free_tier`` the monthly free requests and GB-seconds are taken off first,
-    prorated to ``window_s`` when given (meaningful for one function alone: the free tier
-    is shared by an account's whole fleet).
+    ``free_tier=True`` takes the monthly free requests and GB-seconds off first, prorated
+    to ``window_s`` when given (meaningful for one function alone: the free tier is shared
+    by an account's whole fleet); a ``FreeTier`` takes off that allowance instead (a share
+    from ``share_free_tier``).
     """
     table = table or default_table()
     price = table.price(region, architecture).usd_per_gb_second
@@ -120,10 +162,10 @@ def window_cost(
     duration_gbs = gb_seconds(usage.billed_duration_ms - init_in_billed, usage.memory_mb)
     init_gbs = gb_seconds(usage.billable_init_ms + init_in_billed, usage.memory_mb)
     restore_gbs = gb_seconds(usage.billed_restore_duration_ms, usage.memory_mb)
-    if free_tier:
-        share = 1.0 if window_s is None else min(1.0, max(0.0, window_s) / THIRTY_DAYS_S)
-        requests = max(0.0, requests - table.free_requests * share)
-        free = table.free_gb_seconds * share
+    allowance = free_tier_for_window(window_s, table) if free_tier is True else free_tier
+    if isinstance(allowance, FreeTier):
+        requests = max(0.0, requests - allowance.requests)
+        free = max(0.0, allowance.gb_seconds)
         for_duration = min(free, duration_gbs)
         duration_gbs -= for_duration
         free -= for_duration
@@ -131,7 +173,7 @@ def window_cost(
         init_gbs -= for_init
         restore_gbs = max(0.0, restore_gbs - (free - for_init))
     return CostBreakdown(
-        requests_usd=requests * table.request_usd,
+        requests_usd=requests * table.request_usd_for(region),
         duration_usd=duration_gbs * price,
         init_usd=init_gbs * price,
         restore_usd=restore_gbs * price,

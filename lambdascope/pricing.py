@@ -1,7 +1,9 @@
 """AWS Lambda price table (data-driven) and the billing arithmetic that needs no store.
 
-Prices live in ``lambdascope/data/prices.json`` with their source and date, per region
-(us-east-1 is the default for regions not listed) and architecture. Units: USD,
+Prices live in ``lambdascope/data/prices.json`` with their sources and date, per region
+(first-tier duration price per architecture and request price; us-east-1 is the default
+for regions not listed) with the monthly volume tiers shared by all regions unless a
+region gives its own. Units: USD,
 GB-seconds (``billed_ms / 1000 * memory_mb / 1024``), milliseconds.
 """
 
@@ -9,7 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -19,6 +22,7 @@ ARCHITECTURES = ("x86_64", "arm64")
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10240
 ONE_VCPU_MB = 1769
+PRICES_FILE = "lambdascope/data/prices.json"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class PriceTable:
     free_gb_seconds: float
     init_billed_for_all_since: int
     regions: dict[str, dict[str, ArchPrice]]
+    region_request_usd_per_million: dict[str, float] = field(default_factory=dict)
+    region_sources: dict[str, str] = field(default_factory=dict)
 
     def price(self, region: str, architecture: str | None) -> ArchPrice:
         """Duration price for a region (default region when unknown) and architecture
@@ -49,24 +55,52 @@ class PriceTable:
         table = self.regions.get(region) or self.regions[self.default_region]
         return table.get(architecture or "x86_64") or table["x86_64"]
 
+    def priced_as(self, region: str) -> str:
+        """The region whose prices ``region`` is billed at: itself when listed, else the
+        default region."""
+        return region if region in self.regions else self.default_region
+
+    def request_usd_for(self, region: str) -> float:
+        """USD per request in a region (the default region's price when unknown)."""
+        per_million = self.region_request_usd_per_million.get(
+            self.priced_as(region), self.request_usd_per_million
+        )
+        return per_million / 1_000_000
+
     @property
     def request_usd(self) -> float:
-        """USD per request."""
+        """USD per request in the default region."""
         return self.request_usd_per_million / 1_000_000
+
+    def describe(self, regions: Iterable[str]) -> str:
+        """One line saying which prices were used for ``regions``: the table's source
+        and date, and the regions not in the table (billed at the default region's)."""
+        unlisted = sorted({r or "(unknown)" for r in regions if r not in self.regions})
+        text = f"prices: {PRICES_FILE} ({self.source_date}; per-region sources listed there)"
+        if unlisted:
+            text += f"; not in the table, priced as {self.default_region}: " + ", ".join(unlisted)
+        return text
+
+
+def _arch_price(p: dict[str, Any], tiers: dict[str, Any]) -> ArchPrice:
+    shape = p if "tier_discounts" in p else tiers
+    return ArchPrice(
+        float(p["usd_per_gb_second"]),
+        tuple(float(t) for t in shape.get("tiers_gb_seconds", ())),
+        tuple(float(d) for d in shape.get("tier_discounts", (0.0,))),
+    )
 
 
 def _parse(data: dict[str, Any]) -> PriceTable:
     since = datetime.strptime(data["init_billed_for_all_since"], "%Y-%m-%d").replace(tzinfo=UTC)
+    shared_tiers: dict[str, Any] = data.get("volume_tiers", {})
     regions = {
         region: {
-            arch: ArchPrice(
-                float(p["usd_per_gb_second"]),
-                tuple(float(t) for t in p["tiers_gb_seconds"]),
-                tuple(float(d) for d in p["tier_discounts"]),
-            )
-            for arch, p in archs.items()
+            arch: _arch_price(entry[arch], shared_tiers.get(arch, {}))
+            for arch in ARCHITECTURES
+            if arch in entry
         }
-        for region, archs in data["regions"].items()
+        for region, entry in data["regions"].items()
     }
     return PriceTable(
         source=str(data["source"]),
@@ -77,6 +111,16 @@ def _parse(data: dict[str, Any]) -> PriceTable:
         free_gb_seconds=float(data["free_tier"]["gb_seconds"]),
         init_billed_for_all_since=int(since.timestamp()),
         regions=regions,
+        region_request_usd_per_million={
+            region: float(entry["request_usd_per_million"])
+            for region, entry in data["regions"].items()
+            if "request_usd_per_million" in entry
+        },
+        region_sources={
+            region: str(entry["source"])
+            for region, entry in data["regions"].items()
+            if "source" in entry
+        },
     )
 
 

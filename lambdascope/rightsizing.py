@@ -21,7 +21,14 @@ from typing import Any, Literal, Protocol
 from sqlite_utils import Database
 
 from lambdascope import histogram, queries
-from lambdascope.cost import UsageTotals, init_in_billed_ms, per_30_days, window_cost
+from lambdascope.cost import (
+    FreeTier,
+    UsageTotals,
+    init_in_billed_ms,
+    per_30_days,
+    share_free_tier,
+    window_cost,
+)
 from lambdascope.pricing import MAX_MEMORY_MB, MIN_MEMORY_MB, ONE_VCPU_MB, cpu_share
 
 Finding = Literal["over-provisioned", "under-provisioned", "optimized", "insufficient-data"]
@@ -454,12 +461,13 @@ def recommend(
     *,
     window_s: float,
     min_invocations: int = DEFAULT_MIN_INVOCATIONS,
-    free_tier: bool = False,
+    free_tier: bool | FreeTier = False,
 ) -> Recommendation:
     """Right-size one function x memory size (pure).
 
     ``history``: the same function's stats at other memory sizes (for the natural
     experiment). ``window_s``: window length in seconds (for 30-day projections).
+    ``free_tier``: True for the whole prorated free tier, or this function's share of it.
     """
     arch = stats.architecture or "x86_64"
     invocations = round(stats.invocations)
@@ -814,7 +822,9 @@ def recommend_all(
 
     ``now`` is accepted for symmetry with other analyses; the window is [start, end).
     The natural experiment uses each function's memory sizes over the ``history_days``
-    before ``end`` (the stored history), not only the window.
+    before ``end`` (the stored history), not only the window. With ``free_tier`` each
+    account's free tier, prorated to the window, is shared among its functions in
+    proportion to their requests and GB-seconds (``cost.share_free_tier``).
     """
     del now
     stats = read_memory_stats(db, start, end, filters)
@@ -831,13 +841,28 @@ def recommend_all(
     for s in history:
         by_function[(s.account_id, s.region, s.function_name)].append(s)
     window_s = float(max(0, end - start))
+    shares = free_tier_shares(stats, window_s) if free_tier else None
     return [
         recommend(
             s,
             by_function[(s.account_id, s.region, s.function_name)],
             window_s=window_s,
             min_invocations=min_invocations,
-            free_tier=free_tier,
+            free_tier=shares[i] if shares is not None else False,
         )
-        for s in stats
+        for i, s in enumerate(stats)
     ]
+
+
+def free_tier_shares(stats: list[MemoryStats], window_s: float) -> list[FreeTier]:
+    """Each row's share of its account's free tier prorated to the window, in the order of
+    ``stats`` (``cost.share_free_tier`` per account, usage as observed)."""
+    by_account: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(stats):
+        by_account[s.account_id].append(i)
+    out: list[FreeTier] = [FreeTier(0.0, 0.0)] * len(stats)
+    for rows in by_account.values():
+        usages = [current_usage(stats[i]) for i in rows]
+        for i, share in zip(rows, share_free_tier(usages, window_s), strict=True):
+            out[i] = share
+    return out

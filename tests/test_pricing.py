@@ -13,7 +13,7 @@ from lambdascope.pricing import (
 
 def test_table_has_source_date_and_us_east_1_prices() -> None:
     table = default_table()
-    assert table.source_date == "2025-11-01"
+    assert table.source_date == "2026-11-28"
     assert table.price("us-east-1", "x86_64").usd_per_gb_second == 0.0000166667
     assert table.price("us-east-1", "arm64").usd_per_gb_second == 0.0000133334
     assert table.request_usd == pytest.approx(0.0000002)

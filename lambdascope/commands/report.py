@@ -140,12 +140,17 @@ def _run(
     window = f"{since} ending {parse_timestamp_text(end)}"
     if kind == "memory":
         recs = rightsizing.recommend_all(
-            db, start, end, filters, min_invocations=extra["min_invocations"]
+            db,
+            start,
+            end,
+            filters,
+            min_invocations=extra["min_invocations"],
+            free_tier=extra["free_tier"],
         )
-        data = build.memory_report(recs, window)
+        data = build.memory_report(recs, window, free_tier=extra["free_tier"])
     elif kind == "cost":
         stats = rightsizing.read_memory_stats(db, start, end, filters)
-        data = build.cost_report(stats, window, float(end - start))
+        data = build.cost_report(stats, window, float(end - start), free_tier=extra["free_tier"])
     elif kind == "cold-starts":
         stats = rightsizing.read_memory_stats(db, start, end, filters)
         data = build.coldstarts_report(
@@ -153,7 +158,13 @@ def _run(
         )
     else:
         data = build.stale_report(
-            staleness.find_stale(db, end, filters, idle_days=extra["idle_days"])
+            staleness.find_stale(
+                db,
+                end,
+                filters,
+                idle_days=extra["idle_days"],
+                modified_days=extra["modified_days"],
+            )
         )
     _emit(render(data, fmt), output)
 
@@ -164,8 +175,19 @@ def parse_timestamp_text(epoch: int) -> str:
     return iso(epoch) or ""
 
 
+_FREE_TIER = click.option(
+    "--free-tier",
+    is_flag=True,
+    default=False,
+    help="Take off the Lambda free tier (1M requests and 400,000 GB-s per account and"
+    " month), prorated to the window and shared by each account's functions in"
+    " proportion to their use [default: off, list prices].",
+)
+
+
 @report.command()
 @_common
+@_FREE_TIER
 @click.option(
     "--min-invocations",
     default=50,
@@ -183,6 +205,7 @@ def memory(ctx: click.Context, **kw: Any) -> None:
 
 @report.command()
 @_common
+@_FREE_TIER
 def cost(ctx: click.Context, **kw: Any) -> None:
     """Cost per function over the window and per 30 days.
 
@@ -209,6 +232,13 @@ def cold_starts(ctx: click.Context, **kw: Any) -> None:
     show_default=True,
     type=click.IntRange(1),
     help="Days without invocations that count as idle.",
+)
+@click.option(
+    "--modified-days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Days without a code or configuration change that count as not modified.",
 )
 def stale(ctx: click.Context, **kw: Any) -> None:
     """Stale functions, versions safe to delete, code storage per region.

@@ -6,10 +6,15 @@ from collections import defaultdict
 from typing import Any
 
 from lambdascope.coldstarts import ColdStartFinding
-from lambdascope.cost import current_usage_cost, per_30_days
+from lambdascope.cost import per_30_days, window_cost
 from lambdascope.pricing import default_table, gb_seconds, tiered_duration_usd
 from lambdascope.reports import Chart, Report
-from lambdascope.rightsizing import MemoryStats, Recommendation
+from lambdascope.rightsizing import (
+    MemoryStats,
+    Recommendation,
+    current_usage,
+    free_tier_shares,
+)
 from lambdascope.staleness import StaleReport, runtime_table_source
 
 MEMORY_COLUMNS = [
@@ -40,7 +45,7 @@ def _label(row: dict[str, Any]) -> str:
     return f"{row['function_name']} ({where})" if where else str(row["function_name"])
 
 
-def memory_report(recs: list[Recommendation], window: str) -> Report:
+def memory_report(recs: list[Recommendation], window: str, *, free_tier: bool = False) -> Report:
     """The memory right-sizing report: one row per function x configured memory."""
     rows = [r.as_dict() for r in recs]
     counts: dict[str, int] = defaultdict(int)
@@ -51,6 +56,8 @@ def memory_report(recs: list[Recommendation], window: str) -> Report:
     if recs:
         summary.append(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
         summary.append(f"potential savings: ${savings:,.2f} per 30 days")
+        prices = default_table().describe(r.region for r in recs)
+        summary.append(prices + _free_tier_note(free_tier))
     labels = [_label(r) + f" {r['memory_mb']} MB" for r in rows]
     charts = []
     if rows:
@@ -95,14 +102,34 @@ COST_COLUMNS = [
 ]
 
 
-def cost_report(stats: list[MemoryStats], window: str, window_s: float) -> Report:
+def _free_tier_note(free_tier: bool) -> str:
+    if not free_tier:
+        return "; no free tier"
+    return (
+        "; free tier (1M requests, 400,000 GB-s per account and month) prorated to the"
+        " window and shared by each account's functions in proportion to their use"
+    )
+
+
+def cost_report(
+    stats: list[MemoryStats], window: str, window_s: float, *, free_tier: bool = False
+) -> Report:
     """Cost per function x memory size over the window and per 30 days, with fleet
-    totals per account (monthly volume tiers applied to the 30-day projection)."""
+    totals per account (monthly volume tiers applied to the 30-day projection). With
+    ``free_tier`` each account's free tier, prorated to the window, is taken off
+    (``rightsizing.free_tier_shares``)."""
     rows: list[dict[str, Any]] = []
     table = default_table()
     per_account: dict[tuple[str, str, str], float] = defaultdict(float)
-    for s in stats:
-        usage, cost = current_usage_cost(s)
+    shares = free_tier_shares(stats, window_s) if free_tier else None
+    for i, s in enumerate(stats):
+        usage = current_usage(s)
+        cost = window_cost(
+            usage,
+            architecture=s.architecture,
+            region=s.region,
+            free_tier=shares[i] if shares is not None else False,
+        )
         gbs = gb_seconds(
             usage.billed_duration_ms + usage.billable_init_ms + usage.billed_restore_duration_ms,
             s.memory_mb,
@@ -130,7 +157,9 @@ def cost_report(stats: list[MemoryStats], window: str, window_s: float) -> Repor
     total = sum(r["total_usd"] for r in rows)
     summary = [
         f"window: {window}; total ${total:,.4f}; "
-        f"${per_30_days(total, window_s):,.2f} per 30 days (list prices, no free tier)"
+        f"${per_30_days(total, window_s):,.2f} per 30 days (list prices"
+        + ("" if free_tier else ", no free tier")
+        + ")"
     ]
     for (account, region, arch), monthly_gbs in sorted(per_account.items()):
         price = table.price(region, arch)
@@ -139,7 +168,7 @@ def cost_report(stats: list[MemoryStats], window: str, window_s: float) -> Repor
             f"{account or '-'}/{region or '-'} {arch}: {monthly_gbs:,.0f} GB-s per 30 days, "
             f"duration ${tiered:,.2f} with volume tiers"
         )
-    summary.append(f"prices: {table.source} ({table.source_date})")
+    summary.append(table.describe(s.region for s in stats) + _free_tier_note(free_tier))
     charts = (
         [
             Chart(
