@@ -20,6 +20,7 @@ from lambdascope.db import function_id, open_db
 END = 1767225600  # 2026-01-01T00:00:00Z
 UNTIL = "2026-01-01T00:00:00Z"
 HOUR = 3600
+DAY = 86400
 
 
 def add_hours(
@@ -314,12 +315,18 @@ def test_power_tuning_input(fleet: Path) -> None:
 
 
 def _exact_hour(
-    db: Database, name: str, hour: int, *, architecture: str, billed_ms: float, runtime: str
+    db: Database,
+    name: str,
+    hour: int,
+    *,
+    architecture: str,
+    billed_ms: float,
+    runtime: str,
+    region: str = "us-east-1",
+    account_id: str = "111111111111",
 ) -> None:
     """One hour of 1,000 invocations of 100 ms at 1,024 MB with 10 cold starts of 250 ms."""
-    fid = function_id(
-        db, name, "111111111111", "us-east-1", seen_at=hour, architecture=architecture
-    )
+    fid = function_id(db, name, account_id, region, seen_at=hour, architecture=architecture)
     with db.conn:
         db.conn.execute(
             "UPDATE functions SET runtime = ?, package_type = 'Zip', memory_mb = 1024 WHERE id = ?",
@@ -611,3 +618,135 @@ def test_store_older_than_the_window_reports_its_latest_data(fleet: Path) -> Non
     # with --until the window is the one asked for, even when empty
     code, out, err = run(fleet, "report", "memory", "--until", "2025-06-01T00:00:00Z")
     assert code == 0 and json.loads(out) == [] and "showing" not in err
+
+
+ROUNDED = 5e-7  # the reports round USD to 6 decimals
+
+
+def test_cost_report_regional_prices_and_fallback(db_path: Path) -> None:
+    db = open_db(db_path)
+    for name, arch, region in [
+        ("cape-x86", "x86_64", "af-south-1"),
+        ("cape-arm", "arm64", "af-south-1"),
+        ("far-away", "x86_64", "mars-north-1"),
+    ]:
+        _exact_hour(
+            db,
+            name,
+            END - HOUR,
+            architecture=arch,
+            billed_ms=102_500,
+            runtime="python3.13",
+            region=region,
+        )
+    db.conn.close()
+    _, out, _ = run(db_path, "report", "cost", "--until", UNTIL, "--since", "1d")
+    rows = {r["function_name"]: r for r in json.loads(out)}
+    # af-south-1: $0.27 per 1M requests, $0.0000221 (x86_64) / $0.00001768 (arm64) per GB-s;
+    # 1,000 requests, 100 GB-s invoke + 2.5 GB-s INIT
+    x86 = rows["cape-x86"]
+    assert x86["requests_usd"] == pytest.approx(0.00027, abs=ROUNDED)
+    assert x86["duration_usd"] == pytest.approx(0.00221, abs=ROUNDED)
+    assert x86["init_usd"] == pytest.approx(0.00005525, abs=ROUNDED)
+    assert x86["total_usd"] == pytest.approx(0.00253525, abs=ROUNDED)
+    arm = rows["cape-arm"]
+    assert arm["requests_usd"] == pytest.approx(0.00027, abs=ROUNDED)
+    assert arm["duration_usd"] == pytest.approx(0.001768, abs=ROUNDED)
+    assert arm["total_usd"] == pytest.approx(0.0020822, abs=ROUNDED)
+    # a region not in the table is priced as us-east-1, and the report says so
+    far = rows["far-away"]
+    assert far["requests_usd"] == pytest.approx(0.0002, abs=ROUNDED)
+    assert far["total_usd"] == pytest.approx(0.0002 + 102.5 * 0.0000166667, abs=ROUNDED)
+    _, md, _ = run(db_path, "report", "cost", "--until", UNTIL, "--since", "1d", "--format", "md")
+    assert "not in the table, priced as us-east-1: mars-north-1" in md
+    assert "af-south-1" not in md.split("priced as us-east-1")[1].splitlines()[0]
+    assert "no free tier" in md
+
+
+def test_free_tier_option_is_shared_per_account_and_prorated(db_path: Path) -> None:
+    db = open_db(db_path)
+    hour = END - HOUR
+    # account 1: "big" 1,000 GB-s and "small" 102.5 GB-s, 1,000 requests each
+    _exact_hour(db, "big", hour, architecture="x86_64", billed_ms=1_000_000, runtime="python3.13")
+    _exact_hour(db, "small", hour, architecture="x86_64", billed_ms=102_500, runtime="python3.13")
+    # account 2: its own free tier covers it all
+    _exact_hour(
+        db,
+        "other",
+        hour,
+        architecture="x86_64",
+        billed_ms=102_500,
+        runtime="python3.13",
+        account_id="222222222222",
+    )
+    db.conn.close()
+    args = ("report", "cost", "--until", UNTIL, "--since", "1h")
+    _, out, _ = run(db_path, *args)
+    listed = {r["function_name"]: r for r in json.loads(out)}
+    assert listed["other"]["total_usd"] > 0
+    code, out, _ = run(db_path, *args, "--free-tier")
+    assert code == 0
+    free = {r["function_name"]: r for r in json.loads(out)}
+    # one hour = 1/720 of 30 days: 1,388.89 free requests and 555.56 free GB-s per account,
+    # shared in proportion to requests (1/2 each) and GB-s (1,000 : 102.5)
+    free_requests, free_gbs = 1_000_000 / 720, 400_000 / 720
+    billed_requests = 1000 - free_requests / 2
+    share = 1 - free_gbs / 1102.5
+    assert free["big"]["requests_usd"] == pytest.approx(billed_requests * 0.0000002, abs=ROUNDED)
+    assert free["small"]["requests_usd"] == pytest.approx(billed_requests * 0.0000002, abs=ROUNDED)
+    assert free["big"]["total_usd"] == pytest.approx(
+        billed_requests * 0.0000002 + 1000 * share * 0.0000166667, abs=2 * ROUNDED
+    )
+    assert free["small"]["total_usd"] == pytest.approx(
+        billed_requests * 0.0000002 + 102.5 * share * 0.0000166667, abs=2 * ROUNDED
+    )
+    # the account pays list price for what exceeds its free tier, once
+    assert free["big"]["total_usd"] + free["small"]["total_usd"] == pytest.approx(
+        (2000 - free_requests) * 0.0000002 + (1102.5 - free_gbs) * 0.0000166667, abs=2 * ROUNDED
+    )
+    assert free["other"]["total_usd"] == 0
+    # the memory report applies the same shares to the current cost
+    _, out, _ = run(db_path, "report", "memory", "--until", UNTIL, "--since", "1h", "--free-tier")
+    memory = {r["function_name"]: r for r in json.loads(out)}
+    for name in ("big", "small", "other"):
+        assert memory[name]["current_cost_usd"] == pytest.approx(
+            free[name]["total_usd"], abs=ROUNDED
+        )
+    _, out, _ = run(db_path, "report", "memory", "--until", UNTIL, "--since", "1h")
+    assert json.loads(out)[0]["current_cost_usd"] > 0
+    _, md, _ = run(db_path, *args, "--free-tier", "--format", "md")
+    assert "prorated to the window" in md
+
+
+def test_free_tier_help_explains_proration() -> None:
+    for kind in ("cost", "memory"):
+        result = CliRunner().invoke(cli, ["report", kind, "--help"])
+        assert result.exit_code == 0
+        text = " ".join(result.output.split())
+        assert "--free-tier" in text
+        assert "prorated to the window" in text and "per account and month" in text
+
+
+def test_stale_modified_days_option(db_path: Path) -> None:
+    db = open_db(db_path)
+    fid = function_id(db, "old-job", "111111111111", "us-east-1", seen_at=END - 100 * DAY)
+    with db.conn:
+        db.conn.execute(
+            "UPDATE functions SET last_modified = ? WHERE id = ?", (END - 45 * DAY, fid)
+        )
+    db.conn.close()
+
+    def signals(*extra: str) -> set[str]:
+        code, out, _ = run(db_path, "report", "stale", "--until", UNTIL, *extra)
+        assert code == 0
+        (row,) = [r for r in json.loads(out)["functions"] if r["function_name"] == "old-job"]
+        return {s["key"] for s in row["signals"]}
+
+    assert "not_modified" in signals()  # 45 days >= the default 30
+    assert "not_modified" in signals("--modified-days", "45")
+    assert "not_modified" not in signals("--modified-days", "60")
+    assert "idle" in signals("--modified-days", "60", "--idle-days", "90")
+    result = CliRunner().invoke(
+        cli, ["--db", str(db_path), "report", "stale", "--modified-days", "0"]
+    )
+    assert result.exit_code == 2

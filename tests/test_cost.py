@@ -5,11 +5,13 @@ from datetime import UTC, datetime
 import pytest
 
 from lambdascope.cost import (
+    FreeTier,
     UsageTotals,
     billable_init_ms,
     init_in_billed_ms,
     invocation_cost_usd,
     per_30_days,
+    share_free_tier,
     window_cost,
 )
 
@@ -197,3 +199,73 @@ def test_free_tier_prorated_to_the_window() -> None:
     half_month = window_cost(usage, free_tier=True, window_s=15 * 86400)
     assert half_month.requests_usd == pytest.approx((2_000_000 - 500_000) * REQ)
     assert half_month.duration_usd == pytest.approx((500_000 - 200_000) * X86)
+
+
+# Hand-computed outside us-east-1 (prices.json): 512 MB, 101 ms billed = 0.0505 GB-s warm;
+# with a 251 ms billed INIT after 2025-08-01, 0.352 s x 0.5 GB = 0.176 GB-s.
+# eu-south-1: $0.0000195172 (x86_64) / $0.0000156138 (arm64) per GB-s, $0.23 per 1M requests
+#   warm x86: 0.0505 x 0.0000195172 + 0.00000023 = 1.2156186e-06
+#   warm arm: 0.0505 x 0.0000156138 + 0.00000023 = 1.0184969e-06
+# af-south-1: $0.0000221 / $0.00001768 per GB-s, $0.27 per 1M requests
+#   cold x86: 0.176 x 0.0000221 + 0.00000027 = 4.1596e-06
+#   cold arm: 0.176 x 0.00001768 + 0.00000027 = 3.38168e-06
+REGIONAL = [
+    ("eu-south-1", "x86_64", False, 1.2156186e-06),
+    ("eu-south-1", "arm64", False, 1.0184969e-06),
+    ("af-south-1", "x86_64", True, 4.1596e-06),
+    ("af-south-1", "arm64", True, 3.38168e-06),
+]
+
+
+@pytest.mark.parametrize(("region", "architecture", "cold", "expected"), REGIONAL)
+def test_hand_computed_regional_invocations(
+    region: str, architecture: str, cold: bool, expected: float
+) -> None:
+    usd = invocation_cost_usd(
+        memory_mb=512,
+        duration_ms=100.2,
+        billed_duration_ms=101,
+        init_duration_ms=250.4 if cold else None,
+        timestamp=AFTER,
+        architecture=architecture,
+        region=region,
+    )
+    assert usd == pytest.approx(expected, rel=1e-9)
+
+
+def test_unlisted_region_is_priced_as_us_east_1() -> None:
+    usage = UsageTotals(invocations=1_000_000, memory_mb=1024, billed_duration_ms=100_000_000)
+    for architecture, price in (("x86_64", X86), ("arm64", ARM)):
+        cost = window_cost(usage, architecture=architecture, region="il-central-1")
+        assert cost.requests_usd == pytest.approx(0.20)
+        assert cost.duration_usd == pytest.approx(100_000 * price)
+        assert cost == window_cost(usage, architecture=architecture, region="us-east-1")
+    # a listed region with its own prices differs
+    cape = window_cost(usage, architecture="x86_64", region="af-south-1")
+    assert cape.requests_usd == pytest.approx(0.27)
+    assert cape.duration_usd == pytest.approx(100_000 * 0.0000221)
+
+
+def test_free_tier_beyond_30_days_counts_each_month() -> None:
+    usage = UsageTotals(invocations=3_000_000, memory_mb=1024, billed_duration_ms=1_000_000_000)
+    two_months = window_cost(usage, free_tier=True, window_s=60 * 86400)
+    assert two_months.requests_usd == pytest.approx(1_000_000 * REQ)
+    assert two_months.duration_usd == pytest.approx((1_000_000 - 800_000) * X86)
+
+
+def test_free_tier_shared_in_proportion_to_use() -> None:
+    # 15 days: 500,000 free requests and 200,000 free GB-s for the account
+    a = UsageTotals(invocations=1_500_000, memory_mb=1024, billed_duration_ms=300_000_000)
+    b = UsageTotals(invocations=500_000, memory_mb=512, billed_duration_ms=200_000_000)
+    share_a, share_b = share_free_tier([a, b], 15 * 86400)
+    assert share_a == FreeTier(pytest.approx(375_000), pytest.approx(150_000))
+    assert share_b == FreeTier(pytest.approx(125_000), pytest.approx(50_000))
+    cost_a = window_cost(a, free_tier=share_a)
+    cost_b = window_cost(b, free_tier=share_b, architecture="arm64", region="eu-south-1")
+    assert cost_a.requests_usd == pytest.approx(1_125_000 * REQ)
+    assert cost_a.duration_usd == pytest.approx(150_000 * X86)
+    assert cost_b.requests_usd == pytest.approx(375_000 * 0.00000023)
+    assert cost_b.duration_usd == pytest.approx(50_000 * 0.0000156138)
+    assert share_free_tier([], 86400) == []
+    idle = UsageTotals(invocations=0, memory_mb=128, billed_duration_ms=0)
+    assert share_free_tier([idle], 86400) == [FreeTier(0.0, 0.0)]
