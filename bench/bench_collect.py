@@ -102,7 +102,7 @@ def fake_logs(client: Any, mb_per_function_day: float, rows_per_function_hour: i
                     [
                         {"field": "hour", "value": stamp},
                         {"field": "@log", "value": f"{ACCOUNT}:/aws/lambda/fn-{index % groups}"},
-                        {"field": "@memorySize", "value": "512000000"},
+                        {"field": "memory_mb", "value": "512"},
                         {"field": "d", "value": str(index)},
                         {"field": "invocations", "value": "1"},
                     ]

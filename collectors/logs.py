@@ -2,21 +2,23 @@
 
 Insights mode runs ONE query per batch of <= 50 log groups and time window (Logs Insights
 bills every query for the bytes it scans, so one query per batch scans the logs once).
-The query buckets every value inside Insights with ``floor(log(x)/log(1.02))`` — the same
-buckets as lambdascope.histogram — and groups REPORT lines by hour, log group, configured
-memory and the four buckets (duration, billed duration, max memory used, init duration),
-with the counts, sums and maxima of each group. ``transform_rows`` adds those rows up into
-hourly_facts rows (source 'insights') exactly like local ingest: counts and sums add up,
-each row's count goes into each of the four histograms at its bucket.
+The query reads both of Lambda's log formats (a batch mixes them): text ``REPORT`` lines
+and JSON-format ``platform.report`` records, each value taken from whichever format the
+event has and normalised to ms / MB inside the query. It buckets every value with
+``floor(log(x)/log(1.02))`` — the same buckets as lambdascope.histogram — and groups
+reports by hour, log group, configured memory and the four buckets (duration, billed
+duration, max memory used, init duration), with the counts, sums and maxima of each group.
+``transform_rows`` adds those rows up into hourly_facts rows (source 'insights') exactly
+like local ingest: counts and sums add up, each row's count goes into each of the four
+histograms at its bucket, and a row whose init bucket holds a value is a row of cold starts.
 
 A result holds at most 10,000 rows and is sorted by hour, so a truncated result still has
 every row of its hours but the last: those are kept, and the rest of the window is queried
 again in pieces sized from the row density measured so far (an hour that alone exceeds the
 limit is split into quarters, down to one minute). Each split is counted in the run's
-message. Insights reports memory in BYTES (MB x 1,000,000); rows are stored in MB. Values
-below 0.0001 (ms or MB) go in no histogram (REPORT fields are never that small; an absent
-field, e.g. no Init Duration on a warm start, maps there). A function without a log group
-was never invoked: skipped, not an error.
+message. Values below 0.0001 (ms or MB) go in no histogram (REPORT fields are never that
+small; an absent field, e.g. no init duration on a warm start, maps there). A function
+without a log group was never invoked: skipped, not an error.
 """
 
 from __future__ import annotations
@@ -57,50 +59,103 @@ PRICE_PER_GB_SCANNED_USD = 0.005
 _FLOOR_VALUE = 0.0001
 NO_VALUE_BUCKET = math.floor(math.log(_FLOOR_VALUE) / math.log(histogram.GAMMA))
 
-# hourly_facts histogram column -> (bucket field in the query, value expression in ms / MB)
-HISTOGRAMS: dict[str, tuple[str, str]] = {
-    "duration_hist": ("d", "@duration"),
-    "billed_duration_hist": ("b", "@billedDuration"),
-    "max_memory_used_hist": ("m", "@maxMemoryUsed / 1000000"),
-    "init_duration_hist": ("i", "@initDuration"),
+# How Logs Insights exposes the two formats (checked against the CloudWatch Logs user guide,
+# "Supported logs and discovered fields" and "CloudWatch Logs Insights query syntax"):
+# - Text REPORT lines: Insights discovers the Lambda fields @type ("REPORT"), @duration,
+#   @billedDuration, @memorySize, @maxMemoryUsed (the two memory fields in bytes, MB x
+#   1,000,000) and @initDuration. That parser reads the REPORT line's text; a JSON-format
+#   function writes no such line, so nothing there fills these fields (not stated in the
+#   guide; the collector does not rely on it either way, see below).
+# - JSON-format records, e.g. {"type":"platform.report","record":{"metrics":{"durationMs":..,
+#   "memorySizeMB":..},"status":..,"errorType":..}}: Insights discovers JSON fields and
+#   names nested ones with dots ("represents nested JSON fields using the dot notation"),
+#   so they are `type`, record.metrics.durationMs, record.status, record.errorType.
+# - coalesce(a, b, ...) returns the first non-null value; strcontains(s, t) returns 1 or 0;
+#   arithmetic, string and general functions may take expressions as arguments.
+# Each value is coalesce(text field, JSON field): exactly one is present in an event. Byte
+# fields are divided after coalesce (the JSON MB value is scaled up inside it), so no
+# arithmetic is applied to a field the event lacks. Flags of the two formats are summed
+# separately (errors + json_errors): whether strcontains() of a missing field yields 0 or
+# null, the sums are right.
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class Value:
+    """One REPORT quantity: its text-format field, its JSON-format field, in ms or MB."""
+
+    text: str
+    json: str
+    in_bytes: bool = False  # the text field is in bytes (MB x 1,000,000), the JSON one in MB
+
+    def expression(self, default: str | None = None) -> str:
+        json = f"{self.json} * {MB}" if self.in_bytes else self.json
+        args = ", ".join([self.text, json, *([default] if default is not None else [])])
+        return f"coalesce({args}) / {MB}" if self.in_bytes else f"coalesce({args})"
+
+
+# query alias -> value, in ms / MB
+VALUES: dict[str, Value] = {
+    "memory_mb": Value("@memorySize", "record.metrics.memorySizeMB", in_bytes=True),
+    "duration_ms": Value("@duration", "record.metrics.durationMs"),
+    "billed_duration_ms": Value("@billedDuration", "record.metrics.billedDurationMs"),
+    "max_memory_used_mb": Value("@maxMemoryUsed", "record.metrics.maxMemoryUsedMB", in_bytes=True),
+    "init_duration_ms": Value("@initDuration", "record.metrics.initDurationMs"),
 }
-# hourly_facts column -> how rows of the same function x hour x memory combine
-_ADDED = (
-    "invocations",
-    "errors",
-    "timeouts",
-    "out_of_memory",
-    "cold_starts",
-    "duration_ms_sum",
-    "billed_duration_ms_sum",
-    "init_duration_ms_sum",
-)
+# hourly_facts histogram column -> (bucket field in the query, value alias)
+HISTOGRAMS: dict[str, tuple[str, str]] = {
+    "duration_hist": ("d", "duration_ms"),
+    "billed_duration_hist": ("b", "billed_duration_ms"),
+    "max_memory_used_hist": ("m", "max_memory_used_mb"),
+    "init_duration_hist": ("i", "init_duration_ms"),
+}
+# Flags per event. Text: the REPORT line's "Status: ..." (the Telemetry API's "failure"
+# counts as an error, as in lambdascope.logparse); JSON: record.status. Out of memory:
+# "OutOfMemory" in the error type, which is part of the raw event (@message) in both formats.
+FLAGS: dict[str, str] = {
+    "is_error": 'strcontains(@message, "Status: error") + strcontains(@message, "Status: failure")',
+    "is_timeout": 'strcontains(@message, "Status: timeout")',
+    "is_json_error": 'strcontains(record.status, "error") + strcontains(record.status, "failure")',
+    "is_json_timeout": 'strcontains(record.status, "timeout")',
+    "is_oom": 'strcontains(@message, "OutOfMemory")',
+}
+# hourly_facts column -> the result fields that add up into it (cold starts: see transform)
+_ADDED: dict[str, tuple[str, ...]] = {
+    "invocations": ("invocations",),
+    "errors": ("errors", "json_errors"),
+    "timeouts": ("timeouts", "json_timeouts"),
+    "out_of_memory": ("out_of_memory",),
+    "cold_starts": (),
+    "duration_ms_sum": ("duration_ms_sum",),
+    "billed_duration_ms_sum": ("billed_duration_ms_sum",),
+    "init_duration_ms_sum": ("init_duration_ms_sum",),
+}
 _MAXIMA = ("duration_ms_max", "max_memory_used_mb_max", "init_duration_ms_max")
 _INTEGER_COLUMNS = {"invocations", "errors", "timeouts", "out_of_memory", "cold_starts"}
 
 
-def _bucket(value: str) -> str:
-    head, _, tail = value.partition(" ")
-    guarded = f"coalesce({head}, 0){' ' + tail if tail else ''}"
+def _bucket(value: Value) -> str:
+    guarded = value.expression(default="0")
     return f"floor(log(greatest({guarded}, {_FLOOR_VALUE})) / log({histogram.GAMMA}))"
 
 
 def build_query() -> str:
     """The one Insights query run per batch of log groups and time window (pure)."""
-    buckets = ", ".join(f"{_bucket(value)} as {name}" for name, value in HISTOGRAMS.values())
+    fields = [f"{value.expression()} as {name}" for name, value in VALUES.items()]
+    fields += [f"{expression} as {name}" for name, expression in FLAGS.items()]
+    fields += [f"{_bucket(VALUES[value])} as {name}" for name, value in HISTOGRAMS.values()]
     return (
-        'filter @type = "REPORT"'
-        ' | fields strcontains(@message, "Status: error") as is_error,'
-        ' strcontains(@message, "Status: timeout") as is_timeout,'
-        ' strcontains(@message, "Runtime.OutOfMemory") as is_oom,'
-        f" {buckets}"
-        " | stats count(*) as invocations, sum(is_error) as errors, sum(is_timeout) as timeouts,"
-        " sum(is_oom) as out_of_memory, count(@initDuration) as cold_starts,"
-        " sum(@duration) as duration_ms_sum, max(@duration) as duration_ms_max,"
-        " sum(@billedDuration) as billed_duration_ms_sum,"
-        " max(@maxMemoryUsed) as max_memory_used_bytes_max,"
-        " sum(@initDuration) as init_duration_ms_sum, max(@initDuration) as init_duration_ms_max"
-        f" by bin(1h) as hour, @log, @memorySize, {', '.join(n for n, _ in HISTOGRAMS.values())}"
+        'filter @type = "REPORT" or type = "platform.report"'
+        f" | fields {', '.join(fields)}"
+        " | stats count(*) as invocations, sum(is_error) as errors,"
+        " sum(is_json_error) as json_errors, sum(is_timeout) as timeouts,"
+        " sum(is_json_timeout) as json_timeouts, sum(is_oom) as out_of_memory,"
+        " sum(duration_ms) as duration_ms_sum, max(duration_ms) as duration_ms_max,"
+        " sum(billed_duration_ms) as billed_duration_ms_sum,"
+        " max(max_memory_used_mb) as max_memory_used_mb_max,"
+        " sum(init_duration_ms) as init_duration_ms_sum,"
+        " max(init_duration_ms) as init_duration_ms_max"
+        f" by bin(1h) as hour, @log, memory_mb, {', '.join(n for n, _ in HISTOGRAMS.values())}"
         " | sort hour asc"
     )
 
@@ -167,27 +222,32 @@ def _number(fields: dict[str, str], name: str) -> float | None:
 def transform_rows(rows: Sequence[Sequence[dict[str, str]]], facts: Facts) -> int:
     """Query result rows -> counts, sums, maxima and histograms (pure, adds into ``facts``).
 
-    Rows of the same log group x hour x memory (other buckets, or another piece of a split
-    window) add up. Returns the number of rows skipped as malformed.
+    Every value arrives in ms or MB (normalised in the query, whatever the log format).
+    Rows of the same log group x hour x memory (other buckets, another log format, or
+    another piece of a split window) add up. A row whose init bucket holds a value counts
+    its invocations as cold starts (local ingest: a report with an init duration). A report
+    without a memory size (JSON records may leave it out) is stored under memory 0, as local
+    ingest does. Returns the number of rows skipped as malformed.
     """
     skipped = 0
     for raw in rows:
         fields = _row_dict(raw)
         hour = hour_of(fields)
-        memory_bytes = _number(fields, "@memorySize")
         count = _number(fields, "invocations")
-        if hour is None or memory_bytes is None or not count or "@log" not in fields:
+        if hour is None or not count or "@log" not in fields:
             skipped += 1
             continue
-        row = facts.row((_log_group_of(fields["@log"]), hour, round(memory_bytes / 1e6)))
-        for column in _ADDED:
-            value = _number(fields, column)
-            if value is not None:
-                row[column] += round(value) if column in _INTEGER_COLUMNS else value
-        memory_max = _number(fields, "max_memory_used_bytes_max")
+        memory = _number(fields, "memory_mb")
+        row = facts.row((_log_group_of(fields["@log"]), hour, round(memory or 0)))
+        for column, names in _ADDED.items():
+            for name in names:
+                value = _number(fields, name)
+                if value is not None:
+                    row[column] += round(value) if column in _INTEGER_COLUMNS else value
+        memory_max = _number(fields, "max_memory_used_mb_max")
         maxima = {
             "duration_ms_max": _number(fields, "duration_ms_max"),
-            "max_memory_used_mb_max": None if memory_max is None else round(memory_max / 1e6),
+            "max_memory_used_mb_max": None if memory_max is None else round(memory_max),
             "init_duration_ms_max": _number(fields, "init_duration_ms_max"),
         }
         for column, value in maxima.items():
@@ -199,6 +259,8 @@ def transform_rows(rows: Sequence[Sequence[dict[str, str]]], facts: Facts) -> in
                 continue
             key = str(int(bucket))
             row[column][key] = row[column].get(key, 0) + round(count)
+            if column == "init_duration_hist":
+                row["cold_starts"] += round(count)
     return skipped
 
 

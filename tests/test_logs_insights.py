@@ -10,13 +10,16 @@ the transform can be checked against local ingest of the same REPORT lines.
 
 from __future__ import annotations
 
+import json
 import math
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 from sqlite_utils import Database
 
@@ -61,99 +64,247 @@ def _bucket(value: float | None) -> int:
     return math.floor(math.log(max(value or 0.0, 0.0001)) / math.log(histogram.GAMMA))
 
 
-def insights_rows(group: str, lines: list[tuple[float, str]]) -> list[list[dict[str, str]]]:
-    """What the query returns for these (timestamp, REPORT line) events, sorted by hour."""
-    groups: dict[tuple[Any, ...], dict[str, float]] = {}
-    for at, line in lines:
-        event = parse_line(line)
-        assert event is not None and event.memory_size_mb is not None
-        used = event.max_memory_used_mb
+def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """JSON fields as Logs Insights names them: nested ones joined with dots."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def discovered(message: str) -> dict[str, Any]:
+    """The fields Logs Insights gives one event (CloudWatch Logs user guide, "Supported logs
+    and discovered fields"): a text REPORT line gets @type and the Lambda fields, memory in
+    bytes (MB x 1,000,000); a JSON-format record gets its JSON fields in dot notation."""
+    fields: dict[str, Any] = {"@message": message}
+    if message.startswith("{"):
+        fields.update(_flatten(json.loads(message)))
+        return fields
+    names = {
+        "Duration": "@duration",
+        "Billed Duration": "@billedDuration",
+        "Memory Size": "@memorySize",
+        "Max Memory Used": "@maxMemoryUsed",
+        "Init Duration": "@initDuration",
+    }
+    if message.startswith("REPORT RequestId:"):
+        fields["@type"] = "REPORT"
+        for part in message.split("\t"):
+            key, _, value = part.partition(": ")
+            if key in names:
+                number, unit = value.split()
+                fields[names[key]] = float(number) * (1_000_000 if unit == "MB" else 1)
+    return fields
+
+
+def _coalesce(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _scaled(megabytes: Any) -> Any:
+    return None if megabytes is None else megabytes * 1_000_000
+
+
+def insights_rows(
+    group: str, lines: Sequence[tuple[float, str]], *, missing: int | None = None
+) -> list[list[dict[str, str]]]:
+    """What the query returns for these (timestamp, message) events, sorted by hour.
+
+    Text REPORT lines and JSON ``platform.report`` records alike: each value is the text
+    field or else the JSON field, memory in MB. ``missing`` is what strcontains() of a field
+    the event lacks gives (null or 0: not documented; the result must not depend on it).
+    Aggregates without a value are left out of the row, as Insights does.
+    """
+
+    def contains(text: Any, part: str) -> int | None:
+        return missing if text is None else int(part in text)
+
+    def plus(a: int | None, b: int | None) -> int | None:
+        return None if a is None or b is None else a + b
+
+    groups: dict[tuple[Any, ...], dict[str, list[float]]] = {}
+    for at, message in lines:
+        f = discovered(message)
+        if f.get("@type") != "REPORT" and f.get("type") != "platform.report":
+            continue
+        size = _coalesce(f.get("@memorySize"), _scaled(f.get("record.metrics.memorySizeMB")))
+        used = _coalesce(f.get("@maxMemoryUsed"), _scaled(f.get("record.metrics.maxMemoryUsedMB")))
+        used_mb = None if used is None else used / 1_000_000
+        duration = _coalesce(f.get("@duration"), f.get("record.metrics.durationMs"))
+        billed = _coalesce(f.get("@billedDuration"), f.get("record.metrics.billedDurationMs"))
+        init = _coalesce(f.get("@initDuration"), f.get("record.metrics.initDurationMs"))
+        status = f.get("record.status")
         key = (
             int(at // 3600 * 3600),
-            event.memory_size_mb * 1_000_000,
-            _bucket(event.duration_ms),
-            _bucket(event.billed_duration_ms),
-            _bucket(used),
-            _bucket(event.init_duration_ms),
+            None if size is None else size / 1_000_000,
+            _bucket(duration),
+            _bucket(billed),
+            _bucket(used_mb),
+            _bucket(init),
         )
-        row = groups.setdefault(key, {"n": 0, "e": 0, "t": 0, "o": 0, "c": 0})
-        row["n"] += 1
-        row["e"] += "Status: error" in line
-        row["t"] += "Status: timeout" in line
-        row["o"] += "Runtime.OutOfMemory" in line
-        row["ds"] = row.get("ds", 0) + (event.duration_ms or 0)
-        row["dm"] = max(row.get("dm", 0), event.duration_ms or 0)
-        row["bs"] = row.get("bs", 0) + (event.billed_duration_ms or 0)
-        row["mm"] = max(row.get("mm", 0), (used or 0) * 1_000_000)
-        if event.init_duration_ms is not None:
-            row["c"] += 1
-            row["is"] = row.get("is", 0) + event.init_duration_ms
-            row["im"] = max(row.get("im", 0), event.init_duration_ms)
+        text_error = plus(contains(message, "Status: error"), contains(message, "Status: failure"))
+        values = {
+            "errors": text_error,
+            "json_errors": plus(contains(status, "error"), contains(status, "failure")),
+            "timeouts": contains(message, "Status: timeout"),
+            "json_timeouts": contains(status, "timeout"),
+            "out_of_memory": contains(message, "OutOfMemory"),
+            "duration": duration,
+            "billed": billed,
+            "used": used_mb,
+            "init": init,
+        }
+        row = groups.setdefault(key, {"n": []})
+        row["n"].append(1)
+        for name, value in values.items():
+            if value is not None:
+                row.setdefault(name, []).append(value)
     out = []
     for (hour, memory, d, b, m, i), row in sorted(groups.items(), key=lambda kv: kv[0][0]):
-        values = {
+        cells = {
             "hour": _bin(hour),
             "@log": f"{ACCOUNT}:{group}",
-            "@memorySize": str(memory),
+            "memory_mb": None if memory is None else repr(memory),
             "d": str(d),
             "b": str(b),
             "m": str(m),
             "i": str(i),
-            "invocations": str(row["n"]),
-            "errors": str(row["e"]),
-            "timeouts": str(row["t"]),
-            "out_of_memory": str(row["o"]),
-            "cold_starts": str(row["c"]),
-            "duration_ms_sum": repr(row["ds"]),
-            "duration_ms_max": repr(row["dm"]),
-            "billed_duration_ms_sum": repr(row["bs"]),
-            "max_memory_used_bytes_max": repr(row["mm"]),
+            "invocations": str(len(row["n"])),
         }
-        if "is" in row:  # Insights leaves out a field whose aggregate has no value
-            values["init_duration_ms_sum"] = repr(row["is"])
-            values["init_duration_ms_max"] = repr(row["im"])
-        out.append([{"field": k, "value": v} for k, v in values.items()])
+        for name in ("errors", "json_errors", "timeouts", "json_timeouts", "out_of_memory"):
+            cells[name] = str(sum(row[name])) if name in row else None
+        aggregates: dict[str, tuple[str, Callable[[list[float]], float]]] = {
+            "duration_ms_sum": ("duration", sum),
+            "duration_ms_max": ("duration", max),
+            "billed_duration_ms_sum": ("billed", sum),
+            "max_memory_used_mb_max": ("used", max),
+            "init_duration_ms_sum": ("init", sum),
+            "init_duration_ms_max": ("init", max),
+        }
+        for name, (source, aggregate) in aggregates.items():
+            cells[name] = repr(aggregate(row[source])) if source in row else None
+        # Insights leaves out a field whose aggregate has no value
+        out.append([{"field": k, "value": v} for k, v in cells.items() if v is not None])
     return out
 
 
-def report(request: str, duration: float, used: int, *, init: float | None = None) -> str:
+def report(
+    request: str,
+    duration: float,
+    used: int,
+    *,
+    init: float | None = None,
+    status: str | None = None,
+    error_type: str | None = None,
+) -> str:
+    """A text-format REPORT line (memory size 512 MB)."""
     line = (
         f"REPORT RequestId: {request}\tDuration: {duration:.2f} ms\t"
         f"Billed Duration: {math.ceil(duration)} ms\tMemory Size: 512 MB\t"
         f"Max Memory Used: {used} MB\t"
     )
-    return line + (f"Init Duration: {init:.2f} ms\t" if init is not None else "")
+    line += f"Init Duration: {init:.2f} ms\t" if init is not None else ""
+    line += f"Status: {status}\t" if status is not None else ""
+    return line + (f"Error Type: {error_type}\t" if error_type is not None else "")
 
 
-def sample_lines(seed: int = 7, count: int = 400) -> list[tuple[float, str]]:
-    """A busy function over two hours: spread durations, memory creeping up, a few failures."""
+def json_report(
+    request: str,
+    duration: float,
+    used: int | None,
+    *,
+    at: float = HOUR,
+    init: float | None = None,
+    status: str = "success",
+    error_type: str | None = None,
+    memory: int | None = 512,
+) -> str:
+    """A JSON-format ``platform.report`` record, as Lambda writes it."""
+    metrics: dict[str, Any] = {"durationMs": round(duration, 2)}
+    metrics["billedDurationMs"] = math.ceil(duration)
+    if memory is not None:
+        metrics["memorySizeMB"] = memory
+    if used is not None:
+        metrics["maxMemoryUsedMB"] = used
+    if init is not None:
+        metrics["initDurationMs"] = round(init, 2)
+    record: dict[str, Any] = {"requestId": request, "metrics": metrics, "status": status}
+    if error_type is not None:
+        record["errorType"] = error_type
+    stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    event = {"time": stamp.replace("+00:00", "Z"), "type": "platform.report", "record": record}
+    return json.dumps(event, separators=(",", ":"))
+
+
+def sample_lines(
+    seed: int = 7, count: int = 400, *, json_from: int | None = None
+) -> list[tuple[float, str]]:
+    """A busy function over two hours: spread durations, memory creeping up, a few failures.
+
+    Lines from index ``json_from`` on are in JSON log format (a function switched over).
+    """
     rng = random.Random(seed)
     lines = []
     for index in range(count):
         at = HOUR + index * (7200 / count)
-        line = report(
-            f"r{index}",
-            rng.lognormvariate(4.5, 0.6),
-            150 + index // 40 + rng.randint(0, 3),
-            init=rng.uniform(150, 400) if index % 25 == 0 else None,
-        )
+        duration = rng.lognormvariate(4.5, 0.6)
+        used = 150 + index // 40 + rng.randint(0, 3)
+        init = rng.uniform(150, 400) if index % 25 == 0 else None
+        status, error_type = None, None
         if index % 50 == 7:
-            line += "Status: error\tError Type: Runtime.OutOfMemory\t"
+            status, error_type = "error", "Runtime.OutOfMemory"
         elif index % 60 == 11:
-            line += "Status: timeout\t"
+            status = "timeout"
+        elif index % 70 == 13:
+            status, error_type = "error", "Runtime.ExitError"
+        elif index % 90 == 17:
+            status = "failure"
+        if json_from is not None and index >= json_from:
+            line = json_report(
+                f"r{index}",
+                duration,
+                used,
+                at=at,
+                init=init,
+                status=status or "success",
+                error_type=error_type,
+            )
+        else:
+            line = report(
+                f"r{index}", duration, used, init=init, status=status, error_type=error_type
+            )
         lines.append((at, line))
     return lines
 
 
-def test_one_query_buckets_inside_insights_groups_by_hour_and_sorts() -> None:
-    assert 'filter @type = "REPORT"' in QUERY
-    assert "floor(log(greatest(coalesce(@duration, 0), 0.0001)) / log(1.02)) as d" in QUERY
+def test_one_query_reads_both_log_formats_buckets_inside_insights_and_sorts() -> None:
+    assert QUERY.startswith('filter @type = "REPORT" or type = "platform.report" | fields ')
+    # values: the text field, else the JSON field; memory normalised to MB in the query
+    assert "coalesce(@duration, record.metrics.durationMs) as duration_ms" in QUERY
     assert (
-        "floor(log(greatest(coalesce(@maxMemoryUsed, 0) / 1000000, 0.0001)) / log(1.02)) as m"
+        "coalesce(@memorySize, record.metrics.memorySizeMB * 1000000) / 1000000 as memory_mb"
         in QUERY
     )
-    assert "floor(log(greatest(coalesce(@initDuration, 0), 0.0001)) / log(1.02)) as i" in QUERY
-    assert "by bin(1h) as hour, @log, @memorySize, d, b, m, i | sort hour asc" in QUERY
+    assert (
+        "coalesce(@maxMemoryUsed, record.metrics.maxMemoryUsedMB * 1000000) / 1000000"
+        " as max_memory_used_mb" in QUERY
+    )
+    assert "coalesce(@initDuration, record.metrics.initDurationMs) as init_duration_ms" in QUERY
+    assert (
+        'strcontains(record.status, "error") + strcontains(record.status, "failure")'
+        " as is_json_error" in QUERY
+    )
+    assert "floor(log(greatest(coalesce(@duration, record.metrics.durationMs, 0), 0.0001))" in QUERY
+    assert (
+        "floor(log(greatest(coalesce(@maxMemoryUsed, record.metrics.maxMemoryUsedMB * 1000000, 0)"
+        " / 1000000, 0.0001)) / log(1.02)) as m" in QUERY
+    )
+    assert "max(max_memory_used_mb) as max_memory_used_mb_max" in QUERY
+    assert "by bin(1h) as hour, @log, memory_mb, d, b, m, i | sort hour asc" in QUERY
+    assert QUERY.count("| stats ") == 1 and len(QUERY) < 10_000  # StartQuery's limit
     assert NO_VALUE_BUCKET == _bucket(None) == -466
 
 
@@ -162,12 +313,21 @@ def test_log_groups_are_batched_fifty_per_query() -> None:
     assert [len(b) for b in log_group_batches(groups)] == [50, 50, 20]
 
 
-def test_transform_fills_the_same_facts_as_local_ingest(db: Database) -> None:
-    lines = sample_lines()
+@pytest.mark.parametrize(
+    ("json_from", "missing"),
+    [(None, None), (0, None), (0, 0), (200, None), (200, 0)],
+    ids=["text", "json", "json-strcontains-0", "switched", "switched-strcontains-0"],
+)
+def test_transform_fills_the_same_facts_as_local_ingest(
+    db: Database, json_from: int | None, missing: int | None
+) -> None:
+    # text lines, JSON-format records, or a function switched to JSON in the middle (both
+    # formats in one hour); compared with local ingest (the core parser) of the same lines
+    lines = sample_lines(json_from=json_from)
     facts = Facts()
-    rows = insights_rows(GROUP_A, lines)
+    rows = insights_rows(GROUP_A, lines, missing=missing)
     assert len(rows) > 100  # several rows per hour: one per combination of buckets
-    malformed = [[{"field": "@log", "value": "x"}, {"field": "@memorySize", "value": "1"}]]
+    malformed = [[{"field": "@log", "value": "x"}, {"field": "memory_mb", "value": "1"}]]
     assert transform_rows([*rows, *malformed], facts) == 1
     insights_fid = function_id(db, "orders", ACCOUNT, "us-east-1")
     local_fid = function_id(db, "orders-local", ACCOUNT, "us-east-1")
@@ -175,7 +335,7 @@ def test_transform_fills_the_same_facts_as_local_ingest(db: Database) -> None:
     events: list[PlatformEvent] = []
     for at, line in lines:
         event = parse_line(line)
-        assert event is not None
+        assert event is not None and event.kind == "report"
         events.append(replace(event, timestamp=at))
     with db.conn:
         store_events(db, local_fid, events)
@@ -189,7 +349,14 @@ def test_transform_fills_the_same_facts_as_local_ingest(db: Database) -> None:
         ).fetchall()
 
     insights, local = facts_of(insights_fid), facts_of(local_fid)
+    # memory in MB whatever the format: 512 configured, at most 158 + 3 used
     assert [r[:3] for r in insights] == [(HOUR, 512, 200), (HOUR + 3600, 512, 200)]
+    assert [r[10] for r in insights] == [157, 162]  # max_memory_used_mb_max
+    assert set(json.loads(insights[1][15])) == {  # max_memory_used_hist, MB buckets
+        histogram.bucket_of(float(mb)) for mb in range(155, 163)
+    }
+    # hour 0: errors 4 OOM + 3 other + 2 "failure", timeouts 4, OOM 4, cold starts 8
+    assert insights[0][3:7] == (4 + 3 + 2, 4, 4, 8)
     assert len(insights) == len(local) == 2
     for got, want in zip(insights, local, strict=True):
         for a, b in zip(got, want, strict=True):  # sums may differ in the last float digit
@@ -199,11 +366,25 @@ def test_transform_fills_the_same_facts_as_local_ingest(db: Database) -> None:
 def test_absent_values_go_in_no_histogram() -> None:
     facts = Facts()
     rows = insights_rows(GROUP_A, [(HOUR + 5, report("a", 50.0, 100))])
+    rows += insights_rows(GROUP_B, [(HOUR + 6, json_report("b", 60.0, 90))])
     transform_rows(rows, facts)
-    row = facts.rows[(GROUP_A, HOUR, 512)]
-    assert row["init_duration_hist"] == {} and row["cold_starts"] == 0
-    assert row["init_duration_ms_max"] is None
-    assert row["duration_hist"] == {histogram.bucket_of(50.0): 1}
+    for group, duration in ((GROUP_A, 50.0), (GROUP_B, 60.0)):
+        row = facts.rows[(group, HOUR, 512)]
+        assert row["init_duration_hist"] == {} and row["cold_starts"] == 0
+        assert row["init_duration_ms_max"] is None
+        assert row["duration_hist"] == {histogram.bucket_of(duration): 1}
+
+
+def test_a_json_record_without_memory_fields_is_kept_under_memory_zero() -> None:
+    # JSON records may leave metrics out (Lambda Managed Instances report fewer): local
+    # ingest stores such a report under memory 0, so the Insights facts do too.
+    facts = Facts()
+    lines = [(HOUR + 5, json_report("a", 40.0, None, memory=None, init=120.0))]
+    assert transform_rows(insights_rows(GROUP_B, lines), facts) == 0
+    row = facts.rows[(GROUP_B, HOUR, 0)]
+    assert (row["invocations"], row["cold_starts"], row["max_memory_used_mb_max"]) == (1, 1, None)
+    assert row["max_memory_used_hist"] == {}
+    assert row["init_duration_hist"] == {histogram.bucket_of(120.0): 1}
 
 
 def _rows_over_hours(hours: int, per_hour: int) -> list[list[dict[str, str]]]:
@@ -211,7 +392,7 @@ def _rows_over_hours(hours: int, per_hour: int) -> list[list[dict[str, str]]]:
         [
             {"field": "hour", "value": _bin(HOUR + 3600 * h)},
             {"field": "@log", "value": f"{ACCOUNT}:{GROUP_A}"},
-            {"field": "@memorySize", "value": "512000000"},
+            {"field": "memory_mb", "value": "512"},
             {"field": "d", "value": str(300 + i)},
             {"field": "invocations", "value": "1"},
         ]
@@ -297,6 +478,7 @@ def _results(stubber: Stubber, query_id: str, status: str, rows: list[Any], scan
 
 
 def test_one_query_per_batch_polled_with_backoff_and_stored(db: Database) -> None:
+    # one batch mixing a text-format function (A) and a JSON-format one (B, 256 MB)
     client = _client()
     ids = {
         GROUP_A: function_id(db, "orders", ACCOUNT, "us-east-1"),
@@ -305,9 +487,11 @@ def test_one_query_per_batch_polled_with_backoff_and_stored(db: Database) -> Non
     db.conn.commit()
     stubber = Stubber(client)
     _start(stubber, "q0", sorted(ids), HOUR, HOUR + 7200)
-    rows = insights_rows(GROUP_A, sample_lines(count=40)) + insights_rows(
-        GROUP_B, [(HOUR + 10, report("b1", 20.0, 64, init=300.0))]
-    )
+    json_lines = [
+        (HOUR + 10, json_report("b1", 20.0, 64, at=HOUR + 10, init=300.0, memory=256)),
+        (HOUR + 20, json_report("b2", 900.0, 250, at=HOUR + 20, memory=256, status="timeout")),
+    ]
+    rows = insights_rows(GROUP_A, sample_lines(count=40)) + insights_rows(GROUP_B, json_lines)
     _results(stubber, "q0", "Running", [], 0)
     _results(stubber, "q0", "Running", [], 0)
     _results(stubber, "q0", "Complete", rows, 2e9)
@@ -330,15 +514,19 @@ def test_one_query_per_batch_polled_with_backoff_and_stored(db: Database) -> Non
     assert result.estimated_cost_usd == 2 * 0.005
     assert result.message == "2 log groups, 1 batches, 1 queries (0 results over 10000 rows split)"
     stored = db.conn.execute(
-        "SELECT function_id, hour, memory_mb, source, invocations, cold_starts,"
-        " init_duration_hist FROM hourly_facts ORDER BY function_id, hour"
+        "SELECT function_id, hour, memory_mb, source, invocations, max_memory_used_mb_max,"
+        " timeouts, cold_starts, init_duration_hist, max_memory_used_hist FROM hourly_facts"
+        " ORDER BY function_id, hour"
     ).fetchall()
-    assert [r[:5] for r in stored] == [
-        (ids[GROUP_A], HOUR, 512, "insights", 20),
-        (ids[GROUP_A], HOUR + 3600, 512, "insights", 20),
-        (ids[GROUP_B], HOUR, 512, "insights", 1),
+    assert [r[:8] for r in stored] == [
+        (ids[GROUP_A], HOUR, 512, "insights", 20, 153, 1, 1),
+        (ids[GROUP_A], HOUR + 3600, 512, "insights", 20, 153, 0, 1),
+        (ids[GROUP_B], HOUR, 256, "insights", 2, 250, 1, 1),
     ]
-    assert stored[2][5:] == (1, histogram.to_json({histogram.bucket_of(300.0): 1}))
+    assert stored[2][8:] == (
+        histogram.to_json({histogram.bucket_of(300.0): 1}),
+        histogram.to_json({histogram.bucket_of(64.0): 1, histogram.bucket_of(250.0): 1}),
+    )
 
 
 def test_truncated_result_is_split_recorded_and_adds_up(db: Database) -> None:
