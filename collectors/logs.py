@@ -59,24 +59,27 @@ PRICE_PER_GB_SCANNED_USD = 0.005
 _FLOOR_VALUE = 0.0001
 NO_VALUE_BUCKET = math.floor(math.log(_FLOOR_VALUE) / math.log(histogram.GAMMA))
 
-# How Logs Insights exposes the two formats (checked against the CloudWatch Logs user guide,
-# "Supported logs and discovered fields" and "CloudWatch Logs Insights query syntax"):
-# - Text REPORT lines: Insights discovers the Lambda fields @type ("REPORT"), @duration,
-#   @billedDuration, @memorySize, @maxMemoryUsed (the two memory fields in bytes, MB x
-#   1,000,000) and @initDuration. That parser reads the REPORT line's text; a JSON-format
-#   function writes no such line, so nothing there fills these fields (not stated in the
-#   guide; the collector does not rely on it either way, see below).
-# - JSON-format records, e.g. {"type":"platform.report","record":{"metrics":{"durationMs":..,
-#   "memorySizeMB":..},"status":..,"errorType":..}}: Insights discovers JSON fields and
-#   names nested ones with dots ("represents nested JSON fields using the dot notation"),
-#   so they are `type`, record.metrics.durationMs, record.status, record.errorType.
+# How Logs Insights exposes the two formats. From the CloudWatch Logs user guide, "Supported
+# logs and discovered fields" (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/
+# CWL_AnalyzeLogData-discoverable-fields.html) and "CloudWatch Logs Insights query syntax":
+# - Lambda logs: discovered fields @type, @requestId, @duration, @billedDuration,
+#   @maxMemoryUsed, @memorySize, read from the text REPORT line. Not in that table but in use
+#   (and in LAMBDA_FACTS.md): @initDuration, and memory fields in bytes (MB x 1,000,000).
+#   A JSON-format function writes no REPORT line; the guide does not say whether these
+#   fields are filled for its records, and this query does not depend on it (see below).
+# - Logs in JSON format: "CloudWatch Logs Insights represents nested JSON fields using the
+#   dot notation", so a record {"type":"platform.report","record":{"metrics":{"durationMs":
+#   ..},"status":..,"errorType":..}} has the fields `type`, record.metrics.durationMs,
+#   record.status, record.errorType. (Discovery only happens in Standard-class log groups.)
 # - coalesce(a, b, ...) returns the first non-null value; strcontains(s, t) returns 1 or 0;
-#   arithmetic, string and general functions may take expressions as arguments.
-# Each value is coalesce(text field, JSON field): exactly one is present in an event. Byte
-# fields are divided after coalesce (the JSON MB value is scaled up inside it), so no
-# arithmetic is applied to a field the event lacks. Flags of the two formats are summed
-# separately (errors + json_errors): whether strcontains() of a missing field yields 0 or
-# null, the sums are right.
+#   count(field) counts records that have the field; arithmetic and string functions may
+#   take expressions as arguments.
+# Each value is coalesce(text field, JSON field): an event has one or the other. Byte fields
+# are divided after coalesce (the JSON MB value is scaled up inside it), so no arithmetic is
+# applied to a field the event lacks. The flags of the two formats are summed apart (errors
+# + json_errors): whether strcontains() of a missing field gives 0 or null (not documented),
+# the sums are right. Cold starts come from the init bucket, not from count() of a value
+# that coalesce may leave null.
 MB = 1_000_000
 
 
