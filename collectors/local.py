@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 import zlib
@@ -22,36 +23,48 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlite_utils import Database
 
 from lambdascope import db as store_db
-from lambdascope import logparse, rollup
+from lambdascope import logparse, logscan, rollup, store
+from lambdascope.logscan import Item
 from lambdascope.models import PlatformEvent
-from lambdascope.store import (
-    add_dirty_hours,
-    rebuild_dirty_hours,
-    store_events,
-    unmatched_marks,
-)
+from lambdascope.store import rebuild_dirty_hours
 
 CHUNK_BYTES = 4 * 1024 * 1024
 MAX_LINE_BYTES = 32 * 1024 * 1024
 HEAD_BYTES = 4096
 _GZIP_MAGIC = b"\x1f\x8b"
 _WS = b" \t\r\n"
+# Everything logparse can read an event from contains one of these (a superset of its
+# checks), so a message without any is only counted.
+_MAYBE_EVENT_RE = re.compile('REPORT|"platform\\.|Task timed out|' + logparse._OOM_RE.pattern)
 
 
 @dataclass
 class Batch:
-    """Events found in one stretch of a file, and the decompressed offset it ends at."""
+    """Events found in one stretch of a file, and the decompressed offset it ends at.
 
-    events: list[PlatformEvent]
+    ``items`` are fast-path tuples or PlatformEvents (lambdascope.logscan) in line order;
+    ``names`` gives each item's function (envelopes), else all are ``function_name``.
+    """
+
+    items: list[Item]
     lines: int
     skipped: Counter[str]
     start_offset: int
     end_offset: int
+    function_name: str | None = None
+    names: list[str | None] | None = None
+
+    @property
+    def events(self) -> list[PlatformEvent]:
+        """The items as PlatformEvents, each naming its function."""
+        if self.names is None:
+            return [logscan.item_event(i, self.function_name) for i in self.items]
+        return [logscan.item_event(i, n) for i, n in zip(self.items, self.names, strict=True)]
 
 
 @dataclass
@@ -231,17 +244,13 @@ def _text_batches(
                 yield Batch([], 1, Counter({logparse.LINE_TOO_LONG: 1}), start, offset)
                 continue
             chunk, buf = buf[: cut + 1], buf[cut + 1 :]
-        found = logparse.scan_chunk(
-            chunk,
-            previous_timestamp=carried,
-            default_timestamp=default_timestamp,
-            function_name=default_function,
+        found = logscan.scan_items(
+            chunk, previous_timestamp=carried, default_timestamp=default_timestamp
         )
         carried = found.last_timestamp
-        events = found.events
         start = offset
         offset += len(chunk)
-        yield Batch(events, found.lines, found.skipped, start, offset)
+        yield Batch(found.items, found.lines, found.skipped, start, offset, default_function)
 
 
 def _envelope_batches(
@@ -250,8 +259,10 @@ def _envelope_batches(
     """Concatenated JSON envelope objects. The buffer is decoded once per refill with
     ``surrogateescape`` so byte offsets of consumed objects are exact."""
     decoder = json.JSONDecoder()
+    maybe_event = _MAYBE_EVENT_RE.search
     eof = False
-    events: list[PlatformEvent] = []
+    items: list[Item] = []
+    names: list[str | None] = []
     lines = 0
     skipped: Counter[str] = Counter()
     start = offset
@@ -299,8 +310,19 @@ def _envelope_batches(
             for name, seconds, message in logparse.envelope_messages(obj):
                 if not message.isascii():
                     message = message.encode("utf-8", "replace").decode("utf-8")
-                for line in message.splitlines() or [""]:
+                split = message.splitlines()
+                if maybe_event(message) is None:
+                    lines += len(split) or 1  # no line of it can hold an event
+                    continue
+                for line in split or [""]:
                     lines += 1
+                    fast = logscan.fast_report(line)
+                    if fast is not None:
+                        if fast[1] is None and seconds is not None:
+                            fast = (fast[0], seconds, *fast[2:])
+                        items.append(fast)
+                        names.append(name or default_function)
+                        continue
                     parsed = logparse.parse_line_or_reason(line)
                     if parsed is None:
                         continue
@@ -309,15 +331,15 @@ def _envelope_batches(
                         continue
                     if parsed.timestamp is None and seconds is not None:
                         object.__setattr__(parsed, "timestamp", seconds)
-                    object.__setattr__(parsed, "function_name", name or default_function)
-                    events.append(parsed)
-        if len(events) >= 20_000 or lines >= 100_000:
+                    items.append(parsed)
+                    names.append(name or default_function)
+        if len(items) >= 20_000 or lines >= 100_000:
             here = offset + len(text[:pos].encode("utf-8", "surrogateescape"))
-            yield Batch(events, lines, skipped, start, here)
-            events, lines, skipped = [], 0, Counter()
+            yield Batch(items, lines, skipped, start, here, default_function, names)
+            items, names, lines, skipped = [], [], 0, Counter()
             start = here
     here = offset + len(text[:pos].encode("utf-8", "surrogateescape"))
-    yield Batch(events, lines, skipped, start, here)
+    yield Batch(items, lines, skipped, start, here, default_function, names)
 
 
 def discover(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
@@ -461,7 +483,7 @@ def _ingest_one(
                 start_offset = old_offset
         head = _head_hash(raw, size)
     try:
-        pending: list[PlatformEvent] = []
+        pending: Pending = []
         for batch, _source in iter_batches(
             raw,
             start_offset=start_offset,
@@ -470,7 +492,7 @@ def _ingest_one(
         ):
             pending = _store_batch(
                 db,
-                batch,
+                prepare(batch),
                 pending,
                 result,
                 ids,
@@ -493,10 +515,129 @@ def _ingest_one(
             raw.close()
 
 
+@dataclass
+class Part:
+    """One function's share of a batch, ready for the store."""
+
+    rows: dict[store.Shape, list[tuple[Any, ...]]]
+    marks: list[tuple[str, str]]  # (kind, request id) of timeout / out-of-memory lines
+    first_seen: int | None
+    last_seen: int | None
+    facts: store.Facts
+
+
+@dataclass
+class Prepared:
+    """A batch as compact rows per function, plus its hourly facts (see prepare)."""
+
+    parts: dict[str, Part]
+    reports: int
+    lines: int
+    skipped: Counter[str]
+    start_offset: int
+    end_offset: int
+
+
+_SHAPES = (
+    store.TEXT_SHAPE,
+    store.TEXT_INIT_SHAPE,
+    store.JSON_SHAPE,
+    store.JSON_INIT_SHAPE,
+    store.ROW_COLUMNS,
+)
+
+
+def prepare(batch: Batch) -> Prepared:
+    """Invocation rows (by column shape, so no NULL is bound), marks and the hourly facts
+    of a batch's items, as store_events would store them. Pure: runs in the reading
+    process."""
+    by_function: dict[str, list[Item]] = {}
+    if batch.names is None:
+        if batch.items:
+            by_function[batch.function_name or "unknown"] = batch.items
+    else:
+        for item, name in zip(batch.items, batch.names, strict=True):
+            by_function.setdefault(name or "unknown", []).append(item)
+    parts = {}
+    reports = 0
+    for name, items in by_function.items():
+        part, count = _part(items)
+        parts[name] = part
+        reports += count
+    return Prepared(
+        parts, reports, batch.lines, batch.skipped, batch.start_offset, batch.end_offset
+    )
+
+
+def _part(items: list[Item]) -> tuple[Part, int]:
+    text: list[tuple[Any, ...]] = []
+    text_init: list[tuple[Any, ...]] = []
+    json_rows: list[tuple[Any, ...]] = []
+    json_init: list[tuple[Any, ...]] = []
+    full: list[tuple[Any, ...]] = []
+    marks: list[tuple[str, str]] = []
+    stamps: list[int] = []
+    reports = 0
+    for item in items:
+        if isinstance(item, tuple):
+            reports += 1
+            stamp = item[1]
+            if stamp is None:
+                continue
+            t = int(stamp)
+            stamps.append(t)
+            if len(item) == 7:
+                if item[6] is None:
+                    text.append((item[0], t, item[2], item[3], item[4], item[5]))
+                else:
+                    text_init.append((item[0], t, *item[2:]))
+            elif item[6] is None:
+                json_rows.append((item[0], t, item[2], item[3], item[4], item[5], item[7]))
+            else:
+                json_init.append((item[0], t, *item[2:]))
+            continue
+        if item.timestamp is not None:
+            stamps.append(int(item.timestamp))
+        if item.kind == "report":
+            reports += 1
+            row = store.event_row(item)
+            if row is not None:
+                full.append(row)
+        elif item.kind in ("timeout", "out_of_memory") and item.request_id is not None:
+            marks.append((item.kind, item.request_id))
+    rows = dict(zip(_SHAPES, (text, text_init, json_rows, json_init, full), strict=True))
+    ids = [row[0] for group in rows.values() for row in group]
+    if len(set(ids)) != len(ids):
+        rows = {store.ROW_COLUMNS: _first_rows(items)}  # the first of each request id wins
+    rows = {shape: group for shape, group in rows.items() if group}
+    part = Part(
+        rows,
+        marks,
+        min(stamps) if stamps else None,
+        max(stamps) if stamps else None,
+        store.facts_of(rows),
+    )
+    return part, reports
+
+
+def _first_rows(items: list[Item]) -> list[tuple[Any, ...]]:
+    seen: set[str] = set()
+    rows = []
+    for item in items:
+        row = store.event_row(logscan.item_event(item))
+        if row is not None and row[0] not in seen:
+            seen.add(row[0])
+            rows.append(row)
+    return rows
+
+
+Pending = list[tuple[str, str, str]]  # (function, kind, request id)
+
+
 def _store_batch(
     db: Database,
-    batch: Batch,
-    pending: list[PlatformEvent],
+    batch: Prepared,
+    pending: Pending,
     result: IngestResult,
     ids: dict[str, int],
     *,
@@ -504,42 +645,42 @@ def _store_batch(
     region: str,
     architecture: str,
     registry: tuple[str, int, int, str] | None,
-) -> list[PlatformEvent]:
-    """One transaction: events, marks carried from the previous batch, dirty hours, offset.
+) -> Pending:
+    """One transaction: rows, marks carried from the previous batch, facts, offset.
 
     Returns the timeout / out-of-memory marks still without their invocation; while
     there are some, the stored offset stays at this batch's start so a re-run re-reads
     it (all writes are idempotent).
     """
-    by_function: dict[str, list[PlatformEvent]] = {}
-    for event in [*pending, *batch.events]:
-        by_function.setdefault(event.function_name or "unknown", []).append(event)
-    still_pending: list[PlatformEvent] = []
+    names = list(dict.fromkeys([*(name for name, _k, _r in pending), *batch.parts]))
+    still_pending: Pending = []
     with db.conn:
-        dirty: dict[int, set[int]] = {}
-        for name, events in by_function.items():
-            stamps = [int(e.timestamp) for e in events if e.timestamp is not None]
+        for name in names:
+            part = batch.parts.get(name)
+            carried = [(kind, rid) for owner, kind, rid in pending if owner == name]
             fid = store_db.function_id(
                 db,
                 name,
                 account_id,
                 region,
-                seen_at=min(stamps) if stamps else None,
+                seen_at=part.first_seen if part else None,
                 architecture=architecture,
             )
-            if stamps:
-                store_db.function_id(db, name, account_id, region, seen_at=max(stamps))
+            if part is not None and part.last_seen is not None:
+                store_db.function_id(db, name, account_id, region, seen_at=part.last_seen)
             ids[name] = fid
             result.functions.add(name)
-            result.added += store_events(db, fid, events)
-            hours = dirty.setdefault(fid, set())
-            for event in events:
-                if event.kind in ("report", "timeout", "out_of_memory") and event.timestamp:
-                    hours.add(int(event.timestamp))
-            if batch.events:
-                marks = [e for e in events if e not in pending]
-                still_pending.extend(unmatched_marks(db, fid, marks))
-        add_dirty_hours(db, dirty)
+            facts: store.Facts = {}
+            marks = carried
+            if part is not None:
+                added, new_rows = store.insert_rows(db, fid, part.rows)
+                result.added += added
+                facts = part.facts if new_rows is None else store.facts_of(new_rows)
+                marks = carried + part.marks
+            missing, delta = store.apply_marks(db, fid, marks)
+            still_pending.extend((name, *marks[i]) for i in missing if i >= len(carried))
+            store.merge_facts(facts, delta)
+            store.add_facts(db, fid, facts)
         if registry is not None:
             key_path, size, mtime, head = registry
             offset = batch.start_offset if still_pending else batch.end_offset
@@ -560,13 +701,13 @@ def _store_batch(
                     head,
                     offset,
                     batch.lines,
-                    sum(1 for e in batch.events if e.kind == "report"),
+                    batch.reports,
                     sum(batch.skipped.values()),
-                    next(iter(by_function), None),
+                    names[0] if names else None,
                     int(time.time()),
                 ),
             )
     result.lines += batch.lines
-    result.reports += sum(1 for e in batch.events if e.kind == "report")
+    result.reports += batch.reports
     result.skipped.update(batch.skipped)
     return still_pending

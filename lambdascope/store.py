@@ -8,7 +8,11 @@ rollup one atomic step.
 from __future__ import annotations
 
 import json
+import math
+import operator
+from collections import Counter
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any
 
 from sqlite_utils import Database
@@ -235,6 +239,8 @@ def _facts_python(db: Database, span: tuple[int, int, int]) -> dict[int, dict[st
 
 
 def _max(current: Any, value: Any) -> Any:
+    if value is None:
+        return current
     return value if current is None or value > current else current
 
 
@@ -304,3 +310,275 @@ def rebuild_dirty_hours(db: Database) -> int:
             total += len(hours)
         db.conn.execute("DELETE FROM settings WHERE key = ?", (DIRTY_HOURS_KEY,))
     return total
+
+
+# --- batch writes for the local ingest: rows by shape, facts added incrementally ---
+
+Shape = tuple[str, ...]
+ROW_COLUMNS: Shape = (
+    "request_id",
+    "timestamp",
+    "duration_ms",
+    "billed_duration_ms",
+    "memory_mb",
+    "max_memory_used_mb",
+    "init_duration_ms",
+    "restore_duration_ms",
+    "billed_restore_duration_ms",
+    "status",
+    "error_type",
+    "out_of_memory",
+)
+TEXT_SHAPE: Shape = ROW_COLUMNS[:6]
+TEXT_INIT_SHAPE: Shape = ROW_COLUMNS[:7]
+JSON_SHAPE: Shape = (*ROW_COLUMNS[:6], "status")
+JSON_INIT_SHAPE: Shape = (*ROW_COLUMNS[:7], "status")
+FactKey = tuple[int, int]  # (hour, memory_mb or 0)
+Facts = dict[FactKey, dict[str, Any]]
+
+
+def event_row(event: PlatformEvent) -> tuple[Any, ...] | None:
+    """The ROW_COLUMNS row store_events would insert for a report event, else None."""
+    if event.kind != "report" or event.request_id is None or event.timestamp is None:
+        return None
+    oom = _is_oom(event.error_type)
+    status = event.status
+    if oom and status is None:
+        status = "error"
+    return (
+        event.request_id,
+        int(event.timestamp),
+        event.duration_ms,
+        event.billed_duration_ms,
+        event.memory_size_mb,
+        event.max_memory_used_mb,
+        event.init_duration_ms,
+        event.restore_duration_ms,
+        event.billed_restore_duration_ms,
+        status,
+        event.error_type,
+        1 if oom else 0,
+    )
+
+
+def facts_of(rows_by_shape: dict[Shape, list[tuple[Any, ...]]]) -> Facts:
+    """Hourly facts (as rebuild_hourly_facts computes them) of these invocation rows."""
+    facts: Facts = {}
+    for shape, rows in rows_by_shape.items():
+        if not rows:
+            continue
+        at = {name: i for i, name in enumerate(shape)}
+        stamp_i, memory_i = at["timestamp"], at["memory_mb"]
+        groups: dict[FactKey, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            stamp = row[stamp_i]
+            key = (stamp - stamp % HOUR_S, row[memory_i] or 0)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [row]
+            else:
+                group.append(row)
+        for key, group in groups.items():
+            fact = facts.get(key)
+            if fact is None:
+                fact = facts[key] = _empty_fact()
+            _add_group(fact, dict(zip(shape, zip(*group, strict=True), strict=True)), len(group))
+    return facts
+
+
+def _present(values: tuple[Any, ...] | None) -> list[Any]:
+    if values is None:
+        return []
+    return list(values) if None not in values else [v for v in values if v is not None]
+
+
+def _add_group(fact: dict[str, Any], columns: dict[str, tuple[Any, ...]], count: int) -> None:
+    fact["invocations"] += count
+    status = columns.get("status")
+    if status is not None:
+        fact["errors"] += status.count("error")
+        fact["timeouts"] += status.count("timeout")
+    oom = columns.get("out_of_memory")
+    if oom is not None:
+        fact["out_of_memory"] += sum(oom)
+    for column, hist_key in _HIST_COLUMNS.items():
+        values = _present(columns.get(column))
+        if not values:
+            continue
+        _merge_hist(fact[hist_key], _histogram(values))
+        if column == "duration_ms":
+            fact["duration_ms_sum"] += math.fsum(values)
+            fact["duration_ms_max"] = _max(fact["duration_ms_max"], max(values))
+        elif column == "billed_duration_ms":
+            fact["billed_duration_ms_sum"] += math.fsum(values)
+        elif column == "max_memory_used_mb":
+            fact["max_memory_used_mb_max"] = _max(fact["max_memory_used_mb_max"], max(values))
+        else:
+            fact["cold_starts"] += len(values)
+            fact["init_duration_ms_sum"] += math.fsum(values)
+            fact["init_duration_ms_max"] = _max(fact["init_duration_ms_max"], max(values))
+    for column in ("restore_duration_ms", "billed_restore_duration_ms"):
+        values = _present(columns.get(column))
+        if values:
+            fact[f"{column}_sum"] += math.fsum(values)
+
+
+def _histogram(values: list[Any]) -> dict[str, int]:
+    """histogram.from_values, with the bucket arithmetic mapped over the list in C."""
+    if all(map(operator.lt, repeat(0), values)) and max(values) < math.inf:
+        buckets = map(math.floor, map(operator.truediv, map(math.log, values), repeat(_LOG_G)))
+        return {str(k): n for k, n in Counter(buckets).items()}
+    return histogram.from_values(values)
+
+
+_LOG_G = math.log(histogram.GAMMA)
+
+
+def _merge_hist(into: dict[str, int], other: dict[str, int]) -> None:
+    for key, n in other.items():
+        into[key] = into.get(key, 0) + n
+
+
+def _merge_fact(into: dict[str, Any], other: dict[str, Any]) -> None:
+    for key, value in other.items():
+        if key.endswith("_hist"):
+            _merge_hist(into[key], value)
+        elif key.endswith("_max"):
+            into[key] = _max(into[key], value)
+        else:
+            into[key] += value
+
+
+_FACT_KEYS = tuple(_empty_fact())
+
+
+def merge_facts(into: Facts, other: Facts) -> None:
+    """Add ``other`` to ``into`` in place."""
+    for key, fact in other.items():
+        if key in into:
+            _merge_fact(into[key], fact)
+        else:
+            into[key] = fact
+
+
+def add_facts(db: Database, function_id: int, facts: Facts) -> None:
+    """Add these facts to the ``source='local'`` hourly_facts rows (caller's transaction).
+
+    Only the touched (hour, memory) rows are read and rewritten. A change that finds no
+    row to add to (a store whose facts lag its invocations) rebuilds that hour instead.
+    """
+    conn = db.conn
+    columns = ", ".join(_FACT_KEYS)
+    rebuild: set[int] = set()
+    for (hour, memory), fact in sorted(facts.items()):
+        row = conn.execute(
+            f"SELECT {columns} FROM hourly_facts WHERE function_id = ? AND hour = ?"
+            " AND memory_mb = ? AND source = 'local'",
+            (function_id, hour, memory),
+        ).fetchone()
+        if row is None:
+            if fact["invocations"] <= 0:
+                rebuild.add(hour)
+                continue
+            merged = _empty_fact()
+        else:
+            merged = dict(zip(_FACT_KEYS, row, strict=True))
+            for key in _HIST_COLUMNS.values():
+                merged[key] = histogram.from_json(merged[key])
+        _merge_fact(merged, fact)
+        for key in _HIST_COLUMNS.values():
+            merged[key] = histogram.to_json({k: n for k, n in merged[key].items() if n})
+        conn.execute(
+            f"INSERT INTO hourly_facts (function_id, hour, memory_mb, source, {columns})"
+            f" VALUES (?, ?, ?, 'local', {', '.join('?' for _ in _FACT_KEYS)})"
+            " ON CONFLICT (function_id, hour, memory_mb, source) DO UPDATE SET "
+            + ", ".join(f"{key} = excluded.{key}" for key in _FACT_KEYS),
+            (function_id, hour, memory, *merged.values()),
+        )
+    if rebuild:
+        rebuild_hourly_facts(db, function_id, rebuild)
+
+
+def insert_rows(
+    db: Database, function_id: int, rows_by_shape: dict[Shape, list[tuple[Any, ...]]]
+) -> tuple[int, dict[Shape, list[tuple[Any, ...]]] | None]:
+    """INSERT OR IGNORE the rows (no request id twice among them); returns the number
+    added and, when some already existed, the rows that were new (else None: all were).
+    Runs in the caller's transaction."""
+    conn = db.conn
+    total = sum(len(rows) for rows in rows_by_shape.values())
+    if total == 0:
+        return 0, None
+    conn.execute("SAVEPOINT ingest_rows")
+    added = _insert(conn, function_id, rows_by_shape)
+    if added == total:
+        conn.execute("RELEASE ingest_rows")
+        return added, None
+    # some were stored before (another file, an earlier run): keep only the new ones
+    conn.execute("ROLLBACK TO ingest_rows")
+    ids = [row[0] for rows in rows_by_shape.values() for row in rows]
+    existing = {
+        rid
+        for (rid,) in conn.execute(
+            "SELECT i.request_id FROM json_each(?) j JOIN invocations i"
+            " ON i.function_id = ? AND i.request_id = j.value",
+            (json.dumps(ids), function_id),
+        )
+    }
+    new = {
+        shape: [row for row in rows if row[0] not in existing]
+        for shape, rows in rows_by_shape.items()
+    }
+    added = _insert(conn, function_id, new)
+    conn.execute("RELEASE ingest_rows")
+    return added, new
+
+
+def _insert(conn: Any, function_id: int, rows_by_shape: dict[Shape, list[tuple[Any, ...]]]) -> int:
+    added = 0
+    for shape, rows in rows_by_shape.items():
+        if rows:
+            # the function id is an int written into the statement: one less bound value
+            sql = (
+                f"INSERT OR IGNORE INTO invocations (function_id, {', '.join(shape)})"
+                f" VALUES ({int(function_id)}, {', '.join('?' for _ in shape)})"
+            )
+            added += max(conn.executemany(sql, rows).rowcount, 0)
+    return added
+
+
+def apply_marks(
+    db: Database, function_id: int, marks: list[tuple[str, str]]
+) -> tuple[list[int], Facts]:
+    """Apply timeout / out-of-memory marks ((kind, request id)) to stored invocations as
+    store_events does. Returns the indexes of marks whose invocation is not stored, and
+    the change to the hourly facts. Runs in the caller's transaction."""
+    conn = db.conn
+    missing: list[int] = []
+    delta: Facts = {}
+    for index, (kind, request_id) in enumerate(marks):
+        row = conn.execute(
+            "SELECT timestamp, COALESCE(memory_mb, 0), status, out_of_memory FROM invocations"
+            " WHERE function_id = ? AND request_id = ?",
+            (function_id, request_id),
+        ).fetchone()
+        if row is None:
+            missing.append(index)
+            continue
+        stamp, memory, old_status, old_oom = row
+        sql = _MARK_TIMEOUT if kind == "timeout" else _MARK_OOM
+        if conn.execute(sql, (function_id, request_id)).rowcount <= 0:
+            continue
+        new_status, new_oom = conn.execute(
+            "SELECT status, out_of_memory FROM invocations WHERE function_id = ?"
+            " AND request_id = ?",
+            (function_id, request_id),
+        ).fetchone()
+        key = (stamp - stamp % HOUR_S, memory)
+        fact = delta.get(key)
+        if fact is None:
+            fact = delta[key] = _empty_fact()
+        fact["errors"] += (new_status == "error") - (old_status == "error")
+        fact["timeouts"] += (new_status == "timeout") - (old_status == "timeout")
+        fact["out_of_memory"] += (new_oom != 0) - (old_oom != 0)
+    return missing, delta

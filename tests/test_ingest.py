@@ -247,3 +247,45 @@ def test_envelope_file_with_garbage_between_objects_and_grown_later(
         ("queue-worker", "e3"),
         ("queue-worker", "é2"),
     ]
+
+
+def test_incremental_facts_equal_a_rebuild_from_the_invocations(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import collectors.local as local
+    import lambdascope.store as store
+
+    monkeypatch.setattr(local, "CHUNK_BYTES", 512)  # many batches, marks across them
+    logs = tmp_path / "logs" / "fn"
+    logs.mkdir(parents=True)
+    rid = "e5f6a7b8-3333-4444-a555-b66677778805"
+    lines = ["2024-05-01T10:05:00.000Z start"]
+    for n in range(40):
+        lines.append(
+            _report(f"r{n}", 10.0 + n).rstrip("\n")
+            + ("\tInit Duration: 5.5 ms" if n % 7 == 0 else "")
+        )
+        if n == 20:
+            lines.append(f"2024-05-01T11:05:00.000Z {rid} Task timed out after 3.00 seconds")
+            lines.append("x" * 600)
+            lines.append(_report(rid, 3000.0).rstrip("\n"))
+            lines.append(f"2024-05-01T11:05:01.000Z {rid} MemoryError")
+    (logs / "a.log").write_text("\n".join(lines) + "\n")
+    (logs / "b.log").write_text("2024-05-01T12:00:00Z x\n" + _report("r3") + _report("new"))
+    for source in (DATA / "sample", DATA / "json", logs):
+        ingest_paths(db, [str(source)])
+    query = "SELECT * FROM hourly_facts ORDER BY function_id, hour, memory_mb"
+    incremental = db.conn.execute(query).fetchall()
+    ids = [row[0] for row in db.conn.execute("SELECT id FROM functions")]
+    hours = [row[0] for row in db.conn.execute("SELECT DISTINCT hour FROM hourly_facts")]
+    with db.conn:
+        for fid in ids:
+            store.rebuild_hourly_facts(db, fid, hours)
+    rebuilt = db.conn.execute(query).fetchall()
+    assert len(incremental) == len(rebuilt) > 12
+    for a, b in zip(incremental, rebuilt, strict=True):
+        assert a[:9] == b[:9] and a[17:] == b[17:]
+        assert a[9:17] == pytest.approx(b[9:17])
+    assert db.conn.execute(
+        "SELECT status, out_of_memory FROM invocations WHERE request_id = ?", (rid,)
+    ).fetchone() == ("timeout", 1)
