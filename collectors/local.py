@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import sys
+import threading
 import time
 import zlib
 from collections import Counter
@@ -376,6 +378,18 @@ def _function_for(path: str, function_name: str | None) -> str:
     return parent or "unknown"
 
 
+@dataclass
+class Job:
+    """One file (or stdin) to read, as decided from the registry of ingested files."""
+
+    path: str
+    default_function: str
+    start_offset: int
+    mtime: float
+    registry: tuple[str, int, int, str] | None  # (resolved path, size, mtime, head hash)
+    size: int
+
+
 def ingest_paths(
     db: Database,
     paths: Iterable[str],
@@ -386,16 +400,62 @@ def ingest_paths(
     architecture: str = "x86_64",
     progress: Callable[[IngestResult], None] | None = None,
     stdin: IO[bytes] | None = None,
+    workers: int | None = None,
 ) -> IngestResult:
     """Ingest log files / directories / ``-`` into the store; see the module docstring.
 
     A path that cannot be read is listed in ``result.unreadable`` and the run goes on.
+    ``workers``: 1 reads and parses in a second process while this one writes, 0 does
+    everything here; None (default) uses a second process when there are at least
+    PARALLEL_MIN_BYTES to read and the platform can fork.
     """
     started = time.monotonic()
     result = IngestResult()
     rebuild_dirty_hours(db)  # a run that died left its touched hours here
     ids: dict[str, int] = {}
+    jobs = _plan(db, paths, result, function_name)
+    to_read = sum(max(job.size - job.start_offset, 0) for job in jobs)
+    context = _fork_context() if workers != 0 else None
+    if workers is None and to_read < PARALLEL_MIN_BYTES:
+        context = None
+    writer = _Writer(db, result, ids, account_id, region, architecture, progress, started)
+    if context is None:
+        for job in jobs:
+            try:
+                for batch in _read_job(job, stdin):
+                    writer.store(job, batch)
+                writer.finish(job)
+            except OSError as exc:
+                writer.pending = []
+                result.unreadable.append((job.path, exc.strerror or str(exc)))
+    else:
+        _run_with_reader(context, jobs, writer)
+    rebuild_dirty_hours(db)
+    rollup.refresh(db)  # the daily rollups of the days this run touched
+    result.seconds = time.monotonic() - started
+    return result
+
+
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+
+
+def _fork_context() -> Any:
+    # fork: the reader needs no imports and no pickled jobs; only safe without threads
+    if threading.active_count() > 1:
+        return None
+    try:
+        return multiprocessing.get_context("fork")
+    except ValueError:
+        return None
+
+
+def _plan(
+    db: Database, paths: Iterable[str], result: IngestResult, function_name: str | None
+) -> list[Job]:
+    """The files to read and from where; unchanged files are counted and skipped."""
     store_files = _store_files(db)
+    jobs: list[Job] = []
+    planned: set[str] = set()
     for path, error in discover(paths):
         if path != "-" and error is None and str(Path(path).resolve()) in store_files:
             continue  # a log directory that also holds the store
@@ -403,25 +463,163 @@ def ingest_paths(
             result.unreadable.append((path, error))
             continue
         try:
-            _ingest_one(
-                db,
-                path,
-                result,
-                ids,
-                default_function=_function_for(path, function_name),
-                account_id=account_id,
-                region=region,
-                architecture=architecture,
-                progress=progress,
-                stdin=stdin,
-                started=started,
-            )
+            job = _plan_one(db, path, _function_for(path, function_name))
         except OSError as exc:
             result.unreadable.append((path, exc.strerror or str(exc)))
-    rebuild_dirty_hours(db)
-    rollup.refresh(db)  # the daily rollups of the days this run touched
-    result.seconds = time.monotonic() - started
-    return result
+            continue
+        key = job.registry[0] if job is not None and job.registry else None
+        if job is None or (key is not None and key in planned):
+            result.files += 1
+            result.unchanged_files += 1
+            continue
+        if key is not None:
+            planned.add(key)
+        jobs.append(job)
+    return jobs
+
+
+def _plan_one(db: Database, path: str, default_function: str) -> Job | None:
+    if path == "-":
+        return Job(path, default_function, 0, time.time(), None, 0)
+    with open(path, "rb") as raw:
+        stat = os.fstat(raw.fileno())
+        size, mtime = stat.st_size, stat.st_mtime
+        registry_key = str(Path(path).resolve())
+        start_offset = 0
+        row = db.conn.execute(
+            "SELECT size_bytes, mtime, head_sha256, offset_bytes, completed"
+            " FROM ingested_files WHERE path = ?",
+            (registry_key,),
+        ).fetchone()
+        if row is not None:
+            old_size, old_mtime, old_head, old_offset, completed = row
+            same_head = _head_hash(raw, min(old_size, HEAD_BYTES)) == old_head
+            if same_head and size >= old_size:
+                if completed and size == old_size and int(mtime) == old_mtime:
+                    return None
+                start_offset = old_offset
+        head = _head_hash(raw, size)
+    return Job(
+        path, default_function, start_offset, mtime, (registry_key, size, int(mtime), head), size
+    )
+
+
+def _read_job(job: Job, stdin: IO[bytes] | None = None) -> Iterator[Prepared]:
+    """The prepared batches of one job (raises OSError when the file cannot be read)."""
+    if job.path == "-":
+        raw: IO[bytes] = stdin if stdin is not None else sys.stdin.buffer
+        for batch, _source in iter_batches(
+            raw, default_timestamp=job.mtime, default_function=job.default_function
+        ):
+            yield prepare(batch)
+        return
+    with open(job.path, "rb") as handle:
+        for batch, _source in iter_batches(
+            handle,
+            start_offset=job.start_offset,
+            default_timestamp=job.mtime,
+            default_function=job.default_function,
+        ):
+            yield prepare(batch)
+
+
+def _reader_main(jobs: list[Job], channel: Any) -> None:
+    """The reading process: every job's prepared batches, in order, over the pipe."""
+    try:
+        for index, job in enumerate(jobs):
+            try:
+                for batch in _read_job(job):
+                    channel.send(("batch", index, batch))
+            except OSError as exc:
+                channel.send(("error", index, exc.strerror or str(exc)))
+                continue
+            channel.send(("done", index, None))
+        channel.send(("end", -1, None))
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass  # the writing process is gone: nothing left to do
+    finally:
+        channel.close()
+
+
+def _run_with_reader(context: Any, jobs: list[Job], writer: _Writer) -> None:
+    receiving, sending = context.Pipe(duplex=False)
+    reader = context.Process(target=_reader_main, args=(jobs, sending), daemon=True)
+    reader.start()
+    sending.close()
+    try:
+        while True:
+            try:
+                kind, index, payload = receiving.recv()
+            except EOFError:
+                # the reader died: what it did not hand over is read here
+                done = writer.finished
+                for job in jobs:
+                    if job.path not in done:
+                        writer.result.unreadable.append((job.path, "reading process ended"))
+                break
+            if kind == "end":
+                break
+            job = jobs[index]
+            if kind == "batch":
+                writer.store(job, payload)
+            elif kind == "done":
+                writer.finish(job)
+            else:
+                writer.pending = []
+                writer.result.unreadable.append((job.path, payload))
+    finally:
+        receiving.close()
+        reader.join(timeout=5)
+        if reader.is_alive():
+            reader.kill()
+            reader.join()
+
+
+class _Writer:
+    """Stores prepared batches (the one process that writes to the store)."""
+
+    def __init__(
+        self,
+        db: Database,
+        result: IngestResult,
+        ids: dict[str, int],
+        account_id: str,
+        region: str,
+        architecture: str,
+        progress: Callable[[IngestResult], None] | None,
+        started: float,
+    ) -> None:
+        self.db, self.result, self.ids = db, result, ids
+        self.account_id, self.region, self.architecture = account_id, region, architecture
+        self.progress, self.started = progress, started
+        self.pending: Pending = []
+        self.finished: set[str] = set()
+
+    def store(self, job: Job, batch: Prepared) -> None:
+        self.pending = _store_batch(
+            self.db,
+            batch,
+            self.pending,
+            self.result,
+            self.ids,
+            account_id=self.account_id,
+            region=self.region,
+            architecture=self.architecture,
+            registry=job.registry,
+        )
+        if self.progress is not None:
+            self.result.seconds = time.monotonic() - self.started
+            self.progress(self.result)
+
+    def finish(self, job: Job) -> None:
+        self.pending = []  # marks never carry over from one file to the next
+        if job.registry is not None:
+            with self.db.conn:
+                self.db.conn.execute(
+                    "UPDATE ingested_files SET completed = 1 WHERE path = ?", (job.registry[0],)
+                )
+        self.result.files += 1
+        self.finished.add(job.path)
 
 
 def _store_files(db: Database) -> set[str]:
@@ -438,81 +636,6 @@ def _head_hash(raw: IO[bytes], size: int) -> str:
     digest = hashlib.sha256(raw.read(min(HEAD_BYTES, size))).hexdigest()
     raw.seek(0)
     return digest
-
-
-def _ingest_one(
-    db: Database,
-    path: str,
-    result: IngestResult,
-    ids: dict[str, int],
-    *,
-    default_function: str,
-    account_id: str,
-    region: str,
-    architecture: str,
-    progress: Callable[[IngestResult], None] | None,
-    stdin: IO[bytes] | None,
-    started: float,
-) -> None:
-    registry_key: str | None = None
-    start_offset = 0
-    mtime = time.time()
-    if path == "-":
-        raw: IO[bytes] = stdin if stdin is not None else sys.stdin.buffer
-        size = 0
-        head = ""
-    else:
-        raw = open(path, "rb")  # noqa: SIM115 - closed in finally
-        stat = os.fstat(raw.fileno())
-        size, mtime = stat.st_size, stat.st_mtime
-        registry_key = str(Path(path).resolve())
-        row = db.conn.execute(
-            "SELECT size_bytes, mtime, head_sha256, offset_bytes, completed"
-            " FROM ingested_files WHERE path = ?",
-            (registry_key,),
-        ).fetchone()
-        if row is not None:
-            old_size, old_mtime, old_head, old_offset, completed = row
-            same_head = _head_hash(raw, min(old_size, HEAD_BYTES)) == old_head
-            if same_head and size >= old_size:
-                if completed and size == old_size and int(mtime) == old_mtime:
-                    result.files += 1
-                    result.unchanged_files += 1
-                    raw.close()
-                    return
-                start_offset = old_offset
-        head = _head_hash(raw, size)
-    try:
-        pending: Pending = []
-        for batch, _source in iter_batches(
-            raw,
-            start_offset=start_offset,
-            default_timestamp=mtime,
-            default_function=default_function,
-        ):
-            pending = _store_batch(
-                db,
-                prepare(batch),
-                pending,
-                result,
-                ids,
-                account_id=account_id,
-                region=region,
-                architecture=architecture,
-                registry=(registry_key, size, int(mtime), head) if registry_key else None,
-            )
-            if progress is not None:
-                result.seconds = time.monotonic() - started
-                progress(result)
-        if registry_key is not None:
-            with db.conn:
-                db.conn.execute(
-                    "UPDATE ingested_files SET completed = 1 WHERE path = ?", (registry_key,)
-                )
-        result.files += 1
-    finally:
-        if path != "-":
-            raw.close()
 
 
 @dataclass

@@ -289,3 +289,28 @@ def test_incremental_facts_equal_a_rebuild_from_the_invocations(
     assert db.conn.execute(
         "SELECT status, out_of_memory FROM invocations WHERE request_id = ?", (rid,)
     ).fetchone() == ("timeout", 1)
+
+
+def test_a_second_reading_process_stores_exactly_the_same(tmp_path: Path) -> None:
+    from lambdascope.db import open_db
+
+    logs = tmp_path / "logs"
+    shutil.copytree(DATA, logs)
+    stores = []
+    for workers in (0, 1):
+        db = open_db(tmp_path / f"w{workers}.db")
+        result = ingest_paths(db, [str(logs)], workers=workers)
+        again = ingest_paths(db, [str(logs)], workers=workers)
+        tables = [
+            db.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+            for table in ("invocations", "hourly_facts")
+        ]
+        files = db.conn.execute(
+            "SELECT path, offset_bytes, lines, reports, skipped, completed"
+            " FROM ingested_files ORDER BY path"
+        ).fetchall()
+        stores.append(
+            (result.summary_line().split(" in ")[0], again.unchanged_files, tables, files)
+        )
+    assert stores[0] == stores[1]
+    assert stores[1][1] == 9 and len(stores[1][2][0]) > 1000
