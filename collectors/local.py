@@ -5,9 +5,10 @@ bytes, several members, a truncated tail keeps what was readable) and ``-`` (std
 into the store. Memory stays flat: text is read in chunks of complete lines and only
 lines that can hold a platform event are decoded (lambdascope.logparse.scan_chunk).
 
-Crash safety: each batch (its invocations, status marks, the hours it touched and the
-file's new offset in decompressed bytes) is one transaction. Hourly rollups of the touched
-hours are rebuilt at the end of the run, and at the start of the next run if a run died.
+Crash safety: each batch (its invocations, status marks, the hourly facts it adds to and
+the file's new offset in decompressed bytes) is one transaction, so a run killed at any
+point is completed by running it again. With enough to read, a second process reads and
+parses (lambdascope.logscan) while this one writes.
 """
 
 from __future__ import annotations
