@@ -9,10 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlite_utils import Database
 
 from collectors.local import ingest_paths
 from lambdascope import histogram
+from lambdascope.cli import cli
+from lambdascope.db import open_db
 
 DATA = Path(__file__).parent / "data" / "logs"
 REPORT = (
@@ -173,6 +176,30 @@ def test_unreadable_file_is_reported(db: Database, tmp_path: Path) -> None:
     log.chmod(0)
     result = ingest_paths(db, [str(log)])
     assert result.unreadable == [(str(log), "Permission denied")]
+
+
+def test_paths_that_cannot_be_read_are_reported_and_the_rest_goes_on(
+    db_path: Path, tmp_path: Path
+) -> None:
+    """Works as root too (permissions do not stop root): a dangling link inside a
+    directory and a path that does not exist, next to a readable file."""
+    logs = tmp_path / "logs" / "fn"
+    logs.mkdir(parents=True)
+    (logs / "ok.log").write_text(_report("ok1"))
+    (logs / "gone.log").symlink_to(tmp_path / "nowhere.log")
+    missing = tmp_path / "missing.log"
+    result = CliRunner().invoke(
+        cli, ["--db", str(db_path), "ingest", str(tmp_path / "logs"), str(missing)]
+    )
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 2
+    assert any("gone.log" in line for line in errors)
+    assert any("missing.log" in line for line in errors)
+    assert "Traceback" not in result.output
+    assert "1 reports (1 new)" in result.stdout
+    stored = open_db(db_path, readonly=True).conn.execute("SELECT request_id FROM invocations")
+    assert stored.fetchall() == [("ok1",)]
 
 
 def test_the_store_itself_is_never_ingested(db: Database, db_path: Path) -> None:
