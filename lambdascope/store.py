@@ -58,29 +58,9 @@ def store_events(db: Database, function_id: int, events: Iterable[PlatformEvent]
         if event.request_id is None:
             continue
         if event.kind == "report":
-            if event.timestamp is None:
-                continue
-            oom = _is_oom(event.error_type)
-            status = event.status
-            if oom and status is None:
-                status = "error"
-            rows.append(
-                (
-                    function_id,
-                    event.request_id,
-                    int(event.timestamp),
-                    event.duration_ms,
-                    event.billed_duration_ms,
-                    event.memory_size_mb,
-                    event.max_memory_used_mb,
-                    event.init_duration_ms,
-                    event.restore_duration_ms,
-                    event.billed_restore_duration_ms,
-                    status,
-                    event.error_type,
-                    1 if oom else 0,
-                )
-            )
+            row = event_row(event)
+            if row is not None:
+                rows.append((function_id, *row))
         elif event.kind == "timeout":
             timeouts.append((function_id, event.request_id))
         elif event.kind == "out_of_memory":
