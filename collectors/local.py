@@ -83,6 +83,8 @@ class IngestResult:
     seconds: float = 0.0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     unchanged_files: int = 0
+    bytes_total: int = 0  # bytes this run has to read (files as stored on disk)
+    bytes_done: int = 0
 
     def summary_line(self) -> str:
         """The one-line summary printed at the end of ``lambdascope ingest``."""
@@ -416,6 +418,7 @@ def ingest_paths(
     ids: dict[str, int] = {}
     jobs = _plan(db, paths, result, function_name)
     to_read = sum(max(job.size - job.start_offset, 0) for job in jobs)
+    result.bytes_total = to_read
     context = _fork_context() if workers != 0 else None
     if workers is None and to_read < PARALLEL_MIN_BYTES:
         context = None
@@ -610,6 +613,7 @@ class _Writer:
         self.progress, self.started = progress, started
         self.pending: Pending = []
         self.finished: set[str] = set()
+        self.finished_bytes = 0  # of the files done, for the progress bar
 
     def store(self, job: Job, batch: Prepared) -> None:
         self.pending = _store_batch(
@@ -625,9 +629,13 @@ class _Writer:
         )
         if self.progress is not None:
             self.result.seconds = time.monotonic() - self.started
+            read = max(batch.end_offset - job.start_offset, 0)
+            self.result.bytes_done = self.finished_bytes + min(read, max(job.size, 0))
             self.progress(self.result)
 
     def finish(self, job: Job) -> None:
+        self.finished_bytes += max(job.size - job.start_offset, 0)
+        self.result.bytes_done = self.finished_bytes
         self.pending = []  # marks never carry over from one file to the next
         if job.registry is not None:
             with self.db.conn:

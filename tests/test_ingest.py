@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlite_utils import Database
 
-from collectors.local import ingest_paths
+from collectors.local import IngestResult, ingest_paths
 from lambdascope import histogram
 from lambdascope.cli import cli
 from lambdascope.db import open_db
@@ -341,3 +341,25 @@ def test_a_second_reading_process_stores_exactly_the_same(tmp_path: Path) -> Non
         )
     assert stores[0] == stores[1]
     assert stores[1][1] == 9 and len(stores[1][2][0]) > 1000
+
+
+def test_progress_reports_bytes_read_up_to_the_total(db: Database, tmp_path: Path) -> None:
+    from lambdascope.commands.ingest import progress_line
+
+    logs = tmp_path / "fn"
+    logs.mkdir()
+    for n in range(3):
+        text = "".join(_report(f"r{n}-{i}") for i in range(3000))
+        (logs / f"{n}.log").write_text(text)
+    seen: list[tuple[int, int, str]] = []
+
+    def progress(result: IngestResult) -> None:
+        seen.append((result.bytes_done, result.bytes_total, progress_line(result)))
+
+    total = sum(p.stat().st_size for p in logs.iterdir())
+    ingest_paths(db, [str(logs)], progress=progress, workers=0)
+    assert seen and all(t == total for _, t, _ in seen)
+    done = [d for d, _, _ in seen]
+    assert done == sorted(done) and done[-1] == total
+    assert seen[-1][2].startswith("[" + "#" * 24 + "] 100%")
+    assert "9,000 reports" in seen[-1][2]

@@ -54,11 +54,7 @@ def ingest(
     tty = sys.stderr.isatty()
 
     def show(result: IngestResult) -> None:
-        click.echo(
-            f"\r{result.files:,} files, {result.lines:,} lines, {result.reports:,} reports",
-            err=True,
-            nl=False,
-        )
+        click.echo("\r" + progress_line(result), err=True, nl=False)
 
     result = ingest_paths(
         db,
@@ -76,3 +72,16 @@ def ingest(
     click.echo(result.summary_line())
     if result.unreadable:
         sys.exit(1)
+
+
+def progress_line(result: IngestResult, width: int = 24) -> str:
+    """The terminal progress bar: share of the bytes to read, then the running totals."""
+    counts = f"{result.files:,} files, {result.lines:,} lines, {result.reports:,} reports"
+    if result.bytes_total <= 0:  # stdin: nothing to measure against
+        return counts
+    share = min(result.bytes_done / result.bytes_total, 1.0)
+    filled = round(share * width)
+    return (
+        f"[{'#' * filled}{'-' * (width - filled)}] {share:4.0%}"
+        f" {result.bytes_done / 1e6:,.0f}/{result.bytes_total / 1e6:,.0f} MB  {counts}"
+    )
