@@ -282,8 +282,10 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(
     terminal = b"".join(chunks).decode()
     assert proc.returncode == 0, terminal
     assert "collecting inventory, metrics for 1 account x region pairs" in terminal
-    assert "collecting  [" in terminal and "2/2" in terminal
-    assert f"{DEFAULT_ACCOUNT} us-east-1 metrics: ok" in terminal
+    assert "collecting  [" in terminal and "2/2 parts" in terminal
+    # one bar per account x region, over its sources
+    target_line = [line for line in terminal.splitlines() if "us-east-1" in line][-1]
+    assert DEFAULT_ACCOUNT in target_line and "] 2/2  inventory ok, metrics ok" in target_line
     assert proc.stdout.splitlines()[-1].startswith("estimated AWS charge of this run: $")
 
     # not a terminal (cron, systemd, pipes): one line per part, no bar
@@ -294,3 +296,28 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(
         f"{DEFAULT_ACCOUNT} us-east-1 inventory: ok",
         f"{DEFAULT_ACCOUNT} us-east-1 metrics: ok",
     ]
+
+
+def test_terminal_progress_has_a_bar_per_account_and_region() -> None:
+    import io
+    from types import SimpleNamespace
+
+    from lambdascope.commands.collect import TerminalProgress
+
+    out = io.StringIO()
+    progress = TerminalProgress(out, sources=3)
+    part = progress.start(3 * 30)
+    for n in range(30):
+        for source in ("inventory", "metrics", "logs")[: 1 + n % 3]:
+            part(
+                SimpleNamespace(
+                    account_id=f"{n:012d}", region="us-east-1", source=source, status="ok"
+                )
+            )
+    lines = progress.lines(rows=12)
+    assert lines[0].startswith("collecting  [") and lines[0].endswith("] 60/90 parts")
+    assert len(lines) == 11  # the overall bar, a "more" line, the 9 latest pairs
+    assert lines[1] == "  ... 21 more account x region pairs"
+    assert lines[-1].startswith("  000000000029 us-east-1")
+    assert lines[-1].endswith("] 3/3  inventory ok, metrics ok, logs ok")
+    assert "\x1b[" in out.getvalue()  # redrawn in place

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -25,45 +26,74 @@ def _utc(value: str | None, flag: str) -> datetime | None:
 
 
 class TerminalProgress:
-    """A progress bar over the account x region x source parts on a terminal (stderr).
+    """Progress on a terminal (stderr): an overall bar over the account x region x source
+    parts and, under it, one bar per account x region over its sources, redrawn in place.
 
-    The bar's label names the part that finished last (account, region, source, status);
-    parts finish in worker threads, so updates are serialised.
+    Parts finish in worker threads, so updates are serialised. An account x region line
+    appears when its first part finishes; with more of them than the terminal has rows,
+    the most recently updated ones are shown.
     """
 
-    def __init__(self, file: TextIO) -> None:
+    WIDTH = 24
+
+    def __init__(self, file: TextIO, sources: int) -> None:
         self.file = file
-        self._bar: Any = None
+        self.sources = max(sources, 1)
+        self.total = 0
+        self.done = 0
+        self.targets: dict[tuple[str, str], list[str]] = {}  # -> "source status" per part
+        self._drawn = 0
+        self._started = False
         self._lock = threading.Lock()
 
     def message(self, text: str) -> None:
-        if self._bar is None:
-            click.echo(text, file=self.file)
+        with self._lock:
+            if not self._started:
+                click.echo(text, file=self.file)
 
     def start(self, total: int) -> Callable[[Any], None]:
-        def show(item: str | None) -> str | None:
-            return item
-
-        self._bar = click.progressbar(
-            None,
-            length=total,
-            label="collecting",
-            file=self.file,
-            show_pos=True,
-            item_show_func=show,
-        )
-        self._bar.__enter__()
+        with self._lock:
+            self.total, self._started = total, True
+            self._draw()
         return self.part
 
     def part(self, result: Any) -> None:
-        line = f"{result.account_id} {result.region} {result.source}: {result.status}"
         with self._lock:
-            self._bar.update(1, line)
+            key = (str(result.account_id), str(result.region))
+            self.targets.setdefault(key, []).append(f"{result.source} {result.status}")
+            self.targets[key] = self.targets.pop(key)  # most recently updated last
+            self.done += 1
+            self._draw()
+
+    @classmethod
+    def bar(cls, done: int, total: int) -> str:
+        filled = round(cls.WIDTH * done / total) if total else cls.WIDTH
+        return f"[{'#' * filled}{'-' * (cls.WIDTH - filled)}] {done}/{total}"
+
+    def lines(self, rows: int) -> list[str]:
+        """What is drawn: the overall bar, then up to ``rows - 1`` account x region bars."""
+        out = [f"collecting  {self.bar(self.done, self.total)} parts"]
+        shown = list(self.targets.items())
+        room = max(rows - 2, 1)
+        if len(shown) > room:
+            out.append(f"  ... {len(shown) - room + 1} more account x region pairs")
+            shown = shown[-(room - 1) :] if room > 1 else []
+        for (account, region), parts in shown:
+            label = f"{account} {region}".ljust(28)
+            out.append(f"  {label} {self.bar(len(parts), self.sources)}  {', '.join(parts)}")
+        return out
+
+    def _draw(self) -> None:
+        rows = shutil.get_terminal_size((100, 24)).lines
+        text = self.lines(rows)
+        up = f"\x1b[{self._drawn}F" if self._drawn else ""
+        self.file.write(up + "".join(f"\x1b[2K{line}\n" for line in text))
+        self.file.flush()
+        self._drawn = len(text)
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
+        with self._lock:
+            self._started = False
 
 
 @click.command()
@@ -146,7 +176,7 @@ def collect(
     db = open_db(db_path_of(ctx))
     note_rollup_backlog(db)
     # A terminal gets a progress bar; anything else (cron, systemd, pipes) one line per part.
-    bar = TerminalProgress(sys.stderr) if sys.stderr.isatty() else None
+    bar = TerminalProgress(sys.stderr, len(options.sources())) if sys.stderr.isatty() else None
 
     def progress(message: str) -> None:
         if bar is not None:
