@@ -108,3 +108,26 @@ def test_ingest_unreadable_path_exits_non_zero_after_the_rest(tmp_path: Path) ->
         f"Error: cannot read {missing}: no such file or directory\n"
         "2 files, 10 lines, 4 reports (2 new), skipped 0 lines, 1 functions in S s (N lines/s)\n"
     )
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "many.log"
+    line = (
+        "REPORT RequestId: {0}\tDuration: 1.0 ms\tBilled Duration: 1 ms\t"
+        "Memory Size: 128 MB\tMax Memory Used: 60 MB\t\n"
+    )
+    log.write_text("".join(line.format(f"req-{i}") for i in range(20000)))
+    parse = subprocess.Popen(
+        [sys.executable, "-m", "lambdascope.cli", "parse", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert parse.stdout is not None and parse.stderr is not None
+    first = parse.stdout.readline()
+    parse.stdout.close()  # like `| head -1`
+    assert parse.wait(timeout=60) == 0
+    assert b'"request_id": "req-0"' in first
+    assert parse.stderr.read() == b""

@@ -750,3 +750,10 @@ def test_stale_modified_days_option(db_path: Path) -> None:
         cli, ["--db", str(db_path), "report", "stale", "--modified-days", "0"]
     )
     assert result.exit_code == 2
+
+
+def test_power_tuning_on_a_store_older_than_the_window(fleet: Path) -> None:
+    code, out, err = run(fleet, "power-tuning", "orders-api")
+    assert code == 0
+    assert "showing the 14d up to the latest data" in err
+    assert json.loads(out)["lambdaARN"].endswith(":function:orders-api")

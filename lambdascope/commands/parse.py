@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -40,6 +41,10 @@ def parse(paths: tuple[str, ...], function_name: str | None) -> None:
                 for event in batch.events:
                     if event.kind != "out_of_memory":
                         click.echo(json.dumps(event_to_json(event)))
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes
+            sys.exit(0)
         except OSError as exc:
             click.echo(f"Error: cannot read {path}: {exc.strerror or exc}", err=True)
             failed = True

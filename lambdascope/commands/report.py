@@ -283,6 +283,10 @@ def power_tuning(
     filters = _filters(
         db, (function_name,), (region,) if region else (), (account,) if account else ()
     )
+    moved = None if until else window_at_latest_data(db, start, end)
+    if moved is not None:
+        start, end = moved
+        click.echo(note_moved_window(since, end), err=True)
     recs = rightsizing.recommend_all(db, start, end, filters)
     if not recs:
         raise click.ClickException(f"no data for {function_name} in the last {since}")
