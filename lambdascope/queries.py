@@ -202,7 +202,7 @@ class FunctionStats:
 _FACTS_SQL = """
 SELECT {columns} FROM hourly_facts hf
 WHERE hf.hour >= {start} AND hf.hour < {end}
-  AND hf.function_id IN (SELECT f.id FROM functions f WHERE {where})
+  AND hf.function_id IN (SELECT f.id FROM functions f WHERE {where}){only_dirty_hf}
   AND (hf.source = 'local' OR NOT EXISTS (
         SELECT 1 FROM hourly_facts l
         WHERE l.function_id = hf.function_id AND l.hour = hf.hour AND l.source = 'local'))
@@ -259,7 +259,7 @@ SELECT mx.function_id, mx.hour, f.memory_mb, 'metrics',
   mx.duration_p50_ms, mx.duration_p95_ms, mx.duration_p99_ms, mx.duration_max_ms
 FROM hourly_metrics mx JOIN functions f ON f.id = mx.function_id
 WHERE mx.hour >= {start} AND mx.hour < {end}
-  AND mx.function_id IN (SELECT f.id FROM functions f WHERE {where})
+  AND mx.function_id IN (SELECT f.id FROM functions f WHERE {where}){only_dirty_mx}
   AND NOT EXISTS (
     SELECT 1 FROM hourly_facts h WHERE h.function_id = mx.function_id AND h.hour = mx.hour)
 """
@@ -323,52 +323,77 @@ def filter_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
     return where_named, {f"p{i}": value for i, value in enumerate(plist)}
 
 
-def merged_hourly_sql(start: int, end: int, filters: Filters = ALL) -> tuple[str, dict[str, Any]]:
+def _dirty(alias: str, time_column: str = "hour") -> str:
+    """SQL condition: the row's (function, day) waits for a rollup refresh."""
+    return (
+        f"{alias}.function_id IN (SELECT function_id FROM rollup_dirty)"
+        f" AND EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.function_id = {alias}.function_id"
+        f" AND d.day = {alias}.{time_column} - {alias}.{time_column} % {DAY_S})"
+    )
+
+
+def merged_hourly_sql(
+    start: int, end: int, filters: Filters = ALL, *, only_dirty: bool = False
+) -> tuple[str, dict[str, Any]]:
     """SQL text and parameters of the merged view computed from the base tables, one row
     per function x hour x memory, columns :data:`MERGED_COLUMNS`.
 
     ``source`` is 'local', 'insights' or 'metrics'; ``has_metrics`` says whether the
-    counts came from CloudWatch; duration_p50/p95/p99/max_ms are CloudWatch's. Readers
-    normally use the precomputed ``merged_hourly`` table instead (see :func:`_hourly_rows`).
+    counts came from CloudWatch; duration_p50/p95/p99/max_ms are CloudWatch's.
+    ``only_dirty`` keeps the function-days that wait for a rollup refresh. Readers use
+    the precomputed ``merged_hourly`` table for the other days (see :func:`_hourly_rows`).
     """
     where, params = filter_sql(filters)
-    window = {"start": int(start), "end": int(end), "where": where}
+    window = {
+        "start": int(start),
+        "end": int(end),
+        "where": where,
+        "only_dirty_hf": f" AND {_dirty('hf')}" if only_dirty else "",
+        "only_dirty_mx": f" AND {_dirty('mx')}" if only_dirty else "",
+    }
     facts = _FACTS_SQL.format(columns=_FACT_COLUMNS, **window)
     return _MERGED_SQL.format(facts=facts, **window), params
 
 
-def day_rows_sql(start: int, end: int, filters: Filters = ALL) -> tuple[str, dict[str, Any]]:
-    """Per function x UTC day x memory aggregates (columns :data:`DAY_COLUMNS`) of the
-    merged view computed from the base tables; what the daily_facts table stores."""
-    sql, params = merged_hourly_sql(start, end, filters)
-    return DAY_AGG_SQL.format(rows=sql), params
+def _has_rollups(conn: sqlite3.Connection) -> bool:
+    """Whether the store has the derived tables (migration 0002; a read-only reader of a
+    store no writer has opened since the upgrade sees none)."""
+    row = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'rollup_dirty'"
+    ).fetchone()
+    return bool(row[0])
 
 
-def _rollups_clean(conn: sqlite3.Connection, start: int, end: int) -> bool:
-    """Whether merged_hourly / daily_facts are up to date for ``[start, end)``."""
-    try:
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM rollup_dirty WHERE day >= ? AND day < ?)",
-            (int(start) - int(start) % DAY_S, int(end)),
-        ).fetchone()
-    except sqlite3.OperationalError:  # a store older than the rollup tables
-        return False
-    return not row[0]
+def _dirty_span(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int] | None:
+    """The part of ``[start, end)`` covered by function-days that wait for a refresh (from
+    the first such day to the end of the last), None when there are none."""
+    row = conn.execute(
+        "SELECT min(day), max(day) FROM rollup_dirty WHERE day >= ? AND day < ?",
+        (int(start) - int(start) % DAY_S, int(end)),
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return max(int(start), int(row[0])), min(int(end), int(row[1]) + DAY_S)
 
 
 def _hourly_rows(
     conn: sqlite3.Connection, start: int, end: int, filters: Filters
 ) -> tuple[str, dict[str, Any]]:
-    """Merged rows (MERGED_COLUMNS) in the window: from merged_hourly when it is up to
-    date, else computed from the base tables."""
-    if not _rollups_clean(conn, start, end):
+    """Merged rows (MERGED_COLUMNS) in the window: from merged_hourly, and computed from
+    the base tables for the function-days that wait for a rollup refresh."""
+    if not _has_rollups(conn):
         return merged_hourly_sql(start, end, filters)
     where, params = filter_sql(filters)
-    return (
-        f"SELECT {MERGED_COLUMNS} FROM merged_hourly"
-        f" WHERE hour >= {int(start)} AND hour < {int(end)}"
-        f" AND function_id IN (SELECT f.id FROM functions f WHERE {where})"
-    ), params
+    sql = (
+        f"SELECT {MERGED_COLUMNS} FROM merged_hourly m"
+        f" WHERE m.hour >= {int(start)} AND m.hour < {int(end)}"
+        f" AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})"
+    )
+    span = _dirty_span(conn, start, end)
+    if span is not None:
+        dirty, _ = merged_hourly_sql(*span, filters, only_dirty=True)
+        sql += f" AND NOT ({_dirty('m')}) UNION ALL {dirty}"
+    return sql, params
 
 
 def _split(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
@@ -386,8 +411,9 @@ def _split(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
 
     def empty(lo: int, hi: int) -> bool:
         row = conn.execute(
-            "SELECT NOT EXISTS (SELECT 1 FROM merged_hourly WHERE hour >= ? AND hour < ?)",
-            (lo, hi),
+            "SELECT NOT EXISTS (SELECT 1 FROM hourly_facts WHERE hour >= ? AND hour < ?)"
+            " AND NOT EXISTS (SELECT 1 FROM hourly_metrics WHERE hour >= ? AND hour < ?)",
+            (lo, hi, lo, hi),
         ).fetchone()
         return bool(row[0])
 
@@ -400,53 +426,70 @@ def _split(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
 
 def _window_day_rows(
     conn: sqlite3.Connection, start: int, end: int, filters: Filters
-) -> tuple[str, dict[str, Any], bool]:
+) -> tuple[str, dict[str, Any]]:
     """Day-shaped rows (DAY_COLUMNS) covering ``[start, end)``: whole days from
-    daily_facts, the partial days at either edge aggregated from merged hours. The flag
-    says whether daily_facts was used (its histograms are then valid for whole days)."""
+    daily_facts (computed from the base tables for function-days that wait for a
+    refresh), the partial days at either edge aggregated from merged hours."""
     where, params = filter_sql(filters)
-    if not _rollups_clean(conn, start, end):
-        sql, params = _hourly_rows(conn, start, end, filters)
-        return DAY_AGG_SQL.format(rows=sql), params, False
-    d0, d1 = _split(conn, start, end)
+    d0, d1 = _split(conn, start, end) if _has_rollups(conn) else (0, 0)
     if d0 >= d1:
         sql, params = _hourly_rows(conn, start, end, filters)
-        return DAY_AGG_SQL.format(rows=sql), params, False
+        return DAY_AGG_SQL.format(rows=sql), params
     parts = [
-        f"SELECT {DAY_COLUMNS} FROM daily_facts WHERE day >= {d0} AND day < {d1}"
-        f" AND function_id IN (SELECT f.id FROM functions f WHERE {where})"
+        f"SELECT {DAY_COLUMNS} FROM daily_facts df WHERE df.day >= {d0} AND df.day < {d1}"
+        f" AND df.function_id IN (SELECT f.id FROM functions f WHERE {where})"
     ]
+    span = _dirty_span(conn, d0, d1)
+    if span is not None:
+        parts[0] += f" AND NOT ({_dirty('df', 'day')})"
+        dirty, _ = merged_hourly_sql(*span, filters, only_dirty=True)
+        parts.append(DAY_AGG_SQL.format(rows=dirty))
     for lo, hi in ((start, d0), (d1, end)):
         if lo < hi:
             hours, _ = _hourly_rows(conn, lo, hi, filters)
             parts.append(DAY_AGG_SQL.format(rows=hours))
-    return " UNION ALL ".join(parts), params, True
+    return " UNION ALL ".join(parts), params
 
 
-def facts_histogram_sql(start: int, end: int, where: str, columns: Sequence[str]) -> str:
+def facts_histogram_sql(
+    start: int, end: int, where: str, columns: Sequence[str], *, only_dirty: bool = False
+) -> str:
     """Rows (function_id, memory_mb, *columns) of histogram columns from the facts of the
-    merged view in ``[start, end)``; ``where`` as returned by :func:`filter_sql`."""
+    merged view in ``[start, end)``; ``where`` as returned by :func:`filter_sql`;
+    ``only_dirty`` keeps the function-days that wait for a rollup refresh."""
     assert columns and all(c in HIST_COLUMNS for c in columns)
     names = "hf.function_id, hf.memory_mb, " + ", ".join(f"hf.{c}" for c in columns)
-    return _FACTS_SQL.format(columns=names, start=int(start), end=int(end), where=where)
+    return _FACTS_SQL.format(
+        columns=names,
+        start=int(start),
+        end=int(end),
+        where=where,
+        only_dirty_hf=f" AND {_dirty('hf')}" if only_dirty else "",
+    )
 
 
 def _merged_histograms(
     conn: sqlite3.Connection, start: int, end: int, filters: Filters, columns: Sequence[str]
 ) -> dict[str, dict[tuple[int, int], Histogram]]:
     """Histogram ``columns`` merged per (function_id, memory_mb), in one pass: whole days
-    from daily_facts, edge hours (or everything, while rollups are being refreshed) from
-    the facts of the merged view. Merged in Python: about twice as fast as json_each."""
+    from daily_facts (from the facts for function-days that wait for a refresh), edge
+    hours from the facts of the merged view. Merged in Python: about twice as fast as
+    json_each."""
     where, params = filter_sql(filters)
-    d0, d1 = _split(conn, start, end) if _rollups_clean(conn, start, end) else (0, 0)
+    d0, d1 = _split(conn, start, end) if _has_rollups(conn) else (0, 0)
     ranges = [(start, end)]
     parts: list[str] = []
     if d0 < d1:
-        parts.append(
-            f"SELECT function_id, memory_mb, {', '.join(columns)} FROM daily_facts"
-            f" WHERE day >= {d0} AND day < {d1}"
-            f" AND function_id IN (SELECT f.id FROM functions f WHERE {where})"
+        daily = (
+            f"SELECT function_id, memory_mb, {', '.join(columns)} FROM daily_facts df"
+            f" WHERE df.day >= {d0} AND df.day < {d1}"
+            f" AND df.function_id IN (SELECT f.id FROM functions f WHERE {where})"
         )
+        span = _dirty_span(conn, d0, d1)
+        if span is not None:
+            daily += f" AND NOT ({_dirty('df', 'day')})"
+            parts.append(facts_histogram_sql(*span, where, columns, only_dirty=True))
+        parts.append(daily)
         ranges = [(start, d0), (d1, end)]
     parts.extend(facts_histogram_sql(lo, hi, where, columns) for lo, hi in ranges if lo < hi)
     out: dict[str, dict[tuple[int, int], Histogram]] = {c: {} for c in columns}
@@ -533,7 +576,7 @@ def function_stats(
     """
     conn = _conn(db)
     infos = _functions(conn, filters)
-    rows_sql, params = _window_day_rows(conn, start, end, filters)[:2]
+    rows_sql, params = _window_day_rows(conn, start, end, filters)
     cur = conn.execute(
         f"SELECT function_id, memory_mb, {_WINDOW_AGG} FROM ({rows_sql})"
         " GROUP BY function_id, memory_mb",
@@ -654,7 +697,7 @@ def functions_with_several_memory_sizes(
     """Ids of functions whose logs show invocations at two or more configured memory
     sizes in ``[start, end)`` (someone changed the size: a natural experiment)."""
     conn = _conn(db)
-    rows_sql, params, _ = _window_day_rows(conn, start, end, filters)
+    rows_sql, params = _window_day_rows(conn, start, end, filters)
     rows = conn.execute(
         f"SELECT function_id FROM ({rows_sql}) WHERE log_invocations > 0"
         " GROUP BY function_id HAVING count(DISTINCT memory_mb) > 1 ORDER BY function_id",
@@ -669,14 +712,22 @@ def activity(db: Conn, filters: Filters = ALL) -> dict[int, tuple[int | None, fl
     saw the function), None when absent."""
     conn = _conn(db)
     end = 2**62
-    if _rollups_clean(conn, 0, end):  # index-only over the daily rollup
+    if _has_rollups(conn):  # index-only over the daily rollup
         where, params = filter_sql(filters)
         rows_sql = (
-            "SELECT function_id, active_last_hour, duration_ms_max, cw_max FROM daily_facts"
-            f" WHERE function_id IN (SELECT f.id FROM functions f WHERE {where})"
+            "SELECT function_id, active_last_hour, duration_ms_max, cw_max FROM daily_facts df"
+            f" WHERE df.function_id IN (SELECT f.id FROM functions f WHERE {where})"
         )
+        span = _dirty_span(conn, 0, end)
+        if span is not None:
+            dirty, _ = merged_hourly_sql(*span, filters, only_dirty=True)
+            rows_sql += (
+                f" AND NOT ({_dirty('df', 'day')}) UNION ALL"
+                " SELECT function_id, active_last_hour, duration_ms_max, cw_max FROM"
+                f" ({DAY_AGG_SQL.format(rows=dirty)})"
+            )
     else:
-        rows_sql, params, _ = _window_day_rows(conn, 0, end, filters)
+        rows_sql, params = _window_day_rows(conn, 0, end, filters)
     sql = (
         "SELECT function_id, max(active_last_hour), max(coalesce(duration_ms_max, cw_max))"
         f" FROM ({rows_sql}) GROUP BY function_id"
@@ -763,7 +814,9 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
     where, fparams = filter_sql(one)
     columns = "hf.hour, hf.duration_hist, hf.max_memory_used_hist, hf.init_duration_hist"
     hist_rows = conn.execute(
-        _FACTS_SQL.format(columns=columns, start=int(start), end=int(end), where=where),
+        _FACTS_SQL.format(
+            columns=columns, start=int(start), end=int(end), where=where, only_dirty_hf=""
+        ),
         fparams,
     ).fetchall()
     hour_hists: dict[int, list[Histogram]] = {}
@@ -847,7 +900,7 @@ def fleet_timeseries(
         raise ValueError("bucket_s must be positive")
     conn = _conn(db)
     if bucket_s % DAY_S == 0:  # whole-day buckets: read the daily rollup
-        sql, params, _ = _window_day_rows(conn, start, end, filters)
+        sql, params = _window_day_rows(conn, start, end, filters)
         time_column = "day"
     else:
         sql, params = _hourly_rows(conn, start, end, filters)
