@@ -80,14 +80,24 @@ def db_path_of(ctx: click.Context) -> Path:
     return path if isinstance(path, Path) else default_db_path()
 
 
-def note_moved_window(since: str, end: int) -> str:
-    """The note printed when a command shows the window up to the latest stored data."""
+def window_with_data(
+    db: Any, start: int, end: int, since: str, until: str | None
+) -> tuple[int, int]:
+    """The window a reading command shows: ``[start, end)`` as asked or, when ``--until``
+    was not given and everything stored is older (old log exports), the window of the
+    same length up to the latest stored data, with a note on stderr."""
+    from lambdascope.queries import window_at_latest_data
     from lambdascope.timeutil import iso
 
-    return (
+    moved = None if until else window_at_latest_data(db, start, end)
+    if moved is None:
+        return start, end
+    click.echo(
         f"note: no data in the last {since}; showing the {since} up to the latest data"
-        f" ({iso(end)}). Use --until to choose the window."
+        f" ({iso(moved[1])}). Use --until to choose the window.",
+        err=True,
     )
+    return moved
 
 
 def note_rollup_backlog(db: Any, threshold: int = 2000) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 import click
 from sqlite_utils import Database
 
-from lambdascope.cli import db_path_of, note_moved_window
+from lambdascope.cli import db_path_of, window_with_data
 from lambdascope.db import StoreError, open_db
-from lambdascope.queries import window_at_latest_data
 from lambdascope.timeutil import parse_duration, parse_timestamp, to_epoch, utcnow
 
 
@@ -133,10 +132,8 @@ def _run(
             err=True,
         )
     filters = _filters(db, functions, regions, accounts)
-    moved = None if until or kind == "stale" else window_at_latest_data(db, start, end)
-    if moved is not None:  # rather than a report of zeros
-        start, end = moved
-        click.echo(note_moved_window(since, end), err=True)
+    if kind != "stale":  # the stale report looks back from now
+        start, end = window_with_data(db, start, end, since, until)
     window = f"{since} ending {parse_timestamp_text(end)}"
     if kind == "memory":
         recs = rightsizing.recommend_all(
@@ -283,10 +280,7 @@ def power_tuning(
     filters = _filters(
         db, (function_name,), (region,) if region else (), (account,) if account else ()
     )
-    moved = None if until else window_at_latest_data(db, start, end)
-    if moved is not None:
-        start, end = moved
-        click.echo(note_moved_window(since, end), err=True)
+    start, end = window_with_data(db, start, end, since, until)
     recs = rightsizing.recommend_all(db, start, end, filters)
     if not recs:
         raise click.ClickException(f"no data for {function_name} in the last {since}")

@@ -12,9 +12,9 @@ from typing import Any
 import click
 
 from lambdascope import histogram
-from lambdascope.cli import db_path_of, note_moved_window
+from lambdascope.cli import db_path_of, window_with_data
 from lambdascope.db import StoreError, open_db
-from lambdascope.queries import Filters, FunctionStats, function_stats, window_at_latest_data
+from lambdascope.queries import Filters, FunctionStats, function_stats
 from lambdascope.timeutil import iso, parse_duration, parse_timestamp, to_epoch, utcnow
 
 EMPTY_MESSAGE = (
@@ -292,10 +292,7 @@ def summary(
             ).fetchone()
             if found is None:
                 raise click.ClickException(f"unknown function: {name}")
-        moved = None if until else window_at_latest_data(db, start, end)
-        if moved is not None:  # rather than a table of zeros
-            start, end = moved
-            click.echo(note_moved_window(since, end), err=True)
+        start, end = window_with_data(db, start, end, since, until)
         filters = Filters(account_ids=accounts, regions=regions, function_names=functions)
         wanted = ("duration_hist", "max_memory_used_hist")
         rows = summarize(function_stats(db, start, end, filters, histograms=wanted))
