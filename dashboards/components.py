@@ -9,6 +9,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +19,7 @@ import flask
 from dash import dcc, html
 
 from dashboards import data
+from lambdascope import queries
 from lambdascope.db import open_db
 
 FILTER_KEYS = ("range", "from", "to", "account", "region", "runtime", "arch", "tag", "q")
@@ -257,4 +259,30 @@ def page_frame(
     if filters:
         with store() as conn:
             bar = [filter_bar(page, query, data.filter_options(conn))]
+            bar += older_data_notice(conn, page, query)
     return html.Div([html.H3(title, className="page-title"), *bar, *body], id=f"{page}-page")
+
+
+def older_data_notice(conn: sqlite3.Connection, page: str, query: dict[str, Any]) -> list[Any]:
+    """When everything stored is older than the selected range (old log exports), say so
+    and link to the same number of days up to the latest data."""
+    view = data.view_from_query(query, now())
+    latest = queries.latest_data_hour(conn)
+    if latest is None or latest + 3600 > view.start:
+        return []
+    days = max(1, round(view.window_s / data.DAY_S))
+    last = datetime.fromtimestamp(latest, UTC).date()
+    first = last - timedelta(days=days - 1)
+    days_shown = {"from": first.isoformat(), "to": last.isoformat()}
+    href = query_string(query, range="custom", **days_shown)
+    return [
+        dbc.Alert(
+            [
+                "Nothing is stored in this time range: the latest data is from "
+                f"{datetime.fromtimestamp(latest, UTC):%Y-%m-%d %H:%M} UTC. ",
+                html.A(f"Show the {days} days up to it", href=href, className="alert-link"),
+            ],
+            color="warning",
+            id=f"{page}-older-data",
+        )
+    ]

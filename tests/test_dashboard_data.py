@@ -269,3 +269,26 @@ def test_cost_adds_init_time_not_inside_the_billed_duration(db: Database) -> Non
         cost.UsageTotals(0, 1024, 0, billable_init_ms=2000), architecture=None
     ).total_usd
     assert with_init - without_init == pytest.approx(init_usd)
+
+
+def test_a_store_older_than_the_range_links_to_its_latest_days(db_path: Path) -> None:
+    db = open_db(db_path)
+    fid = add_function(db, "old", memory_mb=512, runtime="python3.12")
+    for hour in range(6):
+        add_fact(db, fid, T0 - (hour + 1) * H, 512, durations=[20.0] * 10, used=[90] * 10)
+    # "now" is 60 days after the data: the default range holds nothing
+    client = create_app(db_path, clock=lambda: NOW + 60 * 86400).server.test_client()
+    page = _render(client, "/")
+    assert "overview-older-data" in page
+    assert "the latest data is from 2025-12-31 23:00 UTC" in page
+    link = "?range=custom&from=2025-12-25&to=2025-12-31"
+    assert link in page
+    # the linked range shows the data
+    shown = _render(client, "/", link)
+    assert "overview-older-data" not in shown
+    def invocations_kpi(body: str) -> str:
+        after = body[body.index('"Invocations"') :]
+        return after[after.index('"children": "') + 13 : after.index('", "className": "kpi-value"')]
+
+    assert invocations_kpi(page) == "0"
+    assert invocations_kpi(shown) == "60"
