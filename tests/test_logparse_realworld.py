@@ -25,24 +25,10 @@ from lambdascope.logparse import (
     utf8_blocks,
 )
 from lambdascope.models import PlatformEvent
+from tests.test_cli_parse import KEYS  # the keys `lambdascope parse` prints, in order
 
 REAL = Path(__file__).parent / "data" / "realworld"
 EXPECTED = sorted((REAL / "expected").glob("*.jsonl"))
-KEYS = [
-    "kind",
-    "function_name",
-    "timestamp",
-    "request_id",
-    "duration_ms",
-    "billed_duration_ms",
-    "memory_size_mb",
-    "max_memory_used_mb",
-    "init_duration_ms",
-    "restore_duration_ms",
-    "billed_restore_duration_ms",
-    "status",
-    "error_type",
-]
 NUMBER_KEYS = KEYS[4:11]
 
 
