@@ -389,16 +389,27 @@ def analysis_filter(view: View, infos: Sequence[FunctionInfo]) -> rightsizing.St
 
 
 def recommendations(
-    db: Conn, view: View, infos: Sequence[FunctionInfo]
+    db: Conn,
+    view: View,
+    infos: Sequence[FunctionInfo],
+    stats: Sequence[FunctionStats] | None = None,
 ) -> list[rightsizing.Recommendation]:
-    """Memory recommendations (lambdascope.rightsizing) for the functions ``infos``."""
+    """Memory recommendations (lambdascope.rightsizing) for the functions ``infos``;
+    ``stats``: the view's function_stats when already read with
+    ``rightsizing.WINDOW_HISTOGRAMS`` (saves reading the window twice)."""
     if not infos:
         return []
     from sqlite_utils import Database
 
     database = db if isinstance(db, Database) else Database(db)
     wanted = {_key(i) for i in infos}
-    found = rightsizing.recommend_all(database, view.start, view.end, analysis_filter(view, infos))
+    found = rightsizing.recommend_all(
+        database,
+        view.start,
+        view.end,
+        analysis_filter(view, infos),
+        window_stats=None if stats is None else [s for s in stats if _key(s) in wanted],
+    )
     return [r for r in found if _key(r) in wanted]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 from typing import Any, Literal, Protocol
@@ -700,6 +700,9 @@ def power_tuning_input(
 
 # ---------------------------------------------------------------- store read
 
+# The histograms the recommendations read (memory tail, duration shape, init).
+WINDOW_HISTOGRAMS = (queries.MEMORY_HIST, "duration_hist", "init_duration_hist")
+
 
 def query_filters(
     filters: FilterLike | None, function_ids: Collection[int] | None = None
@@ -734,6 +737,7 @@ def read_memory_stats(
     init_cutoff: int | None = None,
     histograms: bool = True,
     function_ids: Collection[int] | None = None,
+    window_stats: Sequence[queries.FunctionStats] | None = None,
 ) -> list[MemoryStats]:
     """Per function x configured memory stats for hours in [start, end) (epoch seconds),
     from the merged view (lambdascope.queries.function_stats): local facts win over Logs
@@ -741,6 +745,8 @@ def read_memory_stats(
     CloudWatch metrics where an hour has them. Rows without any invocation and rows of
     unknown memory size are left out. Init time is billable from ``init_cutoff`` (default:
     the price table's 2025-08-01) and before it for images and custom runtimes.
+    ``window_stats``: the window's ``queries.function_stats`` rows when the caller already
+    read them with the memory, duration and init histograms (they are not read again).
     """
     from lambdascope.cost import billable_init_ms
     from lambdascope.pricing import default_table
@@ -749,10 +755,12 @@ def read_memory_stats(
         return []
     cutoff = default_table().init_billed_for_all_since if init_cutoff is None else init_cutoff
     scope = query_filters(filters, function_ids)
-    wanted = (queries.MEMORY_HIST, "duration_hist", "init_duration_hist") if histograms else ()
+    wanted = WINDOW_HISTOGRAMS if histograms else ()
+    if window_stats is None:
+        window_stats = queries.function_stats(db, start, end, scope, histograms=wanted)
     rows = [
         s
-        for s in queries.function_stats(db, start, end, scope, histograms=wanted)
+        for s in window_stats
         if s.memory_mb is not None and (s.invocations > 0 or s.log_invocations > 0)
     ]
     # The part of the window before the cutoff, where INIT was not billed for most.
@@ -817,6 +825,7 @@ def recommend_all(
     min_invocations: int = DEFAULT_MIN_INVOCATIONS,
     free_tier: bool = False,
     history_days: int = 90,
+    window_stats: Sequence[queries.FunctionStats] | None = None,
 ) -> list[Recommendation]:
     """Recommendations for every function x memory size seen in [start, end).
 
@@ -825,9 +834,10 @@ def recommend_all(
     before ``end`` (the stored history), not only the window. With ``free_tier`` each
     account's free tier, prorated to the window, is shared among its functions in
     proportion to their requests and GB-seconds (``cost.share_free_tier``).
+    ``window_stats``: see :func:`read_memory_stats` (read with :data:`WINDOW_HISTOGRAMS`).
     """
     del now
-    stats = read_memory_stats(db, start, end, filters)
+    stats = read_memory_stats(db, start, end, filters, window_stats=window_stats)
     by_function: dict[tuple[str, str, str], list[MemoryStats]] = defaultdict(list)
     history_start = end - history_days * 86400
     changed = queries.functions_with_several_memory_sizes(

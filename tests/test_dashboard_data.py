@@ -292,3 +292,22 @@ def test_a_store_older_than_the_range_links_to_its_latest_days(db_path: Path) ->
 
     assert invocations_kpi(page) == "0"
     assert invocations_kpi(shown) == "60"
+
+
+def test_recommendations_from_stats_already_read_are_the_same(db: Database) -> None:
+    from lambdascope import queries, rightsizing
+
+    for name, used in (("small", 90), ("big", 1400)):
+        fid = add_function(db, name, memory_mb=2048, runtime="python3.12")
+        for hour in range(8):
+            add_fact(db, fid, T0 - (hour + 1) * H, 2048, durations=[20.0] * 20, used=[used] * 20)
+    view = data.view_from_query({"range": "24h"}, NOW)
+    infos = queries.list_functions(db, view.filters)
+    raw = queries.function_stats(
+        db, view.start, view.end, view.filters, histograms=rightsizing.WINDOW_HISTOGRAMS
+    )
+    read_again = data.recommendations(db, view, infos)
+    reused = data.recommendations(db, view, infos, raw)
+    assert [r.as_dict() for r in reused] == [r.as_dict() for r in read_again]
+    assert len(reused) == 2
+    assert all(r.recommended_memory_mb is not None for r in reused)  # real recommendations

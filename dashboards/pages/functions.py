@@ -21,7 +21,7 @@ from dashboards.components import (
     records,
     store,
 )
-from lambdascope import queries
+from lambdascope import queries, rightsizing
 
 dash.register_page(__name__, path="/functions", name="Functions", title="lambdascope · Functions")  # type: ignore[no-untyped-call]
 
@@ -141,8 +141,11 @@ def layout(**query: Any) -> html.Div:
         infos = queries.list_functions(conn, view.filters)
         if not infos:
             return page_frame("functions", "Functions", query, [no_match("functions")])
-        stats = data.function_table(conn, view)
-        findings = data.primary_finding(data.recommendations(conn, view, infos))
+        raw = queries.function_stats(
+            conn, view.start, view.end, view.filters, histograms=rightsizing.WINDOW_HISTOGRAMS
+        )
+        stats = data.stats_frame(raw)
+        findings = data.primary_finding(data.recommendations(conn, view, infos, raw))
         stale = data.stale_report(conn, at, view, infos)
     scores = {(f.account_id, f.region, f.function_name): f.score for f in stale.functions}
     grid = dag.AgGrid(

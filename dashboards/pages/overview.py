@@ -21,7 +21,7 @@ from dashboards.components import (
     page_frame,
     store,
 )
-from lambdascope import cost, histogram, queries
+from lambdascope import cost, histogram, queries, rightsizing
 
 dash.register_page(__name__, path="/", name="Overview", title="lambdascope · Overview")  # type: ignore[no-untyped-call]
 
@@ -47,11 +47,11 @@ def layout(**query: Any) -> html.Div:
         if not infos:
             return page_frame("overview", "Fleet overview", query, [no_match("overview")])
         raw = queries.function_stats(
-            conn, view.start, view.end, view.filters, histograms=data.FLEET_HISTOGRAMS
+            conn, view.start, view.end, view.filters, histograms=rightsizing.WINDOW_HISTOGRAMS
         )
         stats = data.stats_frame(raw)
         series = data.fleet_frame(conn, view)
-        recs = data.recommendations(conn, view, infos)
+        recs = data.recommendations(conn, view, infos, raw)
         stale = data.stale_report(conn, at, view, infos)
     invocations = float(stats["invocations"].sum())
     errors = float(stats["errors"].sum())
