@@ -182,7 +182,7 @@ def iter_batches(
             break
         buf += more
     head = buf[:HEAD_BYTES].lstrip(_WS)
-    if head.startswith(b"{") and _looks_like_envelope(head):
+    if _json_documents(head):
         batches = _envelope_batches(buf, blocks, offset, default_function)
     else:
         batches = _text_batches(buf, blocks, offset, default_timestamp, default_function)
@@ -192,6 +192,22 @@ def iter_batches(
         yield batch, source
     if source.truncated:
         yield Batch([], 0, Counter({logparse.TRUNCATED_GZIP: 1}), reached, reached), source
+
+
+# A JSON array of objects, or the rest of one (a run resumed after an element).
+_ARRAY_OF_OBJECTS = re.compile(rb"[\[,]\s*\{")
+
+
+def _json_documents(head: bytes) -> bool:
+    """Whether a file holds JSON documents rather than log lines: envelope objects
+    (subscription / Firehose records, ``filter-log-events`` output), or a JSON array of
+    them or of log events (``aws logs filter-log-events --query events``, ``jq -c .events``).
+    """
+    if head.startswith(b"{"):
+        return _looks_like_envelope(head)
+    if _ARRAY_OF_OBJECTS.match(head) is None:
+        return False  # e.g. "[INFO] ..." application lines
+    return _looks_like_envelope(head) or b'"message"' in head[:400]
 
 
 def _looks_like_envelope(head: bytes) -> bool:
@@ -286,7 +302,8 @@ def _envelope_batches(
         return True
 
     while True:
-        while pos < len(text) and text[pos] in " \t\r\n":
+        # whitespace, and the brackets and commas of a JSON array holding the documents
+        while pos < len(text) and text[pos] in " \t\r\n[],":
             pos += 1
         if pos >= len(text):
             if eof or not refill():
@@ -309,6 +326,12 @@ def _envelope_batches(
             pos = following + 1
             continue
         pos = end
+        if (
+            isinstance(obj, dict)
+            and isinstance(obj.get("message"), str)
+            and not logparse.is_envelope(obj)
+        ):
+            obj = {"events": [obj]}  # one log event of an array of them
         if not logparse.is_envelope(obj):
             skipped[logparse.NOT_ENVELOPE] += 1
         else:

@@ -363,3 +363,29 @@ def test_progress_reports_bytes_read_up_to_the_total(db: Database, tmp_path: Pat
     assert done == sorted(done) and done[-1] == total
     assert seen[-1][2].startswith("[" + "#" * 24 + "] 100%")
     assert "9,000 reports" in seen[-1][2]
+
+
+def test_json_arrays_of_log_events_are_read_whole(db: Database, tmp_path: Path) -> None:
+    """``aws logs filter-log-events --query events`` (pretty) and ``jq -c .events`` (one
+    line) write a JSON array of events; every event is read, gzip'd or not. A text log
+    whose lines start with "[" stays a text log."""
+    import json
+
+    events = [
+        {"timestamp": 1714557600000 + i * 1000, "message": _report(f"a{i}"), "logStreamName": "s"}
+        for i in range(40)
+    ]
+    logs = tmp_path / "api"
+    logs.mkdir()
+    (logs / "one-line.json").write_text(json.dumps(events[:20]))
+    with gzip.open(logs / "pretty.json.gz", "wt") as out:
+        out.write(json.dumps(events[20:], indent=2))
+    (logs / "app.log").write_text(
+        '[INFO]\t2024-05-01T10:00:00.000Z\treq\t{"message": "hello"}\n' + _report("t1")
+    )
+    result = ingest_paths(db, [str(logs)])
+    assert result.skipped == {} and result.unreadable == []
+    ids = {row[1] for row in _invocations(db)}
+    assert ids == {f"a{i}" for i in range(40)} | {"t1"}
+    stamps = db.conn.execute("SELECT min(timestamp) FROM invocations WHERE request_id = 'a0'")
+    assert stamps.fetchone()[0] == 1714557600  # the event's own time
