@@ -743,7 +743,8 @@ def read_memory_stats(
     from the merged view (lambdascope.queries.function_stats): local facts win over Logs
     Insights facts for a function-hour; invocation, error and throttle counts come from
     CloudWatch metrics where an hour has them. Rows without any invocation and rows of
-    unknown memory size are left out. Init time is billable from ``init_cutoff`` (default:
+    unknown memory size (None, or 0: logs that did not say) are left out: there is no
+    configured size to compare with. Init time is billable from ``init_cutoff`` (default:
     the price table's 2025-08-01) and before it for images and custom runtimes.
     ``window_stats``: the window's ``queries.function_stats`` rows when the caller already
     read them with the memory, duration and init histograms (they are not read again).
@@ -761,7 +762,7 @@ def read_memory_stats(
     rows = [
         s
         for s in window_stats
-        if s.memory_mb is not None and (s.invocations > 0 or s.log_invocations > 0)
+        if s.memory_mb and (s.invocations > 0 or s.log_invocations > 0)
     ]
     # The part of the window before the cutoff, where INIT was not billed for most.
     if start < cutoff < end:

@@ -757,3 +757,14 @@ def test_power_tuning_on_a_store_older_than_the_window(fleet: Path) -> None:
     assert code == 0
     assert "showing the 14d up to the latest data" in err
     assert json.loads(out)["lambdaARN"].endswith(":function:orders-api")
+
+
+def test_invocations_of_unknown_memory_size_are_not_right_sized(db_path: Path) -> None:
+    db = open_db(db_path)
+    # logs that did not say the memory size are stored at memory 0
+    add_hours(db, "no-size", memory_mb=0, hours=10, per_hour=20, memory_used=(50, 60))
+    add_hours(db, "sized", memory_mb=512, hours=10, per_hour=20, memory_used=(50, 60), seed=2)
+    db.conn.close()
+    code, out, _ = run(db_path, "report", "memory", "--until", UNTIL)
+    assert code == 0
+    assert [(r["function_name"], r["memory_mb"]) for r in json.loads(out)] == [("sized", 512)]
