@@ -89,19 +89,22 @@ def _sorted_items(hist: Mapping[str, int]) -> list[tuple[float, int]]:
     return [(bucket_value(k), c) for _, k, c in _ordered(hist)]
 
 
-def quantile(hist: Mapping[str, int], q: float) -> float | None:
-    """The q-quantile (0..1) by nearest rank; None for an empty histogram."""
+def quantile(hist: Mapping[str, int], q: float, upper: float | None = None) -> float | None:
+    """The q-quantile (0..1) by nearest rank; None for an empty histogram. ``upper``: the
+    exact maximum when known (a bucket's midpoint can lie up to 1 % above it)."""
     items = _ordered(hist)
     total = sum(c for _, _, c in items)
     if total == 0:
         return None
     rank = max(1, math.ceil(q * total))
     seen = 0
+    value = bucket_value(items[-1][1])
     for _, key, c in items:
         seen += c
         if seen >= rank:
-            return bucket_value(key)
-    return bucket_value(items[-1][1])
+            value = bucket_value(key)
+            break
+    return value if upper is None else min(value, upper)
 
 
 def mean(hist: Mapping[str, int]) -> float | None:

@@ -610,10 +610,10 @@ def function_stats(
         billed_hist = hists.get("billed_duration_hist", {}).get((fid, mem), {})
         init_hist = hists.get("init_duration_hist", {}).get((fid, mem), {})
         if dur_hist:
-            p50 = histogram.quantile(dur_hist, 0.50)
-            p95 = histogram.quantile(dur_hist, 0.95)
-            p99 = histogram.quantile(dur_hist, 0.99)
             dmax = row["duration_ms_max"]
+            p50 = histogram.quantile(dur_hist, 0.50, dmax)
+            p95 = histogram.quantile(dur_hist, 0.95, dmax)
+            p99 = histogram.quantile(dur_hist, 0.99, dmax)
         else:  # no log distribution: CloudWatch's hourly statistics, where collected
             weight = row["cw_p50_weight"]
             p50 = row["cw_p50_weighted"] / weight if weight else None
@@ -652,11 +652,13 @@ def function_stats(
                 init_duration_ms_sum=float(row["init_duration_ms_sum"] or 0),
                 restore_duration_ms_sum=float(row["restore_duration_ms_sum"] or 0),
                 billed_restore_duration_ms_sum=float(row["billed_restore_duration_ms_sum"] or 0),
-                init_p50_ms=histogram.quantile(init_hist, 0.50),
-                init_p95_ms=histogram.quantile(init_hist, 0.95),
+                init_p50_ms=histogram.quantile(init_hist, 0.50, row["init_duration_ms_max"]),
+                init_p95_ms=histogram.quantile(init_hist, 0.95, row["init_duration_ms_max"]),
                 init_max_ms=row["init_duration_ms_max"],
                 max_memory_used_mb=row["max_memory_used_mb_max"],
-                p99_memory_used_mb=histogram.quantile(mem_hist, 0.99),
+                p99_memory_used_mb=histogram.quantile(
+                    mem_hist, 0.99, row["max_memory_used_mb_max"]
+                ),
                 memory_hist=mem_hist,
                 duration_hist=dur_hist,
                 billed_duration_hist=billed_hist,
@@ -810,7 +812,9 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
     conn = _conn(db)
     one = Filters(include_deleted=True, function_ids=(function_id,))
     sql, params = _hourly_rows(conn, start, end, one)
-    rows = conn.execute(f"SELECT * FROM ({sql}) ORDER BY hour, memory_mb", params).fetchall()
+    cur = conn.execute(f"SELECT * FROM ({sql}) ORDER BY hour, memory_mb", params)
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     where, fparams = filter_sql(one)
     columns = "hf.hour, hf.duration_hist, hf.max_memory_used_hist, hf.init_duration_hist"
     hist_rows = conn.execute(
@@ -821,46 +825,54 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
     ).fetchall()
     hour_hists: dict[int, list[Histogram]] = {}
     for hour, dh, mh, ih in hist_rows:
-        cur = hour_hists.setdefault(hour, [{}, {}, {}])
+        hists = hour_hists.setdefault(hour, [{}, {}, {}])
         for i, text in enumerate((dh, mh, ih)):
             for key, cnt in histogram.from_json(text).items():
-                cur[i][key] = cur[i].get(key, 0) + cnt
-    by_hour: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+                hists[i][key] = hists[i].get(key, 0) + cnt
+    by_hour: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        by_hour[row[1]].append(tuple(row))
+        by_hour[row["hour"]].append(row)
     points: list[HourPoint] = []
     for hour in sorted(by_hour):
         rs = by_hour[hour]
+
+        def total(column: str, hour_rows: list[dict[str, Any]] = rs) -> float:
+            return float(sum(r[column] or 0 for r in hour_rows))
+
         dur, mem, init = hour_hists.get(hour, [{}, {}, {}])
-        log_inv = sum(int(r[10] or 0) for r in rs)
-        dmax_logs = _max(r[12] for r in rs)
+        mmax = _max(r["max_memory_used_mb_max"] for r in rs)
         if dur:
-            p50 = histogram.quantile(dur, 0.5)
-            p95 = histogram.quantile(dur, 0.95)
-            p99 = histogram.quantile(dur, 0.99)
-            dmax = dmax_logs
-        else:
-            p50, p95, p99, dmax = rs[0][18], rs[0][19], rs[0][20], rs[0][21]
+            dmax = _max(r["duration_ms_max"] for r in rs)
+            p50, p95, p99 = (histogram.quantile(dur, q, dmax) for q in (0.5, 0.95, 0.99))
+        else:  # CloudWatch's statistics of the hour
+            first = rs[0]
+            p50, p95 = first["duration_p50_ms"], first["duration_p95_ms"]
+            p99, dmax = first["duration_p99_ms"], first["duration_max_ms"]
         points.append(
             HourPoint(
                 hour=hour,
-                invocations=float(sum(r[4] or 0 for r in rs)),
-                errors=float(sum(r[5] or 0 for r in rs)),
-                throttles=float(sum(r[6] or 0 for r in rs)),
-                timeouts=sum(int(r[7] or 0) for r in rs),
-                out_of_memory=sum(int(r[8] or 0) for r in rs),
-                cold_starts=sum(int(r[9] or 0) for r in rs),
-                log_invocations=log_inv,
+                invocations=total("invocations"),
+                errors=total("errors"),
+                throttles=total("throttles"),
+                timeouts=int(total("timeouts")),
+                out_of_memory=int(total("out_of_memory")),
+                cold_starts=int(total("cold_starts")),
+                log_invocations=int(total("log_invocations")),
                 duration_p50_ms=p50,
                 duration_p95_ms=p95,
                 duration_p99_ms=p99,
                 duration_max_ms=dmax,
-                max_memory_used_mb=_max(r[14] for r in rs),
-                p99_memory_used_mb=histogram.quantile(mem, 0.99),
-                memory_mb=_max(r[2] for r in rs),
-                init_p95_ms=histogram.quantile(init, 0.95),
-                billed_duration_ms_sum=float(sum(r[13] or 0 for r in rs)),
-                gb_seconds=sum((r[13] or 0) / 1000.0 * (r[2] or 0) / 1024.0 for r in rs),
+                max_memory_used_mb=mmax,
+                p99_memory_used_mb=histogram.quantile(mem, 0.99, mmax),
+                memory_mb=_max(r["memory_mb"] for r in rs),
+                init_p95_ms=histogram.quantile(
+                    init, 0.95, _max(r["init_duration_ms_max"] for r in rs)
+                ),
+                billed_duration_ms_sum=total("billed_duration_ms_sum"),
+                gb_seconds=sum(
+                    (r["billed_duration_ms_sum"] or 0) / 1000.0 * (r["memory_mb"] or 0) / 1024.0
+                    for r in rs
+                ),
             )
         )
     return points

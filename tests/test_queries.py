@@ -282,6 +282,32 @@ def test_function_and_fleet_timeseries(db: Database) -> None:
     assert first.duration_max_ms == 30.0
     assert second.invocations == 2 and second.timeouts == 1
     assert second.p99_memory_used_mb == pytest.approx(320, rel=0.02)
+    assert second.p99_memory_used_mb <= 320  # never above the exact maximum
+
+    # an hour CloudWatch saw and no log did: its duration statistics, its inventory memory
+    add_metrics(
+        db,
+        a,
+        T0 + 5 * H,
+        invocations=7,
+        duration_p50_ms=11.0,
+        duration_p95_ms=22.0,
+        duration_p99_ms=33.0,
+        duration_max_ms=44.0,
+    )
+    metrics_only = queries.function_timeseries(db, a, T0 + 5 * H, T0 + 6 * H)
+    assert [
+        (
+            p.invocations,
+            p.log_invocations,
+            p.memory_mb,
+            p.duration_p50_ms,
+            p.duration_p95_ms,
+            p.duration_p99_ms,
+            p.duration_max_ms,
+        )
+        for p in metrics_only
+    ] == [(7, 0, 512, 11.0, 22.0, 33.0, 44.0)]
 
     fleet = queries.fleet_timeseries(db, T0, T0 + 3 * H, bucket_s=2 * H)
     assert [(p.start, p.invocations, p.active_functions) for p in fleet] == [
