@@ -193,8 +193,10 @@ def _combine(rows: Sequence[FunctionStats]) -> dict[str, Any]:
         present = [v for v in values if v is not None]
         return max(present) if present else None
 
+    duration_max = top(s.duration_max_ms for s in rows)
+    memory_max = top(s.max_memory_used_mb for s in rows)
     if durations:
-        p50, p95, p99 = (histogram.quantile(durations, q) for q in (0.5, 0.95, 0.99))
+        p50, p95, p99 = (histogram.quantile(durations, q, duration_max) for q in (0.5, 0.95, 0.99))
     else:  # CloudWatch statistics (no log distribution)
         p50 = busiest.duration_p50_ms
         p95 = top(s.duration_p95_ms for s in rows)
@@ -225,9 +227,9 @@ def _combine(rows: Sequence[FunctionStats]) -> dict[str, Any]:
         "duration_p50": p50,
         "duration_p95": p95,
         "duration_p99": p99,
-        "duration_ms_max": top(s.duration_max_ms for s in rows),
-        "max_memory_used_mb": top(s.max_memory_used_mb for s in rows),
-        "memory_used_p99": histogram.quantile(memory, 0.99),
+        "duration_ms_max": duration_max,
+        "max_memory_used_mb": memory_max,
+        "memory_used_p99": histogram.quantile(memory, 0.99, memory_max),
         "memory_used_ratio": used_now / configured if used_now and configured else None,
         "init_p95": histogram.quantile(histogram.merge(s.init_hist for s in rows), 0.95),
         "cost_usd": sum(stats_cost_usd(s) for s in rows),
