@@ -202,12 +202,19 @@ def memory_over_time(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def memory_histogram(hist: Mapping[str, int], configured_mb: float | None) -> go.Figure:
-    """Distribution of max memory used per invocation (MB), configured size marked."""
+def memory_histogram(
+    hist: Mapping[str, int], configured_mb: float | None, observed_max_mb: float | None = None
+) -> go.Figure:
+    """Distribution of max memory used per invocation (MB), configured size marked. A
+    bucket is drawn at its midpoint, or at the exact maximum used when that is lower (so
+    the top bar never sits past what any invocation used)."""
     title = "Max memory used per invocation"
     if histogram.count(hist) == 0:
         return empty_figure(title, "No memory reports in this time range")
-    items = sorted((histogram.bucket_value(k), int(c)) for k, c in hist.items() if int(c) > 0)
+    top = observed_max_mb if observed_max_mb else float("inf")
+    items = sorted(
+        (min(histogram.bucket_value(k), top), int(c)) for k, c in hist.items() if int(c) > 0
+    )
     fig = go.Figure(
         go.Bar(
             x=[round(v, 1) for v, _ in items],

@@ -67,6 +67,9 @@ def test_memory_histogram_marks_the_configured_size() -> None:
     fig = figure.to_plotly_json()
     assert fig["layout"]["shapes"][0]["x0"] == 256
     assert fig["layout"]["xaxis"]["title"]["text"] == "Max memory used (MB)"
+    # an out-of-memory function used exactly its 2,048 MB: the top bar stays at 2,048
+    at_limit = figures.memory_histogram(histogram.from_values([1900, 2048, 2048]), 2048, 2048)
+    assert max(at_limit.data[0].x) == 2048
 
 
 def test_savings_by_finding_sums_per_finding() -> None:

@@ -347,7 +347,9 @@ def layout(name: str = "", **query: Any) -> html.Div:
                     dbc.Col(
                         graph(
                             "function-memory-histogram",
-                            figures.memory_histogram(mem_hist, fn.get("memory_mb")),
+                            figures.memory_histogram(
+                                mem_hist, fn.get("memory_mb"), fn.get("max_memory_used_mb")
+                            ),
                         ),
                         lg=6,
                     ),
