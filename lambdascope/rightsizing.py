@@ -318,7 +318,7 @@ def estimate_tail_mb(memory_hist: dict[str, int], observed_max: float | None) ->
     tail = candidates[method] * HISTOGRAM_ERROR
     if tail < top:
         tail, method = top, "observed max"
-    p99 = histogram.quantile(memory_hist, 0.99) or 0.0
+    p99 = histogram.quantile(memory_hist, 0.99, top or None) or 0.0
     dropped = (
         f"; log-normal fits on the {' and '.join(rejected)} dropped: the observed max"
         f" {top:.0f} MB is far below what they predict for {n} samples"
@@ -473,7 +473,7 @@ def recommend(
     invocations = round(stats.invocations)
     samples = histogram.count(stats.memory_hist)
     observed_max = stats.max_memory_used_mb
-    p99 = histogram.quantile(stats.memory_hist, 0.99)
+    p99 = histogram.quantile(stats.memory_hist, 0.99, observed_max)
     reasons: list[str] = []
     current = window_cost(
         current_usage(stats),

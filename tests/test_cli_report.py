@@ -768,3 +768,12 @@ def test_invocations_of_unknown_memory_size_are_not_right_sized(db_path: Path) -
     code, out, _ = run(db_path, "report", "memory", "--until", UNTIL)
     assert code == 0
     assert [(r["function_name"], r["memory_mb"]) for r in json.loads(out)] == [("sized", 512)]
+
+
+def test_p99_memory_used_is_never_above_the_maximum(fleet: Path) -> None:
+    code, out, _ = run(fleet, "report", "memory", "--until", UNTIL)
+    assert code == 0
+    rows = json.loads(out)
+    thumbs = next(r for r in rows if r["function_name"] == "thumbs")
+    assert thumbs["max_memory_used_mb"] == 256  # used all of its 256 MB (out of memory)
+    assert all(r["p99_memory_used_mb"] <= r["max_memory_used_mb"] for r in rows)
