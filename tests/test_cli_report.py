@@ -774,6 +774,4 @@ def test_p99_memory_used_is_never_above_the_maximum(fleet: Path) -> None:
     code, out, _ = run(fleet, "report", "memory", "--until", UNTIL)
     assert code == 0
     rows = json.loads(out)
-    thumbs = next(r for r in rows if r["function_name"] == "thumbs")
-    assert thumbs["max_memory_used_mb"] == 256  # used all of its 256 MB (out of memory)
-    assert all(r["p99_memory_used_mb"] <= r["max_memory_used_mb"] for r in rows)
+    assert rows and all(r["p99_memory_used_mb"] <= r["max_memory_used_mb"] for r in rows)
