@@ -19,6 +19,12 @@ from lambdascope.pricing import PriceTable, billed_ms, default_table, gb_seconds
 THIRTY_DAYS_S = 30 * 86400
 
 
+def init_billed_before_the_change(package_type: str | None, runtime: str | None) -> bool:
+    """Whether INIT was billed before it was billed for every cold start (container images
+    and custom ``provided*`` runtimes)."""
+    return package_type == "Image" or (runtime or "").startswith("provided")
+
+
 def init_billed(
     timestamp: float,
     *,
@@ -30,7 +36,7 @@ def init_billed(
     table = table or default_table()
     if timestamp >= table.init_billed_for_all_since:
         return True
-    return package_type == "Image" or (runtime or "").startswith("provided")
+    return init_billed_before_the_change(package_type, runtime)
 
 
 def invocation_cost_usd(

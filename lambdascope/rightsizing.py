@@ -723,11 +723,6 @@ def query_filters(
     return base
 
 
-def _init_billed_always(s: queries.FunctionStats) -> bool:
-    """Images and custom runtimes were billed for INIT before the 2025 change too."""
-    return s.package_type == "Image" or (s.runtime or "").startswith("provided")
-
-
 def read_memory_stats(
     db: Database,
     start: int,
@@ -749,7 +744,7 @@ def read_memory_stats(
     ``window_stats``: the window's ``queries.function_stats`` rows when the caller already
     read them with the memory, duration and init histograms (they are not read again).
     """
-    from lambdascope.cost import billable_init_ms
+    from lambdascope.cost import billable_init_ms, init_billed_before_the_change
     from lambdascope.pricing import default_table
 
     if function_ids is not None and not function_ids:
@@ -776,7 +771,8 @@ def read_memory_stats(
         before = {}
     out: list[MemoryStats] = []
     for s in rows:
-        pre = None if _init_billed_always(s) else before.get((s.function_id, s.memory_mb))
+        always = init_billed_before_the_change(s.package_type, s.runtime)
+        pre = None if always else before.get((s.function_id, s.memory_mb))
         init_b, dur_b, billed_b, reports_b = (
             s.init_duration_ms_sum - (pre.init_duration_ms_sum if pre else 0.0),
             s.duration_ms_sum - (pre.duration_ms_sum if pre else 0.0),
