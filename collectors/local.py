@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import sys
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 from sqlite_utils import Database
 
 from lambdascope import db as store_db
@@ -50,24 +52,25 @@ _MAYBE_EVENT_RE = re.compile('REPORT|"platform\\.|Task timed out|' + logparse._O
 class Batch:
     """Events found in one stretch of a file, and the decompressed offset it ends at.
 
-    ``items`` are fast-path tuples or PlatformEvents (lambdascope.logscan) in line order;
-    ``names`` gives each item's function (envelopes), else all are ``function_name``.
+    ``chunks`` hold the events (lambdascope.logscan.ChunkColumns) in line order, each
+    with the function it belongs to (an envelope's log group), else ``function_name``.
     """
 
-    items: list[Item]
+    chunks: list[tuple[str | None, logscan.ChunkColumns]]
     lines: int
     skipped: Counter[str]
     start_offset: int
     end_offset: int
     function_name: str | None = None
-    names: list[str | None] | None = None
 
     @property
     def events(self) -> list[PlatformEvent]:
-        """The items as PlatformEvents, each naming its function."""
-        if self.names is None:
-            return [logscan.item_event(i, self.function_name) for i in self.items]
-        return [logscan.item_event(i, n) for i, n in zip(self.items, self.names, strict=True)]
+        """The events, each naming its function."""
+        return [
+            logscan.item_event(item, name or self.function_name)
+            for name, found in self.chunks
+            for item in found.items()
+        ]
 
 
 @dataclass
@@ -265,13 +268,17 @@ def _text_batches(
                 yield Batch([], 1, Counter({logparse.LINE_TOO_LONG: 1}), start, offset)
                 continue
             chunk, buf = buf[: cut + 1], buf[cut + 1 :]
-        found = logscan.scan_items(
+        found = logscan.scan_columns(
             chunk, previous_timestamp=carried, default_timestamp=default_timestamp
         )
         carried = found.last_timestamp
         start = offset
         offset += len(chunk)
-        yield Batch(found.items, found.lines, found.skipped, start, offset, default_function)
+        yield Batch([(None, found)], found.lines, found.skipped, start, offset, default_function)
+
+
+# log event messages per batch of an envelope file (their text is held while scanned)
+ENVELOPE_BATCH_MESSAGES = 25_000
 
 
 def _envelope_batches(
@@ -280,15 +287,14 @@ def _envelope_batches(
     """Concatenated JSON envelope objects. The buffer is decoded once per refill with
     ``surrogateescape`` so byte offsets of consumed objects are exact."""
     decoder = json.JSONDecoder()
-    maybe_event = _MAYBE_EVENT_RE.search
     eof = False
-    items: list[Item] = []
-    names: list[str | None] = []
-    lines = 0
+    pending = _Messages()
+    chunks: list[tuple[str | None, logscan.ChunkColumns]] = []
     skipped: Counter[str] = Counter()
     start = offset
     text = buf.decode("utf-8", "surrogateescape")
     pos = 0
+    queued = 0  # messages taken since the last batch
 
     def refill() -> bool:
         nonlocal text, pos, offset, eof
@@ -300,6 +306,17 @@ def _envelope_batches(
         text = text[pos:] + more.decode("utf-8", "surrogateescape")
         pos = 0
         return True
+
+    def batch() -> Batch:
+        nonlocal chunks, skipped, start
+        pending.flush(chunks)
+        here = offset + len(text[:pos].encode("utf-8", "surrogateescape"))
+        lines = sum(found.lines for _name, found in chunks)
+        for _name, found in chunks:
+            skipped.update(found.skipped)
+        done = Batch(chunks, lines, skipped, start, here, default_function)
+        chunks, skipped, start = [], Counter(), here
+        return done
 
     while True:
         # whitespace, and the brackets and commas of a JSON array holding the documents
@@ -335,39 +352,144 @@ def _envelope_batches(
         if not logparse.is_envelope(obj):
             skipped[logparse.NOT_ENVELOPE] += 1
         else:
-            for name, seconds, message in logparse.envelope_messages(obj):
-                if not message.isascii():
-                    message = message.encode("utf-8", "replace").decode("utf-8")
-                split = message.splitlines()
-                if maybe_event(message) is None:
-                    lines += len(split) or 1  # no line of it can hold an event
+            for name, messages, seconds in _log_events(obj):
+                pending.add(name or default_function, messages, seconds, chunks)
+                queued += len(messages)
+        if queued >= ENVELOPE_BATCH_MESSAGES:
+            queued = 0
+            yield batch()
+    yield batch()
+
+
+@dataclass
+class _Messages:
+    """Log event messages of one function waiting to be scanned together."""
+
+    name: str | None = None
+    messages: list[str] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.messages)
+
+    def add(
+        self,
+        name: str | None,
+        messages: list[str],
+        seconds: list[float],
+        chunks: list[tuple[str | None, logscan.ChunkColumns]],
+    ) -> None:
+        if name != self.name:
+            self.flush(chunks)
+            self.name = name
+        self.messages.extend(messages)
+        self.seconds.extend(seconds)
+
+    def flush(self, chunks: list[tuple[str | None, logscan.ChunkColumns]]) -> None:
+        if self.messages:
+            chunks.append((self.name, scan_messages(self.messages, self.seconds)))
+        self.messages, self.seconds = [], []
+
+
+_NAN = float("nan")
+
+
+def _log_events(obj: dict[str, Any]) -> list[tuple[str | None, list[str], list[float]]]:
+    """An envelope's log events as runs of (function name, messages, event times in epoch
+    seconds, NaN if none), as ``logparse.envelope_messages`` reads them."""
+    events = obj.get("logEvents")
+    if not isinstance(events, list):
+        events = obj.get("events")
+    if obj.get("messageType") != "CONTROL_MESSAGE" and isinstance(events, list):
+        name = logparse.function_from_log_group(obj.get("logGroup"))
+        try:
+            messages = [event["message"] for event in events]
+            stamps = [event["timestamp"] for event in events]
+            groups = {event.get("logGroupName") for event in events} if name is None else ()
+        except (KeyError, TypeError, AttributeError):
+            pass  # some event is not a plain one: read them one by one below
+        else:
+            if (
+                set(map(type, messages)) <= {str}
+                and set(map(type, stamps)) <= {int, float}
+                and len(groups) <= 1
+            ):
+                if name is None and groups:
+                    name = logparse.function_from_log_group(next(iter(groups)))
+                millis = np.asarray(stamps, np.float64)
+                valid = (millis > 0) & (millis < 1e15)
+                seconds = np.where(valid, millis / 1000.0, _NAN).tolist()
+                return [(name, messages, seconds)] if messages else []
+    runs: list[tuple[str | None, list[str], list[float]]] = []
+    for name, second, message in logparse.envelope_messages(obj):
+        if not runs or runs[-1][0] != name:
+            runs.append((name, [], []))
+        runs[-1][1].append(message)
+        runs[-1][2].append(_NAN if second is None else second)
+    return runs
+
+
+# Line breaks of str.splitlines() other than "\n", within ASCII text
+_OTHER_BREAKS_RE = re.compile("[\r\x0b\x0c\x1c-\x1e]")
+
+
+def scan_messages(messages: list[str], seconds: list[float]) -> logscan.ChunkColumns:
+    """The events of log event messages (one function), each line of a message taking
+    the message's event time when it has no timestamp of its own.
+
+    Plain messages (ASCII, one or more lines, none empty) are joined and scanned at once;
+    any other batch is read message by message, line by line.
+    """
+    joined = "\n".join(messages)
+    if (
+        joined.isascii()
+        and joined
+        and not joined.startswith("\n")
+        and not joined.endswith("\n")
+        and "\n\n" not in joined
+        and _OTHER_BREAKS_RE.search(joined) is None
+    ):
+        ends = np.cumsum(np.fromiter(map(len, messages), np.int64, len(messages)) + 1)
+        return logscan.scan_columns(
+            joined.encode("ascii"),
+            event_ends=ends,
+            event_seconds=np.asarray(seconds, np.float64),
+        )
+    return _scan_messages_one_by_one(messages, seconds)
+
+
+def _scan_messages_one_by_one(messages: list[str], seconds: list[float]) -> logscan.ChunkColumns:
+    maybe_event = _MAYBE_EVENT_RE.search
+    found = logscan.ChunkColumns(logscan.empty_columns(), logscan.empty_columns(json_format=True))
+    for message, second in zip(messages, seconds, strict=True):
+        stamp = None if second != second else second  # NaN: no event time
+        if not message.isascii():
+            message = message.encode("utf-8", "replace").decode("utf-8")
+        split = message.splitlines()
+        if maybe_event(message) is None:
+            found.lines += len(split) or 1  # no line of it can hold an event
+            continue
+        for line in split or [""]:
+            found.lines += 1
+            fast = logscan.fast_report(line)
+            if fast is not None:
+                if fast[1] is None and stamp is not None:
+                    fast = (fast[0], stamp, *fast[2:])
+                event = logscan.item_event(fast)
+            else:
+                parsed = logparse.parse_line_or_reason(line)
+                if parsed is None:
                     continue
-                for line in split or [""]:
-                    lines += 1
-                    fast = logscan.fast_report(line)
-                    if fast is not None:
-                        if fast[1] is None and seconds is not None:
-                            fast = (fast[0], seconds, *fast[2:])
-                        items.append(fast)
-                        names.append(name or default_function)
-                        continue
-                    parsed = logparse.parse_line_or_reason(line)
-                    if parsed is None:
-                        continue
-                    if isinstance(parsed, str):
-                        skipped[parsed] += 1
-                        continue
-                    if parsed.timestamp is None and seconds is not None:
-                        object.__setattr__(parsed, "timestamp", seconds)
-                    items.append(parsed)
-                    names.append(name or default_function)
-        if len(items) >= 20_000 or lines >= 100_000:
-            here = offset + len(text[:pos].encode("utf-8", "surrogateescape"))
-            yield Batch(items, lines, skipped, start, here, default_function, names)
-            items, names, lines, skipped = [], [], 0, Counter()
-            start = here
-    here = offset + len(text[:pos].encode("utf-8", "surrogateescape"))
-    yield Batch(items, lines, skipped, start, here, default_function, names)
+                if isinstance(parsed, str):
+                    found.skipped[parsed] += 1
+                    continue
+                if parsed.timestamp is None and stamp is not None:
+                    object.__setattr__(parsed, "timestamp", stamp)
+                event = parsed
+            found.slow_positions.append(len(found.slow))
+            found.slow.append(event)
+    return found
 
 
 def discover(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
@@ -431,9 +553,10 @@ def ingest_paths(
     """Ingest log files / directories / ``-`` into the store; see the module docstring.
 
     A path that cannot be read is listed in ``result.unreadable`` and the run goes on.
-    ``workers``: 1 reads and parses in a second process while this one writes, 0 does
-    everything here; None (default) uses a second process when there are at least
-    PARALLEL_MIN_BYTES to read and the platform can fork.
+    ``workers``: N reading processes parse files while this one writes, 0 does
+    everything here; None (default) uses reading processes when there are at least
+    PARALLEL_MIN_BYTES to read and the platform can fork (two on a machine with two cores
+    or more and twice that much to read).
     """
     started = time.monotonic()
     result = IngestResult()
@@ -445,14 +568,19 @@ def ingest_paths(
     context = _fork_context() if workers != 0 else None
     if workers is None and to_read < PARALLEL_MIN_BYTES:
         context = None
+    readers = workers if workers else _default_readers(to_read)
+    readers = max(1, min(readers, len(jobs)))
     writer = _Writer(db, result, ids, account_id, region, architecture, progress, started)
     # invocations go into random places of a (function, request id) b-tree: a larger page
     # cache keeps the touched pages in memory between batches (bounded, given back after)
     cache_pages = db.conn.execute("PRAGMA cache_size").fetchone()[0]
     db.conn.execute(f"PRAGMA cache_size = {-INGEST_CACHE_KIB}")
     try:
-        _run_jobs(jobs, writer, context, stdin)
+        _run_jobs(jobs, writer, context, stdin, readers)
+        writer.commit()
     finally:
+        if db.conn.in_transaction:
+            db.conn.rollback()  # interrupted: the batches since the last commit are redone
         db.conn.execute(f"PRAGMA cache_size = {int(cache_pages)}")
     rebuild_dirty_hours(db)
     rollup.refresh(db)  # the daily rollups of the days this run touched
@@ -463,22 +591,45 @@ def ingest_paths(
 INGEST_CACHE_KIB = 32 * 1024
 
 
-def _run_jobs(jobs: list[Job], writer: _Writer, context: Any, stdin: IO[bytes] | None) -> None:
+def _run_jobs(
+    jobs: list[Job], writer: _Writer, context: Any, stdin: IO[bytes] | None, readers: int
+) -> None:
     result = writer.result
     if context is None:
-        for job in jobs:
+        for index, job in enumerate(jobs):
             try:
                 for batch in _read_job(job, stdin):
-                    writer.store(job, batch)
-                writer.finish(job)
+                    writer.store(job, batch, index)
+                writer.finish(job, index)
             except OSError as exc:
-                writer.pending = []
+                writer.pending.pop(index, None)
                 result.unreadable.append((job.path, exc.strerror or str(exc)))
     else:
-        _run_with_reader(context, jobs, writer)
+        _run_with_readers(context, jobs, writer, readers)
 
 
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+# Several batches share one transaction: each commit rewrites the b-tree pages it
+# touched, and invocations land all over the (function, request id) b-tree.
+COMMIT_ROWS = 100_000
+COMMIT_SECONDS = 2.0
+
+
+def _commit_rows() -> int:
+    """Reports per transaction: LAMBDASCOPE_COMMIT_ROWS, else COMMIT_ROWS (an interrupted
+    run redoes at most this much; fewer makes the run slower)."""
+    try:
+        return max(int(os.environ.get("LAMBDASCOPE_COMMIT_ROWS", COMMIT_ROWS)), 1)
+    except ValueError:
+        return COMMIT_ROWS
+
+
+def _default_readers(to_read: int) -> int:
+    """One reading process, or two on a machine with two cores or more and enough to read
+    (parsing costs more than writing, so two readers keep the writer busy)."""
+    if (os.cpu_count() or 1) >= 2 and to_read >= 2 * PARALLEL_MIN_BYTES:
+        return 2
+    return 1
 
 
 def _fork_context() -> Any:
@@ -565,12 +716,12 @@ def _read_job(job: Job, stdin: IO[bytes] | None = None) -> Iterator[Prepared]:
             yield prepare(batch)
 
 
-def _reader_main(jobs: list[Job], channel: Any) -> None:
-    """The reading process: every job's prepared batches, in order, over the pipe."""
+def _reader_main(jobs: list[Job], indexes: list[int], channel: Any) -> None:
+    """A reading process: the prepared batches of its jobs, in order, over the pipe."""
     try:
-        for index, job in enumerate(jobs):
+        for index in indexes:
             try:
-                for batch in _read_job(job):
+                for batch in _read_job(jobs[index]):
                     channel.send(("batch", index, batch))
             except OSError as exc:
                 channel.send(("error", index, exc.strerror or str(exc)))
@@ -583,38 +734,63 @@ def _reader_main(jobs: list[Job], channel: Any) -> None:
         channel.close()
 
 
-def _run_with_reader(context: Any, jobs: list[Job], writer: _Writer) -> None:
-    receiving, sending = context.Pipe(duplex=False)
-    reader = context.Process(target=_reader_main, args=(jobs, sending), daemon=True)
-    reader.start()
-    sending.close()
+def _shares(jobs: list[Job], readers: int) -> list[list[int]]:
+    """Job indexes per reading process, balanced by bytes to read (largest first)."""
+    shares: list[list[int]] = [[] for _ in range(readers)]
+    loads = [0] * readers
+    by_size = sorted(range(len(jobs)), key=lambda i: -max(jobs[i].size - jobs[i].start_offset, 0))
+    for index in by_size:
+        least = loads.index(min(loads))
+        shares[least].append(index)
+        loads[least] += max(jobs[index].size - jobs[index].start_offset, 0)
+    return [sorted(share) for share in shares if share]
+
+
+def _run_with_readers(context: Any, jobs: list[Job], writer: _Writer, readers: int) -> None:
+    """Reading processes parse files while this one writes what they send, as it comes
+    (the batches of one file arrive in order; files interleave)."""
+    channels: list[Any] = []
+    processes = []
+    shares = _shares(jobs, readers)
+    for share in shares:
+        receiving, sending = context.Pipe(duplex=False)
+        process = context.Process(target=_reader_main, args=(jobs, share, sending), daemon=True)
+        process.start()
+        sending.close()
+        channels.append(receiving)
+        processes.append(process)
+    open_channels = list(channels)
     try:
-        while True:
-            try:
-                kind, index, payload = receiving.recv()
-            except EOFError:
-                # the reader died: what it did not hand over is read here
-                done = writer.finished
-                for job in jobs:
-                    if job.path not in done:
-                        writer.result.unreadable.append((job.path, "reading process ended"))
-                break
-            if kind == "end":
-                break
-            job = jobs[index]
-            if kind == "batch":
-                writer.store(job, payload)
-            elif kind == "done":
-                writer.finish(job)
-            else:
-                writer.pending = []
-                writer.result.unreadable.append((job.path, payload))
+        while open_channels:
+            for ready in multiprocessing.connection.wait(open_channels):
+                channel: Any = ready
+                try:
+                    kind, index, payload = channel.recv()
+                except EOFError:
+                    kind, index, payload = "end", -1, None
+                    # the reader died: what it did not hand over is reported unread
+                    for i in shares[channels.index(channel)]:
+                        if jobs[i].path not in writer.finished:
+                            writer.result.unreadable.append((jobs[i].path, "reading process ended"))
+                if kind == "end":
+                    open_channels.remove(channel)
+                    continue
+                job = jobs[index]
+                if kind == "batch":
+                    writer.store(job, payload, index)
+                elif kind == "done":
+                    writer.finish(job, index)
+                else:
+                    writer.pending.pop(index, None)
+                    writer.result.unreadable.append((job.path, str(payload)))
     finally:
-        receiving.close()
-        reader.join(timeout=5)
-        if reader.is_alive():
-            reader.kill()
-            reader.join()
+        for channel in channels:
+            channel.close()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 class _Writer:
@@ -634,15 +810,26 @@ class _Writer:
         self.db, self.result, self.ids = db, result, ids
         self.account_id, self.region, self.architecture = account_id, region, architecture
         self.progress, self.started = progress, started
-        self.pending: Pending = []
+        self.pending: dict[int, Pending] = {}  # per job: marks still without invocation
         self.finished: set[str] = set()
         self.finished_bytes = 0  # of the files done, for the progress bar
+        self.reading: dict[int, int] = {}  # bytes read so far of files being read
+        self.since_commit = (0, time.monotonic())  # (reports, time) since the last commit
+        self.commit_rows = _commit_rows()
 
-    def store(self, job: Job, batch: Prepared) -> None:
-        self.pending = _store_batch(
+    def commit(self) -> None:
+        """Make the batches stored so far durable (one transaction holds several)."""
+        if self.db.conn.in_transaction:
+            self.db.conn.commit()
+
+    def store(self, job: Job, batch: Prepared, index: int = 0) -> None:
+        if not self.db.conn.in_transaction:
+            self.db.conn.execute("BEGIN")
+            self.since_commit = (0, time.monotonic())
+        self.pending[index] = _store_batch(
             self.db,
             batch,
-            self.pending,
+            self.pending.get(index, []),
             self.result,
             self.ids,
             account_id=self.account_id,
@@ -650,21 +837,27 @@ class _Writer:
             architecture=self.architecture,
             registry=job.registry,
         )
+        rows, since = self.since_commit
+        rows += batch.reports
+        self.since_commit = (rows, since)
+        if rows >= self.commit_rows or time.monotonic() - since >= COMMIT_SECONDS:
+            self.commit()
         if self.progress is not None:
             self.result.seconds = time.monotonic() - self.started
             read = max(batch.end_offset - job.start_offset, 0)
-            self.result.bytes_done = self.finished_bytes + min(read, max(job.size, 0))
+            self.reading[index] = min(read, max(job.size, 0))
+            self.result.bytes_done = self.finished_bytes + sum(self.reading.values())
             self.progress(self.result)
 
-    def finish(self, job: Job) -> None:
+    def finish(self, job: Job, index: int = 0) -> None:
         self.finished_bytes += max(job.size - job.start_offset, 0)
-        self.result.bytes_done = self.finished_bytes
-        self.pending = []  # marks never carry over from one file to the next
+        self.reading.pop(index, None)
+        self.result.bytes_done = self.finished_bytes + sum(self.reading.values())
+        self.pending.pop(index, None)  # marks never carry over from one file to the next
         if job.registry is not None:
-            with self.db.conn:
-                self.db.conn.execute(
-                    "UPDATE ingested_files SET completed = 1 WHERE path = ?", (job.registry[0],)
-                )
+            self.db.conn.execute(
+                "UPDATE ingested_files SET completed = 1 WHERE path = ?", (job.registry[0],)
+            )
         self.result.files += 1
         self.finished.add(job.path)
 
@@ -689,11 +882,54 @@ def _head_hash(raw: IO[bytes], size: int) -> str:
 class Part:
     """One function's share of a batch, ready for the store."""
 
-    rows: dict[store.Shape, list[tuple[Any, ...]]]
+    columns: list[logscan.FastColumns]  # fast-path lines that have a timestamp
+    full: list[tuple[Any, ...]]  # store.ROW_COLUMNS rows of every other report
     marks: list[tuple[str, str]]  # (kind, request id) of timeout / out-of-memory lines
     first_seen: int | None
     last_seen: int | None
     facts: store.Facts
+
+    def rows(self) -> dict[store.Shape, list[tuple[Any, ...]]]:
+        """Invocation rows by column shape (no NULL is bound), no request id twice."""
+        rows: dict[store.Shape, list[tuple[Any, ...]]] = {}
+        for columns in self.columns:
+            for shape, group in _shaped_rows(columns):
+                if group:
+                    rows.setdefault(shape, []).extend(group)
+        if self.full:
+            rows[store.ROW_COLUMNS] = self.full
+        return rows
+
+
+def _shaped_rows(
+    columns: logscan.FastColumns,
+) -> list[tuple[store.Shape, list[tuple[Any, ...]]]]:
+    values: list[list[Any]] = [
+        columns.request_ids,
+        columns.timestamps.astype(np.int64).tolist(),  # int(): towards zero
+        columns.duration_ms.tolist(),
+        columns.billed_duration_ms.tolist(),
+        columns.memory_mb.tolist(),
+        columns.max_memory_used_mb.tolist(),
+    ]
+    if columns.status is None:
+        plain_shape, init_shape = store.TEXT_SHAPE, store.TEXT_INIT_SHAPE
+        tail: list[list[Any]] = []
+    else:
+        plain_shape, init_shape = store.JSON_SHAPE, store.JSON_INIT_SHAPE
+        tail = [columns.status]
+    has_init = ~np.isnan(columns.init_duration_ms)
+    if not has_init.any():
+        return [(plain_shape, list(zip(*values, *tail, strict=True)))]
+    init = columns.init_duration_ms.tolist()
+    shaped = []
+    for shape, wanted, extra in (
+        (plain_shape, np.flatnonzero(~has_init).tolist(), []),
+        (init_shape, np.flatnonzero(has_init).tolist(), [init]),
+    ):
+        picked = [[column[i] for i in wanted] for column in (*values, *extra, *tail)]
+        shaped.append((shape, list(zip(*picked, strict=True))))
+    return shaped
 
 
 @dataclass
@@ -708,30 +944,16 @@ class Prepared:
     end_offset: int
 
 
-_SHAPES = (
-    store.TEXT_SHAPE,
-    store.TEXT_INIT_SHAPE,
-    store.JSON_SHAPE,
-    store.JSON_INIT_SHAPE,
-    store.ROW_COLUMNS,
-)
-
-
 def prepare(batch: Batch) -> Prepared:
-    """Invocation rows (by column shape, so no NULL is bound), marks and the hourly facts
-    of a batch's items, as store_events would store them. Pure: runs in the reading
-    process."""
-    by_function: dict[str, list[Item]] = {}
-    if batch.names is None:
-        if batch.items:
-            by_function[batch.function_name or "unknown"] = batch.items
-    else:
-        for item, name in zip(batch.items, batch.names, strict=True):
-            by_function.setdefault(name or "unknown", []).append(item)
+    """Invocation rows, marks and the hourly facts of a batch's events, as store_events
+    would store them. Pure: runs in the reading process."""
+    by_function: dict[str, list[logscan.ChunkColumns]] = {}
+    for name, found in batch.chunks:
+        by_function.setdefault(name or batch.function_name or "unknown", []).append(found)
     parts = {}
     reports = 0
-    for name, items in by_function.items():
-        part, count = _part(items)
+    for name, chunks in by_function.items():
+        part, count = _part(chunks)
         parts[name] = part
         reports += count
     return Prepared(
@@ -739,53 +961,44 @@ def prepare(batch: Batch) -> Prepared:
     )
 
 
-def _part(items: list[Item]) -> tuple[Part, int]:
-    text: list[tuple[Any, ...]] = []
-    text_init: list[tuple[Any, ...]] = []
-    json_rows: list[tuple[Any, ...]] = []
-    json_init: list[tuple[Any, ...]] = []
+def _part(chunks: list[logscan.ChunkColumns]) -> tuple[Part, int]:
+    columns = [
+        logscan.concat([found.text for found in chunks]),
+        logscan.concat([found.json for found in chunks], json_format=True),
+    ]
+    reports = sum(len(c) for c in columns)
     full: list[tuple[Any, ...]] = []
     marks: list[tuple[str, str]] = []
     stamps: list[int] = []
-    reports = 0
-    for item in items:
-        if isinstance(item, tuple):
-            reports += 1
-            stamp = item[1]
-            if stamp is None:
-                continue
-            t = int(stamp)
-            stamps.append(t)
-            if len(item) == 7:
-                if item[6] is None:
-                    text.append((item[0], t, item[2], item[3], item[4], item[5]))
-                else:
-                    text_init.append((item[0], t, *item[2:]))
-            elif item[6] is None:
-                json_rows.append((item[0], t, item[2], item[3], item[4], item[5], item[7]))
-            else:
-                json_init.append((item[0], t, *item[2:]))
-            continue
-        if item.timestamp is not None:
-            stamps.append(int(item.timestamp))
-        if item.kind == "report":
-            reports += 1
-            row = store.event_row(item)
-            if row is not None:
-                full.append(row)
-        elif item.kind in ("timeout", "out_of_memory") and item.request_id is not None:
-            marks.append((item.kind, item.request_id))
-    rows = dict(zip(_SHAPES, (text, text_init, json_rows, json_init, full), strict=True))
-    ids = [row[0] for group in rows.values() for row in group]
-    if len(set(ids)) != len(ids):
-        rows = {store.ROW_COLUMNS: _first_rows(items)}  # the first of each request id wins
-    rows = {shape: group for shape, group in rows.items() if group}
+    for found in chunks:
+        for event in found.slow:
+            if event.timestamp is not None:
+                stamps.append(int(event.timestamp))
+            if event.kind == "report":
+                reports += 1
+                row = store.event_row(event)
+                if row is not None:
+                    full.append(row)
+            elif event.kind in ("timeout", "out_of_memory") and event.request_id is not None:
+                marks.append((event.kind, event.request_id))
+    columns = [c.with_timestamps() for c in columns]
+    for c in columns:
+        if len(c):
+            stamps.extend((int(c.timestamps.min()), int(c.timestamps.max())))
+    ids = [*columns[0].request_ids, *columns[1].request_ids, *(row[0] for row in full)]
+    if len(set(ids)) != len(ids):  # the first of each request id wins
+        items = [item for found in chunks for item in found.items()]
+        columns, full = [], _first_rows(items)
+    facts = store.facts_of({store.ROW_COLUMNS: full})
+    for c in columns:
+        store.merge_facts(facts, store.facts_of_columns(c))
     part = Part(
-        rows,
+        [c for c in columns if len(c)],
+        full,
         marks,
         min(stamps) if stamps else None,
         max(stamps) if stamps else None,
-        store.facts_of(rows),
+        facts,
     )
     return part, reports
 
@@ -816,7 +1029,8 @@ def _store_batch(
     architecture: str,
     registry: tuple[str, int, int, str] | None,
 ) -> Pending:
-    """One transaction: rows, marks carried from the previous batch, facts, offset.
+    """Rows, marks carried from the previous batch, facts and the file's offset, in the
+    caller's transaction (so they are stored together or not at all).
 
     Returns the timeout / out-of-memory marks still without their invocation; while
     there are some, the stored offset stays at this batch's start so a re-run re-reads
@@ -824,59 +1038,58 @@ def _store_batch(
     """
     names = list(dict.fromkeys([*(name for name, _k, _r in pending), *batch.parts]))
     still_pending: Pending = []
-    with db.conn:
-        for name in names:
-            part = batch.parts.get(name)
-            carried = [(kind, rid) for owner, kind, rid in pending if owner == name]
-            fid = store_db.function_id(
-                db,
-                name,
-                account_id,
-                region,
-                seen_at=part.first_seen if part else None,
-                architecture=architecture,
-            )
-            if part is not None and part.last_seen is not None:
-                store_db.function_id(db, name, account_id, region, seen_at=part.last_seen)
-            ids[name] = fid
-            result.functions.add(name)
-            facts: store.Facts = {}
-            marks = carried
-            if part is not None:
-                added, new_rows = store.insert_rows(db, fid, part.rows)
-                result.added += added
-                facts = part.facts if new_rows is None else store.facts_of(new_rows)
-                marks = carried + part.marks
-            missing, delta = store.apply_marks(db, fid, marks)
-            still_pending.extend((name, *marks[i]) for i in missing if i >= len(carried))
-            store.merge_facts(facts, delta)
-            store.add_facts(db, fid, facts)
-        if registry is not None:
-            key_path, size, mtime, head = registry
-            offset = batch.start_offset if still_pending else batch.end_offset
-            db.conn.execute(
-                "INSERT INTO ingested_files (path, size_bytes, mtime, head_sha256, offset_bytes,"
-                " lines, reports, skipped, completed, function_name, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
-                " ON CONFLICT (path) DO UPDATE SET size_bytes = excluded.size_bytes,"
-                " mtime = excluded.mtime, head_sha256 = excluded.head_sha256,"
-                " offset_bytes = excluded.offset_bytes, lines = lines + excluded.lines,"
-                " reports = reports + excluded.reports, skipped = skipped + excluded.skipped,"
-                " completed = 0, function_name = excluded.function_name,"
-                " updated_at = excluded.updated_at",
-                (
-                    key_path,
-                    size,
-                    mtime,
-                    head,
-                    offset,
-                    batch.lines,
-                    batch.reports,
-                    sum(batch.skipped.values()),
-                    names[0] if names else None,
-                    int(time.time()),
-                ),
-            )
+    for name in names:
+        part = batch.parts.get(name)
+        carried = [(kind, rid) for owner, kind, rid in pending if owner == name]
+        fid = store_db.function_id(
+            db,
+            name,
+            account_id,
+            region,
+            seen_at=part.first_seen if part else None,
+            architecture=architecture,
+        )
+        if part is not None and part.last_seen is not None:
+            store_db.function_id(db, name, account_id, region, seen_at=part.last_seen)
+        ids[name] = fid
+        result.functions.add(name)
+        facts: store.Facts = {}
+        marks = carried
+        if part is not None:
+            added, new_rows = store.insert_rows(db, fid, part.rows())
+            result.added += added
+            facts = part.facts if new_rows is None else store.facts_of(new_rows)
+            marks = carried + part.marks
+        missing, delta = store.apply_marks(db, fid, marks)
+        still_pending.extend((name, *marks[i]) for i in missing if i >= len(carried))
+        store.merge_facts(facts, delta)
+        store.add_facts(db, fid, facts)
+    if registry is not None:
+        key_path, size, mtime, head = registry
+        offset = batch.start_offset if still_pending else batch.end_offset
+        db.conn.execute(
+            "INSERT INTO ingested_files (path, size_bytes, mtime, head_sha256, offset_bytes,"
+            " lines, reports, skipped, completed, function_name, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
+            " ON CONFLICT (path) DO UPDATE SET size_bytes = excluded.size_bytes,"
+            " mtime = excluded.mtime, head_sha256 = excluded.head_sha256,"
+            " offset_bytes = excluded.offset_bytes, lines = lines + excluded.lines,"
+            " reports = reports + excluded.reports, skipped = skipped + excluded.skipped,"
+            " completed = 0, function_name = excluded.function_name,"
+            " updated_at = excluded.updated_at",
+            (
+                key_path,
+                size,
+                mtime,
+                head,
+                offset,
+                batch.lines,
+                batch.reports,
+                sum(batch.skipped.values()),
+                names[0] if names else None,
+                int(time.time()),
+            ),
+        )
     result.lines += batch.lines
     result.reports += batch.reports
     result.skipped.update(batch.skipped)

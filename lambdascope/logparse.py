@@ -115,18 +115,26 @@ _FAST_TS_RE = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d):(\d\d):(\d\d)(\.\d{1,9})?(?
 _HOUR_CACHE: dict[str, float] = {}
 
 
+def hour_base(date_hour: str) -> float | None:
+    """Epoch seconds of ``YYYY-MM-DD[T ]HH`` at minute 0 (memoised), or None if invalid."""
+    base = _HOUR_CACHE.get(date_hour)
+    if base is None:
+        base = _slow_epoch(date_hour + ":00:00Z")
+        if base is None:
+            return None
+        if len(_HOUR_CACHE) > 10_000:
+            _HOUR_CACHE.clear()
+        _HOUR_CACHE[date_hour] = base
+    return base
+
+
 def _to_epoch(text: str) -> float | None:
     fast = _FAST_TS_RE.match(text)
     if fast:
         # memoise the date-hour part: thousands of lines share it
-        base = _HOUR_CACHE.get(fast.group(1))
+        base = hour_base(fast.group(1))
         if base is None:
-            parsed = _slow_epoch(fast.group(1) + ":00:00Z")
-            if parsed is None:
-                return None
-            if len(_HOUR_CACHE) > 10_000:
-                _HOUR_CACHE.clear()
-            base = _HOUR_CACHE[fast.group(1)] = parsed
+            return None
         minutes, seconds = int(fast.group(2)), int(fast.group(3))
         if minutes > 59 or seconds > 60:
             return None

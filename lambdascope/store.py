@@ -12,12 +12,15 @@ import math
 import operator
 from collections import Counter
 from collections.abc import Iterable
-from itertools import repeat
+from itertools import pairwise, repeat
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlite_utils import Database
 
 from lambdascope import histogram
+from lambdascope.logscan import FastColumns
 from lambdascope.models import PlatformEvent
 from lambdascope.timeutil import HOUR_S, hour_floor
 
@@ -364,6 +367,74 @@ def facts_of(rows_by_shape: dict[Shape, list[tuple[Any, ...]]]) -> Facts:
                 fact = facts[key] = _empty_fact()
             _add_group(fact, dict(zip(shape, zip(*group, strict=True), strict=True)), len(group))
     return facts
+
+
+def facts_of_columns(columns: FastColumns) -> Facts:
+    """facts_of for fast-path lines (every one with a timestamp), grouped column-wise."""
+    count = len(columns)
+    if count == 0:
+        return {}
+    stamps = columns.timestamps.astype(np.int64)  # int(): towards zero
+    hours = stamps - stamps % HOUR_S
+    order = np.lexsort((columns.memory_mb, hours))
+    hours, memory = hours[order], columns.memory_mb[order]
+    cuts = np.flatnonzero((np.diff(hours) != 0) | (np.diff(memory) != 0)) + 1
+    bounds = [0, *cuts.tolist(), count]
+    duration = columns.duration_ms[order]
+    billed = columns.billed_duration_ms[order]
+    used = columns.max_memory_used_mb[order]
+    init = columns.init_duration_ms[order]
+    buckets = {
+        "duration_hist": _buckets(duration),
+        "billed_duration_hist": _buckets(billed),
+        "max_memory_used_hist": _buckets(used.astype(np.float64)),
+    }
+    has_init = ~np.isnan(init)
+    init_buckets = _buckets(np.where(has_init, init, 1.0))
+    status = None if columns.status is None else np.asarray(columns.status)[order]
+    facts: Facts = {}
+    for a, b in pairwise(bounds):
+        fact = facts[(int(hours[a]), int(memory[a]))] = _empty_fact()
+        fact["invocations"] = b - a
+        if status is not None:
+            fact["errors"] = int((status[a:b] == "error").sum())
+            fact["timeouts"] = int((status[a:b] == "timeout").sum())
+        for key, values in buckets.items():
+            fact[key] = _bucket_counts(values[a:b])
+        fact["duration_ms_sum"] = math.fsum(duration[a:b].tolist())
+        fact["duration_ms_max"] = float(duration[a:b].max())
+        fact["billed_duration_ms_sum"] = math.fsum(billed[a:b].tolist())
+        fact["max_memory_used_mb_max"] = int(used[a:b].max())
+        cold = has_init[a:b]
+        if cold.any():
+            present = init[a:b][cold]
+            fact["cold_starts"] = len(present)
+            fact["init_duration_ms_sum"] = math.fsum(present.tolist())
+            fact["init_duration_ms_max"] = float(present.max())
+            fact["init_duration_hist"] = _bucket_counts(init_buckets[a:b][cold])
+    return facts
+
+
+_ZERO_BUCKET = np.iinfo(np.int64).min
+
+
+def _buckets(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """histogram.bucket_of of each value (math.log, as _histogram), the zero bucket as
+    _ZERO_BUCKET."""
+    out = np.full(len(values), _ZERO_BUCKET, np.int64)
+    valid = (values > 0) & np.isfinite(values)
+    if valid.any():
+        logs = np.fromiter(map(math.log, values[valid].tolist()), np.float64, int(valid.sum()))
+        out[valid] = np.floor(logs / _LOG_G).astype(np.int64)
+    return out
+
+
+def _bucket_counts(buckets: npt.NDArray[np.int64]) -> dict[str, int]:
+    keys, counts = np.unique(buckets, return_counts=True)
+    return {
+        histogram.ZERO_KEY if key == _ZERO_BUCKET else str(key): count
+        for key, count in zip(keys.tolist(), counts.tolist(), strict=True)
+    }
 
 
 def _present(values: tuple[Any, ...] | None) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -22,10 +23,13 @@ TOTALS = (
 
 
 def _ingest(db: Path, logs: Path) -> subprocess.Popen[bytes]:
+    # small transactions, so that the run is killed between two of them
+    env = {**os.environ, "LAMBDASCOPE_COMMIT_ROWS": "2000"}
     return subprocess.Popen(
         [sys.executable, "-m", "lambdascope.cli", "--db", str(db), "ingest", str(logs)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=env,
     )
 
 
