@@ -575,6 +575,9 @@ def ingest_paths(
     # cache keeps the touched pages in memory between batches (bounded, given back after)
     cache_pages = db.conn.execute("PRAGMA cache_size").fetchone()[0]
     db.conn.execute(f"PRAGMA cache_size = {-INGEST_CACHE_KIB}")
+    # checkpoint less often: a page rewritten by several transactions is copied back once
+    checkpoint_pages = db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    db.conn.execute(f"PRAGMA wal_autocheckpoint = {INGEST_CHECKPOINT_PAGES}")
     try:
         _run_jobs(jobs, writer, context, stdin, readers)
         writer.commit()
@@ -582,6 +585,7 @@ def ingest_paths(
         if db.conn.in_transaction:
             db.conn.rollback()  # interrupted: the batches since the last commit are redone
         db.conn.execute(f"PRAGMA cache_size = {int(cache_pages)}")
+        db.conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_pages)}")
     rebuild_dirty_hours(db)
     rollup.refresh(db)  # the daily rollups of the days this run touched
     result.seconds = time.monotonic() - started
@@ -589,6 +593,7 @@ def ingest_paths(
 
 
 INGEST_CACHE_KIB = 32 * 1024
+INGEST_CHECKPOINT_PAGES = 16_384  # WAL pages (64 MiB at 4 KiB) between checkpoints
 
 
 def _run_jobs(
@@ -904,14 +909,6 @@ class Part:
 def _shaped_rows(
     columns: logscan.FastColumns,
 ) -> list[tuple[store.Shape, list[tuple[Any, ...]]]]:
-    values: list[list[Any]] = [
-        columns.request_ids,
-        columns.timestamps.astype(np.int64).tolist(),  # int(): towards zero
-        columns.duration_ms.tolist(),
-        columns.billed_duration_ms.tolist(),
-        columns.memory_mb.tolist(),
-        columns.max_memory_used_mb.tolist(),
-    ]
     if columns.status is None:
         plain_shape, init_shape = store.TEXT_SHAPE, store.TEXT_INIT_SHAPE
         tail: list[list[Any]] = []
@@ -920,15 +917,35 @@ def _shaped_rows(
         tail = [columns.status]
     has_init = ~np.isnan(columns.init_duration_ms)
     if not has_init.any():
+        values: list[list[Any]] = [
+            columns.request_ids,
+            columns.timestamps.astype(np.int64).tolist(),  # int(): towards zero
+            columns.duration_ms.tolist(),
+            columns.billed_duration_ms.tolist(),
+            columns.memory_mb.tolist(),
+            columns.max_memory_used_mb.tolist(),
+        ]
         return [(plain_shape, list(zip(*values, *tail, strict=True)))]
-    init = columns.init_duration_ms.tolist()
     shaped = []
     for shape, wanted, extra in (
-        (plain_shape, np.flatnonzero(~has_init).tolist(), []),
-        (init_shape, np.flatnonzero(has_init).tolist(), [init]),
+        (plain_shape, ~has_init, []),
+        (init_shape, has_init, [columns.init_duration_ms]),
     ):
-        picked = [[column[i] for i in wanted] for column in (*values, *extra, *tail)]
-        shaped.append((shape, list(zip(*picked, strict=True))))
+        picked = np.flatnonzero(wanted).tolist()
+        rids = [columns.request_ids[i] for i in picked]
+        numbers = [
+            column[wanted].tolist()
+            for column in (
+                columns.timestamps.astype(np.int64),
+                columns.duration_ms,
+                columns.billed_duration_ms,
+                columns.memory_mb,
+                columns.max_memory_used_mb,
+                *extra,
+            )
+        ]
+        status = [[columns.status[i] for i in picked]] if columns.status is not None else []
+        shaped.append((shape, list(zip(rids, *numbers, *status, strict=True))))
     return shaped
 
 
