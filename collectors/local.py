@@ -6,9 +6,11 @@ into the store. Memory stays flat: text is read in chunks of complete lines and 
 lines that can hold a platform event are decoded (lambdascope.logparse.scan_chunk).
 
 Crash safety: each batch (its invocations, status marks, the hourly facts it adds to and
-the file's new offset in decompressed bytes) is one transaction, so a run killed at any
-point is completed by running it again. With enough to read, a second process reads and
-parses (lambdascope.logscan) while this one writes.
+the file's new offset in decompressed bytes) is stored in the same transaction, so a run
+killed at any point is completed by running it again. A transaction holds several batches
+(about COMMIT_ROWS reports or COMMIT_SECONDS): fewer commits rewrite fewer b-tree pages.
+With enough to read, reading processes (two on a machine with two cores or more) read and
+parse files (lambdascope.logscan, column-wise) while this one writes.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from lambdascope.logscan import Item
 from lambdascope.models import PlatformEvent
 from lambdascope.store import rebuild_dirty_hours
 
-CHUNK_BYTES = 4 * 1024 * 1024
+CHUNK_BYTES = 2 * 1024 * 1024
 MAX_LINE_BYTES = 32 * 1024 * 1024
 HEAD_BYTES = 4096
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -278,7 +280,7 @@ def _text_batches(
 
 
 # log event messages per batch of an envelope file (their text is held while scanned)
-ENVELOPE_BATCH_MESSAGES = 25_000
+ENVELOPE_BATCH_MESSAGES = 10_000
 
 
 def _envelope_batches(
