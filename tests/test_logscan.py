@@ -164,3 +164,35 @@ def test_fast_report_on_messages_matches_parse_line(pieces: list[str]) -> None:
     tuple_ = fast_report(line)
     if tuple_ is not None:
         assert item_event(tuple_) == parse_line_or_reason(line)
+
+
+_TS_PIECES = [
+    "2024-05-01T10:00:00",
+    "2024-05-01 10:00:00",
+    ".123",
+    ".1234",
+    "Z",
+    "-05:00",
+    "-0501",
+    "-01-01T00:00:00",
+    "1234",
+    "-",
+    ":",
+    "0",
+    " ",
+    "\n",
+    "x",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_TS_PIECES), max_size=25))
+def test_timestamp_starts_are_where_the_timestamp_regex_finds_them(pieces: list[str]) -> None:
+    import numpy as np
+
+    from lambdascope.logscan import _TS_DASH_RE, _timestamp_starts
+
+    buf = "".join(pieces).encode()
+    expected = [m.start() - 4 for m in _TS_DASH_RE.finditer(buf)]
+    found = _timestamp_starts(np.frombuffer(buf, np.uint8), 0).tolist()
+    assert found == expected
