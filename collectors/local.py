@@ -419,10 +419,14 @@ def _log_events(obj: dict[str, Any]) -> list[tuple[str | None, list[str], list[f
             ):
                 if name is None and groups:
                     name = logparse.function_from_log_group(next(iter(groups)))
-                millis = np.asarray(stamps, np.float64)
-                valid = (millis > 0) & (millis < 1e15)
-                seconds = np.where(valid, millis / 1000.0, _NAN).tolist()
-                return [(name, messages, seconds)] if messages else []
+                try:
+                    millis = np.asarray(stamps, np.float64)
+                except OverflowError:  # an integer beyond any float: read one by one
+                    millis = None
+                if millis is not None:
+                    valid = (millis > 0) & (millis < 1e15)
+                    seconds = np.where(valid, millis / 1000.0, _NAN).tolist()
+                    return [(name, messages, seconds)] if messages else []
     runs: list[tuple[str | None, list[str], list[float]]] = []
     for name, second, message in logparse.envelope_messages(obj):
         if not runs or runs[-1][0] != name:

@@ -38,3 +38,23 @@ def test_plain_messages_take_the_joined_scan_and_their_event_time() -> None:
     # a message with a carriage return is read line by line, like str.splitlines
     odd = scan_messages(["a\r" + REPORT], [7.0])
     assert len(odd.text) == 0 and [e.timestamp for e in odd.slow] == [7.0] and odd.lines == 2
+
+
+def test_event_times_beyond_any_float_are_read_as_unknown() -> None:
+    import io
+    import json
+
+    from collectors.local import iter_batches
+
+    envelope = {
+        "logGroup": "/aws/lambda/f",
+        "logEvents": [
+            {"timestamp": 10**400, "message": REPORT},
+            {"timestamp": 1714557600000, "message": "START RequestId: y"},
+        ],
+    }
+    batches = list(iter_batches(io.BytesIO(json.dumps(envelope).encode())))
+    events = [e for batch, _source in batches for e in batch.events]
+    assert [(e.request_id, e.timestamp, e.function_name) for e in events] == [
+        (REPORT.split()[2], None, "f")
+    ]
