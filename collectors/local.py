@@ -727,10 +727,23 @@ def _read_job(job: Job, stdin: IO[bytes] | None = None) -> Iterator[Prepared]:
             yield prepare(batch)
 
 
-def _reader_main(jobs: list[Job], indexes: list[int], channel: Any) -> None:
-    """A reading process: the prepared batches of its jobs, in order, over the pipe."""
+def _reader_main(
+    jobs: list[Job], order: list[int], next_job: Any, channel: Any, inherited: list[Any]
+) -> None:
+    """A reading process: takes the next job of ``order`` (shared counter) until none is
+    left, and sends each job's prepared batches, in order, over its pipe."""
+    for other in inherited:
+        # the receiving ends copied by the fork: with them open here, a send would block
+        # for ever instead of failing once the writing process is gone (killed)
+        other.close()
     try:
-        for index in indexes:
+        while True:
+            with next_job.get_lock():
+                taken = next_job.value
+                next_job.value = taken + 1
+            if taken >= len(order):
+                break
+            index = order[taken]
             try:
                 for batch in _read_job(jobs[index]):
                     channel.send(("batch", index, batch))
@@ -745,32 +758,27 @@ def _reader_main(jobs: list[Job], indexes: list[int], channel: Any) -> None:
         channel.close()
 
 
-def _shares(jobs: list[Job], readers: int) -> list[list[int]]:
-    """Job indexes per reading process, balanced by bytes to read (largest first)."""
-    shares: list[list[int]] = [[] for _ in range(readers)]
-    loads = [0] * readers
-    by_size = sorted(range(len(jobs)), key=lambda i: -max(jobs[i].size - jobs[i].start_offset, 0))
-    for index in by_size:
-        least = loads.index(min(loads))
-        shares[least].append(index)
-        loads[least] += max(jobs[index].size - jobs[index].start_offset, 0)
-    return [sorted(share) for share in shares if share]
-
-
 def _run_with_readers(context: Any, jobs: list[Job], writer: _Writer, readers: int) -> None:
-    """Reading processes parse files while this one writes what they send, as it comes
-    (the batches of one file arrive in order; files interleave)."""
+    """Reading processes parse files (the largest first, each taking the next file when
+    done with one) while this one writes what they send, as it comes (the batches of one
+    file arrive in order; files interleave)."""
+    order = sorted(range(len(jobs)), key=lambda i: -max(jobs[i].size - jobs[i].start_offset, 0))
+    next_job = context.Value("q", 0)
     channels: list[Any] = []
     processes = []
-    shares = _shares(jobs, readers)
-    for share in shares:
+    for _ in range(readers):
         receiving, sending = context.Pipe(duplex=False)
-        process = context.Process(target=_reader_main, args=(jobs, share, sending), daemon=True)
+        process = context.Process(
+            target=_reader_main,
+            args=(jobs, order, next_job, sending, [*channels, receiving]),
+            daemon=True,
+        )
         process.start()
         sending.close()
         channels.append(receiving)
         processes.append(process)
     open_channels = list(channels)
+    failed: set[int] = set()
     try:
         while open_channels:
             for ready in multiprocessing.connection.wait(open_channels):
@@ -778,11 +786,7 @@ def _run_with_readers(context: Any, jobs: list[Job], writer: _Writer, readers: i
                 try:
                     kind, index, payload = channel.recv()
                 except EOFError:
-                    kind, index, payload = "end", -1, None
-                    # the reader died: what it did not hand over is reported unread
-                    for i in shares[channels.index(channel)]:
-                        if jobs[i].path not in writer.finished:
-                            writer.result.unreadable.append((jobs[i].path, "reading process ended"))
+                    kind, index, payload = "end", -1, None  # the reader died
                 if kind == "end":
                     open_channels.remove(channel)
                     continue
@@ -792,8 +796,13 @@ def _run_with_readers(context: Any, jobs: list[Job], writer: _Writer, readers: i
                 elif kind == "done":
                     writer.finish(job, index)
                 else:
+                    failed.add(index)
                     writer.pending.pop(index, None)
                     writer.result.unreadable.append((job.path, str(payload)))
+        # a reader that died left its file unfinished (and maybe files it had taken)
+        for index, job in enumerate(jobs):
+            if job.path not in writer.finished and index not in failed:
+                writer.result.unreadable.append((job.path, "reading process ended"))
     finally:
         for channel in channels:
             channel.close()

@@ -318,6 +318,30 @@ def test_incremental_facts_equal_a_rebuild_from_the_invocations(
     ).fetchone() == ("timeout", 1)
 
 
+def test_a_reading_process_that_dies_costs_only_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import collectors.local as local
+
+    logs = tmp_path / "logs"
+    shutil.copytree(DATA, logs)
+    victim = sorted(p for p in logs.rglob("*") if p.is_file())[0]
+    read_job = local._read_job
+
+    def dying(job: local.Job, stdin: object = None) -> object:
+        if job.path == str(victim):
+            os._exit(3)  # the reading process (a fork of this one) ends abruptly
+        return read_job(job)
+
+    monkeypatch.setattr(local, "_read_job", dying)
+    db = open_db(tmp_path / "s.db")
+    result = ingest_paths(db, [str(logs)], workers=2)
+    assert result.unreadable == [(str(victim), "reading process ended")]
+    assert result.files == 8  # every other file was read by the other process
+    stored = {row[0] for row in db.conn.execute("SELECT path FROM ingested_files")}
+    assert str(victim.resolve()) not in stored and len(stored) == 8
+
+
 def test_reading_processes_store_exactly_the_same(tmp_path: Path) -> None:
     from lambdascope.db import open_db
 

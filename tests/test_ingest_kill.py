@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,22 @@ def _ingest(db: Path, logs: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended (nobody waits for it)
+
+
 def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db)
     try:
@@ -57,10 +74,16 @@ def test_sigkill_mid_run_then_rerun_matches_an_uninterrupted_run(tmp_path: Path)
             except sqlite3.OperationalError:
                 done = 0
             if done >= 1:
+                readers = _children(proc.pid)
                 proc.send_signal(signal.SIGKILL)
                 break
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    # its reading processes notice that the writer is gone and end too
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in readers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert readers and not any(_alive(pid) for pid in readers)
     partial = _rows(killed_db, "SELECT COUNT(*) FROM invocations")[0][0]
 
     rerun = _ingest(killed_db, logs)
