@@ -29,6 +29,11 @@ import numpy.typing as npt
 from lambdascope import logparse
 from lambdascope.models import PlatformEvent
 
+try:  # the optional C accelerator (setup.py); without it the same results, more slowly
+    from lambdascope import _scan as _native
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _native = None  # type: ignore[assignment]
+
 # (request_id, timestamp, duration_ms, billed_duration_ms, memory_mb, max_memory_used_mb,
 #  init_duration_ms or None)
 ReportTuple = tuple[str, float | None, float, float, int, int, float | None]
@@ -124,7 +129,10 @@ def _candidates(buf: bytes, reports: list[int], json_count: int, fast_json: int)
             continue
         if piece == _JSON_MARK and json_count == fast_json:
             continue
-        found.extend(map(_start, pattern.finditer(buf)))
+        if _native is not None:
+            found.extend(np.frombuffer(_native.find_all(buf, piece), np.int64).tolist())
+        else:
+            found.extend(map(_start, pattern.finditer(buf)))
     found.sort()
     return found
 
@@ -212,9 +220,11 @@ _TS_AT_RE = re.compile(_TS)
 _TS_OFFSETS = np.arange(24)
 
 
-def _timestamp_starts(view: npt.NDArray[np.uint8], start: int) -> npt.NDArray[np.int64]:
+def _timestamp_starts(buf: bytes, view: npt.NDArray[np.uint8], start: int) -> npt.NDArray[np.int64]:
     """Where the timestamps at or after ``start`` begin, as ``_TS_DASH_RE.finditer``
     finds them: ``dddd-dd-dd[T ]dd:dd:dd`` (no match can begin inside another one)."""
+    if _native is not None:
+        return np.frombuffer(_native.timestamp_starts(buf, start), np.int64)
     dashes = np.flatnonzero(view[start + 4 :] == 45) + start + 4
     dashes = dashes[dashes + 14 < len(view)]  # the 19 characters fit
     dashes = dashes[view[dashes + 3] == 45]
@@ -278,19 +288,21 @@ class FastColumns:
     def with_timestamps(self) -> FastColumns:
         """Only the lines whose time is known (the others cannot be stored)."""
         known = ~np.isnan(self.timestamps)
-        if known.all():
-            return self
-        keep = np.flatnonzero(known).tolist()
+        return self if known.all() else self.select(known)
+
+    def select(self, keep: npt.NDArray[np.bool_]) -> FastColumns:
+        """The lines where ``keep`` is true."""
+        kept = np.flatnonzero(keep).tolist()
         return FastColumns(
-            self.positions[known],
-            [self.request_ids[i] for i in keep],
-            self.timestamps[known],
-            self.duration_ms[known],
-            self.billed_duration_ms[known],
-            self.memory_mb[known],
-            self.max_memory_used_mb[known],
-            self.init_duration_ms[known],
-            None if self.status is None else [self.status[i] for i in keep],
+            self.positions[keep],
+            [self.request_ids[i] for i in kept],
+            self.timestamps[keep],
+            self.duration_ms[keep],
+            self.billed_duration_ms[keep],
+            self.memory_mb[keep],
+            self.max_memory_used_mb[keep],
+            self.init_duration_ms[keep],
+            None if self.status is None else [self.status[i] for i in kept],
         )
 
     def items(self) -> list[Item]:
@@ -404,47 +416,56 @@ def _line_starts(
     return at_line
 
 
-_Lines = tuple[
-    list[tuple[Any, ...]],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.int64],
-    list[bytes | None],
-    list[int],
-]
-
-
-def _text_lines(buf: bytes, view: npt.NDArray[np.uint8]) -> _Lines:
-    """Fast text REPORT lines (groups, line starts, line ends, own leading timestamps),
-    and where every other "REPORT " occurs."""
-    matches = list(_ANY_REPORT_RE.finditer(buf))
-    starts = _positions(_start, matches)
-    ends = _positions(_end, matches)
-    groups = list(map(_groups, matches))
-    fast = np.fromiter((g[0] is not None for g in groups), np.bool_, len(groups))
-    if not len(matches):
-        return groups, starts, ends, [], []
-    off_line = (starts > 0) & (view[np.maximum(starts - 1, 0)] != 10) & fast
-    own: list[bytes | None] = [None] * len(matches)
+def _text_lines(
+    buf: bytes, view: npt.NDArray[np.uint8]
+) -> tuple[FastColumns, npt.NDArray[np.int64], list[bytes | None], list[int]]:
+    """Fast text REPORT lines (columns without timestamps, positions at line starts), where
+    each line ends, their own leading timestamps, and where every other "REPORT " is."""
+    if _native is not None:
+        found = _native.scan_reports(buf)
+        rids = found[2]
+        columns = FastColumns(
+            np.frombuffer(found[0], np.int64).copy(),
+            rids,
+            np.full(len(rids), _NAN),
+            np.frombuffer(found[3], np.float64),
+            np.frombuffer(found[4], np.float64),
+            np.frombuffer(found[5], np.int64),
+            np.frombuffer(found[6], np.int64),
+            np.frombuffer(found[7], np.float64),
+        )
+        ends = np.frombuffer(found[1], np.int64)
+        others = np.frombuffer(found[8], np.int64).tolist()
+    else:
+        matches = list(_ANY_REPORT_RE.finditer(buf))
+        groups = list(map(_groups, matches))
+        fast = np.fromiter((g[0] is not None for g in groups), np.bool_, len(groups))
+        others = _positions(_start, matches)[~fast].tolist()
+        kept = np.flatnonzero(fast).tolist()
+        columns = _columns(
+            [groups[i] for i in kept], _positions(_start, matches)[fast], np.full(len(kept), _NAN)
+        )
+        ends = _positions(_end, matches)[fast]
+    # a line that does not start with REPORT is fast only after a timestamp of its own
+    starts = columns.positions
+    own: list[bytes | None] = [None] * len(starts)
+    off_line = (starts > 0) & (view[np.maximum(starts - 1, 0)] != 10)
+    if not off_line.any():
+        return columns, ends, own, others
+    keep = np.ones(len(starts), np.bool_)
     for i in np.flatnonzero(off_line).tolist():
         start = int(starts[i])
         line_start = buf.rfind(b"\n", 0, start) + 1
         prefix = _OWN_TS_RE.fullmatch(buf, line_start, start)
         if prefix is None:
-            fast[i] = False
+            keep[i] = False
+            others.append(start)
         else:
             own[i] = prefix.group(1)
             starts[i] = line_start
-    others = _positions(_start, [matches[i] for i in np.flatnonzero(~fast).tolist()])
-    if fast.all():
-        return groups, starts, ends, own, []
-    kept = np.flatnonzero(fast).tolist()
-    return (
-        [groups[i] for i in kept],
-        starts[fast],
-        ends[fast],
-        [own[i] for i in kept],
-        others.tolist(),
-    )
+    if keep.all():
+        return columns, ends, own, others
+    return columns.select(keep), ends[keep], [own[i] for i in np.flatnonzero(keep).tolist()], others
 
 
 def _columns(
@@ -481,7 +502,8 @@ def scan_columns(
     """
     view = np.frombuffer(buf, np.uint8)
     lines = buf.count(b"\n") + (1 if buf and not buf.endswith(b"\n") else 0)
-    text_groups, text_starts, text_ends, text_own, other_reports = _text_lines(buf, view)
+    text, text_ends, text_own, other_reports = _text_lines(buf, view)
+    text_starts = text.positions
     json_reports: list[re.Match[bytes]] = []
     json_starts = np.empty(0, np.int64)
     span_starts = [text_starts]
@@ -525,14 +547,15 @@ def scan_columns(
     )
     stamps = np.empty_like(stamps_sorted)
     stamps[order] = stamps_sorted
-    n_text, n_json = len(text_groups), len(json_groups)
+    n_text, n_json = len(text), len(json_groups)
     for event, stamp in zip(slow, stamps[n_text + n_json :].tolist(), strict=True):
         if event.timestamp is None:
             object.__setattr__(event, "timestamp", _or_none(stamp))
+    text.timestamps = stamps[:n_text]
     json_columns = _columns(json_groups, json_starts, stamps[n_text : n_text + n_json])
     json_columns.status = [_STATUS_OF[groups[-1]] for groups in json_groups]
     return ChunkColumns(
-        _columns(text_groups, text_starts, stamps[:n_text]),
+        text,
         json_columns,
         slow,
         slow_positions,
@@ -605,7 +628,7 @@ def _timestamps(
         return np.where(missing, fallback, own), None
     scanned_to = int(starts[-1]) if starts.size else 0
     # timestamps are only looked up for events without their own, and after the last event
-    ts_starts = _timestamp_starts(view, 0 if missing.any() else scanned_to)
+    ts_starts = _timestamp_starts(buf, view, 0 if missing.any() else scanned_to)
     value = own.copy()
     if missing.any() and ts_starts.size:
         nearest = np.searchsorted(ts_starts, starts, side="left") - 1

@@ -42,3 +42,16 @@ def db_path(tmp_path: Path) -> Path:
 def db(db_path: Path) -> Database:
     """A writable, migrated store on a real SQLite file."""
     return open_db(db_path)
+
+
+@pytest.fixture(params=["native", "python"])
+def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with the C accelerator of lambdascope.logscan and without it (the
+    same results are expected from both)."""
+    import lambdascope.logscan as logscan
+
+    if request.param == "python":
+        monkeypatch.setattr(logscan, "_native", None)
+    elif logscan._native is None:
+        pytest.skip("the C accelerator lambdascope._scan is not built here")
+    return str(request.param)

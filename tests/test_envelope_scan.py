@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.local import _scan_messages_one_by_one, scan_messages
 from lambdascope.logscan import ChunkColumns, item_event
 from tests.test_logscan import _PIECES, REPORT
+
+pytestmark = pytest.mark.usefixtures("scanner")
 
 _MESSAGE = st.lists(st.sampled_from(_PIECES), max_size=8).map("".join)
 _SECONDS = st.one_of(st.just(math.nan), st.floats(min_value=1e9, max_value=2e9))
@@ -19,7 +22,9 @@ def _seen(found: ChunkColumns) -> tuple[object, ...]:
     return ([item_event(i) for i in found.items()], found.lines, found.skipped)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.tuples(_MESSAGE, _SECONDS), min_size=1, max_size=12))
 def test_joined_scan_matches_message_by_message(events: list[tuple[str, float]]) -> None:
     messages = [m for m, _s in events]

@@ -7,11 +7,14 @@ import gzip
 import random
 from pathlib import Path
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lambdascope.logparse import parse_line_or_reason, scan_chunk
 from lambdascope.logscan import fast_report, item_event, scan_items
+
+pytestmark = pytest.mark.usefixtures("scanner")
 
 sys_path = Path(__file__).resolve().parents[1] / "bench"
 DATA = Path(__file__).parent / "data"
@@ -150,14 +153,18 @@ _PIECES = [
 ]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.sampled_from(_PIECES), max_size=30), st.binary(max_size=8))
 def test_random_mixtures_give_the_reference_events(pieces: list[str], junk: bytes) -> None:
     _assert_same("".join(pieces).encode() + junk)
     _assert_same("".join(pieces).encode() + junk, previous=None, default=None)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.sampled_from([*_PIECES[:12], "x", "\xa0"]), max_size=12))
 def test_fast_report_on_messages_matches_parse_line(pieces: list[str]) -> None:
     line = "".join(pieces).replace("\n", "").replace("\r", "")
@@ -185,7 +192,9 @@ _TS_PIECES = [
 ]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.sampled_from(_TS_PIECES), max_size=25))
 def test_timestamp_starts_are_where_the_timestamp_regex_finds_them(pieces: list[str]) -> None:
     import numpy as np
@@ -194,5 +203,5 @@ def test_timestamp_starts_are_where_the_timestamp_regex_finds_them(pieces: list[
 
     buf = "".join(pieces).encode()
     expected = [m.start() - 4 for m in _TS_DASH_RE.finditer(buf)]
-    found = _timestamp_starts(np.frombuffer(buf, np.uint8), 0).tolist()
+    found = _timestamp_starts(buf, np.frombuffer(buf, np.uint8), 0).tolist()
     assert found == expected
