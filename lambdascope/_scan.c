@@ -9,6 +9,9 @@
  *   - count of newlines: bytes.count(b"\n").
  */
 #define PY_SSIZE_T_CLEAN
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
@@ -60,6 +63,11 @@ static inline int is_rid(unsigned char c) { return c >= '!' && c <= '~' && c != 
 static Py_ssize_t find(const char *s, Py_ssize_t n, Py_ssize_t from, const char *lit,
                        Py_ssize_t m) {
     if (m == 0) return from <= n ? from : -1;
+    if (from + m > n) return -1;
+#if defined(__GLIBC__) || defined(__APPLE__) || defined(__FreeBSD__)
+    const char *hit = memmem(s + from, (size_t)(n - from), lit, (size_t)m);
+    return hit == NULL ? -1 : hit - s;
+#else
     while (from + m <= n) {
         const char *hit = memchr(s + from, lit[0], (size_t)(n - m + 1 - from));
         if (hit == NULL) return -1;
@@ -68,6 +76,7 @@ static Py_ssize_t find(const char *s, Py_ssize_t n, Py_ssize_t from, const char 
         from = at + 1;
     }
     return -1;
+#endif
 }
 
 /* literal at i? advances *i past it */
@@ -296,7 +305,21 @@ done:
     return result;
 }
 
+static PyObject *newlines(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    const char *s = view.buf, *end = (const char *)view.buf + view.len;
+    Py_ssize_t count = 0;
+    while (s < end && (s = memchr(s, '\n', (size_t)(end - s))) != NULL) {
+        count++;
+        s++;
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(count);
+}
+
 static PyMethodDef methods[] = {
+    {"newlines", newlines, METH_VARARGS, "newlines(buf) -> int: buf.count(b\"\\n\")."},
     {"scan_reports", scan_reports, METH_VARARGS,
      "scan_reports(buf) -> (starts, ends, request_ids, duration, billed, memory, used, "
      "init, others): every \"REPORT \" occurrence; the canonical lines parsed (arrays as "
@@ -309,6 +332,6 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }

@@ -501,7 +501,8 @@ def scan_columns(
     without a timestamp of its own takes its log event's time instead: envelope mode.
     """
     view = np.frombuffer(buf, np.uint8)
-    lines = buf.count(b"\n") + (1 if buf and not buf.endswith(b"\n") else 0)
+    newlines = buf.count(b"\n") if _native is None else _native.newlines(buf)
+    lines = newlines + (1 if buf and not buf.endswith(b"\n") else 0)
     text, text_ends, text_own, other_reports = _text_lines(buf, view)
     text_starts = text.positions
     json_reports: list[re.Match[bytes]] = []
