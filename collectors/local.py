@@ -10,7 +10,8 @@ the file's new offset in decompressed bytes) is stored in the same transaction, 
 killed at any point is completed by running it again. A transaction holds several batches
 (about COMMIT_ROWS reports or COMMIT_SECONDS): fewer commits rewrite fewer b-tree pages.
 With enough to read, reading processes (two on a machine with two cores or more) read and
-parse files (lambdascope.logscan, column-wise) while this one writes.
+parse files (lambdascope.logscan, column-wise, with its optional C module) while this one
+writes.
 """
 
 from __future__ import annotations

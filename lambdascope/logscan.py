@@ -1,18 +1,19 @@
-"""The ingest fast path: platform events of a whole chunk of log bytes as compact tuples.
+"""The ingest fast path: platform events of a whole chunk of log bytes, column by column.
 
-``scan_items`` finds the same events, with the same timestamps, as
-``lambdascope.logparse.scan_chunk`` (the reference). Lines in the two shapes that make up
-almost all of Lambda's output are read by whole-chunk regexes straight into tuples:
+``scan_columns`` (and ``scan_items``, the same as tuples) finds the same events, with the
+same timestamps, as ``lambdascope.logparse.scan_chunk`` (the reference). Lines in the two
+shapes that make up almost all of Lambda's output are read a whole chunk at a time:
 
 - the text ``REPORT RequestId: …`` line in its canonical field order (optionally after
-  its own leading timestamp), as ``ReportTuple``;
-- the JSON log format's ``platform.report`` line in Lambda's key order, as
-  ``JsonReportTuple``, and its ``platform.start`` line, which holds no event.
+  its own leading timestamp): by the C module ``lambdascope._scan`` when it is built,
+  else by one regex pass; numbers and timestamps are converted per column (numpy);
+- the JSON log format's ``platform.report`` line in Lambda's key order, and its
+  ``platform.start`` line, which holds no event.
 
 Every other line that may hold an event goes through ``logparse.parse_line_or_reason``.
-The regexes only accept ASCII text in which the reference parser can only take its
+The fast rules only accept ASCII text in which the reference parser can only take its
 canonical branch, so both give equal events (tests/test_logscan.py checks this on every
-fixture line and on generated logs).
+fixture line, generated logs and random mixtures, with and without the C module).
 """
 
 from __future__ import annotations
