@@ -46,9 +46,6 @@ MAX_LINE_BYTES = 32 * 1024 * 1024
 HEAD_BYTES = 4096
 _GZIP_MAGIC = b"\x1f\x8b"
 _WS = b" \t\r\n"
-# Everything logparse can read an event from contains one of these (a superset of its
-# checks), so a message without any is only counted.
-_MAYBE_EVENT_RE = re.compile('REPORT|"platform\\.|Task timed out|' + logparse._OOM_RE.pattern)
 
 
 @dataclass
@@ -437,65 +434,37 @@ def _log_events(obj: dict[str, Any]) -> list[tuple[str | None, list[str], list[f
     return runs
 
 
-# Line breaks of str.splitlines() other than "\n", within ASCII text
-_OTHER_BREAKS_RE = re.compile("[\r\x0b\x0c\x1c-\x1e]")
+# Line breaks of str.splitlines() other than "\n"
+_OTHER_BREAKS_RE = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 def scan_messages(messages: list[str], seconds: list[float]) -> logscan.ChunkColumns:
     """The events of log event messages (one function), each line of a message taking
     the message's event time when it has no timestamp of its own.
 
-    Plain messages (ASCII, one or more lines, none empty) are joined and scanned at once;
-    any other batch is read message by message, line by line.
+    The messages are scanned together: their lines (``str.splitlines``, so a message's
+    trailing newline ends its last line) joined by newlines, UTF-8 encoded (a lone
+    surrogate left by undecodable input becomes "?").
     """
+    if _OTHER_BREAKS_RE.search("".join(messages)):
+        messages = ["\n".join(message.splitlines()) for message in messages]
+    else:
+        messages = [m[:-1] if m.endswith("\n") else m for m in messages]
     joined = "\n".join(messages)
-    if (
-        joined.isascii()
-        and joined
-        and not joined.startswith("\n")
-        and not joined.endswith("\n")
-        and "\n\n" not in joined
-        and _OTHER_BREAKS_RE.search(joined) is None
-    ):
-        ends = np.cumsum(np.fromiter(map(len, messages), np.int64, len(messages)) + 1)
-        return logscan.scan_columns(
-            joined.encode("ascii"),
-            event_ends=ends,
-            event_seconds=np.asarray(seconds, np.float64),
+    if joined.isascii():
+        data = joined.encode("ascii")
+        sizes = np.fromiter(map(len, messages), np.int64, len(messages))
+    else:
+        data = joined.encode("utf-8", "replace")
+        sizes = np.fromiter(
+            (len(m.encode("utf-8", "replace")) for m in messages), np.int64, len(messages)
         )
-    return _scan_messages_one_by_one(messages, seconds)
-
-
-def _scan_messages_one_by_one(messages: list[str], seconds: list[float]) -> logscan.ChunkColumns:
-    maybe_event = _MAYBE_EVENT_RE.search
-    found = logscan.ChunkColumns(logscan.empty_columns(), logscan.empty_columns(json_format=True))
-    for message, second in zip(messages, seconds, strict=True):
-        stamp = None if second != second else second  # NaN: no event time
-        if not message.isascii():
-            message = message.encode("utf-8", "replace").decode("utf-8")
-        split = message.splitlines()
-        if maybe_event(message) is None:
-            found.lines += len(split) or 1  # no line of it can hold an event
-            continue
-        for line in split or [""]:
-            found.lines += 1
-            fast = logscan.fast_report(line)
-            if fast is not None:
-                if fast[1] is None and stamp is not None:
-                    fast = (fast[0], stamp, *fast[2:])
-                event = logscan.item_event(fast)
-            else:
-                parsed = logparse.parse_line_or_reason(line)
-                if parsed is None:
-                    continue
-                if isinstance(parsed, str):
-                    found.skipped[parsed] += 1
-                    continue
-                if parsed.timestamp is None and stamp is not None:
-                    object.__setattr__(parsed, "timestamp", stamp)
-                event = parsed
-            found.slow_positions.append(len(found.slow))
-            found.slow.append(event)
+    found = logscan.scan_columns(
+        data,
+        event_ends=np.cumsum(sizes + 1),
+        event_seconds=np.asarray(seconds, np.float64),
+    )
+    found.lines = joined.count("\n") + 1  # an empty message is a line too
     return found
 
 
