@@ -16,6 +16,7 @@ writes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -697,11 +698,19 @@ def _read_job(job: Job, stdin: IO[bytes] | None = None) -> Iterator[Prepared]:
             yield prepare(batch)
 
 
+# Reading processes run at a lower priority: the writing process sets the pace (its
+# inserts cost more than the parsing), and with three processes on two cores it would
+# otherwise get only two thirds of one (about 10 % faster on the 200 MB benchmark).
+READER_NICENESS = 5
+
+
 def _reader_main(
     jobs: list[Job], order: list[int], next_job: Any, channel: Any, inherited: list[Any]
 ) -> None:
     """A reading process: takes the next job of ``order`` (shared counter) until none is
     left, and sends each job's prepared batches, in order, over its pipe."""
+    with contextlib.suppress(OSError):  # a platform without priorities: same results
+        os.nice(READER_NICENESS)
     for other in inherited:
         # the receiving ends copied by the fork: with them open here, a send would block
         # for ever instead of failing once the writing process is gone (killed)
