@@ -244,9 +244,8 @@ def _epochs_at(
     out = np.full(len(starts), _NAN)
     if not len(starts):
         return out
-    whole = starts + 24 <= len(view)
-    # canonical, and not followed by more fraction digits (the regex would take them)
-    rows = np.flatnonzero(whole)
+    # the 24 characters of a canonical timestamp fit (its "Z" ends the regex's match)
+    rows = np.flatnonzero(starts + 24 <= len(view))
     ok = np.zeros(len(starts), np.bool_)
     if rows.size:
         chars = view[starts[rows][:, None] + _TS_OFFSETS]
@@ -409,10 +408,10 @@ def scan_items(
     return ChunkItems(found.items(), found.lines, found.skipped, found.last_timestamp)
 
 
-def _line_starts(
-    view: npt.NDArray[np.uint8], matches: list[re.Match[bytes]]
+def _at_line_start(
+    view: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.bool_]:
-    starts = _positions(_start, matches)
+    """Whether each of ``starts`` is the start of a line."""
     at_line: npt.NDArray[np.bool_] = (starts == 0) | (view[np.maximum(starts - 1, 0)] == 10)
     return at_line
 
@@ -441,16 +440,15 @@ def _text_lines(
         matches = list(_ANY_REPORT_RE.finditer(buf))
         groups = list(map(_groups, matches))
         fast = np.fromiter((g[0] is not None for g in groups), np.bool_, len(groups))
-        others = _positions(_start, matches)[~fast].tolist()
+        starts = _positions(_start, matches)
+        others = starts[~fast].tolist()
         kept = np.flatnonzero(fast).tolist()
-        columns = _columns(
-            [groups[i] for i in kept], _positions(_start, matches)[fast], np.full(len(kept), _NAN)
-        )
+        columns = _columns([groups[i] for i in kept], starts[fast], np.full(len(kept), _NAN))
         ends = _positions(_end, matches)[fast]
     # a line that does not start with REPORT is fast only after a timestamp of its own
     starts = columns.positions
     own: list[bytes | None] = [None] * len(starts)
-    off_line = (starts > 0) & (view[np.maximum(starts - 1, 0)] != 10)
+    off_line = ~_at_line_start(view, starts)
     if not off_line.any():
         return columns, ends, own, others
     keep = np.ones(len(starts), np.bool_)
@@ -514,7 +512,7 @@ def scan_columns(
     json_count = buf.count(_JSON_MARK)
     if json_count:
         json_matches = list(_JSON_RE.finditer(buf))
-        at_line = _line_starts(view, json_matches)
+        at_line = _at_line_start(view, _positions(_start, json_matches))
         json_matches = [m for m, ok in zip(json_matches, at_line.tolist(), strict=True) if ok]
         fast_json = len(json_matches)
         span_starts.append(_positions(_start, json_matches))
