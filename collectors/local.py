@@ -89,6 +89,7 @@ class IngestResult:
     unchanged_files: int = 0
     bytes_total: int = 0  # bytes this run has to read (files as stored on disk)
     bytes_done: int = 0
+    sealed: int = 0  # reports in hours already summarised whose raw rows were pruned
 
     def summary_line(self) -> str:
         """The one-line summary printed at the end of ``lambdascope ingest``."""
@@ -97,7 +98,9 @@ class IngestResult:
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(self.skipped.items()))
         text = (
             f"{self.files:,} files, {self.lines:,} lines, {self.reports:,} reports"
-            f" ({self.added:,} new), skipped {skipped:,} lines"
+            f" ({self.added:,} new"
+            + (f", {self.sealed:,} in pruned hours already counted" if self.sealed else "")
+            + f"), skipped {skipped:,} lines"
             + (f" ({reasons})" if reasons else "")
             + f", {len(self.functions):,} functions in {self.seconds:.1f} s"
             f" ({rate:,.0f} lines/s)"
@@ -1053,8 +1056,12 @@ def _store_batch(
         facts: store.Facts = {}
         marks = carried
         if part is not None:
-            added, new_rows = store.insert_rows(db, fid, part.rows())
+            span = None
+            if part.first_seen is not None and part.last_seen is not None:
+                span = (part.first_seen, part.last_seen)
+            added, new_rows, sealed = store.insert_rows(db, fid, part.rows(), span)
             result.added += added
+            result.sealed += sealed
             facts = part.facts if new_rows is None else store.facts_of(new_rows)
             marks = carried + part.marks
         missing, delta = store.apply_marks(db, fid, marks)

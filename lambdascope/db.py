@@ -450,3 +450,29 @@ INSERT OR IGNORE INTO rollup_dirty
 SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_facts
 UNION SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_metrics
 """
+
+
+# Hours whose raw invocation rows the prune job deleted: their local hourly facts are
+# final, since the request ids that would tell a repeated report from a new one are gone.
+_SCHEMA_0003 = """
+CREATE TABLE sealed_hours (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour INTEGER NOT NULL,
+    PRIMARY KEY (function_id, hour)
+) STRICT, WITHOUT ROWID;
+INSERT INTO sealed_hours (function_id, hour)
+SELECT f.function_id, f.hour FROM hourly_facts f
+WHERE f.source = 'local'
+GROUP BY f.function_id, f.hour
+HAVING SUM(f.invocations) > (
+    SELECT COUNT(*) FROM invocations i
+    WHERE i.function_id = f.function_id AND i.timestamp >= f.hour AND i.timestamp < f.hour + 3600
+)
+"""
+
+
+@migrations(name="0003_sealed_hours")
+def _m0003_sealed_hours(db: Database) -> None:
+    # stores pruned before this table existed: an hour whose local facts count more
+    # invocations than its raw rows lost some to a prune
+    _run_script(db, _SCHEMA_0003)

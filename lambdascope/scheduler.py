@@ -28,7 +28,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlite_utils import Database
 
-from lambdascope.timeutil import Clock, to_epoch
+from lambdascope.timeutil import Clock, hour_floor, to_epoch
 
 # A run that wakes up later than this after its due time (e.g. a suspended laptop) still runs once.
 MISFIRE_GRACE_S = 15 * 60
@@ -192,16 +192,30 @@ def record_run(
 # ---------------------------------------------------------------- prune
 
 
+MIN_KEEP_RAW = timedelta(days=1)
+
+
 def prune_raw_invocations(
     db: Database, keep: timedelta, *, now: datetime, stop: StopFlag | None = None
 ) -> int:
-    """Delete raw ``invocations`` rows older than ``now - keep``; hourly facts are kept.
+    """Delete raw ``invocations`` rows older than ``now - keep`` (rounded down to the
+    hour); hourly facts are kept.
 
-    Deletes in batches of PRUNE_BATCH_ROWS, each its own transaction, and records a
-    ``collection_runs`` row with source ``prune``. Returns the number of rows deleted.
+    Each hour that loses rows is sealed first (``sealed_hours``): its facts are final, and
+    a later ingest of the same logs (a copy, a .gz, an overlapping export) adds nothing to
+    it, although the request ids that dedupe it are gone. Deletes in batches of
+    PRUNE_BATCH_ROWS, each its own transaction, and records a ``collection_runs`` row with
+    source ``prune``. Returns the number of rows deleted. ``keep`` shorter than
+    MIN_KEEP_RAW raises ValueError: late timeout and out-of-memory lines are matched
+    against recent raw rows.
     """
+    if keep < MIN_KEEP_RAW:
+        raise ValueError(
+            f"keeping raw invocations for less than {MIN_KEEP_RAW.days} day is refused: late"
+            " timeout and out-of-memory lines are matched against them"
+        )
     started = to_epoch(now)
-    cutoff = started - int(keep.total_seconds())
+    cutoff = hour_floor(started - int(keep.total_seconds()))
     deleted = 0
     status = "ok"
     try:
@@ -210,14 +224,21 @@ def prune_raw_invocations(
                 stop.check()
             with db.conn:
                 # invocations is WITHOUT ROWID: select a batch by its primary key.
-                cursor = db.conn.execute(
-                    "DELETE FROM invocations WHERE (function_id, request_id) IN"
-                    " (SELECT function_id, request_id FROM invocations WHERE timestamp < ?"
-                    " LIMIT ?)",
+                batch = db.conn.execute(
+                    "SELECT function_id, request_id, timestamp FROM invocations"
+                    " WHERE timestamp < ? LIMIT ?",
                     (cutoff, PRUNE_BATCH_ROWS),
+                ).fetchall()
+                db.conn.executemany(
+                    "INSERT OR IGNORE INTO sealed_hours (function_id, hour) VALUES (?, ?)",
+                    sorted({(fid, hour_floor(stamp)) for fid, _rid, stamp in batch}),
                 )
-            deleted += cursor.rowcount
-            if cursor.rowcount < PRUNE_BATCH_ROWS:
+                db.conn.executemany(
+                    "DELETE FROM invocations WHERE function_id = ? AND request_id = ?",
+                    [(fid, rid) for fid, rid, _stamp in batch],
+                )
+            deleted += len(batch)
+            if len(batch) < PRUNE_BATCH_ROWS:
                 break
     except JobInterrupted:
         status = "interrupted"

@@ -47,13 +47,30 @@ def _is_oom(error_type: str | None) -> bool:
     return error_type is not None and "OutOfMemory" in error_type
 
 
+def sealed_hours(db: Database, function_id: int, first: int, last: int) -> set[int]:
+    """The hours from ``first`` to ``last`` (epoch seconds) of this function whose raw
+    invocations were pruned: their local facts are final, and a report that falls in one
+    was counted when its hour was summarised (see prune_raw_invocations)."""
+    return {
+        int(hour)
+        for (hour,) in db.conn.execute(
+            "SELECT hour FROM sealed_hours WHERE function_id = ? AND hour BETWEEN ? AND ?",
+            (function_id, hour_floor(first), hour_floor(last)),
+        )
+    }
+
+
 def store_events(db: Database, function_id: int, events: Iterable[PlatformEvent]) -> int:
     """Insert the ``report`` events as invocations (idempotent on (function, request id)),
     then apply ``timeout`` and ``out_of_memory`` events to the matching invocations.
 
-    Reports without a request id or timestamp are ignored. Returns the number of
-    invocation rows newly added. Runs in the caller's transaction (no commit).
+    Reports without a request id or timestamp, and reports in sealed hours (already
+    summarised, their raw rows pruned) are ignored. Returns the number of invocation rows
+    newly added. Runs in the caller's transaction (no commit).
     """
+    events = list(events)
+    stamps = [int(e.timestamp) for e in events if e.kind == "report" and e.timestamp]
+    sealed = sealed_hours(db, function_id, min(stamps), max(stamps)) if stamps else set()
     rows: list[tuple[Any, ...]] = []
     timeouts: list[tuple[int, str]] = []
     ooms: list[tuple[int, str]] = []
@@ -62,7 +79,7 @@ def store_events(db: Database, function_id: int, events: Iterable[PlatformEvent]
             continue
         if event.kind == "report":
             row = event_row(event)
-            if row is not None:
+            if row is not None and hour_floor(row[1]) not in sealed:
                 rows.append((function_id, *row))
         elif event.kind == "timeout":
             timeouts.append((function_id, event.request_id))
@@ -98,7 +115,8 @@ def unmatched_marks(
 
 def rebuild_hourly_facts(db: Database, function_id: int, hours: Iterable[int]) -> None:
     """Recompute the ``source='local'`` hourly_facts rows of ``function_id`` for the given
-    hours (epoch seconds, any time inside the hour) from the invocations table.
+    hours (epoch seconds, any time inside the hour) from the invocations table. Sealed
+    hours (raw rows pruned) are left as they are.
 
     One row per configured memory (unknown memory is 0). Runs in the caller's transaction.
     Aggregates and histogram buckets are computed by SQLite when it has its math
@@ -106,7 +124,11 @@ def rebuild_hourly_facts(db: Database, function_id: int, hours: Iterable[int]) -
     """
     conn = db.conn
     in_sql = _has_math(db)
-    for hour in sorted({hour_floor(h) for h in hours}):
+    wanted = {hour_floor(h) for h in hours}
+    if wanted:
+        # a sealed hour's facts are all that is left of its pruned invocations
+        wanted -= sealed_hours(db, function_id, min(wanted), max(wanted))
+    for hour in sorted(wanted):
         conn.execute(
             "DELETE FROM hourly_facts WHERE function_id = ? AND hour = ? AND source = 'local'",
             (function_id, hour),
@@ -551,20 +573,26 @@ def add_facts(db: Database, function_id: int, facts: Facts) -> None:
 
 
 def insert_rows(
-    db: Database, function_id: int, rows_by_shape: dict[Shape, list[tuple[Any, ...]]]
-) -> tuple[int, dict[Shape, list[tuple[Any, ...]]] | None]:
+    db: Database,
+    function_id: int,
+    rows_by_shape: dict[Shape, list[tuple[Any, ...]]],
+    span: tuple[int, int] | None = None,
+) -> tuple[int, dict[Shape, list[tuple[Any, ...]]] | None, int]:
     """INSERT OR IGNORE the rows (no request id twice among them); returns the number
-    added and, when some already existed, the rows that were new (else None: all were).
+    added, the rows that were new when some were not (else None: all were), and the
+    number of rows dropped because their hour is sealed (already summarised, its raw rows
+    pruned). ``span``: the rows' first and last timestamp when the caller knows them.
     Runs in the caller's transaction."""
     conn = db.conn
+    rows_by_shape, sealed = _drop_sealed(db, function_id, rows_by_shape, span)
     total = sum(len(rows) for rows in rows_by_shape.values())
     if total == 0:
-        return 0, None
+        return 0, ({} if sealed else None), sealed
     conn.execute("SAVEPOINT ingest_rows")
     added = _insert(conn, function_id, rows_by_shape)
     if added == total:
         conn.execute("RELEASE ingest_rows")
-        return added, None
+        return added, (rows_by_shape if sealed else None), sealed
     # some were stored before (another file, an earlier run): keep only the new ones
     conn.execute("ROLLBACK TO ingest_rows")
     ids = [row[0] for rows in rows_by_shape.values() for row in rows]
@@ -582,7 +610,31 @@ def insert_rows(
     }
     added = _insert(conn, function_id, new)
     conn.execute("RELEASE ingest_rows")
-    return added, new
+    return added, new, sealed
+
+
+def _drop_sealed(
+    db: Database,
+    function_id: int,
+    rows_by_shape: dict[Shape, list[tuple[Any, ...]]],
+    span: tuple[int, int] | None,
+) -> tuple[dict[Shape, list[tuple[Any, ...]]], int]:
+    """The rows whose hour is not sealed, and how many were dropped (every shape has the
+    timestamp second, after the request id)."""
+    if span is None:
+        stamps = [row[1] for rows in rows_by_shape.values() for row in rows]
+        if not stamps:
+            return rows_by_shape, 0
+        span = (min(stamps), max(stamps))
+    sealed = sealed_hours(db, function_id, *span)
+    if not sealed:
+        return rows_by_shape, 0
+    total = sum(len(rows) for rows in rows_by_shape.values())
+    kept = {
+        shape: [row for row in rows if hour_floor(row[1]) not in sealed]
+        for shape, rows in rows_by_shape.items()
+    }
+    return kept, total - sum(len(rows) for rows in kept.values())
 
 
 def _insert(conn: Any, function_id: int, rows_by_shape: dict[Shape, list[tuple[Any, ...]]]) -> int:

@@ -18,6 +18,7 @@ import click
 from lambdascope.cli import db_path_of
 from lambdascope.db import StoreError, open_db
 from lambdascope.scheduler import (
+    MIN_KEEP_RAW,
     STOP_META_KEY,
     Job,
     JobInterrupted,
@@ -148,9 +149,15 @@ def build_jobs(
     db_path = db_path_of(ctx)
     try:
         trigger = make_trigger(every, cron)
-        parse_duration(keep_raw)
+        keep = parse_duration(keep_raw)
     except (ScheduleError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
+    if keep < MIN_KEEP_RAW:
+        raise click.UsageError(
+            f"--keep-raw {keep_raw} would delete raw invocations that late timeout and"
+            f" out-of-memory lines are still matched against: keep at least"
+            f" {MIN_KEEP_RAW.days}d (hourly facts are kept whatever the value)"
+        )
     wanted = set(only or JOB_NAMES)
     jobs: list[Job] = []
     if "collect" in wanted:
@@ -176,7 +183,8 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--keep-raw",
             default="14d",
             show_default=True,
-            help="Prune raw invocation rows older than this (hourly facts are kept).",
+            help="Prune raw invocation rows older than this, at least 1d (hourly facts are"
+            " kept; pruned hours are sealed so re-ingested logs are not counted twice).",
         ),
         click.option(
             "--report-dir",
