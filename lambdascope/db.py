@@ -55,10 +55,17 @@ def open_db(path: str | Path, readonly: bool = False) -> Database:
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA query_only = ON")
+            if not _check_schema(conn, db_path):
+                conn.close()
+                raise StoreError(
+                    f"{db_path} holds no lambdascope data yet"
+                    " (run `lambdascope ingest` or `collect` first)"
+                )
             return Database(conn)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(db_path), check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _check_schema(conn, db_path)  # before any pragma changes another application's file
         # a new store gets larger pages (only possible before its first table and WAL):
         # invocations land all over a (function, request id) b-tree, and with 16 KiB pages
         # an ingest writes about 10 % faster; existing stores keep theirs
@@ -73,6 +80,30 @@ def open_db(path: str | Path, readonly: bool = False) -> Database:
         raise StoreError(f"cannot open database {db_path}: {exc}") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {db_path}: {exc.strerror or exc}") from None
+
+
+def _check_schema(conn: sqlite3.Connection, db_path: Path) -> bool:
+    """True for a lambdascope store, False for a database without tables; raises
+    StoreError for another application's SQLite file, which is never written to."""
+    tables = sorted(
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    )
+    if not tables:
+        return False
+    if migrations.migrations_table in tables and conn.execute(
+        f"SELECT 1 FROM {migrations.migrations_table} WHERE migration_set = ? LIMIT 1",
+        (migrations.name,),
+    ).fetchone():
+        return True
+    shown = ", ".join(tables[:3]) + (f" and {len(tables) - 3} more" if len(tables) > 3 else "")
+    conn.close()
+    raise StoreError(
+        f"{db_path} is not a lambdascope store (it holds another application's tables:"
+        f" {shown}); nothing was changed: give --db a new file or a lambdascope store"
+    )
 
 
 def function_id(
