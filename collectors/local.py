@@ -84,6 +84,7 @@ class IngestResult:
     added: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     functions: set[str] = field(default_factory=set)
+    name_sources: dict[str, str] = field(default_factory=dict)  # function -> where from
     seconds: float = 0.0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     unchanged_files: int = 0
@@ -493,13 +494,15 @@ def discover(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
             yield given, "no such file or directory"
 
 
-def _function_for(path: str, function_name: str | None) -> str:
+def _function_for(path: str, function_name: str | None) -> tuple[str | None, str]:
+    """The name of a file's function when it has no envelope, and where it came from
+    (stdin without --function has none: its lines need an envelope)."""
     if function_name:
-        return function_name
+        return function_name, "--function"
     if path == "-":
-        return "stdin"
-    parent = Path(path).resolve().parent.name
-    return parent or "unknown"
+        return None, "stdin"
+    folder = Path(path).resolve().parent
+    return folder.name or "unknown", f"the folder {folder}"
 
 
 @dataclass
@@ -507,11 +510,12 @@ class Job:
     """One file (or stdin) to read, as decided from the registry of ingested files."""
 
     path: str
-    default_function: str
+    default_function: str | None
     start_offset: int
     mtime: float
     registry: tuple[str, int, int, str] | None  # (resolved path, size, mtime, head hash)
     size: int
+    name_source: str = "--function"  # where default_function came from
 
 
 def ingest_paths(
@@ -640,7 +644,10 @@ def _plan(
             result.unreadable.append((path, error))
             continue
         try:
-            job = _plan_one(db, path, _function_for(path, function_name))
+            name, source = _function_for(path, function_name)
+            job = _plan_one(db, path, name)
+            if job is not None:
+                job.name_source = source
         except OSError as exc:
             result.unreadable.append((path, exc.strerror or str(exc)))
             continue
@@ -655,7 +662,7 @@ def _plan(
     return jobs
 
 
-def _plan_one(db: Database, path: str, default_function: str) -> Job | None:
+def _plan_one(db: Database, path: str, default_function: str | None) -> Job | None:
     if path == "-":
         return Job(path, default_function, 0, time.time(), None, 0)
     with open(path, "rb") as raw:
@@ -827,6 +834,11 @@ class _Writer:
         if not self.db.conn.in_transaction:
             self.db.conn.execute("BEGIN")
             self.since_commit = (0, time.monotonic())
+        for name in batch.parts:
+            if name not in self.result.name_sources:
+                self.result.name_sources[name] = (
+                    "its log group" if name in batch.named_by_log_group else job.name_source
+                )
         self.pending[index] = _store_batch(
             self.db,
             batch,
@@ -942,14 +954,29 @@ class Prepared:
     skipped: Counter[str]
     start_offset: int
     end_offset: int
+    named_by_log_group: frozenset[str] = frozenset()
+
+
+UNNAMED = "no function name (stdin without --function or envelope)"
 
 
 def prepare(batch: Batch) -> Prepared:
     """Invocation rows, marks and the hourly facts of a batch's events, as store_events
-    would store them. Pure: runs in the reading process."""
+    would store them. Events with no function to belong to (stdin without ``--function``
+    nor envelope) are skipped and counted. Pure: runs in the reading process."""
     by_function: dict[str, list[logscan.ChunkColumns]] = {}
+    skipped = batch.skipped
     for name, found in batch.chunks:
-        by_function.setdefault(name or batch.function_name or "unknown", []).append(found)
+        owner = name or batch.function_name
+        if owner is None:
+            skipped = skipped + Counter(
+                {UNNAMED: len(found.text) + len(found.json) + len(found.slow)}
+            )
+            continue
+        by_function.setdefault(owner, []).append(found)
+    from_log_groups = frozenset(
+        name for name, _found in batch.chunks if name and name != batch.function_name
+    )
     parts = {}
     reports = 0
     for name, chunks in by_function.items():
@@ -957,7 +984,13 @@ def prepare(batch: Batch) -> Prepared:
         parts[name] = part
         reports += count
     return Prepared(
-        parts, reports, batch.lines, batch.skipped, batch.start_offset, batch.end_offset
+        parts,
+        reports,
+        batch.lines,
+        +skipped,
+        batch.start_offset,
+        batch.end_offset,
+        from_log_groups,
     )
 
 

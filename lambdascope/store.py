@@ -302,6 +302,13 @@ def _save_dirty(db: Database, dirty: dict[int, set[int]]) -> None:
     )
 
 
+def forget_dirty_hours(db: Database, function_id: int) -> None:
+    """Drop a (deleted) function's remembered stale hours (caller's transaction)."""
+    dirty = load_dirty_hours(db)
+    if dirty.pop(function_id, None) is not None:
+        _save_dirty(db, dirty)
+
+
 def rebuild_dirty_hours(db: Database) -> int:
     """Rebuild every remembered stale hour and forget them, in one transaction.
 

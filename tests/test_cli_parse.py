@@ -87,10 +87,13 @@ def test_ingest_summary_line_and_idempotent_rerun(tmp_path: Path) -> None:
     args = ["--db", str(db), "ingest", str(DATA / "text"), str(DATA / "json")]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0
-    assert _normalise(first.output) == (
+    assert _normalise(first.stdout) == (
         "2 files, 21 lines, 9 reports (9 new), skipped 0 lines, 2 functions in S s (N lines/s)\n"
     )
+    assert f"names: json from the folder {DATA / 'json'} (give --function NAME" in first.stderr
+    assert f"names: text from the folder {DATA / 'text'} (give --function NAME" in first.stderr
     again = CliRunner().invoke(cli, args)
+    assert again.stderr == ""
     assert _normalise(again.output) == (
         "2 files, 0 lines, 0 reports (0 new), skipped 0 lines, 0 functions in S s (N lines/s)\n"
     )
@@ -106,6 +109,7 @@ def test_ingest_unreadable_path_exits_non_zero_after_the_rest(tmp_path: Path) ->
     assert result.exit_code == 1
     assert _normalise(result.output) == (
         f"Error: cannot read {missing}: no such file or directory\n"
+        "names: api from --function\n"
         "2 files, 10 lines, 4 reports (2 new), skipped 0 lines, 1 functions in S s (N lines/s)\n"
     )
 

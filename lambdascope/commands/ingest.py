@@ -11,6 +11,8 @@ from lambdascope.cli import db_path_of, note_rollup_backlog
 from lambdascope.db import open_db
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from collectors.local import IngestResult
 
 
@@ -20,16 +22,17 @@ if TYPE_CHECKING:
     "--function",
     "function_name",
     default=None,
-    help="Function name for files "
-    "without a /aws/lambda/<name> envelope [default: the file's directory name].",
+    help="Function name for files without a /aws/lambda/<name> envelope [default: the"
+    " file's directory name; required for stdin without envelopes].",
 )
 @click.option("--account", "account_id", default="", help="AWS account id of the logs.")
 @click.option("--region", default="", help="AWS region of the logs.")
 @click.option(
     "--architecture",
     type=click.Choice(["x86_64", "arm64"]),
-    default="x86_64",
-    show_default=True,
+    default=None,
+    help="Architecture of the functions (prices their duration) [default: x86_64 for new"
+    " functions]; applied to known ones too, unless the AWS inventory says otherwise.",
 )
 @click.pass_context
 def ingest(
@@ -38,7 +41,7 @@ def ingest(
     function_name: str | None,
     account_id: str,
     region: str,
-    architecture: str,
+    architecture: str | None,
 ) -> None:
     """Ingest Lambda runtime logs from PATHS (files, directories, .gz, - for stdin).
 
@@ -47,7 +50,7 @@ def ingest(
 
     Example: lambdascope ingest tests/data/logs/sample && lambdascope summary --since 1000d
     """
-    from collectors.local import ingest_paths
+    from collectors.local import UNNAMED, ingest_paths
 
     db = open_db(db_path_of(ctx))
     note_rollup_backlog(db)
@@ -62,16 +65,64 @@ def ingest(
         function_name=function_name,
         account_id=account_id,
         region=region,
-        architecture=architecture,
+        architecture=architecture or "x86_64",
         progress=show if tty else None,
     )
     if tty:
         click.echo("", err=True)
     for path, error in result.unreadable:
         click.echo(f"Error: cannot read {path}: {error}", err=True)
+    for line in name_lines(result.name_sources):
+        click.echo(line, err=True)
+    if architecture is not None:
+        names = result.functions | ({function_name} if function_name else set())
+        for note in _apply_architecture(db, names, account_id, region, architecture):
+            click.echo(f"note: {note}", err=True)
     click.echo(result.summary_line())
-    if result.unreadable:
+    unnamed = result.skipped.get(UNNAMED, 0)
+    if unnamed:
+        click.echo(
+            f"Error: {unnamed:,} events read from stdin have no function: give --function"
+            " NAME (only CloudWatch subscription / Firehose envelopes name their own)",
+            err=True,
+        )
+    if result.unreadable or unnamed:
         sys.exit(1)
+
+
+def name_lines(sources: dict[str, str], shown: int = 5) -> list[str]:
+    """One line per origin of the function names (``--function``, a log group, a
+    folder), naming the functions, so a wrong guess is seen at once."""
+    by_source: dict[str, list[str]] = {}
+    for name, source in sorted(sources.items()):
+        by_source.setdefault(source, []).append(name)
+    lines = []
+    for source, names in sorted(by_source.items()):
+        listed = ", ".join(names[:shown]) + (
+            f" and {len(names) - shown:,} more" if len(names) > shown else ""
+        )
+        hint = ""
+        if source.startswith("the folder"):
+            hint = " (give --function NAME to choose; `lambdascope function rename` fixes it)"
+        lines.append(f"names: {listed} from {source}{hint}")
+    return lines
+
+
+def _apply_architecture(
+    db: Database, names: set[str], account_id: str, region: str, architecture: str
+) -> list[str]:
+    from lambdascope.catalog import CatalogError, apply_architecture, find_function
+
+    notes = []
+    for name in sorted(names):
+        try:
+            found = find_function(db, name, account_id, region)
+        except CatalogError:
+            continue
+        note = apply_architecture(db, found, architecture)
+        if note:
+            notes.append(note)
+    return notes
 
 
 def progress_line(result: IngestResult, width: int = 24) -> str:
