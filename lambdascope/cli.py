@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "serve": "lambdascope.commands.schedule:serve",
     "demo": "lambdascope.commands.demo:demo",
     "function": "lambdascope.commands.function:function",
+    "store": "lambdascope.commands.store:store",
 }
 
 

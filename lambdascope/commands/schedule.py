@@ -85,12 +85,19 @@ def _prune_job(db_path: Path, keep_raw: str) -> Callable[[StopFlag], str]:
     keep = parse_duration(keep_raw)
 
     def run(stop: StopFlag) -> str:
+        from lambdascope.storeadmin import incremental_vacuum
+
         db = open_db(db_path)
         try:
             deleted = prune_raw_invocations(db, keep, now=datetime.now(UTC), stop=stop)
+            # the pages the prune freed go back to the file system, a short step at a time
+            given = incremental_vacuum(db, stop=stop.is_set)
         finally:
             db.conn.close()
-        return f"deleted {deleted} raw invocation rows older than {keep_raw}"
+        return (
+            f"deleted {deleted} raw invocation rows older than {keep_raw};"
+            f" {given / 1e6:,.1f} MB given back"
+        )
 
     return run
 
