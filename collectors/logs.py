@@ -24,6 +24,7 @@ without a log group was never invoked: skipped, not an error.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -61,26 +62,31 @@ NO_VALUE_BUCKET = math.floor(math.log(_FLOOR_VALUE) / math.log(histogram.GAMMA))
 
 # How Logs Insights exposes the two formats. From the CloudWatch Logs user guide, "Supported
 # logs and discovered fields" (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/
-# CWL_AnalyzeLogData-discoverable-fields.html) and "CloudWatch Logs Insights query syntax":
+# CWL_AnalyzeLogData-discoverable-fields.html) and "CloudWatch Logs Insights query syntax"
+# (CWL_QuerySyntax.html, CWL_QuerySyntax-operations-functions.html, CWL_QuerySyntax-Parse.html):
 # - Lambda logs: discovered fields @type, @requestId, @duration, @billedDuration,
 #   @maxMemoryUsed, @memorySize, read from the text REPORT line. Not in that table but in use
 #   (and in LAMBDA_FACTS.md): @initDuration, and memory fields in bytes (MB x 1,000,000).
-#   A JSON-format function writes no REPORT line; the guide does not say whether these
-#   fields are filled for its records, and this query does not depend on it (see below).
+#   SnapStart's "Restore Duration: x ms" and "Billed Restore Duration: x ms" have no
+#   discovered field: they are parsed from @message ("If a log event doesn't match the
+#   specified pattern, you still see it in the results, but without the extracted fields").
 # - Logs in JSON format: "CloudWatch Logs Insights represents nested JSON fields using the
 #   dot notation", so a record {"type":"platform.report","record":{"metrics":{"durationMs":
 #   ..},"status":..,"errorType":..}} has the fields `type`, record.metrics.durationMs,
 #   record.status, record.errorType. (Discovery only happens in Standard-class log groups.)
-# - coalesce(a, b, ...) returns the first non-null value; strcontains(s, t) returns 1 or 0;
-#   count(field) counts records that have the field; arithmetic and string functions may
-#   take expressions as arguments.
-# Each value is coalesce(text field, JSON field): an event has one or the other. Byte fields
-# are divided after coalesce (the JSON MB value is scaled up inside it), so no arithmetic is
-# applied to a field the event lacks. The flags of the two formats are summed apart (errors
-# + json_errors): whether strcontains() of a missing field gives 0 or null (not documented),
-# the sums are right. Cold starts come from the init bucket, not from count() of a value
-# that coalesce may leave null.
+# - coalesce(field, ...) is documented for log fields only ("Arguments: Log fields"), so
+#   every expression is computed first into a field with `fields ... as x`, and coalesce
+#   only ever receives field names. strcontains(s, t) returns 1 or 0; count(field) counts
+#   records that have the field; arithmetic and numeric functions take expressions.
+# Each value is coalesce(text field, JSON field): an event has one or the other. The text
+# byte fields are turned into MB in a field of their own before coalesce. The flags of the
+# two formats are summed apart (errors + json_errors): whether strcontains() of a missing
+# field gives 0 or null (not documented), the sums are right. No group key of the stats is
+# ever a missing value: a missing value is coalesced with the field `zero`
+# (strlen(@message) * 0, present on every event), so it lands in the no-value bucket (or
+# memory 0). Cold starts come from the init bucket, not from count() of a value.
 MB = 1_000_000
+ZERO = "zero"
 
 
 @dataclass(frozen=True)
@@ -91,11 +97,6 @@ class Value:
     json: str
     in_bytes: bool = False  # the text field is in bytes (MB x 1,000,000), the JSON one in MB
 
-    def expression(self, default: str | None = None) -> str:
-        json = f"{self.json} * {MB}" if self.in_bytes else self.json
-        args = ", ".join([self.text, json, *([default] if default is not None else [])])
-        return f"coalesce({args}) / {MB}" if self.in_bytes else f"coalesce({args})"
-
 
 # query alias -> value, in ms / MB
 VALUES: dict[str, Value] = {
@@ -104,7 +105,25 @@ VALUES: dict[str, Value] = {
     "billed_duration_ms": Value("@billedDuration", "record.metrics.billedDurationMs"),
     "max_memory_used_mb": Value("@maxMemoryUsed", "record.metrics.maxMemoryUsedMB", in_bytes=True),
     "init_duration_ms": Value("@initDuration", "record.metrics.initDurationMs"),
+    "restore_duration_ms": Value("text_restore_duration_ms", "record.metrics.restoreDurationMs"),
+    "billed_restore_duration_ms": Value(
+        "text_billed_restore_duration_ms", "record.metrics.billedRestoreDurationMs"
+    ),
 }
+# Fields parsed out of the text REPORT line (no discovered field): "\tRestore Duration: 310.1
+# ms\tBilled Restore Duration: 95 ms". "[^ ]" before "Restore" keeps the billed one out.
+PARSED = (
+    "parse @message /[^ ]Restore Duration: (?<text_restore_duration_ms>[0-9.]+) ms/",
+    "parse @message /Billed Restore Duration: (?<text_billed_restore_duration_ms>[0-9.]+) ms/",
+)
+# In a custom log group (which several functions may share) Lambda names each stream
+# YYYY/MM/DD/<function_name>[<version>]... (Lambda developer guide, "Configuring CloudWatch
+# log groups"); function names are letters, digits, hyphens and underscores.
+STREAM_FUNCTION = "stream_function"
+STREAM_PARSE = (
+    f"parse @logStream /^[0-9]{{4}}.[0-9]{{2}}.[0-9]{{2}}.(?<{STREAM_FUNCTION}>[A-Za-z0-9_-]+)\\[/"
+)
+STREAM_NAME = re.compile(r"^[0-9]{4}/[0-9]{2}/[0-9]{2}/([A-Za-z0-9_-]+)\[")
 # hourly_facts histogram column -> (bucket field in the query, value alias)
 HISTOGRAMS: dict[str, tuple[str, str]] = {
     "duration_hist": ("d", "duration_ms"),
@@ -132,38 +151,74 @@ _ADDED: dict[str, tuple[str, ...]] = {
     "duration_ms_sum": ("duration_ms_sum",),
     "billed_duration_ms_sum": ("billed_duration_ms_sum",),
     "init_duration_ms_sum": ("init_duration_ms_sum",),
+    "restore_duration_ms_sum": ("restore_duration_ms_sum",),
+    "billed_restore_duration_ms_sum": ("billed_restore_duration_ms_sum",),
 }
 _MAXIMA = ("duration_ms_max", "max_memory_used_mb_max", "init_duration_ms_max")
 _INTEGER_COLUMNS = {"invocations", "errors", "timeouts", "out_of_memory", "cold_starts"}
+_AGGREGATES = (
+    "count(*) as invocations",
+    "sum(is_error) as errors",
+    "sum(is_json_error) as json_errors",
+    "sum(is_timeout) as timeouts",
+    "sum(is_json_timeout) as json_timeouts",
+    "sum(is_oom) as out_of_memory",
+    "sum(duration_ms) as duration_ms_sum",
+    "max(duration_ms) as duration_ms_max",
+    "sum(billed_duration_ms) as billed_duration_ms_sum",
+    "max(max_memory_used_mb) as max_memory_used_mb_max",
+    "sum(init_duration_ms) as init_duration_ms_sum",
+    "max(init_duration_ms) as init_duration_ms_max",
+    "sum(restore_duration_ms) as restore_duration_ms_sum",
+    "sum(billed_restore_duration_ms) as billed_restore_duration_ms_sum",
+)
 
 
-def _bucket(value: Value) -> str:
-    guarded = value.expression(default="0")
-    return f"floor(log(greatest({guarded}, {_FLOOR_VALUE})) / log({histogram.GAMMA}))"
+def _in_mb(name: str) -> str:
+    return f"text_{name}"
 
 
-def build_query() -> str:
-    """The one Insights query run per batch of log groups and time window (pure)."""
-    fields = [f"{value.expression()} as {name}" for name, value in VALUES.items()]
-    fields += [f"{expression} as {name}" for name, expression in FLAGS.items()]
-    fields += [f"{_bucket(VALUES[value])} as {name}" for name, value in HISTOGRAMS.values()]
-    return (
-        'filter @type = "REPORT" or type = "platform.report"'
-        f" | fields {', '.join(fields)}"
-        " | stats count(*) as invocations, sum(is_error) as errors,"
-        " sum(is_json_error) as json_errors, sum(is_timeout) as timeouts,"
-        " sum(is_json_timeout) as json_timeouts, sum(is_oom) as out_of_memory,"
-        " sum(duration_ms) as duration_ms_sum, max(duration_ms) as duration_ms_max,"
-        " sum(billed_duration_ms) as billed_duration_ms_sum,"
-        " max(max_memory_used_mb) as max_memory_used_mb_max,"
-        " sum(init_duration_ms) as init_duration_ms_sum,"
-        " max(init_duration_ms) as init_duration_ms_max"
-        f" by bin(1h) as hour, @log, memory_mb, {', '.join(n for n, _ in HISTOGRAMS.values())}"
-        " | sort hour asc"
-    )
+def build_query(*, by_stream: bool = False) -> str:
+    """The one Insights query run per batch of log groups and time window (pure).
+
+    ``by_stream``: for custom (possibly shared) log groups, the function is parsed from each
+    event's log stream name and the results are grouped by it as well.
+    """
+    # 1. expressions into fields: text byte fields in MB, flags, the always-present zero
+    computed = [
+        f"{value.text} / {MB} as {_in_mb(name)}" for name, value in VALUES.items() if value.in_bytes
+    ]
+    computed += [f"{expression} as {name}" for name, expression in FLAGS.items()]
+    computed.append(f"strlen(@message) * 0 as {ZERO}")
+    # 2. coalesce of fields only: the value from whichever format the event has
+    coalesced = []
+    for name, value in VALUES.items():
+        text = _in_mb(name) if value.in_bytes else value.text
+        fallback = f", {ZERO}" if name == "memory_mb" else ""  # a group key: never missing
+        coalesced.append(f"coalesce({text}, {value.json}{fallback}) as {name}")
+    # 3. buckets: a missing value is coalesced with zero, so no bucket is ever missing
+    buckets = [
+        f"floor(log(greatest(coalesce({alias}, {ZERO}), {_FLOOR_VALUE}))"
+        f" / log({histogram.GAMMA})) as {bucket}"
+        for bucket, alias in HISTOGRAMS.values()
+    ]
+    keys = ["bin(1h) as hour", "@log", *([STREAM_FUNCTION] if by_stream else [])]
+    keys += ["memory_mb", *(bucket for bucket, _ in HISTOGRAMS.values())]
+    commands = [
+        'filter @type = "REPORT" or type = "platform.report"',
+        *([STREAM_PARSE] if by_stream else []),
+        *PARSED,
+        f"fields {', '.join(computed)}",
+        f"fields {', '.join(coalesced)}",
+        f"fields {', '.join(buckets)}",
+        f"stats {', '.join(_AGGREGATES)} by {', '.join(keys)}",
+        "sort hour asc",
+    ]
+    return " | ".join(commands)
 
 
 QUERY = build_query()
+SHARED_QUERY = build_query(by_stream=True)
 
 
 def log_group_batches(

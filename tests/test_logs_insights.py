@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -27,7 +28,9 @@ from collectors.aws import SourceResult, Store
 from collectors.logs import (
     MAX_RESULT_ROWS,
     NO_VALUE_BUCKET,
+    PARSED,
     QUERY,
+    SHARED_QUERY,
     Facts,
     QueryJob,
     collect_insights,
@@ -51,7 +54,7 @@ FACT_COLUMNS = (
     "invocations, errors, timeouts, out_of_memory, cold_starts, duration_ms_sum,"
     " duration_ms_max, billed_duration_ms_sum, max_memory_used_mb_max, init_duration_ms_sum,"
     " init_duration_ms_max, duration_hist, billed_duration_hist, max_memory_used_hist,"
-    " init_duration_hist"
+    " init_duration_hist, restore_duration_ms_sum, billed_restore_duration_ms_sum"
 )
 
 
@@ -97,6 +100,12 @@ def discovered(message: str) -> dict[str, Any]:
             if key in names:
                 number, unit = value.split()
                 fields[names[key]] = float(number) * (1_000_000 if unit == "MB" else 1)
+    # the query's parse commands (fields stay absent when the pattern does not match)
+    for command in PARSED:
+        pattern = command.split(" /", 1)[1].rsplit("/", 1)[0].replace("(?<", "(?P<")
+        match = re.search(pattern, message)
+        if match:
+            fields.update({k: float(v) for k, v in match.groupdict().items()})
     return fields
 
 
@@ -136,6 +145,13 @@ def insights_rows(
         duration = _coalesce(f.get("@duration"), f.get("record.metrics.durationMs"))
         billed = _coalesce(f.get("@billedDuration"), f.get("record.metrics.billedDurationMs"))
         init = _coalesce(f.get("@initDuration"), f.get("record.metrics.initDurationMs"))
+        restore = _coalesce(
+            f.get("text_restore_duration_ms"), f.get("record.metrics.restoreDurationMs")
+        )
+        billed_restore = _coalesce(
+            f.get("text_billed_restore_duration_ms"),
+            f.get("record.metrics.billedRestoreDurationMs"),
+        )
         status = f.get("record.status")
         key = (
             int(at // 3600 * 3600),
@@ -156,6 +172,8 @@ def insights_rows(
             "billed": billed,
             "used": used_mb,
             "init": init,
+            "restore": restore,
+            "billed_restore": billed_restore,
         }
         row = groups.setdefault(key, {"n": []})
         row["n"].append(1)
@@ -183,6 +201,8 @@ def insights_rows(
             "max_memory_used_mb_max": ("used", max),
             "init_duration_ms_sum": ("init", sum),
             "init_duration_ms_max": ("init", max),
+            "restore_duration_ms_sum": ("restore", sum),
+            "billed_restore_duration_ms_sum": ("billed_restore", sum),
         }
         for name, (source, aggregate) in aggregates.items():
             cells[name] = repr(aggregate(row[source])) if source in row else None
@@ -197,16 +217,20 @@ def report(
     used: int,
     *,
     init: float | None = None,
+    restore: float | None = None,
     status: str | None = None,
     error_type: str | None = None,
 ) -> str:
-    """A text-format REPORT line (memory size 512 MB)."""
+    """A text-format REPORT line (memory size 512 MB); ``restore``: a SnapStart restore."""
     line = (
         f"REPORT RequestId: {request}\tDuration: {duration:.2f} ms\t"
         f"Billed Duration: {math.ceil(duration)} ms\tMemory Size: 512 MB\t"
         f"Max Memory Used: {used} MB\t"
     )
     line += f"Init Duration: {init:.2f} ms\t" if init is not None else ""
+    if restore is not None:
+        line += f"Restore Duration: {restore:.2f} ms\t"
+        line += f"Billed Restore Duration: {restore // 4:.0f} ms\t"
     line += f"Status: {status}\t" if status is not None else ""
     return line + (f"Error Type: {error_type}\t" if error_type is not None else "")
 
@@ -218,6 +242,7 @@ def json_report(
     *,
     at: float = HOUR,
     init: float | None = None,
+    restore: float | None = None,
     status: str = "success",
     error_type: str | None = None,
     memory: int | None = 512,
@@ -231,6 +256,9 @@ def json_report(
         metrics["maxMemoryUsedMB"] = used
     if init is not None:
         metrics["initDurationMs"] = round(init, 2)
+    if restore is not None:
+        metrics["restoreDurationMs"] = round(restore, 2)
+        metrics["billedRestoreDurationMs"] = restore // 4
     record: dict[str, Any] = {"requestId": request, "metrics": metrics, "status": status}
     if error_type is not None:
         record["errorType"] = error_type
@@ -253,6 +281,7 @@ def sample_lines(
         duration = rng.lognormvariate(4.5, 0.6)
         used = 150 + index // 40 + rng.randint(0, 3)
         init = rng.uniform(150, 400) if index % 25 == 0 else None
+        restore = rng.uniform(200, 600) if index % 33 == 5 else None  # SnapStart restores
         status, error_type = None, None
         if index % 50 == 7:
             status, error_type = "error", "Runtime.OutOfMemory"
@@ -269,43 +298,158 @@ def sample_lines(
                 used,
                 at=at,
                 init=init,
+                restore=restore,
                 status=status or "success",
                 error_type=error_type,
             )
         else:
             line = report(
-                f"r{index}", duration, used, init=init, status=status, error_type=error_type
+                f"r{index}",
+                duration,
+                used,
+                init=init,
+                restore=restore,
+                status=status,
+                error_type=error_type,
             )
         lines.append((at, line))
     return lines
 
 
+# The documented Logs Insights QL, from the CloudWatch Logs user guide, "CloudWatch Logs
+# Insights language query syntax":
+#   https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax.html (commands)
+#   https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-operations-functions.html
+#   https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-Parse.html
+# Only what the query needs is listed: a new command or function needs a deliberate look at
+# its documentation before it joins the list.
+DOCUMENTED_COMMANDS = {"fields", "filter", "parse", "stats", "sort", "limit", "display"}
+DOCUMENTED_FUNCTIONS = {
+    # numeric operations
+    "abs", "ceil", "floor", "greatest", "least", "log", "sqrt",
+    # general functions ("coalesce(fieldName1, ...)": arguments are log fields)
+    "ispresent", "coalesce",
+    # string functions
+    "isempty", "isblank", "concat", "ltrim", "rtrim", "trim", "strlen", "toupper", "tolower",
+    "substr", "replace", "strcontains",
+    # datetime functions
+    "datefloor", "dateceil", "bin",
+}  # fmt: skip
+AGGREGATION_FUNCTIONS = {"avg", "count", "count_distinct", "max", "min", "pct", "stddev", "sum"}
+KEYWORDS = {"as", "by", "and", "or", "not", "asc", "desc", "like"}
+# Fields the events have: discovered fields (CWL_AnalyzeLogData-discoverable-fields.html, and
+# @initDuration) and JSON-format Lambda records in dot notation.
+EVENT_FIELD = re.compile(
+    r"^(@(message|logStream|log|timestamp|type|duration|billedDuration|memorySize"
+    r"|maxMemoryUsed|initDuration)|type|record(\.[A-Za-z]+)+)$"
+)
+FIELD_NAME = re.compile(r"^@?[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def query_problems(query: str) -> list[str]:
+    """What in ``query`` is not documented Logs Insights QL, or uses a field before it exists."""
+    problems: list[str] = []
+    defined: set[str] = set()
+    regex = re.compile(r"^parse\s+(@?[\w.]+)\s+/((?:[^/\\]|\\.)*)/$")
+    masked = re.sub(r'"(?:[^"\\]|\\.)*"', '"S"', query)  # string literals
+    for command in (c.strip() for c in masked.split(" | ")):
+        name = command.split()[0]
+        if name not in DOCUMENTED_COMMANDS:
+            problems.append(f"command {name!r} is not in the documented list")
+        if name == "parse":
+            match = regex.match(command)
+            if match is None:
+                problems.append(f"parse not in the form parse FIELD /regex/: {command}")
+                continue
+            if not EVENT_FIELD.match(match.group(1)) and match.group(1) not in defined:
+                problems.append(f"parse of unknown field {match.group(1)}")
+            defined.update(re.findall(r"\(\?<([A-Za-z_]\w*)>", match.group(2)))
+            continue
+        body = command[len(name) :]
+        for call in re.findall(r"([A-Za-z_]\w*)\s*\(", body):
+            allowed = DOCUMENTED_FUNCTIONS | (AGGREGATION_FUNCTIONS if name == "stats" else set())
+            if call not in allowed or (call == "bin" and name != "stats"):
+                problems.append(f"function {call}() is not documented for {name}")
+        for args in re.findall(r"coalesce\(([^)]*)\)", body):
+            for arg in (a.strip() for a in args.split(",")):
+                if "(" in arg or not FIELD_NAME.match(arg):
+                    problems.append(f"coalesce() of {arg!r}: documented for log fields only")
+        if body.count("coalesce(") != len(re.findall(r"coalesce\(([^()]*)\)", body)):
+            problems.append("coalesce() of an expression: documented for log fields only")
+        aliases = set(re.findall(r"\bas\s+([A-Za-z_]\w*)", body))
+        words = re.sub(r"\bas\s+[A-Za-z_]\w*", " ", body.replace('"S"', " "))
+        words = re.sub(r"[A-Za-z_]\w*\s*\(", "(", words)  # function names
+        words = re.sub(r"(?<![\w.@])\d+(\.\d+)?[mh]?(?![\w.])", " ", words)  # 0.5, 1h
+        for word in re.findall(r"@?[A-Za-z_][\w.]*", words):
+            if word in KEYWORDS:
+                continue
+            if not EVENT_FIELD.match(word) and word not in defined:
+                problems.append(f"field {word!r} used before any command defines it")
+        defined |= aliases
+    return problems
+
+
+def test_query_uses_only_documented_commands_and_coalesces_fields_only() -> None:
+    for query in (QUERY, SHARED_QUERY):
+        assert query_problems(query) == []
+        assert query.count("| stats ") == 1 and len(query) < 10_000  # StartQuery's limit
+    # the checker itself: what the query once had, and what Insights does not document
+    assert query_problems(
+        'filter @type = "REPORT" | fields coalesce(@memorySize,'
+        " record.metrics.memorySizeMB * 1000000, 0) / 1000000 as memory_mb"
+    ) == [
+        "coalesce() of 'record.metrics.memorySizeMB * 1000000': documented for log fields only",
+        "coalesce() of '0': documented for log fields only",
+    ]
+    assert query_problems("fields median(@duration) as x | eval y = x | stats sum(z)") == [
+        "function median() is not documented for fields",
+        "command 'eval' is not in the documented list",
+        "field 'y' used before any command defines it",
+        "field 'z' used before any command defines it",
+    ]
+    assert query_problems("fields a2 as b2 | stats pct(b2, 95) by bin(1h) | fields sum(b2)") == [
+        "field 'a2' used before any command defines it",
+        "function sum() is not documented for fields",
+    ]
+
+
 def test_one_query_reads_both_log_formats_buckets_inside_insights_and_sorts() -> None:
-    assert QUERY.startswith('filter @type = "REPORT" or type = "platform.report" | fields ')
-    # values: the text field, else the JSON field; memory normalised to MB in the query
-    assert "coalesce(@duration, record.metrics.durationMs) as duration_ms" in QUERY
+    assert QUERY.startswith('filter @type = "REPORT" or type = "platform.report" | parse ')
+    # values: the text field, else the JSON field; text memory turned into MB first
+    assert "@memorySize / 1000000 as text_memory_mb" in QUERY
+    assert "coalesce(text_memory_mb, record.metrics.memorySizeMB, zero) as memory_mb" in QUERY
     assert (
-        "coalesce(@memorySize, record.metrics.memorySizeMB * 1000000) / 1000000 as memory_mb"
+        "coalesce(text_max_memory_used_mb, record.metrics.maxMemoryUsedMB) as max_memory_used_mb"
         in QUERY
     )
-    assert (
-        "coalesce(@maxMemoryUsed, record.metrics.maxMemoryUsedMB * 1000000) / 1000000"
-        " as max_memory_used_mb" in QUERY
-    )
+    assert "coalesce(@duration, record.metrics.durationMs) as duration_ms" in QUERY
     assert "coalesce(@initDuration, record.metrics.initDurationMs) as init_duration_ms" in QUERY
+    # SnapStart restore: parsed from the text line, or the JSON record's metrics
+    assert (
+        "coalesce(text_restore_duration_ms, record.metrics.restoreDurationMs)"
+        " as restore_duration_ms" in QUERY
+    )
+    assert "sum(billed_restore_duration_ms) as billed_restore_duration_ms_sum" in QUERY
     assert (
         'strcontains(record.status, "error") + strcontains(record.status, "failure")'
         " as is_json_error" in QUERY
     )
-    assert "floor(log(greatest(coalesce(@duration, record.metrics.durationMs, 0), 0.0001))" in QUERY
-    assert (
-        "floor(log(greatest(coalesce(@maxMemoryUsed, record.metrics.maxMemoryUsedMB * 1000000, 0)"
-        " / 1000000, 0.0001)) / log(1.02)) as m" in QUERY
-    )
+    assert "strlen(@message) * 0 as zero" in QUERY
+    assert "floor(log(greatest(coalesce(duration_ms, zero), 0.0001)) / log(1.02)) as d" in QUERY
     assert "max(max_memory_used_mb) as max_memory_used_mb_max" in QUERY
     assert "by bin(1h) as hour, @log, memory_mb, d, b, m, i | sort hour asc" in QUERY
-    assert QUERY.count("| stats ") == 1 and len(QUERY) < 10_000  # StartQuery's limit
     assert NO_VALUE_BUCKET == _bucket(None) == -466
+
+
+def test_restore_durations_are_parsed_from_text_lines_only_where_present() -> None:
+    text = report("a", 40.0, 100, restore=310.1)
+    assert "\tRestore Duration: 310.10 ms\tBilled Restore Duration: 77 ms\t" in text
+    fields = discovered(text)
+    assert (fields["text_restore_duration_ms"], fields["text_billed_restore_duration_ms"]) == (
+        310.1,
+        77.0,
+    )
+    assert "text_restore_duration_ms" not in discovered(report("b", 40.0, 100))
 
 
 def test_log_groups_are_batched_fifty_per_query() -> None:
