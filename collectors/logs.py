@@ -248,12 +248,15 @@ def _log_group_of(value: str) -> str:
     return tail if sep and head.isdigit() else value
 
 
-FactKey = tuple[str, int, int]  # (log group, hour, memory_mb)
+# (log group, function named by the log stream or "" when grouped by log group only, hour,
+# memory_mb)
+FactKey = tuple[str, str, int, int]
 
 
 @dataclass
 class Facts:
-    """hourly_facts rows under construction, keyed by log group x hour x memory."""
+    """hourly_facts rows under construction, keyed by log group x stream function x hour x
+    memory."""
 
     rows: dict[FactKey, dict[str, Any]] = field(default_factory=dict)
 
@@ -281,11 +284,12 @@ def transform_rows(rows: Sequence[Sequence[dict[str, str]]], facts: Facts) -> in
     """Query result rows -> counts, sums, maxima and histograms (pure, adds into ``facts``).
 
     Every value arrives in ms or MB (normalised in the query, whatever the log format).
-    Rows of the same log group x hour x memory (other buckets, another log format, or
-    another piece of a split window) add up. A row whose init bucket holds a value counts
-    its invocations as cold starts (local ingest: a report with an init duration). A report
-    without a memory size (JSON records may leave it out) is stored under memory 0, as local
-    ingest does. Returns the number of rows skipped as malformed.
+    Rows of the same log group x stream function x hour x memory (other buckets, another log
+    format, or another piece of a split window) add up; the stream function is "" in rows of
+    the by-log-group query, or of a stream whose name carries no function. A row whose init
+    bucket holds a value counts its invocations as cold starts (local ingest: a report with
+    an init duration). A report without a memory size (JSON records may leave it out) is
+    stored under memory 0, as local ingest does. Returns the number of rows skipped as malformed.
     """
     skipped = 0
     for raw in rows:
@@ -296,7 +300,8 @@ def transform_rows(rows: Sequence[Sequence[dict[str, str]]], facts: Facts) -> in
             skipped += 1
             continue
         memory = _number(fields, "memory_mb")
-        row = facts.row((_log_group_of(fields["@log"]), hour, round(memory or 0)))
+        function = fields.get(STREAM_FUNCTION) or ""
+        row = facts.row((_log_group_of(fields["@log"]), function, hour, round(memory or 0)))
         for column, names in _ADDED.items():
             for name in names:
                 value = _number(fields, name)
@@ -335,6 +340,7 @@ class QueryJob:
     bytes_scanned: int = 0
     status: str = "Pending"
     truncated: bool = False
+    query: str = QUERY
 
 
 def plan_windows(start: int, end: int, rows_per_second: float) -> list[tuple[int, int]]:
@@ -386,7 +392,6 @@ def run_queries(
     client: Any,
     jobs: list[QueryJob],
     *,
-    query: str = QUERY,
     max_concurrent: int = 10,
     sleep: Sleep = time.sleep,
     poll_s: float = 1.0,
@@ -424,7 +429,10 @@ def run_queries(
             if job.batch not in started and density > 0:
                 windows = plan_windows(job.start, job.end, density * len(job.log_groups))
                 if len(windows) > 1:
-                    pending[:1] = [QueryJob(job.batch, job.log_groups, s, e) for s, e in windows]
+                    pending[:1] = [
+                        QueryJob(job.batch, job.log_groups, s, e, query=job.query)
+                        for s, e in windows
+                    ]
                     outstanding[job.batch] += len(windows) - 1
                     job = pending[0]
             try:
@@ -432,7 +440,7 @@ def run_queries(
                     logGroupNames=job.log_groups,
                     startTime=job.start,
                     endTime=job.end - 1,
-                    queryString=query,
+                    queryString=job.query,
                     limit=MAX_RESULT_ROWS,
                 )["queryId"]
             except ClientError as exc:
@@ -462,7 +470,9 @@ def run_queries(
                 job.rows, windows = split_truncated(job)
                 job.truncated = True
                 # first in line, so the batch completes (and is stored) before new ones start
-                pending[:0] = [QueryJob(job.batch, job.log_groups, s, e) for s, e in windows]
+                pending[:0] = [
+                    QueryJob(job.batch, job.log_groups, s, e, query=job.query) for s, e in windows
+                ]
                 outstanding[job.batch] += len(windows)
                 if not windows:
                     job.status = "Truncated"
@@ -485,14 +495,57 @@ def existing_log_groups(client: Any, wanted: Sequence[str]) -> list[str]:
     return [g for g in wanted if g in found]
 
 
-def load_facts(store: Store, facts: Facts, group_to_function: dict[str, int]) -> int:
+def _merge(into: dict[str, Any], row: dict[str, Any]) -> None:
+    """Add one fact row into another of the same function x hour x memory."""
+    for column in _ADDED:
+        into[column] += row[column]
+    for column in _MAXIMA:
+        if row[column] is not None and (into[column] is None or row[column] > into[column]):
+            into[column] = row[column]
+    for column in HISTOGRAMS:
+        for bucket, count in row[column].items():
+            into[column][bucket] = into[column].get(bucket, 0) + count
+
+
+def resolve_functions(
+    facts: Facts,
+    group_to_function: dict[str, int],
+    shared: dict[str, dict[str, int]] | None = None,
+) -> tuple[dict[tuple[int, int, int], dict[str, Any]], int]:
+    """Fact rows -> rows per (function id, hour, memory), and the invocations of none (pure).
+
+    A log group of ``group_to_function`` belongs to its one function. In a ``shared`` log
+    group each row belongs to the function its log stream names (``""``: a stream without a
+    name, i.e. the group is that function's default group); a function not in the inventory
+    (deleted, or new since the last inventory) gets nothing, and its invocations are counted.
+    """
+    shared = shared or {}
+    resolved: dict[tuple[int, int, int], dict[str, Any]] = {}
+    unattributed = 0
+    for (group, function, hour, memory), row in sorted(facts.rows.items()):
+        fid = shared[group].get(function) if group in shared else group_to_function.get(group)
+        if fid is None:
+            unattributed += row["invocations"]
+            continue
+        key = (fid, hour, memory)
+        if key in resolved:
+            _merge(resolved[key], row)
+        else:
+            resolved[key] = {**row, **{c: dict(row[c]) for c in HISTOGRAMS}}
+    return resolved, unattributed
+
+
+def load_facts(
+    store: Store,
+    facts: Facts,
+    group_to_function: dict[str, int],
+    shared: dict[str, dict[str, int]] | None = None,
+) -> int:
     """Write hourly_facts rows with source 'insights' (whole-row replace: idempotent)."""
+    resolved, _ = resolve_functions(facts, group_to_function, shared)
     stored = 0
     with store.write() as db:
-        for (group, hour, memory), row in sorted(facts.rows.items()):
-            fid = group_to_function.get(group)
-            if fid is None:
-                continue
+        for (fid, hour, memory), row in sorted(resolved.items()):
             values = {
                 **{c: row[c] for c in (*_ADDED, *_MAXIMA)},
                 **{c: histogram.to_json(row[c]) for c in HISTOGRAMS},
@@ -515,17 +568,63 @@ def load_facts(store: Store, facts: Facts, group_to_function: dict[str, int]) ->
     return stored
 
 
-def _functions(store: Store, target: Target) -> tuple[dict[str, int], frozenset[str]]:
-    """Log group -> function id of live functions, and the groups in JSON log format."""
+@dataclass
+class LogGroups:
+    """The log groups of one account/region's live functions."""
+
+    # a function's own default group (/aws/lambda/<name>) that no other function writes to
+    dedicated: dict[str, int] = field(default_factory=dict)
+    # any other group: function name (as in its log stream names) -> id; "" -> the function
+    # whose default group it is, if any (its streams carry no name)
+    shared: dict[str, dict[str, int]] = field(default_factory=dict)
+    # log group -> the log formats (Text, JSON) of the functions writing to it
+    formats: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def names(self) -> list[str]:
+        return sorted([*self.dedicated, *self.shared])
+
+    def only(self, present: Sequence[str]) -> LogGroups:
+        """The same, restricted to the groups in ``present``."""
+        keep = set(present)
+        return LogGroups(
+            {g: f for g, f in self.dedicated.items() if g in keep},
+            {g: f for g, f in self.shared.items() if g in keep},
+            {g: f for g, f in self.formats.items() if g in keep},
+        )
+
+
+def group_functions(rows: Sequence[tuple[int, str, str | None, str | None]]) -> LogGroups:
+    """(id, function name, log group, log format) of live functions -> LogGroups (pure).
+
+    A function without a recorded log group writes to its default one.
+    """
+    writers: dict[str, dict[str, int]] = {}
+    formats: dict[str, set[str]] = {}
+    for fid, name, group, log_format in rows:
+        group = group or f"/aws/lambda/{name}"
+        writers.setdefault(group, {})[name] = fid
+        formats.setdefault(group, set()).add(log_format or "Text")
+    groups = LogGroups(formats={g: frozenset(f) for g, f in formats.items()})
+    for group, functions in writers.items():
+        if len(functions) == 1 and group == f"/aws/lambda/{next(iter(functions))}":
+            groups.dedicated[group] = next(iter(functions.values()))
+            continue
+        owner = group.removeprefix("/aws/lambda/") if group.startswith("/aws/lambda/") else None
+        groups.shared[group] = dict(functions)
+        if owner in functions:
+            groups.shared[group][""] = functions[owner]
+    return groups
+
+
+def _functions(store: Store, target: Target) -> LogGroups:
+    """The log groups of the account/region's live functions, with who writes to each."""
     with store.lock:  # one connection is shared by the collection threads
         rows = store.db.conn.execute(
             "SELECT id, function_name, log_group, log_format FROM functions WHERE account_id = ?"
             " AND region = ? AND deleted_at IS NULL ORDER BY function_name",
             (target.account_id, target.region),
         ).fetchall()
-    groups = {str(r[2] or f"/aws/lambda/{r[1]}"): int(r[0]) for r in rows}
-    json_groups = frozenset(str(r[2]) for r in rows if r[2] and r[3] == "JSON")
-    return groups, json_groups
+    return group_functions([(int(r[0]), str(r[1]), r[2], r[3]) for r in rows])
 
 
 def collect_insights(
@@ -537,22 +636,31 @@ def collect_insights(
     start: int,
     end: int,
     max_concurrent: int,
+    shared: dict[str, dict[str, int]] | None = None,
     sleep: Sleep = time.sleep,
     poll_s: float = 1.0,
     stop: Stop = never,
 ) -> None:
     """One Insights query per batch of <= 50 log groups; each batch's facts stored when done.
 
+    ``groups``: log groups of one function each; ``shared``: log groups whose function is
+    named by each log stream (see ``resolve_functions``), queried apart with SHARED_QUERY.
     A stop request lets the batches already started finish; the others are left for the
     next run (the result is then 'interrupted' and the watermark stays where it was).
     """
-    batches = log_group_batches(sorted(groups))
-    jobs = [QueryJob(index, batch, start, end) for index, batch in enumerate(batches)]
+    shared = shared or {}
+    batches = [(b, QUERY) for b in log_group_batches(sorted(groups))]
+    batches += [(b, SHARED_QUERY) for b in log_group_batches(sorted(shared))]
+    jobs = [
+        QueryJob(index, batch, start, end, query=query)
+        for index, (batch, query) in enumerate(batches)
+    ]
     done_batches = 0
     skipped = 0
+    unattributed = 0
 
     def store_batch(_batch: int, finished: list[QueryJob]) -> None:
-        nonlocal done_batches, skipped
+        nonlocal done_batches, skipped, unattributed
         facts = Facts()
         for job in finished:
             if job.status not in ("Complete", "Truncated"):
@@ -566,7 +674,8 @@ def collect_insights(
                     f" of {len(job.log_groups)} log groups: counts of that minute are partial",
                 )
             skipped += transform_rows(job.rows, facts)
-        result.items += load_facts(store, facts, groups)
+        unattributed += resolve_functions(facts, groups, shared)[1]
+        result.items += load_facts(store, facts, groups, shared)
         done_batches += 1
 
     finished = run_queries(
@@ -582,13 +691,38 @@ def collect_insights(
     result.estimated_cost_usd = result.bytes_scanned / 1e9 * PRICE_PER_GB_SCANNED_USD
     splits = sum(1 for job in finished if job.truncated)
     result.message = (
-        f"{len(groups)} log groups, {len(batches)} batches, {len(finished)} queries"
-        f" ({splits} results over {MAX_RESULT_ROWS} rows split)"
+        f"{len(groups) + len(shared)} log groups, {len(batches)} batches,"
+        f" {len(finished)} queries ({splits} results over {MAX_RESULT_ROWS} rows split)"
+        + (f", {len(shared)} shared log groups" if shared else "")
         + (f", {skipped} malformed rows skipped" if skipped else "")
+        + (
+            f", {unattributed} invocations of functions not in the inventory skipped"
+            if unattributed
+            else ""
+        )
     )
     if done_batches < len(batches) and result.status == "ok":
         result.status = "interrupted"
         result.message += f"; stopped after {done_batches} of {len(batches)} batches"
+
+
+def filter_pattern(formats: frozenset[str]) -> str:
+    """The FilterLogEvents pattern for REPORT events of these log formats (pure).
+
+    A log group shared by functions of both formats needs either term (``?a ?b``: OR, in the
+    CloudWatch Logs filter pattern syntax for unstructured events).
+    """
+    if formats == {"JSON"}:
+        return '"platform.report"'
+    if "JSON" in formats:
+        return '?"REPORT RequestId" ?"platform.report"'
+    return '"REPORT RequestId"'
+
+
+def stream_function(stream: str) -> str:
+    """The function named by a log stream ``YYYY/MM/DD/<function>[<version>]...``, or ""."""
+    match = STREAM_NAME.match(stream)
+    return match.group(1) if match else ""
 
 
 def collect_filter(
@@ -599,31 +733,36 @@ def collect_filter(
     *,
     start: int,
     end: int,
-    json_groups: frozenset[str] = frozenset(),
+    shared: dict[str, dict[str, int]] | None = None,
+    formats: dict[str, frozenset[str]] | None = None,
     stop: Stop = never,
 ) -> None:
     """FilterLogEvents for REPORT lines, parsed by the core parser and stored like local logs.
 
     Invocations are upserted by request id and the 'local' hourly facts of the touched
-    hours rebuilt, so re-reading a window changes nothing. One log group is one batch: a
-    stop request is honoured between log groups.
+    hours rebuilt, so re-reading a window changes nothing. In a ``shared`` log group each
+    event belongs to the function its log stream names. One log group is one batch: a stop
+    request is honoured between log groups.
     """
+    shared = shared or {}
+    formats = formats or {}
+    writers = {group: {"": fid} for group, fid in groups.items()} | shared
     lines = 0
     skipped = 0
+    unattributed = 0
     done = 0
-    for group, fid in sorted(groups.items()):
+    for group, functions in sorted(writers.items()):
         if stop():
             result.status = "interrupted"
             break
         done += 1
-        pattern = '"platform.report"' if group in json_groups else '"REPORT RequestId"'
-        events: list[PlatformEvent] = []
+        events: dict[int, list[PlatformEvent]] = {}
         paginator = client.get_paginator("filter_log_events")
         pages = paginator.paginate(
             logGroupName=group,
             startTime=start * 1000,
             endTime=end * 1000 - 1,
-            filterPattern=pattern,
+            filterPattern=filter_pattern(formats.get(group, frozenset({"Text"}))),
         )
         for page in pages:
             for raw in page.get("events", []):
@@ -632,17 +771,26 @@ def collect_filter(
                 if event is None or event.kind != "report":
                     skipped += 1
                     continue
+                if group in shared:
+                    fid = functions.get(stream_function(raw.get("logStreamName", "")))
+                else:
+                    fid = functions[""]
+                if fid is None:
+                    unattributed += 1
+                    continue
                 if event.timestamp is None and "timestamp" in raw:
                     event = replace(event, timestamp=raw["timestamp"] / 1000)
-                events.append(event)
-        if not events:
-            continue
-        with store.write() as db:
-            result.items += store_events(db, fid, events)
-            rebuild_hourly_facts(db, fid, [int(e.timestamp) for e in events if e.timestamp])
-    result.message = f"{len(groups)} log groups, {lines} REPORT lines, {skipped} skipped"
+                events.setdefault(fid, []).append(event)
+        for fid, function_events in sorted(events.items()):
+            with store.write() as db:
+                result.items += store_events(db, fid, function_events)
+                hours = [int(e.timestamp) for e in function_events if e.timestamp]
+                rebuild_hourly_facts(db, fid, hours)
+    result.message = f"{len(writers)} log groups, {lines} REPORT lines, {skipped} skipped"
+    if unattributed:
+        result.message += f", {unattributed} of functions not in the inventory"
     if result.status == "interrupted":
-        result.message += f"; stopped after {done - 1} of {len(groups)} log groups"
+        result.message += f"; stopped after {done - 1} of {len(writers)} log groups"
 
 
 def collect(
@@ -659,33 +807,34 @@ def collect(
 ) -> None:
     """REPORT statistics of the account/region's known functions over [start, end)."""
     client = target.client("logs", counter)
-    functions, json_groups = _functions(store, target)
     try:
-        present = existing_log_groups(client, list(functions))
+        groups = _functions(store, target)
+        groups = groups.only(existing_log_groups(client, groups.names()))
     except ClientError as exc:
         record_failure(result, client, "DescribeLogGroups", exc)
         return
-    groups = {g: functions[g] for g in present}
     try:
         if options.logs_mode == "filter":
             collect_filter(
                 store,
                 client,
-                groups,
+                groups.dedicated,
                 result,
                 start=start,
                 end=end,
-                json_groups=json_groups,
+                shared=groups.shared,
+                formats=groups.formats,
                 stop=stop,
             )
         else:
             collect_insights(
                 store,
                 client,
-                groups,
+                groups.dedicated,
                 result,
                 start=start,
                 end=end,
+                shared=groups.shared,
                 max_concurrent=options.max_concurrent_queries,
                 sleep=sleep,
                 poll_s=options.poll_interval_s,

@@ -31,9 +31,11 @@ from collectors.logs import (
     PARSED,
     QUERY,
     SHARED_QUERY,
+    STREAM_PARSE,
     Facts,
     QueryJob,
     collect_insights,
+    group_functions,
     load_facts,
     log_group_batches,
     plan_windows,
@@ -118,15 +120,21 @@ def _scaled(megabytes: Any) -> Any:
 
 
 def insights_rows(
-    group: str, lines: Sequence[tuple[float, str]], *, missing: int | None = None
+    group: str,
+    lines: Sequence[tuple[float, str]],
+    *,
+    missing: int | None = None,
+    streams: Sequence[str] | None = None,
 ) -> list[list[dict[str, str]]]:
     """What the query returns for these (timestamp, message) events, sorted by hour.
 
     Text REPORT lines and JSON ``platform.report`` records alike: each value is the text
     field or else the JSON field, memory in MB. ``missing`` is what strcontains() of a field
     the event lacks gives (null or 0: not documented; the result must not depend on it).
-    Aggregates without a value are left out of the row, as Insights does.
+    Aggregates without a value are left out of the row, as Insights does. ``streams``: the
+    log stream of each line, for SHARED_QUERY (grouped by the function the stream names).
     """
+    stream_pattern = STREAM_PARSE.split(" /", 1)[1].rsplit("/", 1)[0].replace("(?<", "(?P<")
 
     def contains(text: Any, part: str) -> int | None:
         return missing if text is None else int(part in text)
@@ -135,8 +143,12 @@ def insights_rows(
         return None if a is None or b is None else a + b
 
     groups: dict[tuple[Any, ...], dict[str, list[float]]] = {}
-    for at, message in lines:
+    for index, (at, message) in enumerate(lines):
         f = discovered(message)
+        stream = None
+        if streams is not None:
+            match = re.match(stream_pattern, streams[index])
+            stream = match.group("stream_function") if match else None
         if f.get("@type") != "REPORT" and f.get("type") != "platform.report":
             continue
         size = _coalesce(f.get("@memorySize"), _scaled(f.get("record.metrics.memorySizeMB")))
@@ -154,6 +166,7 @@ def insights_rows(
         )
         status = f.get("record.status")
         key = (
+            stream,
             int(at // 3600 * 3600),
             None if size is None else size / 1_000_000,
             _bucket(duration),
@@ -181,10 +194,11 @@ def insights_rows(
             if value is not None:
                 row.setdefault(name, []).append(value)
     out = []
-    for (hour, memory, d, b, m, i), row in sorted(groups.items(), key=lambda kv: kv[0][0]):
+    for (stream, hour, memory, d, b, m, i), row in sorted(groups.items(), key=lambda kv: kv[0][1]):
         cells = {
             "hour": _bin(hour),
             "@log": f"{ACCOUNT}:{group}",
+            "stream_function": stream,
             "memory_mb": None if memory is None else repr(memory),
             "d": str(d),
             "b": str(b),
@@ -513,7 +527,7 @@ def test_absent_values_go_in_no_histogram() -> None:
     rows += insights_rows(GROUP_B, [(HOUR + 6, json_report("b", 60.0, 90))])
     transform_rows(rows, facts)
     for group, duration in ((GROUP_A, 50.0), (GROUP_B, 60.0)):
-        row = facts.rows[(group, HOUR, 512)]
+        row = facts.rows[(group, "", HOUR, 512)]
         assert row["init_duration_hist"] == {} and row["cold_starts"] == 0
         assert row["init_duration_ms_max"] is None
         assert row["duration_hist"] == {histogram.bucket_of(duration): 1}
@@ -525,7 +539,7 @@ def test_a_json_record_without_memory_fields_is_kept_under_memory_zero() -> None
     facts = Facts()
     lines = [(HOUR + 5, json_report("a", 40.0, None, memory=None, init=120.0))]
     assert transform_rows(insights_rows(GROUP_B, lines), facts) == 0
-    row = facts.rows[(GROUP_B, HOUR, 0)]
+    row = facts.rows[(GROUP_B, "", HOUR, 0)]
     assert (row["invocations"], row["cold_starts"], row["max_memory_used_mb_max"]) == (1, 1, None)
     assert row["max_memory_used_hist"] == {}
     assert row["init_duration_hist"] == {histogram.bucket_of(120.0): 1}
@@ -596,7 +610,14 @@ def _client() -> Any:
     )
 
 
-def _start(stubber: Stubber, query_id: str, groups: list[str], start: int, end: int) -> None:
+def _start(
+    stubber: Stubber,
+    query_id: str,
+    groups: list[str],
+    start: int,
+    end: int,
+    query: str = QUERY,
+) -> None:
     stubber.add_response(
         "start_query",
         {"queryId": query_id},
@@ -604,7 +625,7 @@ def _start(stubber: Stubber, query_id: str, groups: list[str], start: int, end: 
             "logGroupNames": groups,
             "startTime": start,
             "endTime": end - 1,
-            "queryString": QUERY,
+            "queryString": query,
             "limit": MAX_RESULT_ROWS,
         },
     )
@@ -735,3 +756,103 @@ def test_stop_lets_started_batches_finish_and_leaves_the_rest(db: Database) -> N
     stubber.assert_no_pending_responses()
     assert result.status == "interrupted"
     assert result.message.endswith("stopped after 1 of 3 batches")
+
+
+SHARED = "/app/shared"
+
+
+def test_log_groups_shared_or_custom_are_read_by_stream_and_default_ones_by_group() -> None:
+    groups = group_functions(
+        [
+            (1, "orders", "/aws/lambda/orders", "Text"),
+            (2, "checkout", SHARED, "Text"),
+            (3, "payments", SHARED, "JSON"),
+            (4, "audit", "/custom/audit", None),  # a custom group of one function
+            (5, "billing", None, None),  # never inventoried: its default group
+            (6, "invoices", "/aws/lambda/billing", "Text"),  # writes to billing's group
+        ]
+    )
+    assert groups.dedicated == {"/aws/lambda/orders": 1}
+    assert groups.shared == {
+        SHARED: {"checkout": 2, "payments": 3},
+        "/custom/audit": {"audit": 4},
+        # billing's own streams carry no function name: "" is billing
+        "/aws/lambda/billing": {"billing": 5, "invoices": 6, "": 5},
+    }
+    assert groups.formats[SHARED] == frozenset({"Text", "JSON"})
+    assert groups.only(["/custom/audit"]).names() == ["/custom/audit"]
+    # the shared query parses the function out of the stream name and groups by it
+    assert (
+        "parse @logStream /^[0-9]{4}.[0-9]{2}.[0-9]{2}.(?<stream_function>[A-Za-z0-9_-]+)\\[/"
+        in SHARED_QUERY
+    )
+    assert "by bin(1h) as hour, @log, stream_function, memory_mb, d, b, m, i" in SHARED_QUERY
+    assert "stream_function" not in QUERY
+
+
+def test_a_shared_log_group_books_each_invocation_to_the_function_of_its_stream(
+    db: Database,
+) -> None:
+    # Stubber: moto's Insights ignores the query (see the module docstring)
+    client = _client()
+    ids = {
+        name: function_id(db, name, ACCOUNT, "us-east-1")
+        for name in ("orders", "checkout", "payments")
+    }
+    db.conn.commit()
+    groups = group_functions(
+        [
+            (ids["orders"], "orders", GROUP_A, "Text"),
+            (ids["checkout"], "checkout", SHARED, "Text"),
+            (ids["payments"], "payments", SHARED, "JSON"),
+        ]
+    )
+    day = datetime.fromtimestamp(HOUR, UTC).strftime("%Y/%m/%d")
+    shared_lines = [
+        (HOUR + 1, report("c1", 30.0, 90, init=200.0)),
+        (HOUR + 2, report("c2", 40.0, 95)),
+        (HOUR + 3, json_report("p1", 700.0, 300, at=HOUR + 3, memory=1024, restore=400.0)),
+        (HOUR + 4, report("x1", 10.0, 60)),  # a function deleted since the inventory
+    ]
+    streams = [
+        f"{day}/checkout[$LATEST]4f1c2e0d9a8b4c6e8f0a1b2c3d4e5f60",
+        f"{day}/checkout[$LATEST]4f1c2e0d9a8b4c6e8f0a1b2c3d4e5f60",
+        f"{day}/payments[12]0aa1b2c3d4e5f60718293a4b5c6d7e8f",
+        f"{day}/retired[$LATEST]77aa",
+    ]
+    stubber = Stubber(client)
+    _start(stubber, "q0", [GROUP_A], HOUR, HOUR + 3600)
+    orders_lines = [(HOUR + 5, report("o1", 20.0, 80))]
+    _results(stubber, "q0", "Complete", insights_rows(GROUP_A, orders_lines), 1e6)
+    _start(stubber, "q1", [SHARED], HOUR, HOUR + 3600, SHARED_QUERY)
+    rows = insights_rows(SHARED, shared_lines, streams=streams)
+    _results(stubber, "q1", "Complete", rows, 1e6)
+    result = SourceResult(ACCOUNT, "us-east-1", "logs")
+    with stubber:
+        collect_insights(
+            Store(db),
+            client,
+            groups.dedicated,
+            result,
+            start=HOUR,
+            end=HOUR + 3600,
+            max_concurrent=10,
+            shared=groups.shared,
+            sleep=lambda _s: None,
+        )
+    stubber.assert_no_pending_responses()
+    stored = db.conn.execute(
+        "SELECT f.function_name, h.memory_mb, h.invocations, h.cold_starts,"
+        " h.max_memory_used_mb_max, h.restore_duration_ms_sum, h.billed_restore_duration_ms_sum"
+        " FROM hourly_facts h JOIN functions f ON f.id = h.function_id ORDER BY 1"
+    ).fetchall()
+    assert stored == [
+        ("checkout", 512, 2, 1, 95, 0.0, 0.0),
+        ("orders", 512, 1, 0, 80, 0.0, 0.0),
+        ("payments", 1024, 1, 0, 300, 400.0, 100.0),
+    ]
+    assert result.status == "ok"
+    assert result.message == (
+        "2 log groups, 2 batches, 2 queries (0 results over 10000 rows split),"
+        " 1 shared log groups, 1 invocations of functions not in the inventory skipped"
+    )
