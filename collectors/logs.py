@@ -39,6 +39,7 @@ from collectors.aws import (
     Stop,
     Store,
     Target,
+    check_credentials,
     error_code,
     never,
     record_failure,
@@ -341,6 +342,8 @@ class QueryJob:
     status: str = "Pending"
     truncated: bool = False
     query: str = QUERY
+    queued_since: float | None = None  # clock() when first seen Scheduled / Unknown
+    split: bool = False  # timed out and replaced by smaller queries
 
 
 def plan_windows(start: int, end: int, rows_per_second: float) -> list[tuple[int, int]]:
@@ -384,8 +387,44 @@ def split_truncated(job: QueryJob) -> tuple[list[Any], list[tuple[int, int]]]:
     return [], windows
 
 
+def split_timed_out(job: QueryJob) -> list[QueryJob]:
+    """A query that ran into Insights' 60-minute timeout -> smaller queries (pure).
+
+    The window is halved (at an hour boundary when it spans two hours or more); a window
+    of MIN_WINDOW_S or less is kept and the log groups are halved instead. An empty list
+    means the query cannot be made smaller.
+    """
+    span = job.end - job.start
+    if span >= 2 * MIN_WINDOW_S:
+        middle = job.start + span // 2
+        if span >= 2 * HOUR_S:
+            middle = job.start + (span // 2) // HOUR_S * HOUR_S
+        windows = [(job.start, middle), (middle, job.end)]
+        return [QueryJob(job.batch, job.log_groups, s, e, query=job.query) for s, e in windows]
+    if len(job.log_groups) > 1:
+        half = len(job.log_groups) // 2
+        parts = [job.log_groups[:half], job.log_groups[half:]]
+        return [QueryJob(job.batch, part, job.start, job.end, query=job.query) for part in parts]
+    return []
+
+
 Sleep = Callable[[float], None]
+Clock = Callable[[], float]
 BatchDone = Callable[[int, list[QueryJob]], None]
+# A query still Scheduled (or Unknown) this long is stopped and recorded as failed.
+QUEUED_DEADLINE_S = 15 * 60
+# How long StartQuery may keep answering LimitExceededException while none of this run's
+# queries is running (the account's concurrent queries are all other users'): then it fails.
+SLOT_WAIT_S = 30 * 60
+_WAITING = ("Scheduled", "Unknown")
+
+
+def _stop_query(client: Any, job: QueryJob) -> None:
+    try:
+        client.stop_query(queryId=job.query_id)
+    except ClientError as exc:
+        # it may have ended meanwhile ("not running"); a denied StopQuery leaves it to expire
+        check_credentials(exc)
 
 
 def run_queries(
@@ -394,18 +433,27 @@ def run_queries(
     *,
     max_concurrent: int = 10,
     sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
     poll_s: float = 1.0,
     max_poll_s: float = 15.0,
+    queued_deadline_s: float = QUEUED_DEADLINE_S,
+    slot_wait_s: float = SLOT_WAIT_S,
     on_batch: BatchDone | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> list[QueryJob]:
     """Run Insights queries, at most ``max_concurrent`` in flight, polling with backoff.
 
     A result that hits the 10,000-row limit keeps its complete hours and the rest of its
-    window is queried again (see ``split_truncated``). ``on_batch(batch, jobs)`` is called
-    once every query of a batch has finished, splits included. Once ``stop()`` is true no
-    new batch starts; batches already started are finished. Returns the finished jobs
-    (status Complete, Failed, Cancelled or Timeout).
+    window is queried again (see ``split_truncated``); a query that times out is replaced
+    by smaller ones (see ``split_timed_out``). The account's concurrent queries are shared
+    with other users: on LimitExceededException no more queries are started than are running
+    (one more each time one finishes, up to ``max_concurrent``), and with none running
+    StartQuery is retried with backoff for up to ``slot_wait_s`` (then its error is raised).
+    A query Scheduled or Unknown for ``queued_deadline_s`` is stopped and ends "Expired".
+    ``on_batch(batch, jobs)`` is called once every query of a batch has finished, splits
+    included. Once ``stop()`` is true no new batch starts; batches already started are
+    finished. Returns the finished jobs (status Complete, Truncated, Failed, Cancelled,
+    Timeout or Expired; a timed-out job that was split has ``split`` set).
     """
     pending = list(jobs)
     running: list[QueryJob] = []
@@ -419,11 +467,14 @@ def run_queries(
     # to fit before they run, so their logs are not scanned twice after a truncation.
     density = 0.0
     delay = poll_s
+    slots = max_concurrent  # lowered while the account has no free query slot
+    blocked_since: float | None = None  # no slot and none of ours running, since
     while pending or running:
         if stop is not None and stop():
             pending = [job for job in pending if job.batch in started]
         # The first query runs alone: its density sizes every later batch's windows.
-        limit = max_concurrent if finished else 1
+        limit = min(slots, max_concurrent if finished else 1)
+        no_slot = False
         while pending and len(running) < limit:
             job = pending[0]
             if job.batch not in started and density > 0:
@@ -444,24 +495,45 @@ def run_queries(
                     limit=MAX_RESULT_ROWS,
                 )["queryId"]
             except ClientError as exc:
-                if error_code(exc) == "LimitExceededException" and running:
-                    break  # the account's concurrent-query limit: wait for one to finish
-                raise
+                if error_code(exc) != "LimitExceededException":
+                    raise
+                slots = max(1, len(running))
+                if not running:
+                    now = clock()
+                    blocked_since = now if blocked_since is None else blocked_since
+                    if now - blocked_since >= slot_wait_s:
+                        raise
+                    no_slot = True
+                break  # wait for a query (ours or another user's) to finish
+            blocked_since = None
             pending.pop(0)
             started.add(job.batch)
             running.append(job)
         if not running:
+            if no_slot:
+                sleep(delay)
+                delay = min(delay * 2, max_poll_s)
+                continue
             break
         sleep(delay)
         delay = min(delay * 2, max_poll_s)
         for job in list(running):
             response = client.get_query_results(queryId=job.query_id)
             job.status = response.get("status", "Unknown")
-            if job.status in ("Scheduled", "Running", "Unknown"):
+            if job.status in _WAITING:
+                now = clock()
+                job.queued_since = now if job.queued_since is None else job.queued_since
+                if now - job.queued_since < queued_deadline_s:
+                    continue
+                _stop_query(client, job)
+                job.status = "Expired"
+            elif job.status == "Running":
+                job.queued_since = None
                 continue
             running.remove(job)
             delay = poll_s
-            job.rows = response.get("results", [])
+            slots = min(max_concurrent, slots + 1)
+            job.rows = response.get("results", []) if job.status != "Expired" else []
             job.bytes_scanned = int(response.get("statistics", {}).get("bytesScanned", 0))
             if job.status == "Complete":
                 seen = len(job.rows) / (len(job.log_groups) * max(1, job.end - job.start))
@@ -476,6 +548,11 @@ def run_queries(
                 outstanding[job.batch] += len(windows)
                 if not windows:
                     job.status = "Truncated"
+            if job.status == "Timeout":
+                smaller = split_timed_out(job)
+                job.rows, job.split = [], bool(smaller)  # partial rows of a timeout: dropped
+                pending[:0] = smaller
+                outstanding[job.batch] += len(smaller)
             finished.append(job)
             by_batch.setdefault(job.batch, []).append(job)
             outstanding[job.batch] -= 1
@@ -638,6 +715,7 @@ def collect_insights(
     max_concurrent: int,
     shared: dict[str, dict[str, int]] | None = None,
     sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
     poll_s: float = 1.0,
     stop: Stop = never,
 ) -> None:
@@ -663,6 +741,16 @@ def collect_insights(
         nonlocal done_batches, skipped, unattributed
         facts = Facts()
         for job in finished:
+            if job.split:
+                continue  # timed out: its smaller queries are in ``finished`` too
+            if job.status == "Expired":
+                result.fail(
+                    "logs:GetQueryResults",
+                    "Expired",
+                    f"query still {' or '.join(_WAITING)} after {QUEUED_DEADLINE_S} s: stopped"
+                    f" ({len(job.log_groups)} log groups, {job.end - job.start} s)",
+                )
+                continue
             if job.status not in ("Complete", "Truncated"):
                 result.fail("logs:StartQuery", job.status, f"query ended {job.status}")
                 continue
@@ -683,6 +771,7 @@ def collect_insights(
         jobs,
         max_concurrent=max_concurrent,
         sleep=sleep,
+        clock=clock,
         poll_s=poll_s,
         on_batch=store_batch,
         stop=stop,
@@ -690,10 +779,12 @@ def collect_insights(
     result.bytes_scanned += sum(job.bytes_scanned for job in finished)
     result.estimated_cost_usd = result.bytes_scanned / 1e9 * PRICE_PER_GB_SCANNED_USD
     splits = sum(1 for job in finished if job.truncated)
+    timeouts = sum(1 for job in finished if job.split)
     result.message = (
         f"{len(groups) + len(shared)} log groups, {len(batches)} batches,"
         f" {len(finished)} queries ({splits} results over {MAX_RESULT_ROWS} rows split)"
         + (f", {len(shared)} shared log groups" if shared else "")
+        + (f", {timeouts} timed-out queries split" if timeouts else "")
         + (f", {skipped} malformed rows skipped" if skipped else "")
         + (
             f", {unattributed} invocations of functions not in the inventory skipped"

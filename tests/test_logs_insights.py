@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from sqlite_utils import Database
 
@@ -39,6 +40,8 @@ from collectors.logs import (
     load_facts,
     log_group_batches,
     plan_windows,
+    run_queries,
+    split_timed_out,
     split_truncated,
     transform_rows,
 )
@@ -856,3 +859,219 @@ def test_a_shared_log_group_books_each_invocation_to_the_function_of_its_stream(
         "2 log groups, 2 batches, 2 queries (0 results over 10000 rows split),"
         " 1 shared log groups, 1 invocations of functions not in the inventory skipped"
     )
+
+
+class FakeTime:
+    """An injected clock that moves only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def _limit_exceeded(stubber: Stubber) -> None:
+    # StartQuery's LimitExceededException (CloudWatch Logs API reference, StartQuery errors)
+    stubber.add_client_error(
+        "start_query",
+        service_error_code="LimitExceededException",
+        service_message="You have reached the maximum number of resources that can be created.",
+        http_status_code=400,
+    )
+
+
+def _hour_rows(group: str, hour: int, count: int) -> list[list[dict[str, str]]]:
+    lines = [(hour + 60 + i, report(f"{hour}-{i}", 25.0 + i, 70)) for i in range(count)]
+    return insights_rows(group, lines)
+
+
+def test_start_query_waits_for_a_free_slot_when_other_users_hold_them_all(
+    db: Database,
+) -> None:
+    # the account's concurrent queries are all someone else's: none of ours is running
+    client = _client()
+    ids = {GROUP_A: function_id(db, "orders", ACCOUNT, "us-east-1")}
+    db.conn.commit()
+    stubber = Stubber(client)
+    _limit_exceeded(stubber)
+    _limit_exceeded(stubber)
+    _start(stubber, "q0", [GROUP_A], HOUR, HOUR + 3600)
+    _results(stubber, "q0", "Complete", _hour_rows(GROUP_A, HOUR, 3), 1e6)
+    time_ = FakeTime()
+    result = SourceResult(ACCOUNT, "us-east-1", "logs")
+    with stubber:
+        collect_insights(
+            Store(db),
+            client,
+            ids,
+            result,
+            start=HOUR,
+            end=HOUR + 3600,
+            max_concurrent=10,
+            sleep=time_.sleep,
+            clock=time_.clock,
+        )
+    stubber.assert_no_pending_responses()
+    assert time_.slept == [1.0, 2.0, 4.0]  # two waits for a slot, then the poll
+    assert result.status == "ok"
+    assert db.conn.execute("SELECT invocations FROM hourly_facts").fetchall() == [(3,)]
+
+
+def test_start_query_gives_up_after_waiting_too_long_for_a_slot() -> None:
+    client = _client()
+    stubber = Stubber(client)
+    for _ in range(6):
+        _limit_exceeded(stubber)
+    time_ = FakeTime()
+    jobs = [QueryJob(0, [GROUP_A], HOUR, HOUR + 3600)]
+    with stubber, pytest.raises(ClientError) as failure:
+        run_queries(
+            client, jobs, sleep=time_.sleep, clock=time_.clock, max_poll_s=8.0, slot_wait_s=20.0
+        )
+    assert failure.value.response["Error"]["Code"] == "LimitExceededException"
+    # refused at t = 0, 1, 3, 7, 15 and 23 s: past 20 s of waiting, the error is raised
+    assert time_.slept == [1.0, 2.0, 4.0, 8.0, 8.0]
+    stubber.assert_no_pending_responses()
+
+
+def test_limit_exceeded_while_ours_run_lowers_the_queries_in_flight(db: Database) -> None:
+    client = _client()
+    groups = {
+        f"/aws/lambda/f{i:03d}": function_id(db, f"f{i:03d}", ACCOUNT, "r") for i in range(150)
+    }
+    db.conn.commit()
+    batches = log_group_batches(sorted(groups))
+    stubber = Stubber(client)
+    _start(stubber, "q0", batches[0], HOUR, HOUR + 3600)
+    _results(stubber, "q0", "Complete", _hour_rows(batches[0][0], HOUR, 1), 1e6)
+    _start(stubber, "q1", batches[1], HOUR, HOUR + 3600)
+    _limit_exceeded(stubber)  # q2: the account is full; one of ours (q1) is running
+    _results(stubber, "q1", "Complete", _hour_rows(batches[1][0], HOUR, 2), 1e6)
+    _start(stubber, "q2", batches[2], HOUR, HOUR + 3600)  # only once q1 has finished
+    _results(stubber, "q2", "Complete", _hour_rows(batches[2][0], HOUR, 4), 1e6)
+    result = SourceResult(ACCOUNT, "r", "logs")
+    time_ = FakeTime()
+    with stubber:
+        collect_insights(
+            Store(db),
+            client,
+            groups,
+            result,
+            start=HOUR,
+            end=HOUR + 3600,
+            max_concurrent=10,
+            sleep=time_.sleep,
+            clock=time_.clock,
+        )
+    stubber.assert_no_pending_responses()
+    assert result.status == "ok" and result.errors == []
+    assert db.conn.execute("SELECT SUM(invocations) FROM hourly_facts").fetchone() == (7,)
+
+
+def test_a_query_stuck_in_scheduled_is_stopped_at_its_deadline(db: Database) -> None:
+    client = _client()
+    ids = {GROUP_A: function_id(db, "orders", ACCOUNT, "us-east-1")}
+    db.conn.commit()
+    stubber = Stubber(client)
+    _start(stubber, "q0", [GROUP_A], HOUR, HOUR + 3600)
+    # polled at t = 1, 3, 7, 15, 30, 45, ... 900, 915 s: queued since t = 1, so 900 s have
+    # passed at the 64th poll
+    for _ in range(63):
+        _results(stubber, "q0", "Scheduled", [], 0)
+    _results(stubber, "q0", "Unknown", [], 0)
+    stubber.add_response("stop_query", {"success": True}, {"queryId": "q0"})
+    result = SourceResult(ACCOUNT, "us-east-1", "logs")
+    time_ = FakeTime()
+    with stubber:
+        collect_insights(
+            Store(db),
+            client,
+            ids,
+            result,
+            start=HOUR,
+            end=HOUR + 3600,
+            max_concurrent=10,
+            sleep=time_.sleep,
+            clock=time_.clock,
+        )
+    stubber.assert_no_pending_responses()
+    assert result.status == "partial"  # the watermark does not move past the window
+    assert result.errors == [
+        {
+            "action": "logs:GetQueryResults",
+            "code": "Expired",
+            "message": "query still Scheduled or Unknown after 900 s: stopped"
+            " (1 log groups, 3600 s)",
+        }
+    ]
+    assert db.conn.execute("SELECT COUNT(*) FROM hourly_facts").fetchone() == (0,)
+
+
+def test_a_timed_out_query_is_split_and_run_again(db: Database) -> None:
+    client = _client()
+    ids = {GROUP_A: function_id(db, "orders", ACCOUNT, "us-east-1")}
+    db.conn.commit()
+    stubber = Stubber(client)
+    _start(stubber, "q0", [GROUP_A], HOUR, HOUR + 2 * 3600)
+    _results(stubber, "q0", "Running", [], 0)
+    # after 60 minutes: Timeout, with whatever partial rows (dropped)
+    stubber.add_response(
+        "get_query_results",
+        {
+            "status": "Timeout",
+            "results": _hour_rows(GROUP_A, HOUR, 1),
+            "statistics": {"recordsMatched": 1.0, "recordsScanned": 9.0, "bytesScanned": 5e9},
+        },
+        {"queryId": "q0"},
+    )
+    _start(stubber, "q1", [GROUP_A], HOUR, HOUR + 3600)
+    _start(stubber, "q2", [GROUP_A], HOUR + 3600, HOUR + 2 * 3600)
+    _results(stubber, "q1", "Complete", _hour_rows(GROUP_A, HOUR, 5), 3e9)
+    _results(stubber, "q2", "Complete", _hour_rows(GROUP_A, HOUR + 3600, 6), 3e9)
+    result = SourceResult(ACCOUNT, "us-east-1", "logs")
+    time_ = FakeTime()
+    with stubber:
+        collect_insights(
+            Store(db),
+            client,
+            ids,
+            result,
+            start=HOUR,
+            end=HOUR + 2 * 3600,
+            max_concurrent=10,
+            sleep=time_.sleep,
+            clock=time_.clock,
+        )
+    stubber.assert_no_pending_responses()
+    assert result.status == "ok" and result.bytes_scanned == 11 * 10**9  # timeouts bill too
+    assert result.message == (
+        "1 log groups, 1 batches, 3 queries (0 results over 10000 rows split),"
+        " 1 timed-out queries split"
+    )
+    counts = db.conn.execute("SELECT hour, invocations FROM hourly_facts ORDER BY hour")
+    assert counts.fetchall() == [(HOUR, 5), (HOUR + 3600, 6)]
+
+
+def test_timed_out_queries_split_their_window_then_their_log_groups() -> None:
+    def windows(job: QueryJob) -> list[tuple[list[str], int, int]]:
+        return [(j.log_groups, j.start - HOUR, j.end - HOUR) for j in split_timed_out(job)]
+
+    day = QueryJob(0, [GROUP_A, GROUP_B], HOUR, HOUR + 86400 + 1800, query=SHARED_QUERY)
+    assert windows(day) == [
+        ([GROUP_A, GROUP_B], 0, 12 * 3600),  # cut at an hour boundary
+        ([GROUP_A, GROUP_B], 12 * 3600, 86400 + 1800),
+    ]
+    assert {j.query for j in split_timed_out(day)} == {SHARED_QUERY}
+    assert windows(QueryJob(0, [GROUP_A], HOUR, HOUR + 3600)) == [
+        ([GROUP_A], 0, 1800),
+        ([GROUP_A], 1800, 3600),
+    ]
+    minute = QueryJob(0, [GROUP_A, GROUP_B], HOUR, HOUR + 60)
+    assert windows(minute) == [([GROUP_A], 0, 60), ([GROUP_B], 0, 60)]
+    assert split_timed_out(QueryJob(0, [GROUP_A], HOUR, HOUR + 60)) == []
