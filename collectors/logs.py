@@ -16,8 +16,13 @@ A result holds at most 10,000 rows and is sorted by hour, so a truncated result 
 every row of its hours but the last: those are kept, and the rest of the window is queried
 again in pieces sized from the row density measured so far (an hour that alone exceeds the
 limit is split into quarters, down to one minute). Each split is counted in the run's
-message. Values below 0.0001 (ms or MB) go in no histogram (REPORT fields are never that
-small; an absent field, e.g. no init duration on a warm start, maps there). A function
+message. Custom log groups, which several functions may share, are queried in batches of
+their own whose query also groups by the function named in each log stream name. The
+account's concurrent queries are shared with other users: LimitExceededException makes the
+collector wait for a free slot, a query left queued too long is stopped, and a query that
+times out is split and run again (see ``run_queries``). Values below 0.0001 (ms or MB) go
+in no histogram (REPORT fields are never that small; an absent field, e.g. no init duration
+on a warm start, maps there). A function
 without a log group was never invoked: skipped, not an error.
 """
 
@@ -119,11 +124,15 @@ PARSED = (
 )
 # In a custom log group (which several functions may share) Lambda names each stream
 # YYYY/MM/DD/<function_name>[<version>]... (Lambda developer guide, "Configuring CloudWatch
-# log groups"); function names are letters, digits, hyphens and underscores.
+# log groups"); function names are letters, digits, hyphens and underscores. A stream
+# without a name (a function's default group that another function also writes to) gets
+# @log instead, so the group key is never missing; a name never contains ":".
 STREAM_FUNCTION = "stream_function"
+_NAMED_FUNCTION = "named_function"
 STREAM_PARSE = (
-    f"parse @logStream /^[0-9]{{4}}.[0-9]{{2}}.[0-9]{{2}}.(?<{STREAM_FUNCTION}>[A-Za-z0-9_-]+)\\[/"
+    f"parse @logStream /^[0-9]{{4}}.[0-9]{{2}}.[0-9]{{2}}.(?<{_NAMED_FUNCTION}>[A-Za-z0-9_-]+)\\[/"
 )
+FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]+")
 STREAM_NAME = re.compile(r"^[0-9]{4}/[0-9]{2}/[0-9]{2}/([A-Za-z0-9_-]+)\[")
 # hourly_facts histogram column -> (bucket field in the query, value alias)
 HISTOGRAMS: dict[str, tuple[str, str]] = {
@@ -197,6 +206,8 @@ def build_query(*, by_stream: bool = False) -> str:
         text = _in_mb(name) if value.in_bytes else value.text
         fallback = f", {ZERO}" if name == "memory_mb" else ""  # a group key: never missing
         coalesced.append(f"coalesce({text}, {value.json}{fallback}) as {name}")
+    if by_stream:
+        coalesced.append(f"coalesce({_NAMED_FUNCTION}, @log) as {STREAM_FUNCTION}")
     # 3. buckets: a missing value is coalesced with zero, so no bucket is ever missing
     buckets = [
         f"floor(log(greatest(coalesce({alias}, {ZERO}), {_FLOOR_VALUE}))"
@@ -302,6 +313,7 @@ def transform_rows(rows: Sequence[Sequence[dict[str, str]]], facts: Facts) -> in
             continue
         memory = _number(fields, "memory_mb")
         function = fields.get(STREAM_FUNCTION) or ""
+        function = function if FUNCTION_NAME.fullmatch(function) else ""  # @log: no name
         row = facts.row((_log_group_of(fields["@log"]), function, hour, round(memory or 0)))
         for column, names in _ADDED.items():
             for name in names:

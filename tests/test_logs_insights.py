@@ -151,7 +151,7 @@ def insights_rows(
         stream = None
         if streams is not None:
             match = re.match(stream_pattern, streams[index])
-            stream = match.group("stream_function") if match else None
+            stream = match.group("named_function") if match else f"{ACCOUNT}:{group}"
         if f.get("@type") != "REPORT" and f.get("type") != "platform.report":
             continue
         size = _coalesce(f.get("@memorySize"), _scaled(f.get("record.metrics.memorySizeMB")))
@@ -786,9 +786,11 @@ def test_log_groups_shared_or_custom_are_read_by_stream_and_default_ones_by_grou
     assert groups.only(["/custom/audit"]).names() == ["/custom/audit"]
     # the shared query parses the function out of the stream name and groups by it
     assert (
-        "parse @logStream /^[0-9]{4}.[0-9]{2}.[0-9]{2}.(?<stream_function>[A-Za-z0-9_-]+)\\[/"
+        "parse @logStream /^[0-9]{4}.[0-9]{2}.[0-9]{2}.(?<named_function>[A-Za-z0-9_-]+)\\[/"
         in SHARED_QUERY
     )
+    # a stream without a function name is keyed by @log: no stats group with a missing key
+    assert "coalesce(named_function, @log) as stream_function" in SHARED_QUERY
     assert "by bin(1h) as hour, @log, stream_function, memory_mb, d, b, m, i" in SHARED_QUERY
     assert "stream_function" not in QUERY
 
@@ -816,12 +818,14 @@ def test_a_shared_log_group_books_each_invocation_to_the_function_of_its_stream(
         (HOUR + 2, report("c2", 40.0, 95)),
         (HOUR + 3, json_report("p1", 700.0, 300, at=HOUR + 3, memory=1024, restore=400.0)),
         (HOUR + 4, report("x1", 10.0, 60)),  # a function deleted since the inventory
+        (HOUR + 6, report("x2", 10.0, 60)),  # a stream without a function name
     ]
     streams = [
         f"{day}/checkout[$LATEST]4f1c2e0d9a8b4c6e8f0a1b2c3d4e5f60",
         f"{day}/checkout[$LATEST]4f1c2e0d9a8b4c6e8f0a1b2c3d4e5f60",
         f"{day}/payments[12]0aa1b2c3d4e5f60718293a4b5c6d7e8f",
         f"{day}/retired[$LATEST]77aa",
+        f"{day}/[$LATEST]77ab",
     ]
     stubber = Stubber(client)
     _start(stubber, "q0", [GROUP_A], HOUR, HOUR + 3600)
@@ -857,7 +861,7 @@ def test_a_shared_log_group_books_each_invocation_to_the_function_of_its_stream(
     assert result.status == "ok"
     assert result.message == (
         "2 log groups, 2 batches, 2 queries (0 results over 10000 rows split),"
-        " 1 shared log groups, 1 invocations of functions not in the inventory skipped"
+        " 1 shared log groups, 2 invocations of functions not in the inventory skipped"
     )
 
 
