@@ -22,8 +22,8 @@ account's concurrent queries are shared with other users: LimitExceededException
 collector wait for a free slot, a query left queued too long is stopped, and a query that
 times out is split and run again (see ``run_queries``). Values below 0.0001 (ms or MB) go
 in no histogram (REPORT fields are never that small; an absent field, e.g. no init duration
-on a warm start, maps there). A function
-without a log group was never invoked: skipped, not an error.
+on a warm start, maps there). A function without a log group was never invoked: skipped,
+not an error.
 """
 
 from __future__ import annotations
