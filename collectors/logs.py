@@ -73,6 +73,8 @@ NO_VALUE_BUCKET = math.floor(math.log(_FLOOR_VALUE) / math.log(histogram.GAMMA))
 # - Lambda logs: discovered fields @type, @requestId, @duration, @billedDuration,
 #   @maxMemoryUsed, @memorySize, read from the text REPORT line. Not in that table but in use
 #   (and in LAMBDA_FACTS.md): @initDuration, and memory fields in bytes (MB x 1,000,000).
+#   A JSON-format function writes no REPORT line; the guide does not say whether these
+#   fields are filled for its records, and this query does not depend on it (see below).
 #   SnapStart's "Restore Duration: x ms" and "Billed Restore Duration: x ms" have no
 #   discovered field: they are parsed from @message ("If a log event doesn't match the
 #   specified pattern, you still see it in the results, but without the extracted fields").
@@ -85,7 +87,8 @@ NO_VALUE_BUCKET = math.floor(math.log(_FLOOR_VALUE) / math.log(histogram.GAMMA))
 #   only ever receives field names. strcontains(s, t) returns 1 or 0; count(field) counts
 #   records that have the field; arithmetic and numeric functions take expressions.
 # Each value is coalesce(text field, JSON field): an event has one or the other. The text
-# byte fields are turned into MB in a field of their own before coalesce. The flags of the
+# byte fields are turned into MB in a field of their own before coalesce (on a JSON event,
+# which lacks them, that field has no value, and coalesce takes the JSON one). The flags of the
 # two formats are summed apart (errors + json_errors): whether strcontains() of a missing
 # field gives 0 or null (not documented), the sums are right. No group key of the stats is
 # ever a missing value: a missing value is coalesced with the field `zero`
