@@ -24,6 +24,9 @@ from tests.moto_fleet import NOW, REGIONS, ROLE_ARN, Fleet, small_moto_fleet
 __all__ = ["small_moto_fleet"]
 
 POLICY = Path(__file__).resolve().parents[1] / "docs" / "iam-policy.json"
+# Made only on faults: StopQuery for an Insights query stuck in Scheduled
+# (test_logs_insights.py::test_a_query_stuck_in_scheduled_is_stopped_at_its_deadline).
+FAULT_ONLY = {"logs:StopQuery"}
 
 
 def allowed_actions() -> list[str]:
@@ -76,5 +79,6 @@ def test_policy_allows_exactly_the_operations_collectors_make(
 
     actions = allowed_actions()
     assert sorted(a for a in recorded if not is_allowed(a, actions)) == []
-    # Nothing in the policy that the collectors never call: least privilege.
-    assert sorted(actions) == sorted(recorded)
+    # Nothing in the policy that the collectors never call: least privilege. Calls made only
+    # on faults moto cannot produce are covered by their own tests (see FAULT_ONLY).
+    assert sorted(actions) == sorted(recorded | FAULT_ONLY)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from sqlite_utils import Database
 
@@ -27,13 +29,19 @@ from collectors.aws import SourceResult, Store
 from collectors.logs import (
     MAX_RESULT_ROWS,
     NO_VALUE_BUCKET,
+    PARSED,
     QUERY,
+    SHARED_QUERY,
+    STREAM_PARSE,
     Facts,
     QueryJob,
     collect_insights,
+    group_functions,
     load_facts,
     log_group_batches,
     plan_windows,
+    run_queries,
+    split_timed_out,
     split_truncated,
     transform_rows,
 )
@@ -51,7 +59,7 @@ FACT_COLUMNS = (
     "invocations, errors, timeouts, out_of_memory, cold_starts, duration_ms_sum,"
     " duration_ms_max, billed_duration_ms_sum, max_memory_used_mb_max, init_duration_ms_sum,"
     " init_duration_ms_max, duration_hist, billed_duration_hist, max_memory_used_hist,"
-    " init_duration_hist"
+    " init_duration_hist, restore_duration_ms_sum, billed_restore_duration_ms_sum"
 )
 
 
@@ -97,6 +105,12 @@ def discovered(message: str) -> dict[str, Any]:
             if key in names:
                 number, unit = value.split()
                 fields[names[key]] = float(number) * (1_000_000 if unit == "MB" else 1)
+    # the query's parse commands (fields stay absent when the pattern does not match)
+    for command in PARSED:
+        pattern = command.split(" /", 1)[1].rsplit("/", 1)[0].replace("(?<", "(?P<")
+        match = re.search(pattern, message)
+        if match:
+            fields.update({k: float(v) for k, v in match.groupdict().items()})
     return fields
 
 
@@ -109,15 +123,21 @@ def _scaled(megabytes: Any) -> Any:
 
 
 def insights_rows(
-    group: str, lines: Sequence[tuple[float, str]], *, missing: int | None = None
+    group: str,
+    lines: Sequence[tuple[float, str]],
+    *,
+    missing: int | None = None,
+    streams: Sequence[str] | None = None,
 ) -> list[list[dict[str, str]]]:
     """What the query returns for these (timestamp, message) events, sorted by hour.
 
     Text REPORT lines and JSON ``platform.report`` records alike: each value is the text
     field or else the JSON field, memory in MB. ``missing`` is what strcontains() of a field
     the event lacks gives (null or 0: not documented; the result must not depend on it).
-    Aggregates without a value are left out of the row, as Insights does.
+    Aggregates without a value are left out of the row, as Insights does. ``streams``: the
+    log stream of each line, for SHARED_QUERY (grouped by the function the stream names).
     """
+    stream_pattern = STREAM_PARSE.split(" /", 1)[1].rsplit("/", 1)[0].replace("(?<", "(?P<")
 
     def contains(text: Any, part: str) -> int | None:
         return missing if text is None else int(part in text)
@@ -126,8 +146,12 @@ def insights_rows(
         return None if a is None or b is None else a + b
 
     groups: dict[tuple[Any, ...], dict[str, list[float]]] = {}
-    for at, message in lines:
+    for index, (at, message) in enumerate(lines):
         f = discovered(message)
+        stream = None
+        if streams is not None:
+            match = re.match(stream_pattern, streams[index])
+            stream = match.group("named_function") if match else f"{ACCOUNT}:{group}"
         if f.get("@type") != "REPORT" and f.get("type") != "platform.report":
             continue
         size = _coalesce(f.get("@memorySize"), _scaled(f.get("record.metrics.memorySizeMB")))
@@ -136,8 +160,16 @@ def insights_rows(
         duration = _coalesce(f.get("@duration"), f.get("record.metrics.durationMs"))
         billed = _coalesce(f.get("@billedDuration"), f.get("record.metrics.billedDurationMs"))
         init = _coalesce(f.get("@initDuration"), f.get("record.metrics.initDurationMs"))
+        restore = _coalesce(
+            f.get("text_restore_duration_ms"), f.get("record.metrics.restoreDurationMs")
+        )
+        billed_restore = _coalesce(
+            f.get("text_billed_restore_duration_ms"),
+            f.get("record.metrics.billedRestoreDurationMs"),
+        )
         status = f.get("record.status")
         key = (
+            stream,
             int(at // 3600 * 3600),
             None if size is None else size / 1_000_000,
             _bucket(duration),
@@ -156,6 +188,8 @@ def insights_rows(
             "billed": billed,
             "used": used_mb,
             "init": init,
+            "restore": restore,
+            "billed_restore": billed_restore,
         }
         row = groups.setdefault(key, {"n": []})
         row["n"].append(1)
@@ -163,10 +197,11 @@ def insights_rows(
             if value is not None:
                 row.setdefault(name, []).append(value)
     out = []
-    for (hour, memory, d, b, m, i), row in sorted(groups.items(), key=lambda kv: kv[0][0]):
+    for (stream, hour, memory, d, b, m, i), row in sorted(groups.items(), key=lambda kv: kv[0][1]):
         cells = {
             "hour": _bin(hour),
             "@log": f"{ACCOUNT}:{group}",
+            "stream_function": stream,
             "memory_mb": None if memory is None else repr(memory),
             "d": str(d),
             "b": str(b),
@@ -183,6 +218,8 @@ def insights_rows(
             "max_memory_used_mb_max": ("used", max),
             "init_duration_ms_sum": ("init", sum),
             "init_duration_ms_max": ("init", max),
+            "restore_duration_ms_sum": ("restore", sum),
+            "billed_restore_duration_ms_sum": ("billed_restore", sum),
         }
         for name, (source, aggregate) in aggregates.items():
             cells[name] = repr(aggregate(row[source])) if source in row else None
@@ -197,16 +234,20 @@ def report(
     used: int,
     *,
     init: float | None = None,
+    restore: float | None = None,
     status: str | None = None,
     error_type: str | None = None,
 ) -> str:
-    """A text-format REPORT line (memory size 512 MB)."""
+    """A text-format REPORT line (memory size 512 MB); ``restore``: a SnapStart restore."""
     line = (
         f"REPORT RequestId: {request}\tDuration: {duration:.2f} ms\t"
         f"Billed Duration: {math.ceil(duration)} ms\tMemory Size: 512 MB\t"
         f"Max Memory Used: {used} MB\t"
     )
     line += f"Init Duration: {init:.2f} ms\t" if init is not None else ""
+    if restore is not None:
+        line += f"Restore Duration: {restore:.2f} ms\t"
+        line += f"Billed Restore Duration: {restore // 4:.0f} ms\t"
     line += f"Status: {status}\t" if status is not None else ""
     return line + (f"Error Type: {error_type}\t" if error_type is not None else "")
 
@@ -218,6 +259,7 @@ def json_report(
     *,
     at: float = HOUR,
     init: float | None = None,
+    restore: float | None = None,
     status: str = "success",
     error_type: str | None = None,
     memory: int | None = 512,
@@ -231,6 +273,9 @@ def json_report(
         metrics["maxMemoryUsedMB"] = used
     if init is not None:
         metrics["initDurationMs"] = round(init, 2)
+    if restore is not None:
+        metrics["restoreDurationMs"] = round(restore, 2)
+        metrics["billedRestoreDurationMs"] = restore // 4
     record: dict[str, Any] = {"requestId": request, "metrics": metrics, "status": status}
     if error_type is not None:
         record["errorType"] = error_type
@@ -253,6 +298,7 @@ def sample_lines(
         duration = rng.lognormvariate(4.5, 0.6)
         used = 150 + index // 40 + rng.randint(0, 3)
         init = rng.uniform(150, 400) if index % 25 == 0 else None
+        restore = rng.uniform(200, 600) if index % 33 == 5 else None  # SnapStart restores
         status, error_type = None, None
         if index % 50 == 7:
             status, error_type = "error", "Runtime.OutOfMemory"
@@ -269,43 +315,158 @@ def sample_lines(
                 used,
                 at=at,
                 init=init,
+                restore=restore,
                 status=status or "success",
                 error_type=error_type,
             )
         else:
             line = report(
-                f"r{index}", duration, used, init=init, status=status, error_type=error_type
+                f"r{index}",
+                duration,
+                used,
+                init=init,
+                restore=restore,
+                status=status,
+                error_type=error_type,
             )
         lines.append((at, line))
     return lines
 
 
+# The documented Logs Insights QL, from the CloudWatch Logs user guide, "CloudWatch Logs
+# Insights language query syntax":
+#   https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax.html (commands)
+#   https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-operations-functions.html
+#   https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-Parse.html
+# Only what the query needs is listed: a new command or function needs a deliberate look at
+# its documentation before it joins the list.
+DOCUMENTED_COMMANDS = {"fields", "filter", "parse", "stats", "sort", "limit", "display"}
+DOCUMENTED_FUNCTIONS = {
+    # numeric operations
+    "abs", "ceil", "floor", "greatest", "least", "log", "sqrt",
+    # general functions ("coalesce(fieldName1, ...)": arguments are log fields)
+    "ispresent", "coalesce",
+    # string functions
+    "isempty", "isblank", "concat", "ltrim", "rtrim", "trim", "strlen", "toupper", "tolower",
+    "substr", "replace", "strcontains",
+    # datetime functions
+    "datefloor", "dateceil", "bin",
+}  # fmt: skip
+AGGREGATION_FUNCTIONS = {"avg", "count", "count_distinct", "max", "min", "pct", "stddev", "sum"}
+KEYWORDS = {"as", "by", "and", "or", "not", "asc", "desc", "like"}
+# Fields the events have: discovered fields (CWL_AnalyzeLogData-discoverable-fields.html, and
+# @initDuration) and JSON-format Lambda records in dot notation.
+EVENT_FIELD = re.compile(
+    r"^(@(message|logStream|log|timestamp|type|duration|billedDuration|memorySize"
+    r"|maxMemoryUsed|initDuration)|type|record(\.[A-Za-z]+)+)$"
+)
+FIELD_NAME = re.compile(r"^@?[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def query_problems(query: str) -> list[str]:
+    """What in ``query`` is not documented Logs Insights QL, or uses a field before it exists."""
+    problems: list[str] = []
+    defined: set[str] = set()
+    regex = re.compile(r"^parse\s+(@?[\w.]+)\s+/((?:[^/\\]|\\.)*)/$")
+    masked = re.sub(r'"(?:[^"\\]|\\.)*"', '"S"', query)  # string literals
+    for command in (c.strip() for c in masked.split(" | ")):
+        name = command.split()[0]
+        if name not in DOCUMENTED_COMMANDS:
+            problems.append(f"command {name!r} is not in the documented list")
+        if name == "parse":
+            match = regex.match(command)
+            if match is None:
+                problems.append(f"parse not in the form parse FIELD /regex/: {command}")
+                continue
+            if not EVENT_FIELD.match(match.group(1)) and match.group(1) not in defined:
+                problems.append(f"parse of unknown field {match.group(1)}")
+            defined.update(re.findall(r"\(\?<([A-Za-z_]\w*)>", match.group(2)))
+            continue
+        body = command[len(name) :]
+        for call in re.findall(r"([A-Za-z_]\w*)\s*\(", body):
+            allowed = DOCUMENTED_FUNCTIONS | (AGGREGATION_FUNCTIONS if name == "stats" else set())
+            if call not in allowed or (call == "bin" and name != "stats"):
+                problems.append(f"function {call}() is not documented for {name}")
+        for args in re.findall(r"coalesce\(([^)]*)\)", body):
+            for arg in (a.strip() for a in args.split(",")):
+                if "(" in arg or not FIELD_NAME.match(arg):
+                    problems.append(f"coalesce() of {arg!r}: documented for log fields only")
+        if body.count("coalesce(") != len(re.findall(r"coalesce\(([^()]*)\)", body)):
+            problems.append("coalesce() of an expression: documented for log fields only")
+        aliases = set(re.findall(r"\bas\s+([A-Za-z_]\w*)", body))
+        words = re.sub(r"\bas\s+[A-Za-z_]\w*", " ", body.replace('"S"', " "))
+        words = re.sub(r"[A-Za-z_]\w*\s*\(", "(", words)  # function names
+        words = re.sub(r"(?<![\w.@])\d+(\.\d+)?[mh]?(?![\w.])", " ", words)  # 0.5, 1h
+        for word in re.findall(r"@?[A-Za-z_][\w.]*", words):
+            if word in KEYWORDS:
+                continue
+            if not EVENT_FIELD.match(word) and word not in defined:
+                problems.append(f"field {word!r} used before any command defines it")
+        defined |= aliases
+    return problems
+
+
+def test_query_uses_only_documented_commands_and_coalesces_fields_only() -> None:
+    for query in (QUERY, SHARED_QUERY):
+        assert query_problems(query) == []
+        assert query.count("| stats ") == 1 and len(query) < 10_000  # StartQuery's limit
+    # the checker itself: what the query once had, and what Insights does not document
+    assert query_problems(
+        'filter @type = "REPORT" | fields coalesce(@memorySize,'
+        " record.metrics.memorySizeMB * 1000000, 0) / 1000000 as memory_mb"
+    ) == [
+        "coalesce() of 'record.metrics.memorySizeMB * 1000000': documented for log fields only",
+        "coalesce() of '0': documented for log fields only",
+    ]
+    assert query_problems("fields median(@duration) as x | eval y = x | stats sum(z)") == [
+        "function median() is not documented for fields",
+        "command 'eval' is not in the documented list",
+        "field 'y' used before any command defines it",
+        "field 'z' used before any command defines it",
+    ]
+    assert query_problems("fields a2 as b2 | stats pct(b2, 95) by bin(1h) | fields sum(b2)") == [
+        "field 'a2' used before any command defines it",
+        "function sum() is not documented for fields",
+    ]
+
+
 def test_one_query_reads_both_log_formats_buckets_inside_insights_and_sorts() -> None:
-    assert QUERY.startswith('filter @type = "REPORT" or type = "platform.report" | fields ')
-    # values: the text field, else the JSON field; memory normalised to MB in the query
-    assert "coalesce(@duration, record.metrics.durationMs) as duration_ms" in QUERY
+    assert QUERY.startswith('filter @type = "REPORT" or type = "platform.report" | parse ')
+    # values: the text field, else the JSON field; text memory turned into MB first
+    assert "@memorySize / 1000000 as text_memory_mb" in QUERY
+    assert "coalesce(text_memory_mb, record.metrics.memorySizeMB, zero) as memory_mb" in QUERY
     assert (
-        "coalesce(@memorySize, record.metrics.memorySizeMB * 1000000) / 1000000 as memory_mb"
+        "coalesce(text_max_memory_used_mb, record.metrics.maxMemoryUsedMB) as max_memory_used_mb"
         in QUERY
     )
-    assert (
-        "coalesce(@maxMemoryUsed, record.metrics.maxMemoryUsedMB * 1000000) / 1000000"
-        " as max_memory_used_mb" in QUERY
-    )
+    assert "coalesce(@duration, record.metrics.durationMs) as duration_ms" in QUERY
     assert "coalesce(@initDuration, record.metrics.initDurationMs) as init_duration_ms" in QUERY
+    # SnapStart restore: parsed from the text line, or the JSON record's metrics
+    assert (
+        "coalesce(text_restore_duration_ms, record.metrics.restoreDurationMs)"
+        " as restore_duration_ms" in QUERY
+    )
+    assert "sum(billed_restore_duration_ms) as billed_restore_duration_ms_sum" in QUERY
     assert (
         'strcontains(record.status, "error") + strcontains(record.status, "failure")'
         " as is_json_error" in QUERY
     )
-    assert "floor(log(greatest(coalesce(@duration, record.metrics.durationMs, 0), 0.0001))" in QUERY
-    assert (
-        "floor(log(greatest(coalesce(@maxMemoryUsed, record.metrics.maxMemoryUsedMB * 1000000, 0)"
-        " / 1000000, 0.0001)) / log(1.02)) as m" in QUERY
-    )
+    assert "strlen(@message) * 0 as zero" in QUERY
+    assert "floor(log(greatest(coalesce(duration_ms, zero), 0.0001)) / log(1.02)) as d" in QUERY
     assert "max(max_memory_used_mb) as max_memory_used_mb_max" in QUERY
     assert "by bin(1h) as hour, @log, memory_mb, d, b, m, i | sort hour asc" in QUERY
-    assert QUERY.count("| stats ") == 1 and len(QUERY) < 10_000  # StartQuery's limit
     assert NO_VALUE_BUCKET == _bucket(None) == -466
+
+
+def test_restore_durations_are_parsed_from_text_lines_only_where_present() -> None:
+    text = report("a", 40.0, 100, restore=310.1)
+    assert "\tRestore Duration: 310.10 ms\tBilled Restore Duration: 77 ms\t" in text
+    fields = discovered(text)
+    assert (fields["text_restore_duration_ms"], fields["text_billed_restore_duration_ms"]) == (
+        310.1,
+        77.0,
+    )
+    assert "text_restore_duration_ms" not in discovered(report("b", 40.0, 100))
 
 
 def test_log_groups_are_batched_fifty_per_query() -> None:
@@ -369,7 +530,7 @@ def test_absent_values_go_in_no_histogram() -> None:
     rows += insights_rows(GROUP_B, [(HOUR + 6, json_report("b", 60.0, 90))])
     transform_rows(rows, facts)
     for group, duration in ((GROUP_A, 50.0), (GROUP_B, 60.0)):
-        row = facts.rows[(group, HOUR, 512)]
+        row = facts.rows[(group, "", HOUR, 512)]
         assert row["init_duration_hist"] == {} and row["cold_starts"] == 0
         assert row["init_duration_ms_max"] is None
         assert row["duration_hist"] == {histogram.bucket_of(duration): 1}
@@ -381,7 +542,7 @@ def test_a_json_record_without_memory_fields_is_kept_under_memory_zero() -> None
     facts = Facts()
     lines = [(HOUR + 5, json_report("a", 40.0, None, memory=None, init=120.0))]
     assert transform_rows(insights_rows(GROUP_B, lines), facts) == 0
-    row = facts.rows[(GROUP_B, HOUR, 0)]
+    row = facts.rows[(GROUP_B, "", HOUR, 0)]
     assert (row["invocations"], row["cold_starts"], row["max_memory_used_mb_max"]) == (1, 1, None)
     assert row["max_memory_used_hist"] == {}
     assert row["init_duration_hist"] == {histogram.bucket_of(120.0): 1}
@@ -452,7 +613,14 @@ def _client() -> Any:
     )
 
 
-def _start(stubber: Stubber, query_id: str, groups: list[str], start: int, end: int) -> None:
+def _start(
+    stubber: Stubber,
+    query_id: str,
+    groups: list[str],
+    start: int,
+    end: int,
+    query: str = QUERY,
+) -> None:
     stubber.add_response(
         "start_query",
         {"queryId": query_id},
@@ -460,7 +628,7 @@ def _start(stubber: Stubber, query_id: str, groups: list[str], start: int, end: 
             "logGroupNames": groups,
             "startTime": start,
             "endTime": end - 1,
-            "queryString": QUERY,
+            "queryString": query,
             "limit": MAX_RESULT_ROWS,
         },
     )
@@ -591,3 +759,323 @@ def test_stop_lets_started_batches_finish_and_leaves_the_rest(db: Database) -> N
     stubber.assert_no_pending_responses()
     assert result.status == "interrupted"
     assert result.message.endswith("stopped after 1 of 3 batches")
+
+
+SHARED = "/app/shared"
+
+
+def test_log_groups_shared_or_custom_are_read_by_stream_and_default_ones_by_group() -> None:
+    groups = group_functions(
+        [
+            (1, "orders", "/aws/lambda/orders", "Text"),
+            (2, "checkout", SHARED, "Text"),
+            (3, "payments", SHARED, "JSON"),
+            (4, "audit", "/custom/audit", None),  # a custom group of one function
+            (5, "billing", None, None),  # never inventoried: its default group
+            (6, "invoices", "/aws/lambda/billing", "Text"),  # writes to billing's group
+        ]
+    )
+    assert groups.dedicated == {"/aws/lambda/orders": 1}
+    assert groups.shared == {
+        SHARED: {"checkout": 2, "payments": 3},
+        "/custom/audit": {"audit": 4},
+        # billing's own streams carry no function name: "" is billing
+        "/aws/lambda/billing": {"billing": 5, "invoices": 6, "": 5},
+    }
+    assert groups.formats[SHARED] == frozenset({"Text", "JSON"})
+    assert groups.only(["/custom/audit"]).names() == ["/custom/audit"]
+    # the shared query parses the function out of the stream name and groups by it
+    assert (
+        "parse @logStream /^[0-9]{4}.[0-9]{2}.[0-9]{2}.(?<named_function>[A-Za-z0-9_-]+)\\[/"
+        in SHARED_QUERY
+    )
+    # a stream without a function name is keyed by @log: no stats group with a missing key
+    assert "coalesce(named_function, @log) as stream_function" in SHARED_QUERY
+    assert "by bin(1h) as hour, @log, stream_function, memory_mb, d, b, m, i" in SHARED_QUERY
+    assert "stream_function" not in QUERY
+
+
+def test_a_shared_log_group_books_each_invocation_to_the_function_of_its_stream(
+    db: Database,
+) -> None:
+    # Stubber: moto's Insights ignores the query (see the module docstring)
+    client = _client()
+    ids = {
+        name: function_id(db, name, ACCOUNT, "us-east-1")
+        for name in ("orders", "checkout", "payments")
+    }
+    db.conn.commit()
+    groups = group_functions(
+        [
+            (ids["orders"], "orders", GROUP_A, "Text"),
+            (ids["checkout"], "checkout", SHARED, "Text"),
+            (ids["payments"], "payments", SHARED, "JSON"),
+        ]
+    )
+    day = datetime.fromtimestamp(HOUR, UTC).strftime("%Y/%m/%d")
+    shared_lines = [
+        (HOUR + 1, report("c1", 30.0, 90, init=200.0)),
+        (HOUR + 2, report("c2", 40.0, 95)),
+        (HOUR + 3, json_report("p1", 700.0, 300, at=HOUR + 3, memory=1024, restore=400.0)),
+        (HOUR + 4, report("x1", 10.0, 60)),  # a function deleted since the inventory
+        (HOUR + 6, report("x2", 10.0, 60)),  # a stream without a function name
+    ]
+    streams = [
+        f"{day}/checkout[$LATEST]4f1c2e0d9a8b4c6e8f0a1b2c3d4e5f60",
+        f"{day}/checkout[$LATEST]4f1c2e0d9a8b4c6e8f0a1b2c3d4e5f60",
+        f"{day}/payments[12]0aa1b2c3d4e5f60718293a4b5c6d7e8f",
+        f"{day}/retired[$LATEST]77aa",
+        f"{day}/[$LATEST]77ab",
+    ]
+    stubber = Stubber(client)
+    _start(stubber, "q0", [GROUP_A], HOUR, HOUR + 3600)
+    orders_lines = [(HOUR + 5, report("o1", 20.0, 80))]
+    _results(stubber, "q0", "Complete", insights_rows(GROUP_A, orders_lines), 1e6)
+    _start(stubber, "q1", [SHARED], HOUR, HOUR + 3600, SHARED_QUERY)
+    rows = insights_rows(SHARED, shared_lines, streams=streams)
+    _results(stubber, "q1", "Complete", rows, 1e6)
+    result = SourceResult(ACCOUNT, "us-east-1", "logs")
+    with stubber:
+        collect_insights(
+            Store(db),
+            client,
+            groups.dedicated,
+            result,
+            start=HOUR,
+            end=HOUR + 3600,
+            max_concurrent=10,
+            shared=groups.shared,
+            sleep=lambda _s: None,
+        )
+    stubber.assert_no_pending_responses()
+    stored = db.conn.execute(
+        "SELECT f.function_name, h.memory_mb, h.invocations, h.cold_starts,"
+        " h.max_memory_used_mb_max, h.restore_duration_ms_sum, h.billed_restore_duration_ms_sum"
+        " FROM hourly_facts h JOIN functions f ON f.id = h.function_id ORDER BY 1"
+    ).fetchall()
+    assert stored == [
+        ("checkout", 512, 2, 1, 95, 0.0, 0.0),
+        ("orders", 512, 1, 0, 80, 0.0, 0.0),
+        ("payments", 1024, 1, 0, 300, 400.0, 100.0),
+    ]
+    assert result.status == "ok"
+    assert result.message == (
+        "2 log groups, 2 batches, 2 queries (0 results over 10000 rows split),"
+        " 1 shared log groups, 2 invocations of functions not in the inventory skipped"
+    )
+
+
+class FakeTime:
+    """An injected clock that moves only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def _limit_exceeded(stubber: Stubber) -> None:
+    # StartQuery's LimitExceededException (CloudWatch Logs API reference, StartQuery errors)
+    stubber.add_client_error(
+        "start_query",
+        service_error_code="LimitExceededException",
+        service_message="You have reached the maximum number of resources that can be created.",
+        http_status_code=400,
+    )
+
+
+def _hour_rows(group: str, hour: int, count: int) -> list[list[dict[str, str]]]:
+    lines = [(hour + 60 + i, report(f"{hour}-{i}", 25.0 + i, 70)) for i in range(count)]
+    return insights_rows(group, lines)
+
+
+def test_start_query_waits_for_a_free_slot_when_other_users_hold_them_all(
+    db: Database,
+) -> None:
+    # the account's concurrent queries are all someone else's: none of ours is running
+    client = _client()
+    ids = {GROUP_A: function_id(db, "orders", ACCOUNT, "us-east-1")}
+    db.conn.commit()
+    stubber = Stubber(client)
+    _limit_exceeded(stubber)
+    _limit_exceeded(stubber)
+    _start(stubber, "q0", [GROUP_A], HOUR, HOUR + 3600)
+    _results(stubber, "q0", "Complete", _hour_rows(GROUP_A, HOUR, 3), 1e6)
+    time_ = FakeTime()
+    result = SourceResult(ACCOUNT, "us-east-1", "logs")
+    with stubber:
+        collect_insights(
+            Store(db),
+            client,
+            ids,
+            result,
+            start=HOUR,
+            end=HOUR + 3600,
+            max_concurrent=10,
+            sleep=time_.sleep,
+            clock=time_.clock,
+        )
+    stubber.assert_no_pending_responses()
+    assert time_.slept == [1.0, 2.0, 4.0]  # two waits for a slot, then the poll
+    assert result.status == "ok"
+    assert db.conn.execute("SELECT invocations FROM hourly_facts").fetchall() == [(3,)]
+
+
+def test_start_query_gives_up_after_waiting_too_long_for_a_slot() -> None:
+    client = _client()
+    stubber = Stubber(client)
+    for _ in range(6):
+        _limit_exceeded(stubber)
+    time_ = FakeTime()
+    jobs = [QueryJob(0, [GROUP_A], HOUR, HOUR + 3600)]
+    with stubber, pytest.raises(ClientError) as failure:
+        run_queries(
+            client, jobs, sleep=time_.sleep, clock=time_.clock, max_poll_s=8.0, slot_wait_s=20.0
+        )
+    assert failure.value.response["Error"]["Code"] == "LimitExceededException"
+    # refused at t = 0, 1, 3, 7, 15 and 23 s: past 20 s of waiting, the error is raised
+    assert time_.slept == [1.0, 2.0, 4.0, 8.0, 8.0]
+    stubber.assert_no_pending_responses()
+
+
+def test_limit_exceeded_while_ours_run_lowers_the_queries_in_flight(db: Database) -> None:
+    client = _client()
+    groups = {
+        f"/aws/lambda/f{i:03d}": function_id(db, f"f{i:03d}", ACCOUNT, "r") for i in range(150)
+    }
+    db.conn.commit()
+    batches = log_group_batches(sorted(groups))
+    stubber = Stubber(client)
+    _start(stubber, "q0", batches[0], HOUR, HOUR + 3600)
+    _results(stubber, "q0", "Complete", _hour_rows(batches[0][0], HOUR, 1), 1e6)
+    _start(stubber, "q1", batches[1], HOUR, HOUR + 3600)
+    _limit_exceeded(stubber)  # q2: the account is full; one of ours (q1) is running
+    _results(stubber, "q1", "Complete", _hour_rows(batches[1][0], HOUR, 2), 1e6)
+    _start(stubber, "q2", batches[2], HOUR, HOUR + 3600)  # only once q1 has finished
+    _results(stubber, "q2", "Complete", _hour_rows(batches[2][0], HOUR, 4), 1e6)
+    result = SourceResult(ACCOUNT, "r", "logs")
+    time_ = FakeTime()
+    with stubber:
+        collect_insights(
+            Store(db),
+            client,
+            groups,
+            result,
+            start=HOUR,
+            end=HOUR + 3600,
+            max_concurrent=10,
+            sleep=time_.sleep,
+            clock=time_.clock,
+        )
+    stubber.assert_no_pending_responses()
+    assert result.status == "ok" and result.errors == []
+    assert db.conn.execute("SELECT SUM(invocations) FROM hourly_facts").fetchone() == (7,)
+
+
+def test_a_query_stuck_in_scheduled_is_stopped_at_its_deadline(db: Database) -> None:
+    client = _client()
+    ids = {GROUP_A: function_id(db, "orders", ACCOUNT, "us-east-1")}
+    db.conn.commit()
+    stubber = Stubber(client)
+    _start(stubber, "q0", [GROUP_A], HOUR, HOUR + 3600)
+    # polled at t = 1, 3, 7, 15, 30, 45, ... 900, 915 s: queued since t = 1, so 900 s have
+    # passed at the 64th poll
+    for _ in range(63):
+        _results(stubber, "q0", "Scheduled", [], 0)
+    _results(stubber, "q0", "Unknown", [], 0)
+    stubber.add_response("stop_query", {"success": True}, {"queryId": "q0"})
+    result = SourceResult(ACCOUNT, "us-east-1", "logs")
+    time_ = FakeTime()
+    with stubber:
+        collect_insights(
+            Store(db),
+            client,
+            ids,
+            result,
+            start=HOUR,
+            end=HOUR + 3600,
+            max_concurrent=10,
+            sleep=time_.sleep,
+            clock=time_.clock,
+        )
+    stubber.assert_no_pending_responses()
+    assert result.status == "partial"  # the watermark does not move past the window
+    assert result.errors == [
+        {
+            "action": "logs:GetQueryResults",
+            "code": "Expired",
+            "message": "query still Scheduled or Unknown after 900 s: stopped"
+            " (1 log groups, 3600 s)",
+        }
+    ]
+    assert db.conn.execute("SELECT COUNT(*) FROM hourly_facts").fetchone() == (0,)
+
+
+def test_a_timed_out_query_is_split_and_run_again(db: Database) -> None:
+    client = _client()
+    ids = {GROUP_A: function_id(db, "orders", ACCOUNT, "us-east-1")}
+    db.conn.commit()
+    stubber = Stubber(client)
+    _start(stubber, "q0", [GROUP_A], HOUR, HOUR + 2 * 3600)
+    _results(stubber, "q0", "Running", [], 0)
+    # after 60 minutes: Timeout, with whatever partial rows (dropped)
+    stubber.add_response(
+        "get_query_results",
+        {
+            "status": "Timeout",
+            "results": _hour_rows(GROUP_A, HOUR, 1),
+            "statistics": {"recordsMatched": 1.0, "recordsScanned": 9.0, "bytesScanned": 5e9},
+        },
+        {"queryId": "q0"},
+    )
+    _start(stubber, "q1", [GROUP_A], HOUR, HOUR + 3600)
+    _start(stubber, "q2", [GROUP_A], HOUR + 3600, HOUR + 2 * 3600)
+    _results(stubber, "q1", "Complete", _hour_rows(GROUP_A, HOUR, 5), 3e9)
+    _results(stubber, "q2", "Complete", _hour_rows(GROUP_A, HOUR + 3600, 6), 3e9)
+    result = SourceResult(ACCOUNT, "us-east-1", "logs")
+    time_ = FakeTime()
+    with stubber:
+        collect_insights(
+            Store(db),
+            client,
+            ids,
+            result,
+            start=HOUR,
+            end=HOUR + 2 * 3600,
+            max_concurrent=10,
+            sleep=time_.sleep,
+            clock=time_.clock,
+        )
+    stubber.assert_no_pending_responses()
+    assert result.status == "ok" and result.bytes_scanned == 11 * 10**9  # timeouts bill too
+    assert result.message == (
+        "1 log groups, 1 batches, 3 queries (0 results over 10000 rows split),"
+        " 1 timed-out queries split"
+    )
+    counts = db.conn.execute("SELECT hour, invocations FROM hourly_facts ORDER BY hour")
+    assert counts.fetchall() == [(HOUR, 5), (HOUR + 3600, 6)]
+
+
+def test_timed_out_queries_split_their_window_then_their_log_groups() -> None:
+    def windows(job: QueryJob) -> list[tuple[list[str], int, int]]:
+        return [(j.log_groups, j.start - HOUR, j.end - HOUR) for j in split_timed_out(job)]
+
+    day = QueryJob(0, [GROUP_A, GROUP_B], HOUR, HOUR + 86400 + 1800, query=SHARED_QUERY)
+    assert windows(day) == [
+        ([GROUP_A, GROUP_B], 0, 12 * 3600),  # cut at an hour boundary
+        ([GROUP_A, GROUP_B], 12 * 3600, 86400 + 1800),
+    ]
+    assert {j.query for j in split_timed_out(day)} == {SHARED_QUERY}
+    assert windows(QueryJob(0, [GROUP_A], HOUR, HOUR + 3600)) == [
+        ([GROUP_A], 0, 1800),
+        ([GROUP_A], 1800, 3600),
+    ]
+    minute = QueryJob(0, [GROUP_A, GROUP_B], HOUR, HOUR + 60)
+    assert windows(minute) == [([GROUP_A], 0, 60), ([GROUP_B], 0, 60)]
+    assert split_timed_out(QueryJob(0, [GROUP_A], HOUR, HOUR + 60)) == []
