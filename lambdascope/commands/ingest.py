@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     default="x86_64",
     show_default=True,
 )
+@click.option(
+    "--endpoint-url", default=None, help="S3 endpoint for s3:// paths (moto, LocalStack, MinIO)."
+)
 @click.pass_context
 def ingest(
     ctx: click.Context,
@@ -39,11 +42,15 @@ def ingest(
     account_id: str,
     region: str,
     architecture: str,
+    endpoint_url: str | None,
 ) -> None:
-    """Ingest Lambda runtime logs from PATHS (files, directories, .gz, - for stdin).
+    """Ingest Lambda runtime logs from PATHS (files, directories, .gz, - for stdin,
+    s3://bucket/prefix/ with the standard AWS credential chain).
 
     Idempotent and resumable: a file already ingested adds nothing, a file that grew is
     read from where it stopped, an interrupted run is completed by running it again.
+
+    Objects in S3 are identified by key and ETag: a re-run reads only new or replaced ones.
 
     Example: lambdascope ingest tests/data/logs/sample && lambdascope summary --since 1000d
     """
@@ -56,15 +63,35 @@ def ingest(
     def show(result: IngestResult) -> None:
         click.echo("\r" + progress_line(result), err=True, nl=False)
 
+    s3_uris = [p for p in paths if p.startswith("s3://")]
+    local_paths = [p for p in paths if not p.startswith("s3://")]
     result = ingest_paths(
         db,
-        paths,
+        local_paths,
         function_name=function_name,
         account_id=account_id,
         region=region,
         architecture=architecture,
         progress=show if tty else None,
     )
+    if s3_uris:
+        from collectors.s3 import S3AccessError, ingest_s3
+
+        try:
+            ingest_s3(
+                db,
+                s3_uris,
+                function_name=function_name,
+                account_id=account_id,
+                region=region,
+                architecture=architecture,
+                endpoint_url=endpoint_url,
+                progress=show if tty else None,
+                result=result,
+            )
+        except S3AccessError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
     if tty:
         click.echo("", err=True)
     for path, error in result.unreadable:
