@@ -560,7 +560,10 @@ def run_collection(
         f"collecting {', '.join(options.sources())} for {len(targets)} account x region"
         f" pairs ({len(accounts)} accounts)"
     )
-    part_done = parts(len(targets) * len(options.sources())) if parts is not None else None
+    total = len(targets) * len(options.sources())
+    if options.logs_mode == "athena" and "logs" in options.sources():
+        total -= len(targets) - 1  # one Athena query for every account x region
+    part_done = parts(total) if parts is not None else None
     store = Store(db)
     summary = CollectionSummary()
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:

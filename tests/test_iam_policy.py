@@ -1,8 +1,10 @@
 """docs/iam-policy.json allows exactly the AWS operations the collectors make.
 
 Every operation is recorded with a botocore ``before-call`` hook on every client the
-collectors create, during full collections over real HTTP against moto (both log modes,
-an assumed role, --all-regions).
+collectors create, during full collections over real HTTP against moto (the three log
+modes, an Athena query stopped on request, an assumed role, --all-regions). The statements
+for what Athena does on the caller's behalf (Glue catalog, reading the archive, writing
+the results) cannot be recorded here; they are checked against what the docs list.
 """
 
 from __future__ import annotations
@@ -20,16 +22,23 @@ from sqlite_utils import Database
 import collectors.aws
 from collectors.aws import CollectOptions, iam_action, resolve_targets, run_collection
 from tests.moto_fleet import NOW, REGIONS, ROLE_ARN, Fleet, small_moto_fleet
+from tests.test_athena_collect import set_athena_transition
 
 __all__ = ["small_moto_fleet"]
 
 POLICY = Path(__file__).resolve().parents[1] / "docs" / "iam-policy.json"
 
 
-def allowed_actions() -> list[str]:
+# Statements for the calls Athena makes with the caller's permissions (and ingest s3://)
+ON_BEHALF = ("LambdascopeAthenaCatalog", "LambdascopeArchiveRead", "LambdascopeAthenaResults")
+
+
+def allowed_actions(on_behalf: bool = False) -> list[str]:
     policy = json.loads(POLICY.read_text())
     actions: list[str] = []
     for statement in policy["Statement"]:
+        if (statement.get("Sid") in ON_BEHALF) != on_behalf:
+            continue
         assert statement["Effect"] == "Allow"
         value = statement["Action"]
         actions.extend([value] if isinstance(value, str) else value)
@@ -70,6 +79,21 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     }
     run_collection(db, CollectOptions(**base), now=NOW)
     run_collection(db, CollectOptions(**base, logs_mode="filter", only=("logs",)), now=NOW)
+    athena: dict[str, Any] = {
+        **base,
+        "logs_mode": "athena",
+        "only": ("logs",),
+        "athena_table": "lambda_archive.cwl_firehose",
+        "athena_output": "s3://bucket/results/",
+    }
+    # stopped while the query is queued: StopQueryExecution; then a run to its end
+    set_athena_transition(small_moto_fleet, {"progression": "manual", "times": 3})
+    try:
+        started = lambda: "athena:StartQueryExecution" in recorded  # noqa: E731
+        run_collection(db, CollectOptions(**athena), now=NOW, stop=started)
+    finally:
+        set_athena_transition(small_moto_fleet, None)
+    run_collection(db, CollectOptions(**athena), now=NOW)
     # --all-regions only adds region discovery; resolving the targets makes that call.
     all_regions = {**base, "all_regions": True, "regions": ("us-east-1",)}
     assert len(resolve_targets(CollectOptions(**all_regions))) > 2 * len(REGIONS)
@@ -78,3 +102,9 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     assert sorted(a for a in recorded if not is_allowed(a, actions)) == []
     # Nothing in the policy that the collectors never call: least privilege.
     assert sorted(actions) == sorted(recorded)
+    # What Athena needs to read the archive and write the results (Athena user guide:
+    # "Identity and access management in Athena"; GetQueryResults reads the result object).
+    on_behalf = allowed_actions(on_behalf=True)
+    for action in ("glue:GetTable", "glue:GetDatabase", "s3:GetObject", "s3:ListBucket",
+                   "s3:PutObject", "s3:GetBucketLocation"):  # fmt: skip
+        assert action in on_behalf
