@@ -188,3 +188,22 @@ def test_athena_table_ddl_parses_as_athena_sql() -> None:
     assert isinstance(
         sqlglot.parse_one(build_query(TABLE, BASE, BASE + 3600), read="trino"), exp.Select
     )
+
+
+def test_athena_table_command_prints_the_statement(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lambdascope.cli import cli
+
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["athena-table", "--location", "s3://org-logs/fh", "--since", "2025/06/01/00"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == athena_table_ddl("s3://org-logs/fh/", TABLE, "2025/06/01/00") + "\n"
+    assert "'projection.dt.range' = '2025/06/01/00,NOW'" in result.output
+    bad = runner.invoke(cli, ["athena-table", "--location", "org-logs/fh"])
+    assert bad.exit_code == 2
+    assert bad.output.strip().splitlines()[-1] == (
+        "Error: --location must be an s3://bucket/prefix/ location, not 'org-logs/fh'"
+    )

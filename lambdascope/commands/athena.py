@@ -40,6 +40,6 @@ def athena_table(location: str, table: str, start: str) -> None:
     if not re.fullmatch(r"\d{4}/\d{2}/\d{2}/\d{2}", start):
         raise click.BadParameter(f"not a YYYY/MM/DD/HH hour: {start!r}", param_hint="--since")
     try:
-        click.echo(athena_table_ddl(location, table, start) + ";")
+        click.echo(athena_table_ddl(location, table, start))
     except AthenaSetupError as exc:
         raise click.UsageError(str(exc)) from None
