@@ -240,7 +240,7 @@ def build_query(table: str, start: int, end: int) -> str:
 text_reports AS (
   SELECT account_id, function_name, event_ms, event_id,
     {_text(P_REQUEST_ID, "varchar")} AS request_id,
-    floor(event_ms / 1000.0) AS ts,
+    floor(CAST(event_ms AS double) / 1000) AS ts,
     {_text(P_DURATION)} AS duration_ms,
     {_text("Billed Duration: ([0-9.]+) ms")} AS billed_duration_ms,
     {_text("Memory Size: ([0-9]+) MB", "bigint")} AS memory_mb,
@@ -256,7 +256,7 @@ json_reports AS (
   SELECT account_id, function_name, event_ms, event_id,
     {_json("record.requestId", "varchar")} AS request_id,
     coalesce(floor(to_unixtime(try(from_iso8601_timestamp({_json("time", "varchar")})))),
-      floor(event_ms / 1000.0)) AS ts,
+      floor(CAST(event_ms AS double) / 1000)) AS ts,
     {_json("record.metrics.durationMs")} AS duration_ms,
     {_json("record.metrics.billedDurationMs")} AS billed_duration_ms,
     CAST(floor({_json("record.metrics.memorySizeMB")}) AS BIGINT) AS memory_mb,
@@ -270,9 +270,9 @@ json_reports AS (
 ),
 reports AS (
   SELECT *, row_number() OVER (PARTITION BY account_id, function_name, request_id
-    ORDER BY event_ms, event_id) AS copy
+    ORDER BY event_ms, event_id) AS nth_copy
   FROM (SELECT * FROM text_reports WHERE duration_ms IS NOT NULL
-    UNION ALL SELECT * FROM json_reports)
+    UNION ALL SELECT * FROM json_reports) AS candidates
   WHERE request_id IS NOT NULL AND function_name IS NOT NULL
     AND ts >= {start} AND ts < {end}
 ),
@@ -306,7 +306,7 @@ invocations AS (
       END AS out_of_memory
   FROM reports r LEFT JOIN marks m ON m.account_id = r.account_id
     AND m.function_name = r.function_name AND m.request_id = r.request_id
-  WHERE r.copy = 1
+  WHERE r.nth_copy = 1
 )
 SELECT account_id, function_name, hour, memory_mb,
   count(*) AS invocations,

@@ -116,11 +116,7 @@ class Archive:
         return paths
 
 
-_KINDS = (
-    ["warm"] * 12
-    + ["cold"] * 3
-    + ["timeout_line", "timeout_status", "oom_report", "oom_line", "error", "snapstart"]
-)
+_SPECIAL = ["timeout_line", "timeout_status", "oom_report", "oom_line", "error", "snapstart"]
 
 
 def build(seed: int = 7) -> Archive:
@@ -137,9 +133,11 @@ def build(seed: int = 7) -> Archive:
         for name, log_format, memory in functions[account]:
             for hour in range(HOURS):
                 events: list[tuple[int, str]] = []
-                for _ in range(rng.randint(8, 14)):
+                # every special kind in every function-hour, then warm and cold starts
+                kinds = _SPECIAL + [rng.choice(("warm", "warm", "warm", "cold")) for _ in range(8)]
+                rng.shuffle(kinds)
+                for kind in kinds:
                     ms = (BASE + hour * 3600) * 1000 + rng.randint(0, 3_599_000)
-                    kind = rng.choice(_KINDS)
                     make = _text_invocation if log_format == "text" else _json_invocation
                     # a configuration change within the hour: a second memory size
                     size = memory * 2 if rng.random() < 0.15 else memory
