@@ -32,6 +32,7 @@ transpilation, so its meaning is tested on DuckDB against local ingest of the sa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from collectors.aws import (
     CallCounter,
@@ -465,7 +466,13 @@ def run_query(
 ) -> QueryOutcome:
     """Start a query, wait for it, and read its rows when it succeeded."""
     execution_id = start_query(client, query, output=output, workgroup=workgroup, database=database)
-    outcome = wait_for(client, execution_id, sleep=sleep, poll_s=poll_s, stop=stop)
+    try:
+        outcome = wait_for(client, execution_id, sleep=sleep, poll_s=poll_s, stop=stop)
+    except ClientError:
+        # polling failed for good (throttled, denied): do not leave a billed query running
+        with contextlib.suppress(ClientError, BotoCoreError):
+            client.stop_query_execution(QueryExecutionId=execution_id)
+        raise
     if outcome.state == "SUCCEEDED":
         outcome.rows = result_rows(client, execution_id)
     return outcome

@@ -348,7 +348,8 @@ def test_athena_throttled_beyond_retries_or_while_paging_writes_nothing(
     small_moto_fleet: Fleet, inventory_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Throttled for good (Stubber: botocore's retries are used up): the run fails, nothing
-    is written, and a result that fails on its second page writes none of the first."""
+    is written; a result that fails on its second page writes none of the first; a query
+    whose polling fails is stopped."""
     stubbers: list[Stubber] = []
     original = collectors.aws.make_client
 
@@ -398,9 +399,17 @@ def test_athena_throttled_beyond_retries_or_while_paging_writes_nothing(
         stubber.add_client_error("get_query_results", "ThrottlingException", "Rate exceeded", 400)
         return stubber
 
-    scripts = [throttled, second_page_fails]
+    def polling_throttled(client: Any) -> Stubber:
+        # polling fails for good: the query is stopped, not left running (and billed)
+        stubber = Stubber(client)
+        stubber.add_response("start_query_execution", {"QueryExecutionId": "q-2"})
+        stubber.add_client_error("get_query_execution", "ThrottlingException", "Rate exceeded", 400)
+        stubber.add_response("stop_query_execution", {}, {"QueryExecutionId": "q-2"})
+        return stubber
+
+    scripts = [throttled, second_page_fails, polling_throttled]
     monkeypatch.setattr(collectors.aws, "make_client", stubbed)
-    for expected_code in ("TooManyRequestsException", "ThrottlingException"):
+    for expected_code in ("TooManyRequestsException", "ThrottlingException", "ThrottlingException"):
         summary = run_collection(inventory_db, options(small_moto_fleet, only=("logs",)), now=NOW)
         assert summary.exit_code == 2
         assert insights_facts(inventory_db) == []
