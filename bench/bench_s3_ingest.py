@@ -22,12 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import boto3  # noqa: E402
-from gen_logs import generate  # noqa: E402
+import boto3
+from gen_logs import generate
 
-from collectors.local import ingest_paths  # noqa: E402
-from collectors.s3 import ingest_s3  # noqa: E402
-from lambdascope.db import open_db  # noqa: E402
+from collectors.local import ingest_paths
+from collectors.s3 import ingest_s3
+from lambdascope.db import open_db
 
 
 def _free_port() -> int:

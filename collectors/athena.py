@@ -232,7 +232,7 @@ def build_query(table: str, start: int, end: int) -> str:
   SELECT owner AS account_id,
     CASE WHEN loggroup LIKE '/aws/lambda/%' THEN substr(loggroup, 13)
       ELSE nullif(regexp_extract(logstream,
-        '^[0-9]{{4}}/[0-9]{{2}}/[0-9]{{2}}/([^\\[]+)\\[', 1), '')
+        '^[0-9]{{4}}/[0-9]{{2}}/[0-9]{{2}}/([^\\[/]+)\\[', 1), '')
     END AS function_name,
     e."timestamp" AS event_ms, e.id AS event_id, e.message AS message
   FROM "{database}"."{name}" CROSS JOIN UNNEST(logevents) AS t(e)

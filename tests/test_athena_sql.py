@@ -116,11 +116,10 @@ def archive_dir(tmp_path: Path) -> tuple[Path, firehose_archive.Archive]:
 
 
 def ingest_by_account(db: Database, root: Path, archive: firehose_archive.Archive) -> None:
-    # Local ingest takes the account from --account: one run per account's objects. The
-    # shared log group's records take --function (the stream name is not read locally).
+    # Local ingest takes the account from --account: one run per account's objects.
     for account in ACCOUNTS:
         paths = [str(root / k) for k, a in sorted(archive.account_of.items()) if a == account]
-        result = ingest_paths(db, paths, account_id=account, function_name=SHARED_FUNCTION)
+        result = ingest_paths(db, paths, account_id=account)
         assert result.unreadable == []
 
 
@@ -207,3 +206,14 @@ def test_athena_table_command_prints_the_statement(tmp_path: Path) -> None:
     assert bad.output.strip().splitlines()[-1] == (
         "Error: --location must be an s3://bucket/prefix/ location, not 'org-logs/fh'"
     )
+
+
+def test_athena_shared_log_group_function_comes_from_the_stream() -> None:
+    from lambdascope.logparse import function_from_log_group
+
+    assert function_from_log_group("/aws/lambda/orders") == "orders"
+    stream = "2026/11/20/shared-worker[$LATEST]0123456789abcdef"
+    assert function_from_log_group("/org/shared-app", stream) == "shared-worker"
+    assert function_from_log_group("/org/shared-app", "2026/11/20/w[7]abc") == "w"
+    assert function_from_log_group("/org/other", "i-0123456789") is None
+    assert function_from_log_group("/org/other") is None
