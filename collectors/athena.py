@@ -605,7 +605,9 @@ def collect(
             else ""
         )
         + (
-            f", {len(placement.ambiguous)} function names in several regions left out"
+            f", rows of {len(placement.ambiguous)} functions left out (in several collected"
+            " regions of their account, or unknown to the inventory of an account collected"
+            " in several regions)"
             if placement.ambiguous
             else ""
         )
