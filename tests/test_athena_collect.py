@@ -25,7 +25,7 @@ from sqlite_utils import Database
 
 import collectors.aws
 from collectors import athena
-from collectors.aws import CollectOptions, Store, resolve_targets, run_collection
+from collectors.aws import CollectOptions, Store, Target, resolve_targets, run_collection
 from lambdascope.cli import cli
 from lambdascope.db import open_db
 from lambdascope.timeutil import hour_floor, to_epoch
@@ -217,6 +217,8 @@ def test_athena_collect_cli_against_moto_stores_facts_and_records_run(
     assert (account, region, status, items, scanned) == (DEFAULT_ACCOUNT, REGIONS[0], "ok", 3, 0)
     assert cost == pytest.approx(10 * 2**20 / 2**40 * 5, abs=1e-6)  # stored to 6 places
     assert logs_watermark(db) == hour_floor(to_epoch(NOW))
+    message = db.conn.execute("SELECT message FROM collection_runs WHERE source = 'logs'")
+    assert "4 rows, 2 functions, rows of 1 accounts not collected left out" in message.fetchone()[0]
     # the query Athena was given: the table, the window's partitions, the workgroup
     client = fleet.client("athena", REGIONS[0])
     [execution_id] = client.list_query_executions()["QueryExecutionIds"][-1:]
@@ -418,3 +420,33 @@ def test_athena_throttled_beyond_retries_or_while_paging_writes_nothing(
         assert errors[0]["code"] == expected_code
     for stubber in stubbers:
         stubber.assert_no_pending_responses()
+
+
+def test_athena_rows_placed_on_functions(tmp_path: Path) -> None:
+    """A function the inventory does not list (deleted, history only in the archive) is
+    added in its account's one collected region; with two regions its rows are left out."""
+    db = open_db(tmp_path / "store.db")
+    store = Store(db)
+    gone = ("111111111111", "deleted-fn", HOUR, 512)
+    known = ("111111111111", "live-fn", HOUR, 512)
+    with store.write() as conn:
+        from lambdascope.db import function_id
+
+        function_id(conn, "live-fn", "111111111111", "eu-west-1")
+        function_id(conn, "live-fn", "111111111111", "us-east-1")
+    facts, skipped = athena.transform_rows([fact_row(*k, invocations=5) for k in (gone, known)])
+    assert skipped == 0
+    one_region = [Target(None, "111111111111", "eu-west-1")]  # type: ignore[arg-type]
+    stored, placement = athena.load_facts(store, facts, one_region)
+    assert stored == 2
+    assert placement.ambiguous == set()
+    regions = db.conn.execute(
+        "SELECT function_name, region FROM functions ORDER BY 1, 2"
+    ).fetchall()
+    assert ("deleted-fn", "eu-west-1") in regions
+    both = [*one_region, Target(None, "111111111111", "us-east-1")]  # type: ignore[arg-type]
+    unknown = ("111111111111", "other-fn", HOUR, 512)
+    facts, _ = athena.transform_rows([fact_row(*k, invocations=5) for k in (unknown, known)])
+    stored, placement = athena.load_facts(store, facts, both)
+    assert stored == 0  # live-fn is in both regions, other-fn in neither
+    assert placement.ambiguous == {("111111111111", "other-fn"), ("111111111111", "live-fn")}
