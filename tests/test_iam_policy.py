@@ -3,8 +3,9 @@
 Every operation is recorded with a botocore ``before-call`` hook on every client the
 collectors create, during full collections over real HTTP against moto (the three log
 modes, an Athena query stopped on request, an assumed role, --all-regions). The statements
-for what Athena does on the caller's behalf (Glue catalog, reading the archive, writing
-the results) cannot be recorded here; they are checked against what the docs list.
+for what Athena does with the caller's permissions (Glue catalog, reading the archive,
+writing the results; ``ON_BEHALF``) cannot be recorded here: a test of their own checks
+them against what the Athena user guide lists.
 """
 
 from __future__ import annotations
@@ -29,15 +30,11 @@ __all__ = ["small_moto_fleet"]
 POLICY = Path(__file__).resolve().parents[1] / "docs" / "iam-policy.json"
 
 
-# Statements for the calls Athena makes with the caller's permissions (and ingest s3://)
-ON_BEHALF = ("LambdascopeAthenaCatalog", "LambdascopeArchiveRead", "LambdascopeAthenaResults")
-
-
-def allowed_actions(on_behalf: bool = False) -> list[str]:
+def allowed_actions() -> list[str]:
     policy = json.loads(POLICY.read_text())
     actions: list[str] = []
     for statement in policy["Statement"]:
-        if (statement.get("Sid") in ON_BEHALF) != on_behalf:
+        if statement.get("Sid") in ON_BEHALF:
             continue
         assert statement["Effect"] == "Allow"
         value = statement["Action"]
@@ -47,6 +44,25 @@ def allowed_actions(on_behalf: bool = False) -> list[str]:
 
 def is_allowed(action: str, actions: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in actions)
+
+
+# Statements for the calls Athena makes with the caller's permissions (and ingest s3://)
+ON_BEHALF = ("LambdascopeAthenaCatalog", "LambdascopeArchiveRead", "LambdascopeAthenaResults")
+
+
+def test_policy_lets_athena_read_the_archive_and_write_results() -> None:
+    """Athena user guide, "Identity and access management in Athena": the Glue catalog,
+    the source data in S3, the results location (GetQueryResults reads the result object)."""
+    policy = json.loads(POLICY.read_text())
+    by_sid = {s.get("Sid"): s for s in policy["Statement"]}
+    assert set(ON_BEHALF) <= set(by_sid)
+    catalog = by_sid["LambdascopeAthenaCatalog"]["Action"]
+    archive = by_sid["LambdascopeArchiveRead"]["Action"]
+    results = by_sid["LambdascopeAthenaResults"]["Action"]
+    assert {"glue:GetDatabase", "glue:GetTable"} <= set(catalog)
+    assert {"s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"} <= set(archive)
+    assert {"s3:PutObject", "s3:GetObject", "s3:GetBucketLocation"} <= set(results)
+    assert "s3:PutObject" not in archive  # the archive is only read
 
 
 @pytest.fixture
@@ -102,9 +118,3 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     assert sorted(a for a in recorded if not is_allowed(a, actions)) == []
     # Nothing in the policy that the collectors never call: least privilege.
     assert sorted(actions) == sorted(recorded)
-    # What Athena needs to read the archive and write the results (Athena user guide:
-    # "Identity and access management in Athena"; GetQueryResults reads the result object).
-    on_behalf = allowed_actions(on_behalf=True)
-    for action in ("glue:GetTable", "glue:GetDatabase", "s3:GetObject", "s3:ListBucket",
-                   "s3:PutObject", "s3:GetBucketLocation"):  # fmt: skip
-        assert action in on_behalf

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
+    "--endpoint-url", default=None, help="S3 endpoint for s3:// paths (moto, LocalStack, MinIO)."
+)
+@click.option(
     "--function",
     "function_name",
     default=None,
@@ -31,18 +34,15 @@ if TYPE_CHECKING:
     default="x86_64",
     show_default=True,
 )
-@click.option(
-    "--endpoint-url", default=None, help="S3 endpoint for s3:// paths (moto, LocalStack, MinIO)."
-)
 @click.pass_context
 def ingest(
     ctx: click.Context,
     paths: tuple[str, ...],
+    endpoint_url: str | None,
     function_name: str | None,
     account_id: str,
     region: str,
     architecture: str,
-    endpoint_url: str | None,
 ) -> None:
     """Ingest Lambda runtime logs from PATHS (files, directories, .gz, - for stdin,
     s3://bucket/prefix/ with the standard AWS credential chain).
@@ -64,10 +64,10 @@ def ingest(
         click.echo("\r" + progress_line(result), err=True, nl=False)
 
     s3_uris = [p for p in paths if p.startswith("s3://")]
-    local_paths = [p for p in paths if not p.startswith("s3://")]
+    paths = tuple(p for p in paths if not p.startswith("s3://"))  # local ones
     result = ingest_paths(
         db,
-        local_paths,
+        paths,
         function_name=function_name,
         account_id=account_id,
         region=region,
@@ -84,7 +84,7 @@ def ingest(
                 function_name=function_name,
                 account_id=account_id,
                 region=region,
-                architecture=architecture,
+                architecture=architecture or "x86_64",
                 endpoint_url=endpoint_url,
                 progress=show if tty else None,
                 result=result,
