@@ -450,3 +450,24 @@ def test_athena_rows_placed_on_functions(tmp_path: Path) -> None:
     stored, placement = athena.load_facts(store, facts, both)
     assert stored == 0  # live-fn is in both regions, other-fn in neither
     assert placement.ambiguous == {("111111111111", "other-fn"), ("111111111111", "live-fn")}
+
+
+def test_athena_next_run_resumes_from_the_watermark(
+    small_moto_fleet: Fleet, inventory_db: Database
+) -> None:
+    """Without --since the next query starts 2 h before the watermark (late logs), and its
+    partitions one hour before that."""
+    preload(small_moto_fleet, ROWS)
+    first = run_collection(inventory_db, options(small_moto_fleet, only=("logs",)), now=NOW)
+    assert first.exit_code == 0
+    mark = logs_watermark(inventory_db)
+    assert mark == hour_floor(to_epoch(NOW))
+    later = NOW + timedelta(hours=5)
+    resumed = options(small_moto_fleet, only=("logs",), since=None)
+    assert run_collection(inventory_db, resumed, now=later).exit_code == 0
+    client = small_moto_fleet.client("athena", REGIONS[0])
+    last = client.list_query_executions()["QueryExecutionIds"][-1]
+    query = client.get_query_execution(QueryExecutionId=last)["QueryExecution"]["Query"]
+    assert f"dt >= '{athena.partition(mark - 3 * 3600)}'" in query
+    assert f"ts >= {mark - 2 * 3600} AND ts < {hour_floor(to_epoch(later)) + 3600}" in query
+    assert logs_watermark(inventory_db) == hour_floor(to_epoch(later))
