@@ -99,6 +99,9 @@ class CollectOptions:
     since: timedelta | None = None
     only: tuple[str, ...] = ()
     logs_mode: str = "insights"
+    athena_table: str | None = None  # logs_mode "athena": DATABASE.TABLE of the archive
+    athena_output: str | None = None  # s3://bucket/prefix/ for the query results
+    athena_workgroup: str = "primary"
     endpoint_url: str | None = None
     concurrency: int = 4
     max_concurrent_queries: int = 10
@@ -430,6 +433,8 @@ def _collect_target(
     for source in options.sources():
         if stop():  # between sources: nothing of this one started, nothing to record
             break
+        if source == "logs" and options.logs_mode == "athena":
+            continue  # one query for every account x region: see run_collection
         started = to_epoch(now)
         result = SourceResult(target.account_id, target.region, source)
         counter = CallCounter()
@@ -555,7 +560,10 @@ def run_collection(
         f"collecting {', '.join(options.sources())} for {len(targets)} account x region"
         f" pairs ({len(accounts)} accounts)"
     )
-    part_done = parts(len(targets) * len(options.sources())) if parts is not None else None
+    total = len(targets) * len(options.sources())
+    if options.logs_mode == "athena" and "logs" in options.sources():
+        total -= len(targets) - 1  # one Athena query for every account x region
+    part_done = parts(total) if parts is not None else None
     store = Store(db)
     summary = CollectionSummary()
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
@@ -565,5 +573,16 @@ def run_collection(
         ]
         for future in futures:
             summary.results.extend(future.result())
+    if options.logs_mode == "athena" and "logs" in options.sources() and not stop():
+        from collectors import athena
+
+        summary.results.append(athena.collect_run(store, targets, options, now=now, stop=stop))
+        if part_done is not None:
+            part_done(summary.results[-1])
+        else:
+            report(
+                f"{targets[0].account_id} {targets[0].region} logs (athena): "
+                f"{summary.results[-1].status}"
+            )
     rollup.refresh(db)  # the daily rollups of the days this run touched
     return summary

@@ -403,7 +403,7 @@ def _log_events(obj: dict[str, Any]) -> list[tuple[str | None, list[str], list[f
     if not isinstance(events, list):
         events = obj.get("events")
     if obj.get("messageType") != "CONTROL_MESSAGE" and isinstance(events, list):
-        name = logparse.function_from_log_group(obj.get("logGroup"))
+        name = logparse.function_from_log_group(obj.get("logGroup"), obj.get("logStream"))
         try:
             messages = [event["message"] for event in events]
             stamps = [event["timestamp"] for event in events]

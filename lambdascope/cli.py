@@ -21,6 +21,7 @@ from lambdascope.db import DEFAULT_DB_ENV, StoreError, default_db_path
 COMMANDS: dict[str, str] = {
     "parse": "lambdascope.commands.parse:parse",
     "ingest": "lambdascope.commands.ingest:ingest",
+    "athena-table": "lambdascope.commands.athena:athena_table",
     "summary": "lambdascope.commands.summary:summary",
     "report": "lambdascope.commands.report:report",
     "power-tuning": "lambdascope.commands.report:power_tuning",

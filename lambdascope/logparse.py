@@ -586,11 +586,20 @@ def with_function(event: PlatformEvent, function_name: str | None) -> PlatformEv
     return clone
 
 
-def function_from_log_group(log_group: object) -> str | None:
-    """``/aws/lambda/<name>`` -> ``<name>``; any other log group -> None."""
+# A Lambda log stream in a custom (shared) log group: YYYY/MM/DD/<name>[<version>]<guid>
+_SHARED_STREAM_RE = re.compile(r"^\d{4}/\d{2}/\d{2}/([^\[/]+)\[")
+
+
+def function_from_log_group(log_group: object, log_stream: object = None) -> str | None:
+    """``/aws/lambda/<name>`` -> ``<name>``; in any other (shared) log group, the name in
+    the stream ``YYYY/MM/DD/<name>[<version>]<guid>``; otherwise None."""
     if isinstance(log_group, str) and log_group.startswith("/aws/lambda/"):
         name = log_group[len("/aws/lambda/") :]
         return name or None
+    if isinstance(log_stream, str):
+        match = _SHARED_STREAM_RE.match(log_stream)
+        if match:
+            return match.group(1)
     return None
 
 
@@ -615,7 +624,7 @@ def envelope_messages(obj: dict[str, Any]) -> Iterator[tuple[str | None, float |
     """
     if obj.get("messageType") == "CONTROL_MESSAGE":
         return
-    function_name = function_from_log_group(obj.get("logGroup"))
+    function_name = function_from_log_group(obj.get("logGroup"), obj.get("logStream"))
     events = obj.get("logEvents")
     if not isinstance(events, list):
         events = obj.get("events")

@@ -1,8 +1,11 @@
 """docs/iam-policy.json allows exactly the AWS operations the collectors make.
 
 Every operation is recorded with a botocore ``before-call`` hook on every client the
-collectors create, during full collections over real HTTP against moto (both log modes,
-an assumed role, --all-regions).
+collectors create, during full collections over real HTTP against moto (the three log
+modes, an Athena query stopped on request, an assumed role, --all-regions). The statements
+for what Athena does with the caller's permissions (Glue catalog, reading the archive,
+writing the results; ``ON_BEHALF``) cannot be recorded here: a test of their own checks
+them against what the Athena user guide lists.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlite_utils import Database
 import collectors.aws
 from collectors.aws import CollectOptions, iam_action, resolve_targets, run_collection
 from tests.moto_fleet import NOW, REGIONS, ROLE_ARN, Fleet, small_moto_fleet
+from tests.test_athena_collect import set_athena_transition
 
 __all__ = ["small_moto_fleet"]
 
@@ -33,6 +37,8 @@ def allowed_actions() -> list[str]:
     policy = json.loads(POLICY.read_text())
     actions: list[str] = []
     for statement in policy["Statement"]:
+        if statement.get("Sid") in ON_BEHALF:
+            continue
         assert statement["Effect"] == "Allow"
         value = statement["Action"]
         actions.extend([value] if isinstance(value, str) else value)
@@ -41,6 +47,25 @@ def allowed_actions() -> list[str]:
 
 def is_allowed(action: str, actions: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in actions)
+
+
+# Statements for the calls Athena makes with the caller's permissions (and ingest s3://)
+ON_BEHALF = ("LambdascopeAthenaCatalog", "LambdascopeArchiveRead", "LambdascopeAthenaResults")
+
+
+def test_policy_lets_athena_read_the_archive_and_write_results() -> None:
+    """Athena user guide, "Identity and access management in Athena": the Glue catalog,
+    the source data in S3, the results location (GetQueryResults reads the result object)."""
+    policy = json.loads(POLICY.read_text())
+    by_sid = {s.get("Sid"): s for s in policy["Statement"]}
+    assert set(ON_BEHALF) <= set(by_sid)
+    catalog = by_sid["LambdascopeAthenaCatalog"]["Action"]
+    archive = by_sid["LambdascopeArchiveRead"]["Action"]
+    results = by_sid["LambdascopeAthenaResults"]["Action"]
+    assert {"glue:GetDatabase", "glue:GetTable"} <= set(catalog)
+    assert {"s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"} <= set(archive)
+    assert {"s3:PutObject", "s3:GetObject", "s3:GetBucketLocation"} <= set(results)
+    assert "s3:PutObject" not in archive  # the archive is only read
 
 
 @pytest.fixture
@@ -73,6 +98,21 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     }
     run_collection(db, CollectOptions(**base), now=NOW)
     run_collection(db, CollectOptions(**base, logs_mode="filter", only=("logs",)), now=NOW)
+    athena: dict[str, Any] = {
+        **base,
+        "logs_mode": "athena",
+        "only": ("logs",),
+        "athena_table": "lambda_archive.cwl_firehose",
+        "athena_output": "s3://bucket/results/",
+    }
+    # stopped while the query is queued: StopQueryExecution; then a run to its end
+    set_athena_transition(small_moto_fleet, {"progression": "manual", "times": 3})
+    try:
+        started = lambda: "athena:StartQueryExecution" in recorded  # noqa: E731
+        run_collection(db, CollectOptions(**athena), now=NOW, stop=started)
+    finally:
+        set_athena_transition(small_moto_fleet, None)
+    run_collection(db, CollectOptions(**athena), now=NOW)
     # --all-regions only adds region discovery; resolving the targets makes that call.
     all_regions = {**base, "all_regions": True, "regions": ("us-east-1",)}
     assert len(resolve_targets(CollectOptions(**all_regions))) > 2 * len(REGIONS)

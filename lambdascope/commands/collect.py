@@ -121,11 +121,17 @@ class TerminalProgress:
 )
 @click.option(
     "--logs-mode",
-    type=click.Choice(["insights", "filter"]),
+    type=click.Choice(["insights", "filter", "athena"]),
     default="insights",
     show_default=True,
-    help="Logs Insights pushdown, or FilterLogEvents for small fleets.",
+    help="Logs Insights pushdown, FilterLogEvents for small fleets, or Athena over a"
+    " Firehose archive in S3.",
 )
+@click.option("--athena-table", default=None, help="Athena mode: DATABASE.TABLE of the archive.")
+@click.option(
+    "--athena-output", default=None, help="Athena mode: s3://bucket/prefix/ for query results."
+)
+@click.option("--athena-workgroup", default="primary", show_default=True)
 @click.option(
     "--endpoint-url", default=None, help="Endpoint for every AWS service (moto, LocalStack)."
 )
@@ -143,6 +149,9 @@ def collect(
     end: str | None,
     only: tuple[str, ...],
     logs_mode: str,
+    athena_table: str | None,
+    athena_output: str | None,
+    athena_workgroup: str,
     endpoint_url: str | None,
     concurrency: int,
 ) -> None:
@@ -159,6 +168,14 @@ def collect(
         since_delta = parse_duration(since) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
+    if logs_mode == "athena":
+        from collectors.athena import AthenaSetupError, check_s3_uri, check_table_name
+
+        try:
+            check_table_name(athena_table or "")
+            check_s3_uri(athena_output or "", "--athena-output")
+        except AthenaSetupError as exc:
+            raise click.UsageError(str(exc)) from None
     options = CollectOptions(
         profile=profile,
         regions=regions,
@@ -170,6 +187,9 @@ def collect(
         since=since_delta,
         only=only,
         logs_mode=logs_mode,
+        athena_table=athena_table,
+        athena_output=athena_output,
+        athena_workgroup=athena_workgroup,
         endpoint_url=endpoint_url,
         concurrency=concurrency,
     )

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
+    "--endpoint-url", default=None, help="S3 endpoint for s3:// paths (moto, LocalStack, MinIO)."
+)
+@click.option(
     "--function",
     "function_name",
     default=None,
@@ -38,15 +41,19 @@ if TYPE_CHECKING:
 def ingest(
     ctx: click.Context,
     paths: tuple[str, ...],
+    endpoint_url: str | None,
     function_name: str | None,
     account_id: str,
     region: str,
     architecture: str | None,
 ) -> None:
-    """Ingest Lambda runtime logs from PATHS (files, directories, .gz, - for stdin).
+    """Ingest Lambda runtime logs from PATHS (files, directories, .gz, - for stdin,
+    s3://bucket/prefix/ with the standard AWS credential chain).
 
     Idempotent and resumable: a file already ingested adds nothing, a file that grew is
     read from where it stopped, an interrupted run is completed by running it again.
+
+    Objects in S3 are identified by key and ETag: a re-run reads only new or replaced ones.
 
     Example: lambdascope ingest tests/data/logs/sample && lambdascope summary --since 1000d
     """
@@ -59,6 +66,8 @@ def ingest(
     def show(result: IngestResult) -> None:
         click.echo("\r" + progress_line(result), err=True, nl=False)
 
+    s3_uris = [p for p in paths if p.startswith("s3://")]
+    paths = tuple(p for p in paths if not p.startswith("s3://"))  # local ones
     result = ingest_paths(
         db,
         paths,
@@ -68,6 +77,24 @@ def ingest(
         architecture=architecture or "x86_64",
         progress=show if tty else None,
     )
+    if s3_uris:
+        from collectors.s3 import S3AccessError, ingest_s3
+
+        try:
+            ingest_s3(
+                db,
+                s3_uris,
+                function_name=function_name,
+                account_id=account_id,
+                region=region,
+                architecture=architecture or "x86_64",
+                endpoint_url=endpoint_url,
+                progress=show if tty else None,
+                result=result,
+            )
+        except S3AccessError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
     if tty:
         click.echo("", err=True)
     for path, error in result.unreadable:
