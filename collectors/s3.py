@@ -137,9 +137,12 @@ def plan(
                 continue
             start = int(row[1])
         # as local files: the default function is the name of the object's "directory"
-        default = function_name or PurePosixPath(obj.bucket, obj.key).parent.name or "unknown"
+        folder = PurePosixPath(obj.bucket, obj.key).parent
+        default = function_name or folder.name or "unknown"
+        source = "--function" if function_name else f"the folder s3://{folder}"
         registry = (obj.uri, obj.size, int(obj.last_modified), head)
-        jobs.append((Job(obj.uri, default, start, obj.last_modified, registry, obj.size), obj))
+        job = Job(obj.uri, default, start, obj.last_modified, registry, obj.size, source)
+        jobs.append((job, obj))
     return jobs
 
 
