@@ -48,7 +48,15 @@ def ingest(
     Example: lambdascope ingest tests/data/logs/sample && lambdascope summary --since 1000d
     """
     from collectors.local import ingest_paths
+    from lambdascope.validate import account_warning, function_name_warning, region_warning
 
+    for warning in (
+        account_warning(account_id),
+        region_warning(region),
+        function_name_warning(function_name),
+    ):
+        if warning is not None:
+            click.echo(warning, err=True)
     db = open_db(db_path_of(ctx))
     note_rollup_backlog(db)
     tty = sys.stderr.isatty()
@@ -67,6 +75,11 @@ def ingest(
     )
     if tty:
         click.echo("", err=True)
+    for path in result.without_events:
+        click.echo(
+            f"warning: no Lambda REPORT or timeout line in {path}: nothing stored for it",
+            err=True,
+        )
     for path, error in result.unreadable:
         click.echo(f"Error: cannot read {path}: {error}", err=True)
     click.echo(result.summary_line())

@@ -15,7 +15,7 @@ from lambdascope import histogram
 from lambdascope.cli import db_path_of, window_with_data
 from lambdascope.db import StoreError, open_db
 from lambdascope.queries import Filters, FunctionStats, function_stats
-from lambdascope.timeutil import iso, parse_duration, parse_timestamp, to_epoch, utcnow
+from lambdascope.timeutil import UNTIL_HELP, iso, parse_window, utcnow
 
 EMPTY_MESSAGE = (
     "No data yet: run `lambdascope ingest <logs>` or `lambdascope collect` to fill the store."
@@ -247,7 +247,7 @@ def render_json(rows: list[SummaryRow], start: int, end: int) -> str:
     show_default=True,
 )
 @click.option("--since", default="14d", show_default=True, help="Window length (30m, 24h, 14d).")
-@click.option("--until", default=None, help="End of the window, ISO-8601 UTC [default: now].")
+@click.option("--until", default=None, help=UNTIL_HELP)
 @click.option("--function", "functions", multiple=True, help="Only this function (repeatable).")
 @click.option("--account", "accounts", multiple=True, help="Only this account id (repeatable).")
 @click.option("--region", "regions", multiple=True, help="Only this region (repeatable).")
@@ -269,8 +269,7 @@ def summary(
     Example: lambdascope summary --since 7d --format table
     """
     try:
-        end = to_epoch(parse_timestamp(until) if until else utcnow())
-        start = end - int(parse_duration(since).total_seconds())
+        start, end = parse_window(since, until, utcnow())
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     path = db_path_of(ctx)
