@@ -496,6 +496,12 @@ def discover(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
         yield from sorted(found, key=lambda entry: entry[0])
 
 
+def default_function_name(path: str, function_name: str | None) -> str:
+    """The function name ingest stores for the events of ``path`` that carry none of their
+    own (outside a ``/aws/lambda/<name>`` envelope)."""
+    return _function_for(path, function_name)
+
+
 def _function_for(path: str, function_name: str | None) -> str:
     if function_name:
         return function_name
@@ -842,7 +848,11 @@ class _Writer:
             architecture=self.architecture,
             registry=job.registry,
         )
-        if batch.reports or any(part.marks for part in batch.parts.values()):
+        if (
+            batch.reports
+            or batch.skipped.get(logparse.NO_REQUEST_ID)
+            or any(part.marks for part in batch.parts.values())
+        ):
             self.with_events.add(index)
         rows, since = self.since_commit
         rows += batch.reports
@@ -966,13 +976,21 @@ def prepare(batch: Batch) -> Prepared:
         by_function.setdefault(name or batch.function_name or "unknown", []).append(found)
     parts = {}
     reports = 0
+    skipped = batch.skipped
     for name, chunks in by_function.items():
         part, count = _part(chunks)
         parts[name] = part
         reports += count
-    return Prepared(
-        parts, reports, batch.lines, batch.skipped, batch.start_offset, batch.end_offset
-    )
+        without_id = sum(
+            1
+            for found in chunks
+            for event in found.slow
+            if event.kind == "report" and event.request_id is None
+        )
+        if without_id:  # counted and named in the summary, never dropped in silence
+            skipped = skipped + Counter({logparse.NO_REQUEST_ID: without_id})
+            reports -= without_id
+    return Prepared(parts, reports, batch.lines, skipped, batch.start_offset, batch.end_offset)
 
 
 def _part(chunks: list[logscan.ChunkColumns]) -> tuple[Part, int]:

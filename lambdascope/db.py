@@ -496,3 +496,14 @@ INSERT OR IGNORE INTO rollup_dirty
 SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_facts
 UNION SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_metrics
 """
+
+
+@migrations(name="0007_cli_robustness")
+def _m0007_cli_robustness(db: Database) -> None:
+    # The merged view's log-derived errors now include timeouts (as CloudWatch's Errors
+    # does): every day with facts is recomputed by the next rollup refresh.
+    db.conn.execute(
+        "INSERT OR IGNORE INTO rollup_dirty"
+        " SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_facts"
+        " WHERE timeouts > 0"
+    )
