@@ -487,7 +487,7 @@ def discover(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
             continue
         # a folder that cannot be listed is named, never skipped in silence
         errors: list[OSError] = []
-        found = [
+        found: list[tuple[str, str | None]] = [
             (os.path.join(root, name), None)
             for root, _dirs, names in os.walk(given, onerror=errors.append)
             for name in names

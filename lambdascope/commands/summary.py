@@ -216,7 +216,10 @@ def render_table(rows: list[SummaryRow]) -> str:
 
 
 def render_csv(rows: list[SummaryRow]) -> str:
-    """CSV with a header; memory sizes joined with ';'."""
+    """CSV with a header; memory sizes joined with ';'; text that a spreadsheet would
+    run as a formula is neutralised (reports.tabular.csv_cell)."""
+    from lambdascope.reports.tabular import csv_cell
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     keys = list(SummaryRow.__dataclass_fields__)
@@ -225,7 +228,7 @@ def render_csv(rows: list[SummaryRow]) -> str:
         d = r.as_dict()
         d["memory_mb"] = ";".join(str(m) for m in r.memory_mb)
         d["sources"] = ";".join(r.sources)
-        writer.writerow(["" if d[k] is None else d[k] for k in keys])
+        writer.writerow(["" if d[k] is None else csv_cell(d[k]) for k in keys])
     return out.getvalue()
 
 
