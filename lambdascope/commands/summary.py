@@ -264,8 +264,10 @@ def summary(
     accounts: tuple[str, ...],
     regions: tuple[str, ...],
 ) -> None:
-    """Per function: invocations, errors, timeouts, out-of-memory errors, cold starts,
-    duration percentiles, memory configured and used, first/last seen.
+    """Per function: invocations, errors (every failed invocation, as CloudWatch's
+    Errors counts them: timeouts and out-of-memory errors included), timeouts,
+    out-of-memory errors, cold starts, duration percentiles, memory configured and used,
+    first/last seen.
 
     Counts come from CloudWatch metrics where collected, distributions from logs.
 
