@@ -178,14 +178,26 @@ def test_unreadable_folders_are_named_and_the_rest_is_ingested(tmp_path: Path) -
         (logs / "locked").chmod(0o000)
         store = store_dir / "s.db"
 
-        def ingest() -> tuple[int, str, int, str]:
+        def ingest() -> tuple[int, str, int, str, int, str]:
             tree = _invoke("--db", str(store), "ingest", str(logs))
             single = _invoke("--db", str(store), "ingest", "--function", "f", str(hidden))
-            _no_traceback(tree)
-            _no_traceback(single)
-            return tree.exit_code, tree.output, single.exit_code, single.output
+            parse = _invoke("parse", str(logs))
+            for result in (tree, single, parse):
+                _no_traceback(result)
+            return (
+                tree.exit_code,
+                tree.output,
+                single.exit_code,
+                single.output,
+                parse.exit_code,
+                parse.stderr,
+            )
 
-        code, out, single_code, single_out = as_unprivileged(ingest)
+        code, out, single_code, single_out, parse_code, parse_err = as_unprivileged(ingest)
+        assert (parse_code, parse_err) == (
+            1,
+            f"Error: cannot read {logs / 'locked'}: Permission denied\n",
+        )
         assert code == 1
         assert f"Error: cannot read {logs / 'locked'}: Permission denied\n" in out
         assert "1 reports (1 new)" in out  # the readable file was ingested all the same
