@@ -37,3 +37,9 @@ def function_name_warning(function_name: str | None) -> str | None:
         f"warning: function name {function_name!r} is not a Lambda function name"
         " (1-64 letters, digits, - and _)"
     )
+
+
+def filter_warnings(accounts: tuple[str, ...], regions: tuple[str, ...]) -> list[str]:
+    """Warnings for ``--account`` / ``--region`` filters that cannot match AWS's values."""
+    found = [account_warning(a) for a in accounts] + [region_warning(r) for r in regions]
+    return [warning for warning in found if warning is not None]

@@ -483,3 +483,21 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path, command: list[str]) -> 
         for value in row.values():
             assert not value.startswith(("=", "+", "@")), row
             assert not value.startswith("-") or re.fullmatch(r"-\d+(\.\d+)?", value), row
+
+
+@pytest.mark.parametrize("command", [["summary"], ["report", "memory"]])
+def test_filters_warn_on_values_aws_would_not_have(db_path: Path, command: list[str]) -> None:
+    result = _invoke(
+        "--db", str(db_path), *command, "--account", "1234", "--region", "eu_west_1"
+    )
+    assert result.exit_code == 0
+    assert (
+        "warning: --account '1234' is not a 12-digit AWS account id\n"
+        "warning: --region 'eu_west_1' is not an AWS region name such as us-east-1\n"
+    ) in result.stderr
+
+
+def test_collect_refuses_an_empty_window(db_path: Path) -> None:
+    result = _invoke("--db", str(db_path), "collect", "--since", "0d")
+    assert result.exit_code == 2
+    assert "Invalid value for --since: 0d is an empty window" in result.output

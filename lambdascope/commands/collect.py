@@ -159,6 +159,8 @@ def collect(
         since_delta = parse_duration(since) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
+    if since_delta is not None and since_delta.total_seconds() < 1:
+        raise click.BadParameter(f"{since} is an empty window", param_hint="--since")
     options = CollectOptions(
         profile=profile,
         regions=regions,

@@ -38,7 +38,10 @@ def _filters(
     db: Database, functions: tuple[str, ...], regions: tuple[str, ...], accounts: tuple[str, ...]
 ) -> Any:
     from lambdascope.rightsizing import StatsFilter
+    from lambdascope.validate import filter_warnings
 
+    for warning in filter_warnings(accounts, regions):
+        click.echo(warning, err=True)
     for name in functions:
         if (
             db.conn.execute("SELECT 1 FROM functions WHERE function_name = ?", (name,)).fetchone()

@@ -273,10 +273,14 @@ def summary(
 
     Example: lambdascope summary --since 7d --format table
     """
+    from lambdascope.validate import filter_warnings
+
     try:
         start, end = parse_window(since, until, utcnow())
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    for warning in filter_warnings(accounts, regions):
+        click.echo(warning, err=True)
     path = db_path_of(ctx)
     if not Path(path).exists():
         raise click.ClickException(
