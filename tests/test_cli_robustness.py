@@ -231,7 +231,17 @@ def test_window_forms_and_their_limits() -> None:
             parse_window(since, until, NOW)
 
 
-@pytest.mark.parametrize("command", [["summary"], ["report", "memory"], ["power-tuning", "x"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["summary"],
+        ["report", "memory"],
+        ["report", "cost"],
+        ["report", "stale"],
+        ["report", "cold-starts"],
+        ["power-tuning", "x"],
+    ],
+)
 def test_window_options_on_the_command_line(db_path: Path, command: list[str]) -> None:
     for args, needle in [
         (["--since", "99999999999999d"], "longer than 100 years"),
