@@ -90,9 +90,10 @@ def _connect_readonly(db_path: Path) -> sqlite3.Connection:
         raise conn
     if wal.exists() and wal.stat().st_size > 0:
         raise StoreError(
-            f"cannot read {db_path} read-only: its folder is not writable and it has"
-            f" uncommitted pages in {wal.name}; open it once where it can be written"
-            " (any lambdascope command with write access), or copy the folder"
+            f"cannot read {db_path} read-only: its folder is not writable and its last"
+            f" writes are still in {wal.name} (a writer is running, or stopped without"
+            " closing the store); run any lambdascope command on it with write access"
+            " once, or copy the folder somewhere writable"
         )
     immutable = _probe(f"{uri}?mode=ro&immutable=1")
     if isinstance(immutable, sqlite3.Connection):
@@ -501,7 +502,7 @@ UNION SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_metrics
 @migrations(name="0007_cli_robustness")
 def _m0007_cli_robustness(db: Database) -> None:
     # The merged view's log-derived errors now include timeouts (as CloudWatch's Errors
-    # does): every day with facts is recomputed by the next rollup refresh.
+    # does): the days with timeouts are recomputed by the next rollup refresh.
     db.conn.execute(
         "INSERT OR IGNORE INTO rollup_dirty"
         " SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_facts"
