@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISDIR
 from typing import IO, Any
 
 import numpy as np
@@ -87,6 +88,8 @@ class IngestResult:
     name_sources: dict[str, str] = field(default_factory=dict)  # function -> where from
     seconds: float = 0.0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    # files read from their start that hold no REPORT, timeout or out-of-memory line
+    without_events: list[str] = field(default_factory=list)
     unchanged_files: int = 0
     bytes_total: int = 0  # bytes this run has to read (files as stored on disk)
     bytes_done: int = 0
@@ -475,23 +478,33 @@ def discover(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
         if given == "-":
             yield "-", None
             continue
-        path = Path(given)
-        if path.is_dir():
-            try:
-                found = sorted(
-                    os.path.join(root, name)
-                    for root, _dirs, names in os.walk(path, onerror=None)
-                    for name in names
-                )
-            except OSError as exc:
-                yield given, exc.strerror or str(exc)
-                continue
-            for name in found:
-                yield name, None
-        elif path.exists():
-            yield given, None
-        else:
+        try:
+            mode = os.stat(given).st_mode
+        except FileNotFoundError:
             yield given, "no such file or directory"
+            continue
+        except OSError as exc:  # e.g. under a folder that cannot be traversed
+            yield given, exc.strerror or str(exc)
+            continue
+        if not S_ISDIR(mode):
+            yield given, None
+            continue
+        # a folder that cannot be listed is named, never skipped in silence
+        errors: list[OSError] = []
+        found: list[tuple[str, str | None]] = [
+            (os.path.join(root, name), None)
+            for root, _dirs, names in os.walk(given, onerror=errors.append)
+            for name in names
+        ]
+        found += [(str(exc.filename or given), exc.strerror or str(exc)) for exc in errors]
+        yield from sorted(found, key=lambda entry: entry[0])
+
+
+def default_function_name(path: str, function_name: str | None) -> str | None:
+    """The function name ingest stores for the events of ``path`` that carry none of their
+    own (outside a ``/aws/lambda/<name>`` envelope); None for stdin without one (ingest
+    refuses those events)."""
+    return _function_for(path, function_name)[0]
 
 
 def _function_for(path: str, function_name: str | None) -> tuple[str | None, str]:
@@ -819,6 +832,7 @@ class _Writer:
         self.account_id, self.region, self.architecture = account_id, region, architecture
         self.progress, self.started = progress, started
         self.pending: dict[int, Pending] = {}  # per job: marks still without invocation
+        self.with_events: set[int] = set()  # jobs in which an event was found
         self.finished: set[str] = set()
         self.finished_bytes = 0  # of the files done, for the progress bar
         self.reading: dict[int, int] = {}  # bytes read so far of files being read
@@ -850,6 +864,12 @@ class _Writer:
             architecture=self.architecture,
             registry=job.registry,
         )
+        if (
+            batch.reports
+            or batch.skipped.get(logparse.NO_REQUEST_ID)
+            or any(part.marks for part in batch.parts.values())
+        ):
+            self.with_events.add(index)
         rows, since = self.since_commit
         rows += batch.reports
         self.since_commit = (rows, since)
@@ -867,6 +887,9 @@ class _Writer:
         self.reading.pop(index, None)
         self.result.bytes_done = self.finished_bytes + sum(self.reading.values())
         self.pending.pop(index, None)  # marks never carry over from one file to the next
+        if index not in self.with_events and job.start_offset == 0:
+            self.result.without_events.append(job.path)
+        self.with_events.discard(index)
         if job.registry is not None:
             self.db.conn.execute(
                 "UPDATE ingested_files SET completed = 1 WHERE path = ?", (job.registry[0],)
@@ -901,6 +924,11 @@ class Part:
     first_seen: int | None
     last_seen: int | None
     facts: store.Facts
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to store: no invocation, no timeout or out-of-memory mark, no facts."""
+        return not (self.columns or self.full or self.marks or self.facts)
 
     def rows(self) -> dict[store.Shape, list[tuple[Any, ...]]]:
         """Invocation rows by column shape (no NULL is bound), no request id twice."""
@@ -983,6 +1011,15 @@ def prepare(batch: Batch) -> Prepared:
         part, count = _part(chunks)
         parts[name] = part
         reports += count
+        without_id = sum(
+            1
+            for found in chunks
+            for event in found.slow
+            if event.kind == "report" and event.request_id is None
+        )
+        if without_id:  # counted and named in the summary, never dropped in silence
+            skipped = skipped + Counter({logparse.NO_REQUEST_ID: without_id})
+            reports -= without_id
     return Prepared(
         parts,
         reports,
@@ -1074,6 +1111,8 @@ def _store_batch(
     for name in names:
         part = batch.parts.get(name)
         carried = [(kind, rid) for owner, kind, rid in pending if owner == name]
+        if part is not None and part.empty and not carried:
+            continue  # no event of this function here: no function row for it
         fid = store_db.function_id(
             db,
             name,

@@ -22,6 +22,10 @@ from dashboards import data
 from lambdascope import queries
 from lambdascope.db import open_db
 
+# Grid CSV exports through assets/dashAgGridFunctions.js csvCell: cells as the grid shows
+# them, text that a spreadsheet would run as a formula with a leading '.
+CSV_EXPORT_DEFAULTS: dict[str, Any] = {"processCellCallback": {"function": "csvCell(params)"}}
+
 FILTER_KEYS = ("range", "from", "to", "account", "region", "runtime", "arch", "tag", "q")
 RANGE_OPTIONS = [
     {"label": "Last 24 h", "value": "24h"},

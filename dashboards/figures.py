@@ -41,7 +41,7 @@ SERIES_COLOURS: dict[str, str] = {
 }
 LABELS = {
     "invocations": "Invocations",
-    "errors": "Errors",
+    "errors": "Errors (all failures)",  # as CloudWatch's Errors: timeouts and OOMs included
     "throttles": "Throttles",
     "timeouts": "Timeouts",
     "out_of_memory": "Out of memory",

@@ -50,11 +50,7 @@ def open_db(path: str | Path, readonly: bool = False) -> Database:
                 raise StoreError(
                     f"no database at {db_path} (run `lambdascope ingest` or `collect` first)"
                 )
-            conn = sqlite3.connect(
-                f"{db_path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA query_only = ON")
+            conn = _connect_readonly(db_path)
             if not _check_schema(conn, db_path):
                 conn.close()
                 raise StoreError(
@@ -106,6 +102,58 @@ def _check_schema(conn: sqlite3.Connection, db_path: Path) -> bool:
         f"{db_path} is not a lambdascope store (it holds another application's tables:"
         f" {shown}); nothing was changed: give --db a new file or a lambdascope store"
     )
+
+
+def _connect_readonly(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection that has read the file's header (a file that is not SQLite
+    fails here, with its name, rather than at the first query).
+
+    A store in WAL mode in a folder this user cannot write to (a shared or mounted
+    directory) cannot be opened with ``mode=ro`` alone: SQLite needs to create the
+    ``-shm`` file next to it. Without a ``-wal`` file no writer is active and every
+    committed page is in the main file, so it is then opened ``immutable`` (no locks, no
+    ``-shm``). With a ``-wal`` file left beside it, immutable would skip the commits in it,
+    so that case is refused with the reason.
+    """
+    uri = db_path.resolve().as_uri()
+    conn = _probe(f"{uri}?mode=ro")
+    if isinstance(conn, sqlite3.Connection):
+        return conn
+    wal = Path(f"{db_path}-wal")
+    if _primary_code(conn) not in _CANNOT_OPEN or os.access(db_path.parent, os.W_OK):
+        raise conn
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreError(
+            f"cannot read {db_path} read-only: its folder is not writable and its last"
+            f" writes are still in {wal.name} (a writer is running, or stopped without"
+            " closing the store); run any lambdascope command on it with write access"
+            " once, or copy the folder somewhere writable"
+        )
+    immutable = _probe(f"{uri}?mode=ro&immutable=1")
+    if isinstance(immutable, sqlite3.Connection):
+        return immutable
+    raise immutable
+
+
+_CANNOT_OPEN = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY})
+
+
+def _primary_code(error: sqlite3.Error) -> int:
+    """SQLite's primary result code of an error (the low byte of the extended one)."""
+    return int(getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def _probe(uri: str) -> sqlite3.Connection | sqlite3.Error:
+    """Connect to ``uri`` and read the schema; the error instead of raising it."""
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        conn.close()
+        return exc
+    return conn
 
 
 def function_id(
@@ -509,3 +557,14 @@ def _m0003_sealed_hours(db: Database) -> None:
     # stores pruned before this table existed: an hour whose local facts count more
     # invocations than its raw rows lost some to a prune
     _run_script(db, _SCHEMA_0003)
+
+
+@migrations(name="0007_cli_robustness")
+def _m0007_cli_robustness(db: Database) -> None:
+    # The merged view's log-derived errors now include timeouts (as CloudWatch's Errors
+    # does): the days with timeouts are recomputed by the next rollup refresh.
+    db.conn.execute(
+        "INSERT OR IGNORE INTO rollup_dirty"
+        " SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_facts"
+        " WHERE timeouts > 0"
+    )

@@ -32,6 +32,9 @@ BAD_JSON = "bad_json"
 NOT_ENVELOPE = "not_envelope"
 LINE_TOO_LONG = "line_too_long"
 TRUNCATED_GZIP = "truncated_gzip"
+# A REPORT line without a RequestId: read (``parse`` shows it) but not stored, because
+# an invocation without its id cannot be counted once across re-ingests and copies.
+NO_REQUEST_ID = "no_request_id"
 
 _TS = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}:?\d{2})?"
 # Before a line's own timestamp may come: a BOM, the " | " columns of a console table copy,
@@ -42,6 +45,13 @@ _LEADING_TS_RE = re.compile(
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _UUID_RE = re.compile(_UUID)
 _REPORT_RE = re.compile(r"(?<![A-Z_])REPORT\s+RequestId:\s*(\S+)(.*)", re.DOTALL)
+# REPORT with its fields but no request id: "REPORT Duration: …", "REPORT RequestId: \tDuration: …"
+_REPORT_NO_ID_RE = re.compile(
+    r"(?<![A-Z_])REPORT\s+(?:RequestId:[ \t]*)?()((?<=\s)Duration:.*)", re.DOTALL
+)
+# tabs and line breaks written as two characters (doubly escaped JSON from some shippers)
+_ESCAPED_WS_RE = re.compile(r"\\[tnr]")
+_ESCAPED_WS = {"\\t": "\t", "\\n": "\n", "\\r": ""}
 _INIT_REPORT_RE = re.compile(r"\bINIT_REPORT\s+(.*)", re.DOTALL)
 # No boundary before a name: a terminal copy can glue fields ("6.46 msBilled Duration");
 # longer names come first so "Duration" is never read out of "Billed Duration".
@@ -64,6 +74,10 @@ _MEMORY_UNITS = {None: 1.0, "MB": 1.0, "MiB": 1.0, "M": 1.0, "GB": 1024.0, "GiB"
 _MEMORY_UNITS.update({"G": 1024.0, "KB": 1 / 1024, "KiB": 1 / 1024, "K": 1 / 1024})
 _MEMORY_FIELDS = ("Memory Size", "Max Memory Used")
 _TIMEOUT_RE = re.compile(r"Task timed out after\s+(\S+)\s+seconds")
+# "<timestamp> <request id> Task timed out …" where the id is not a UUID (custom runtimes,
+# test events): the token between them, when it has a digit (never a level like ERROR)
+_TIMEOUT_ID_RE = re.compile(_LEADING_TS_RE.pattern + r"[ \t]+([^\s:\"|]*\d[^\s:\"|]*)[ \t]+$")
+_JSON_REQUEST_ID_RE = re.compile(r'"(?:requestId|AWSRequestId|request_id)"\s*:\s*"([^"\\]{1,128})"')
 _OOM_RE = re.compile(
     r"Runtime\.OutOfMemory|fatal error: runtime: out of memory|java\.lang\.OutOfMemoryError"
     r"|JavaScript heap out of memory|\bMemoryError\b|Runtime exited with error: signal: killed"
@@ -157,15 +171,45 @@ def _number(text: str) -> float:
     return value
 
 
+def _unescape_ws(text: str) -> str:
+    return _ESCAPED_WS_RE.sub(lambda m: _ESCAPED_WS[m.group(0)], text)
+
+
 def _parse(text: str, depth: int = 0) -> PlatformEvent | str | None:
+    event = _parse_once(text, depth)
+    if (
+        depth <= 1
+        and _incomplete(event)
+        and '"' not in text
+        and "\\" in text
+        and _ESCAPED_WS_RE.search(text)
+    ):
+        # outside JSON, "\t" and "\n" as two characters are escapes written once too
+        # often; only tried where the line as written gives no complete event, so a line
+        # the fast scanner accepts is never read differently here
+        unescaped = _parse_embedded(text, _unescape_ws(text), depth + 1)
+        if isinstance(unescaped, PlatformEvent):
+            return unescaped
+    return event
+
+
+def _incomplete(event: PlatformEvent | str | None) -> bool:
+    if not isinstance(event, PlatformEvent):
+        return True
+    return event.kind == "timeout" and (event.request_id is None or event.timestamp is None)
+
+
+def _parse_once(text: str, depth: int) -> PlatformEvent | str | None:
     if "REPORT" in text:
-        match = _REPORT_RE.search(text)
+        match = _REPORT_RE.search(text) or _REPORT_NO_ID_RE.search(text)
         if match:
             # a quote before REPORT: the line may sit inside a JSON string (rare; checked cheaply)
             if text.find('"', 0, match.start()) >= 0:
                 inner = _embedded_string(text, match.start(), depth)
                 if inner is not None:
                     return _parse_embedded(text, inner, depth)
+            if match.group(1).endswith(":"):  # "RequestId: \tDuration: …": no id
+                match = _REPORT_NO_ID_RE.search(text) or match
             return _text_report(text, match)
         match = _INIT_REPORT_RE.search(text)
         if match:
@@ -236,6 +280,11 @@ def _parse_embedded(outer: str, inner: str, depth: int) -> PlatformEvent | str |
             break
     if isinstance(event, PlatformEvent) and event.timestamp is None:
         object.__setattr__(event, "timestamp", _json_time(outer))
+    if isinstance(event, PlatformEvent) and event.kind == "timeout" and event.request_id is None:
+        # a runtime's JSON log line: {"requestId": "...", "message": "Task timed out ..."}
+        found = _JSON_REQUEST_ID_RE.search(outer)
+        if found is not None:
+            object.__setattr__(event, "request_id", found.group(1))
     return event
 
 
@@ -260,8 +309,8 @@ _CANONICAL_REPORT_RE = re.compile(
 
 
 def _text_report(text: str, match: re.Match[str]) -> PlatformEvent | str:
-    request_id = match.group(1)
-    canonical = _CANONICAL_REPORT_RE.match(match.group(2))
+    request_id = match.group(1) or None
+    canonical = None if request_id is None else _CANONICAL_REPORT_RE.match(match.group(2))
     if canonical is not None:
         # the common shape, read with one regex
         duration, billed, memory, used, init = canonical.groups()
@@ -277,7 +326,7 @@ def _text_report(text: str, match: re.Match[str]) -> PlatformEvent | str:
             float(init) if init is not None else None,
         )
     fields = _fields(match.group(2))
-    if not request_id or "Duration" not in fields:
+    if "Duration" not in fields:
         return _Bad(BAD_REPORT)
     try:
         values = {
@@ -341,13 +390,17 @@ def _text_init_report(text: str, rest: str) -> PlatformEvent | str:
 
 def _timeout(text: str, match: re.Match[str]) -> PlatformEvent:
     uuid = _UUID_RE.search(text, 0, match.start())
+    request_id = uuid.group(0) if uuid else None
+    if request_id is None:
+        token = _TIMEOUT_ID_RE.match(text, 0, match.start())
+        request_id = token.group(2) if token else None
     try:
         seconds: float | None = _number(match.group(1))
     except ValueError:
         seconds = None
     return PlatformEvent(
         kind="timeout",
-        request_id=uuid.group(0) if uuid else None,
+        request_id=request_id,
         timestamp=_leading_ts(text),
         status="timeout",
         timeout_s=seconds,
@@ -654,12 +707,12 @@ def _epoch_ms(stamp: object) -> float | None:
 
 def event_to_json(event: PlatformEvent) -> dict[str, Any]:
     """The ``lambdascope parse`` JSON object of one event (keys fixed by the CLI)."""
-    from lambdascope.timeutil import iso
+    from lambdascope.timeutil import iso_ms
 
     return {
         "kind": event.kind,
         "function_name": event.function_name,
-        "timestamp": iso(event.timestamp),
+        "timestamp": iso_ms(event.timestamp),
         "request_id": event.request_id,
         "duration_ms": event.duration_ms,
         "billed_duration_ms": event.billed_duration_ms,

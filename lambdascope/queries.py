@@ -8,6 +8,11 @@ The merged view ("one view of a function"), per function x hour:
 
 - hourly_facts rows with source ``'local'`` beat ``'insights'`` rows for the same
   function-hour (all memory rows of the losing source are dropped for that hour);
+- ``errors`` counts what CloudWatch's ``Errors`` metric counts, whichever the source:
+  every failed invocation, timeouts and out-of-memory failures included. hourly_facts
+  keeps timeouts apart (its ``errors`` are the other failures), so a log-only row's
+  errors are its facts' errors + timeouts; ``timeouts`` and ``out_of_memory`` are parts
+  of ``errors``, never to be added to it;
 - invocations / errors / throttles come from hourly_metrics (CloudWatch) when that
   function-hour has a metrics row; they are allocated to the hour's memory rows in
   proportion to the invocations the logs saw at each memory size (equally when the logs
@@ -232,7 +237,7 @@ MERGED_COLUMNS = (
 _MERGED_SQL = """
 SELECT function_id, hour, memory_mb, source,
   CASE WHEN m_inv IS NULL THEN invocations ELSE m_inv * share END AS invocations,
-  CASE WHEN has_metrics THEN coalesce(m_err, 0) * share ELSE errors END AS errors,
+  CASE WHEN has_metrics THEN coalesce(m_err, 0) * share ELSE errors + timeouts END AS errors,
   CASE WHEN has_metrics THEN coalesce(m_thr, 0) * share ELSE 0 END AS throttles,
   timeouts, out_of_memory, cold_starts, invocations AS log_invocations,
   duration_ms_sum, duration_ms_max, billed_duration_ms_sum, max_memory_used_mb_max,

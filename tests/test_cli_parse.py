@@ -38,7 +38,7 @@ def test_parse_prints_one_json_object_per_platform_event() -> None:
     ]
     assert objects[0] == {
         "kind": "report",
-        "function_name": None,
+        "function_name": "text",  # what ingest stores: the folder's name
         "timestamp": "2024-05-01T10:00:00.100Z",
         "request_id": "8f5a6a2e-6c1f-4b0e-9f58-4a1d7a7b1c01",
         "duration_ms": 102.25,
@@ -109,7 +109,6 @@ def test_ingest_unreadable_path_exits_non_zero_after_the_rest(tmp_path: Path) ->
     assert result.exit_code == 1
     assert _normalise(result.output) == (
         f"Error: cannot read {missing}: no such file or directory\n"
-        "names: api from --function\n"
         "2 files, 10 lines, 4 reports (2 new), skipped 0 lines, 1 functions in S s (N lines/s)\n"
     )
 

@@ -23,7 +23,7 @@ def _series() -> pd.DataFrame:
 def test_counts_over_time_puts_failures_on_a_second_axis_with_units() -> None:
     fig = figures.counts_over_time(_series(), "Fleet").to_plotly_json()
     names = [t["name"] for t in fig["data"]]
-    assert names == ["Invocations", "Errors", "Throttles"]
+    assert names == ["Invocations", "Errors (all failures)", "Throttles"]
     assert [t.get("yaxis") for t in fig["data"]] == ["y", "y2", "y2"]
     assert fig["layout"]["xaxis"]["title"]["text"] == "Time (UTC)"
     assert fig["layout"]["yaxis2"]["title"]["text"] == "Errors / throttles per hour"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -192,3 +193,65 @@ def test_scan_chunk_takes_nearest_earlier_timestamp_else_default() -> None:
     assert found.lines == 3
     carried = scan_chunk(BASE.encode(), previous_timestamp=5.0, default_timestamp=100.0)
     assert carried.events[0].timestamp == 5.0
+
+
+_RID = "8f5a6a2e-6c1f-4b0e-9f58-4a1d7a7b1c01"
+_CANONICAL = (
+    f"REPORT RequestId: {_RID}\tDuration: 102.25 ms\tBilled Duration: 103 ms\t"
+    "Memory Size: 512 MB\tMax Memory Used: 187 MB"
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "request_id", "timestamp"),
+    [
+        (_CANONICAL.replace(f"RequestId: {_RID}\t", ""), None, None),
+        (_CANONICAL.replace(_RID, ""), None, None),
+        (_CANONICAL.replace("\t", " "), _RID, None),
+        (_CANONICAL.replace("\tMemory", " Memory"), _RID, None),
+        (_CANONICAL.replace("\t", "\\t") + "\\n", _RID, None),
+        ("2024-05-01T10:00:00.5Z\\t" + _CANONICAL.replace("\t", "\\t"), _RID, 1714557600.5),
+        (
+            '{"time":"2024-05-01T10:00:00.5Z","message":"'
+            + _CANONICAL.replace("\t", "\\\\t")
+            + '\\\\n"}',
+            _RID,
+            1714557600.5,
+        ),
+    ],
+    ids=["no-id", "empty-id", "spaces", "one-space", "escaped", "escaped-ts", "double-json"],
+)
+def test_report_variants_read_every_field(
+    line: str, request_id: str | None, timestamp: float | None
+) -> None:
+    event = parse_line(line)
+    assert event is not None and event.kind == "report"
+    assert (event.request_id, event.timestamp) == (request_id, timestamp)
+    assert (event.duration_ms, event.billed_duration_ms) == (102.25, 103.0)
+    assert (event.memory_size_mb, event.max_memory_used_mb) == (512, 187)
+
+
+@pytest.mark.parametrize(
+    ("line", "request_id"),
+    [
+        ("2024-05-01T10:00:00.123Z\tabc123\tTask timed out after 3.00 seconds", "abc123"),
+        ("2024-05-01T10:00:00.123Z abc-123-x Task timed out after 3.00 seconds", "abc-123-x"),
+        ("2024-05-01T10:00:00.123Z\\tabc123\\tTask timed out after 3.00 seconds", "abc123"),
+        (
+            '{"time":"2024-05-01T10:00:00.123Z","requestId":"abc123",'
+            '"message":"Task timed out after 3.00 seconds"}',
+            "abc123",
+        ),
+        # a level word is not an id; an id elsewhere in an application line is not taken
+        ("2024-05-01T10:00:00.123Z ERROR Task timed out after 3.00 seconds", None),
+        ("2024-05-01T10:00:00.123Z\tabc123\tjob 42 Task timed out after 3.00 seconds", None),
+    ],
+)
+def test_timeouts_keep_request_ids_that_are_not_uuids(line: str, request_id: str | None) -> None:
+    event = parse_line(line)
+    assert event is not None and event.kind == "timeout"
+    assert (event.request_id, event.timestamp, event.timeout_s) == (
+        request_id,
+        1714557600.123,
+        3.0,
+    )

@@ -116,7 +116,7 @@ def test_json_escaped_platform_lines_are_unwrapped_not_misread() -> None:
     rows = _parse_cli(REAL / "json" / "shipper-json-lines.log")
     assert rows[0]["request_id"] == "fb63a8b6-599d-11e8-a437-911ac44bc0b4"
     assert (rows[0]["duration_ms"], rows[0]["billed_duration_ms"]) == (18018.26, 18000.0)
-    assert rows[0]["timestamp"] == "2018-05-17T06:46:28Z"  # the line's +08:00 time in UTC
+    assert rows[0]["timestamp"] == "2018-05-17T06:46:28.000Z"  # the line's +08:00 time in UTC
     assert rows[1]["timestamp"] == "2018-05-17T06:46:28.161Z"  # the message's own time
     insights = _parse_cli(REAL / "json" / "logs-insights-export.json")
     assert [(r["status"], r["timestamp"]) for r in insights] == [

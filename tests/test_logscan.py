@@ -117,6 +117,23 @@ def test_near_canonical_lines_fall_back_to_the_reference() -> None:
         '{"time":"2024-05-01T10:00:00.000Z","type":"platform.report","record":{"requestId":'
         '"ab-12","metrics":{"durationMs":02,"billedDurationMs":3,"memorySizeMB":128,'
         '"maxMemoryUsedMB":69},"status":"success"}}',
+        # without a RequestId, with spaces for tabs, with tabs and newlines escaped
+        REPORT.replace(f"RequestId: {RID}\t", ""),
+        REPORT.replace(RID, ""),
+        REPORT.replace("\t", " "),
+        REPORT.replace("\tBilled", " Billed"),
+        REPORT.replace("\t", "\\t"),
+        REPORT.replace("\t", "\\t") + "\\n",
+        "2024-05-01T10:00:00.5Z\\t" + REPORT.replace("\t", "\\t") + "\\n",
+        REPORT.replace(RID, "ab\\tc"),
+        '{"message":"' + REPORT.replace("\t", "\\\\t") + '\\\\n"}',
+        # timeouts whose request id is not a UUID
+        "2024-05-01T10:00:00.123Z\tabc123\tTask timed out after 3.00 seconds",
+        "2024-05-01T10:00:00.123Z abc-123-x Task timed out after 3.00 seconds",
+        "2024-05-01T10:00:00.123Z\\tabc123\\tTask timed out after 3.00 seconds",
+        "2024-05-01T10:00:00.123Z ERROR Task timed out after 3.00 seconds",
+        '{"time":"2024-05-01T10:00:00.123Z","requestId":"abc123",'
+        '"message":"Task timed out after 3.00 seconds"}',
     ]
     context = "2024-05-01T09:00:00.000Z\tx\tINFO\thello\n"
     for line in variants:
@@ -150,6 +167,10 @@ _PIECES = [
     '"memorySizeMB":1,"maxMemoryUsedMB":1},"status":"success"}}',
     "\u00e9",
     "x",
+    "REPORT Duration: 1 ms",
+    "\\t",
+    "\\n",
+    "abc123",
 ]
 
 

@@ -45,3 +45,10 @@ dagfuncs.fmtMb = function (v) {
   if (missing(v)) { return "—"; }
   return Math.round(v).toLocaleString("en-US") + " MB";
 };
+// CSV export: each cell as the grid shows it, except text that a spreadsheet would run as
+// a formula (=, +, -, @, tab, CR first), which gets a leading ' (as the command line's CSV).
+dagfuncs.csvCell = function (params) {
+  var v = params.value;
+  if (typeof v === "string" && v.length && "=+-@\t\r".indexOf(v.charAt(0)) >= 0) { return "'" + v; }
+  return params.formatValue ? params.formatValue(v) : v;
+};

@@ -84,7 +84,12 @@ def layout(**query: Any) -> html.Div:
         getRowId="params.data.href",
         columnDefs=[
             {"field": "function_name", "headerName": "Function", "width": 210, "pinned": "left"},
-            {"field": "errors", "headerName": "Errors", "valueFormatter": _NUM},
+            {
+                "field": "errors",
+                "headerName": "Errors",
+                "headerTooltip": "Every failed invocation, timeouts and out-of-memory included",
+                "valueFormatter": _NUM,
+            },
             {"field": "error_rate", "headerName": "Error %", "valueFormatter": _PCT},
             {"field": "timeouts", "headerName": "Timeouts", "valueFormatter": _NUM},
             {"field": "out_of_memory", "headerName": "Out of memory", "valueFormatter": _NUM},

@@ -12,6 +12,7 @@ from dash import Input, Output, callback, html
 
 from dashboards import data, figures
 from dashboards.components import (
+    CSV_EXPORT_DEFAULTS,
     cached_layout,
     empty_state,
     function_href,
@@ -158,6 +159,7 @@ def layout(**query: Any) -> html.Div:
             "pagination": True,
             "paginationPageSize": 50,
             "animateRows": False,
+            "defaultCsvExportParams": CSV_EXPORT_DEFAULTS,
         },
         csvExportParams={"fileName": "lambdascope-functions.csv"},
         style={"height": "640px"},

@@ -14,6 +14,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html
 from dashboards import data, figures
 from dashboards import format as fmt
 from dashboards.components import (
+    CSV_EXPORT_DEFAULTS,
     cached_layout,
     empty_state,
     function_href,
@@ -139,7 +140,11 @@ def layout(**query: Any) -> html.Div:
         rowData=rows,
         columnDefs=COLUMNS,
         defaultColDef=GRID_DEFAULTS,
-        dashGridOptions={"pagination": True, "paginationPageSize": 20},
+        dashGridOptions={
+            "pagination": True,
+            "paginationPageSize": 20,
+            "defaultCsvExportParams": CSV_EXPORT_DEFAULTS,
+        },
         csvExportParams={"fileName": "lambdascope-memory-report.csv"},
         style={"height": "520px"},
         className="ag-theme-alpine",

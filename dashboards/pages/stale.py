@@ -12,6 +12,7 @@ from dash import Input, Output, callback, html
 from dashboards import data
 from dashboards import format as fmt
 from dashboards.components import (
+    CSV_EXPORT_DEFAULTS,
     cached_layout,
     empty_state,
     function_href,
@@ -109,7 +110,12 @@ def layout(**query: Any) -> html.Div:
             {"field": "href", "hide": True},
         ],
         defaultColDef=GRID_DEFAULTS,
-        dashGridOptions={"pagination": True, "paginationPageSize": 20, "tooltipShowDelay": 0},
+        dashGridOptions={
+            "pagination": True,
+            "paginationPageSize": 20,
+            "tooltipShowDelay": 0,
+            "defaultCsvExportParams": CSV_EXPORT_DEFAULTS,
+        },
         csvExportParams={"fileName": "lambdascope-stale.csv"},
         style={"height": "520px"},
         className="ag-theme-alpine",

@@ -168,6 +168,8 @@ def collect(
         since_delta = parse_duration(since) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
+    if since_delta is not None and since_delta.total_seconds() < 1:
+        raise click.BadParameter(f"{since} is an empty window", param_hint="--since")
     if logs_mode == "athena":
         from collectors.athena import AthenaSetupError, check_s3_uri, check_table_name
 

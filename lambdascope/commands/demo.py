@@ -159,13 +159,24 @@ def build_demo(db_path: Path, *, now_s: int, say: Any) -> None:
         db.conn.close()
 
 
+def _global_db(ctx: click.Context) -> Path | None:
+    """The group's ``--db`` when it was typed on the command line (``lambdascope --db X
+    demo``); ``$LAMBDASCOPE_DB`` names the main store, which the demo never uses."""
+    root = ctx.find_root()
+    if root.get_parameter_source("db_path") is not click.core.ParameterSource.COMMANDLINE:
+        return None
+    path = (root.obj or {}).get("db_path")
+    return path if isinstance(path, Path) else None
+
+
 @click.command()
 @click.option(
     "--db",
     "demo_db",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Demo store [default: ~/.cache/lambdascope/demo.db]; never your main store.",
+    help="Demo store [default: the group's --db if given, else"
+    " ~/.cache/lambdascope/demo.db]; never an existing store that is not a demo.",
 )
 @click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-serve", is_flag=True, help="Only build the demo store, then exit.")
@@ -178,7 +189,7 @@ def demo(ctx: click.Context, demo_db: Path | None, port: int, no_serve: bool) ->
 
     Example: lambdascope demo --port 8050
     """
-    db_path = demo_db or default_demo_db()
+    db_path = demo_db or _global_db(ctx) or default_demo_db()
     click.echo(f"Building the demo fleet in {db_path}", err=True)
     build_demo(db_path, now_s=int(time.time()), say=lambda m: click.echo(m, err=True))
     if no_serve:

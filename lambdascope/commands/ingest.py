@@ -58,7 +58,15 @@ def ingest(
     Example: lambdascope ingest tests/data/logs/sample && lambdascope summary --since 1000d
     """
     from collectors.local import UNNAMED, ingest_paths
+    from lambdascope.validate import account_warning, function_name_warning, region_warning
 
+    for warning in (
+        account_warning(account_id),
+        region_warning(region),
+        function_name_warning(function_name),
+    ):
+        if warning is not None:
+            click.echo(warning, err=True)
     db = open_db(db_path_of(ctx))
     note_rollup_backlog(db)
     tty = sys.stderr.isatty()
@@ -97,9 +105,20 @@ def ingest(
             sys.exit(1)
     if tty:
         click.echo("", err=True)
+    for path in result.without_events:
+        click.echo(
+            f"warning: no Lambda REPORT or timeout line in {path}: nothing stored for it",
+            err=True,
+        )
     for path, error in result.unreadable:
         click.echo(f"Error: cannot read {path}: {error}", err=True)
-    for line in name_lines(result.name_sources):
+    # where names were guessed (a folder) or read (a log group); --function needs no line
+    stored = {
+        n: src
+        for n, src in result.name_sources.items()
+        if n in result.functions and src != "--function"
+    }
+    for line in name_lines(stored):
         click.echo(line, err=True)
     if architecture is not None:
         names = result.functions | ({function_name} if function_name else set())

@@ -11,7 +11,13 @@ import click
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--function", "function_name", default=None, help="Function name for plain files.")
+@click.option(
+    "--function",
+    "function_name",
+    default=None,
+    help="Function name for files without a /aws/lambda/<name> envelope"
+    " [default: as ingest names them, the file's directory name].",
+)
 def parse(paths: tuple[str, ...], function_name: str | None) -> None:
     """Print one JSON object per platform event found in PATHS (files, directories,
     .gz, or - for stdin): REPORT, INIT_REPORT and timeouts, with exactly the keys kind,
@@ -21,8 +27,13 @@ def parse(paths: tuple[str, ...], function_name: str | None) -> None:
 
     Example: lambdascope parse tests/data/logs/text/report_variants.log
     """
-    from collectors.local import discover, iter_batches
-    from lambdascope.logparse import event_to_json
+    from collectors.local import default_function_name, discover, iter_batches
+    from lambdascope.logparse import TRUNCATED_GZIP, event_to_json
+    from lambdascope.validate import function_name_warning
+
+    warning = function_name_warning(function_name)
+    if warning is not None:
+        click.echo(warning, err=True)
 
     failed = False
     for path, error in discover(paths):
@@ -37,10 +48,18 @@ def parse(paths: tuple[str, ...], function_name: str | None) -> None:
             failed = True
             continue
         try:
-            for batch, _source in iter_batches(raw, default_function=function_name):
+            # the name ingest would store for events outside a /aws/lambda/<name> envelope
+            default = default_function_name(path, function_name)
+            for batch, _source in iter_batches(raw, default_function=default):
                 for event in batch.events:
                     if event.kind != "out_of_memory":
                         click.echo(json.dumps(event_to_json(event)))
+                if batch.skipped.get(TRUNCATED_GZIP):
+                    click.echo(
+                        f"warning: {path} is a truncated gzip file: the events before the"
+                        " cut are shown",
+                        err=True,
+                    )
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from lambdascope.cli import db_path_of, window_with_data
 from lambdascope.db import StoreError, open_db
-from lambdascope.timeutil import parse_duration, parse_timestamp, to_epoch, utcnow
+from lambdascope.timeutil import UNTIL_HELP, parse_window, utcnow
 
 
 def _open(ctx: click.Context) -> Database:
@@ -29,19 +29,19 @@ def _open(ctx: click.Context) -> Database:
 
 def _window(since: str, until: str | None) -> tuple[int, int]:
     try:
-        end_dt = parse_timestamp(until) if until else utcnow()
-        length = parse_duration(since)
+        return parse_window(since, until, utcnow())
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    end = to_epoch(end_dt)
-    return end - int(length.total_seconds()), end
 
 
 def _filters(
     db: Database, functions: tuple[str, ...], regions: tuple[str, ...], accounts: tuple[str, ...]
 ) -> Any:
     from lambdascope.rightsizing import StatsFilter
+    from lambdascope.validate import filter_warnings
 
+    for warning in filter_warnings(accounts, regions):
+        click.echo(warning, err=True)
     for name in functions:
         if (
             db.conn.execute("SELECT 1 FROM functions WHERE function_name = ?", (name,)).fetchone()
@@ -88,9 +88,7 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Window length before --until (e.g. 7d, 36h, 2w).",
         ),
-        click.option(
-            "--until", default=None, help="End of the window, ISO-8601 UTC [default: now]."
-        ),
+        click.option("--until", default=None, help=UNTIL_HELP),
         click.option("--function", "functions", multiple=True, help="Only this function."),
         click.option("--region", "regions", multiple=True, help="Only this region."),
         click.option("--account", "accounts", multiple=True, help="Only this account id."),
@@ -248,7 +246,7 @@ def stale(ctx: click.Context, **kw: Any) -> None:
 @click.command(name="power-tuning")
 @click.argument("function_name")
 @click.option("--since", default="14d", show_default=True)
-@click.option("--until", default=None, help="End of the window, ISO-8601 UTC [default: now].")
+@click.option("--until", default=None, help=UNTIL_HELP)
 @click.option("--region", default=None)
 @click.option("--account", default=None)
 @click.option("--num", default=50, show_default=True, type=click.IntRange(5))

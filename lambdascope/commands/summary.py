@@ -15,7 +15,7 @@ from lambdascope import histogram
 from lambdascope.cli import db_path_of, window_with_data
 from lambdascope.db import StoreError, open_db
 from lambdascope.queries import Filters, FunctionStats, function_stats
-from lambdascope.timeutil import iso, parse_duration, parse_timestamp, to_epoch, utcnow
+from lambdascope.timeutil import UNTIL_HELP, iso, parse_window, utcnow
 
 EMPTY_MESSAGE = (
     "No data yet: run `lambdascope ingest <logs>` or `lambdascope collect` to fill the store."
@@ -216,7 +216,10 @@ def render_table(rows: list[SummaryRow]) -> str:
 
 
 def render_csv(rows: list[SummaryRow]) -> str:
-    """CSV with a header; memory sizes joined with ';'."""
+    """CSV with a header; memory sizes joined with ';'; text that a spreadsheet would
+    run as a formula is neutralised (reports.tabular.csv_cell)."""
+    from lambdascope.reports.tabular import csv_cell
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     keys = list(SummaryRow.__dataclass_fields__)
@@ -225,7 +228,7 @@ def render_csv(rows: list[SummaryRow]) -> str:
         d = r.as_dict()
         d["memory_mb"] = ";".join(str(m) for m in r.memory_mb)
         d["sources"] = ";".join(r.sources)
-        writer.writerow(["" if d[k] is None else d[k] for k in keys])
+        writer.writerow(["" if d[k] is None else csv_cell(d[k]) for k in keys])
     return out.getvalue()
 
 
@@ -247,7 +250,7 @@ def render_json(rows: list[SummaryRow], start: int, end: int) -> str:
     show_default=True,
 )
 @click.option("--since", default="14d", show_default=True, help="Window length (30m, 24h, 14d).")
-@click.option("--until", default=None, help="End of the window, ISO-8601 UTC [default: now].")
+@click.option("--until", default=None, help=UNTIL_HELP)
 @click.option("--function", "functions", multiple=True, help="Only this function (repeatable).")
 @click.option("--account", "accounts", multiple=True, help="Only this account id (repeatable).")
 @click.option("--region", "regions", multiple=True, help="Only this region (repeatable).")
@@ -261,18 +264,23 @@ def summary(
     accounts: tuple[str, ...],
     regions: tuple[str, ...],
 ) -> None:
-    """Per function: invocations, errors, timeouts, out-of-memory errors, cold starts,
-    duration percentiles, memory configured and used, first/last seen.
+    """Per function: invocations, errors (every failed invocation, as CloudWatch's
+    Errors counts them: timeouts and out-of-memory errors included), timeouts,
+    out-of-memory errors, cold starts, duration percentiles, memory configured and used,
+    first/last seen.
 
     Counts come from CloudWatch metrics where collected, distributions from logs.
 
     Example: lambdascope summary --since 7d --format table
     """
+    from lambdascope.validate import filter_warnings
+
     try:
-        end = to_epoch(parse_timestamp(until) if until else utcnow())
-        start = end - int(parse_duration(since).total_seconds())
+        start, end = parse_window(since, until, utcnow())
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    for warning in filter_warnings(accounts, regions):
+        click.echo(warning, err=True)
     path = db_path_of(ctx)
     if not Path(path).exists():
         raise click.ClickException(

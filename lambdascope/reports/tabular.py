@@ -31,6 +31,18 @@ def flat_value(value: Any) -> Any:
     return value
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text: text starting like a formula gets a
+    leading apostrophe (OWASP's advice); numbers, even negative ones, stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def flatten(row: dict[str, Any]) -> dict[str, Any]:
     """Nested {lower, expected, upper} dicts become ``key_lower`` ... columns."""
     out: dict[str, Any] = {}
@@ -54,7 +66,7 @@ def to_csv(report: Report) -> str:
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: flat_value(row.get(k)) for k in columns})
+        writer.writerow({k: csv_cell(flat_value(row.get(k))) for k in columns})
     return buffer.getvalue()
 
 
