@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "schedule": "lambdascope.commands.schedule:schedule",
     "serve": "lambdascope.commands.schedule:serve",
     "demo": "lambdascope.commands.demo:demo",
+    "alerts": "lambdascope.commands.alerts:alerts",
 }
 
 
