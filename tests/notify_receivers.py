@@ -33,7 +33,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
     receiver = HttpReceiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             if receiver.status == 200:
@@ -75,7 +75,7 @@ def smtp_receiver() -> Iterator[SmtpReceiver]:
     receiver = SmtpReceiver(port=port)
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             receiver.messages.append(message_from_bytes(envelope.content))
             return "250 Message accepted for delivery"
 

@@ -108,7 +108,8 @@ def check_url(url: str) -> str:
 def redact(url: str) -> str:
     """The URL without anything after its scheme and host (for error messages)."""
     scheme, sep, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/')[0].split('@')[-1]}/..." if sep else "<not a URL>"
+    host = rest.split("/")[0].split("?")[0].split("@")[-1]
+    return f"{scheme}://{host}/..." if sep else "<not a URL>"
 
 
 def send_apprise(

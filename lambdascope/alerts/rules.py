@@ -107,6 +107,16 @@ class Context:
         self.now = now
         self.last_check = last_check
         self.functions = {f.function_id: f for f in queries.list_functions(db)}
+        self.open_keys: set[tuple[str, str]] = set()
+        if db.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alerts'"
+        ).fetchone():
+            self.open_keys = {
+                (str(rule), str(key))
+                for rule, key in db.conn.execute(
+                    "SELECT rule, alert_key FROM alerts WHERE resolved_at IS NULL"
+                )
+            }
         self._counts: dict[tuple[int, int], dict[int, list[HourCounts]]] = {}
 
     def counts(self, start: int, end: int) -> dict[int, list[HourCounts]]:
@@ -122,6 +132,26 @@ class Context:
             since = min(since, max(self.last_check, self.now - MAX_SINCE_LAST_CHECK_S))
         return hour_floor(since), hour_floor(self.now) + HOUR_S
 
+    def key(self, function_id: int) -> str:
+        """The alert key of a function (account/region/name)."""
+        info = self.functions.get(function_id)
+        return "" if info is None else f"{info.account_id}/{info.region}/{info.function_name}"
+
+    def counted(self, rule: str) -> dict[int, tuple[tuple[int, int], list[HourCounts]]]:
+        """Per function, the window and hours a count rule reads: an open alert stays open
+        while its lookback still shows events; a function without one is also checked
+        since the last check (so events between sparse checks are not missed)."""
+        plain = self.lookback(rule)
+        since = self.lookback(rule, since_last_check=True)
+        plain_counts, since_counts = self.counts(*plain), self.counts(*since)
+        out = {}
+        for fid in {*plain_counts, *since_counts}:
+            if (rule, self.key(fid)) in self.open_keys:
+                out[fid] = (plain, plain_counts.get(fid, []))
+            else:
+                out[fid] = (since, since_counts.get(fid, []))
+        return out
+
     def finding(
         self, rule: str, function_id: int, summary: str, window: tuple[int, int], **extra: Any
     ) -> Finding | None:
@@ -129,7 +159,7 @@ class Context:
         info = self.functions.get(function_id)
         if info is None or self.config.muted(info.function_name, info.tags):
             return None
-        key = extra.pop("key", None) or f"{info.account_id}/{info.region}/{info.function_name}"
+        key = extra.pop("key", None) or self.key(function_id)
         return Finding(
             rule=rule,
             key=key,
@@ -152,9 +182,8 @@ def _present(findings: Iterable[Finding | None]) -> list[Finding]:
 def rule_oom(ctx: Context) -> list[Finding]:
     """Out-of-memory errors since the last check (at least the lookback)."""
     params = ctx.config.rule("oom")
-    window = ctx.lookback("oom", since_last_check=True)
     found = []
-    for fid, hours in ctx.counts(*window).items():
+    for fid, (window, hours) in ctx.counted("oom").items():
         count = sum(h.out_of_memory for h in hours)
         if count < max(1, int(params["min_count"])):
             continue
@@ -179,9 +208,8 @@ def rule_oom(ctx: Context) -> list[Finding]:
 def rule_timeouts(ctx: Context) -> list[Finding]:
     """Invocations that hit the function's timeout in the lookback."""
     params = ctx.config.rule("timeouts")
-    window = ctx.lookback("timeouts", since_last_check=True)
     found = []
-    for fid, hours in ctx.counts(*window).items():
+    for fid, (window, hours) in ctx.counted("timeouts").items():
         count = sum(h.timeouts for h in hours)
         if count < max(1, int(params["min_count"])):
             continue
