@@ -65,7 +65,7 @@ RULE_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "deploy_regression": {
         "lookback": "24h",
-        "before": "24h",
+        "baseline_days": 2,
         "max_after": "6h",
         "min_after_hours": 2,
         "min_invocations": 50,

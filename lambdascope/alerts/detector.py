@@ -67,10 +67,8 @@ def _quantiles(counts: FloatArray, values: FloatArray, q: float) -> FloatArray:
 
 def _resample_hours(n_hours: int, resamples: int, rng: np.random.Generator) -> FloatArray:
     """Per replicate, how many times each hour is drawn (R x n)."""
-    drawn = rng.integers(0, n_hours, size=(resamples, n_hours))
-    weights = np.zeros((resamples, n_hours), dtype=np.float64)
-    np.add.at(weights, (np.arange(resamples)[:, None], drawn), 1.0)
-    return weights
+    uniform = np.full(n_hours, 1.0 / n_hours)
+    return rng.multinomial(n_hours, uniform, size=resamples).astype(np.float64)
 
 
 def compare_quantile(
@@ -81,6 +79,7 @@ def compare_quantile(
     q: float = 0.95,
     resamples: int = 1000,
     seed: int = 0,
+    within_hour: bool = True,
 ) -> Comparison | None:
     """Compare the ``q``-quantile of hourly histograms before and after; None when a
     side has no samples."""
@@ -101,7 +100,9 @@ def compare_quantile(
     sides = []
     for side in (before, after):
         merged = _resample_hours(side.shape[0], resamples, rng) @ side
-        sides.append(_quantiles(rng.poisson(merged).astype(np.float64), values, q))
+        if within_hour:
+            merged = rng.poisson(merged).astype(np.float64)
+        sides.append(_quantiles(merged, values, q))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = sides[1] / sides[0] - 1.0
     ratios = ratios[np.isfinite(ratios)]

@@ -411,17 +411,26 @@ def evaluate_deploy(
 ) -> list[detector.Comparison]:
     """The regressions after one deploy: every metric whose test says worse."""
     deploy_hour = hour_floor(deploy.at)
-    before = (deploy_hour - seconds("before"), deploy_hour)
     after = (deploy_hour + HOUR_S, min(hour_floor(now) + HOUR_S, deploy.at + seconds("max_after")))
     if after[1] <= after[0]:
         return []
+    # the baseline: the same clock hours on the days before (daily cycles cancel out)
+    days = max(1, int(params["baseline_days"]))
+    before = (after[0] - days * DAY_S, after[1] - DAY_S)
+    after_hours = set(range(after[0], after[1], HOUR_S))
+    baseline = {h - d * DAY_S for h in after_hours for d in range(1, days + 1)}
+    baseline = {h for h in baseline if h < deploy_hour}
     seed = zlib.crc32(f"{deploy.function_id}:{deploy.at}".encode())
     resamples = max(100, int(params["resamples"]))
     confidence, min_effect = float(params["confidence"]), float(params["min_effect"])
     minimum, min_hours = float(params["min_invocations"]), int(params["min_after_hours"])
     out: list[detector.Comparison] = []
     for metric, column, _, _ in _DEPLOY_METRICS:
-        hists_before = hourly_histograms(db, deploy.function_id, *before, column)
+        hists_before = {
+            h: v
+            for h, v in hourly_histograms(db, deploy.function_id, *before, column).items()
+            if h in baseline
+        }
         hists_after = hourly_histograms(db, deploy.function_id, *after, column)
         if len(hists_after) < min_hours:
             continue
@@ -441,8 +450,8 @@ def evaluate_deploy(
             out.append(comparison)
     counts = {h.hour: h for h in hourly_counts(db, before[0], after[1]).get(deploy.function_id, [])}
     side = [
-        [(c.errors, c.invocations) for hour, c in counts.items() if lo <= hour < hi]
-        for lo, hi in (before, after)
+        [(c.errors, c.invocations) for hour, c in counts.items() if hour in hours]
+        for hours in (baseline, after_hours)
     ]
     if len(side[1]) >= min_hours:
         rate = detector.compare_rate("error_rate", side[0], side[1], resamples=resamples, seed=seed)

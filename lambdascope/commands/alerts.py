@@ -177,3 +177,63 @@ def digest(
     Example: lambdascope alerts digest --notify mailto://user:pass@example.com
     """
     _run(ctx, "digest", notify, rules_file, output_format, dashboard_url, at)
+
+
+# --- the options ``schedule`` and ``serve`` take for their alert check --------------------
+
+ALERT_KWARGS = {"alerts_enabled", "notify", "rules_file", "dashboard_url"}
+
+
+def alert_options() -> list[Any]:
+    """Options of ``schedule``/``serve``: the check after each collection, and the digest."""
+    return [
+        click.option(
+            "--alerts/--no-alerts",
+            "alerts_enabled",
+            default=True,
+            show_default=True,
+            help="Check the alert rules after each collection and send the weekly digest"
+            " (Mondays 07:00 UTC).",
+        ),
+        click.option(
+            "--notify",
+            "notify",
+            multiple=True,
+            metavar="URL",
+            help="Deliver alerts to this apprise URL (repeatable); see `alerts check`.",
+        ),
+        click.option(
+            "--rules",
+            "rules_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="TOML alert rules file.",
+        ),
+        click.option(
+            "--dashboard-url",
+            default=None,
+            metavar="URL",
+            help="Base URL of the dashboard, for links in alert messages.",
+        ),
+    ]
+
+
+def alert_settings(kwargs: dict[str, Any]) -> Any:
+    """AlertSettings from the options above; a bad rules file or URL stops the start."""
+    from lambdascope.alerts import RulesError, load_config
+    from lambdascope.alerts.check import resolve_destinations
+    from lambdascope.alerts.deliver import DestinationError
+    from lambdascope.alerts.jobs import AlertSettings
+
+    settings = AlertSettings(
+        enabled=bool(kwargs.get("alerts_enabled", True)),
+        notify=tuple(kwargs.get("notify") or ()),
+        rules_file=kwargs.get("rules_file"),
+        dashboard_url=kwargs.get("dashboard_url"),
+    )
+    if settings.enabled:
+        try:
+            resolve_destinations(load_config(settings.rules_file), settings.notify)
+        except (RulesError, DestinationError) as exc:
+            raise click.UsageError(str(exc)) from None
+    return settings
