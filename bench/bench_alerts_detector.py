@@ -87,7 +87,7 @@ def trial(
             hours,
             resamples=resamples,
             seed=seed + check,
-            within_hour=bool(params.get("within_hour", True)),
+            within_hour=bool(params.get("within_hour", False)),
         )
         if (
             comparison is not None
@@ -106,7 +106,9 @@ def main() -> None:
     parser.add_argument("--min-effect", type=float, default=None)
     parser.add_argument("--baseline-days", type=int, default=None)
     parser.add_argument("--min-after-hours", type=int, default=None)
-    parser.add_argument("--hours-only", action="store_true", help="no within-hour resampling")
+    parser.add_argument(
+        "--within-hour", action="store_true", help="also resample invocations within hours"
+    )
     args = parser.parse_args()
     params = dict(default_config().rule("deploy_regression"))
     if args.confidence is not None:
@@ -115,14 +117,14 @@ def main() -> None:
         params["min_effect"] = args.min_effect
     if args.baseline_days is not None:
         params["baseline_days"] = args.baseline_days
-    params["within_hour"] = not args.hours_only
+    params["within_hour"] = args.within_hour
     if args.min_after_hours is not None:
         params["min_after_hours"] = args.min_after_hours
     print(
         f"confidence {params['confidence']}, min_effect {params['min_effect']},"
         f" baseline_days {params['baseline_days']},"
         f" min_after_hours {params['min_after_hours']}, resamples {params['resamples']},"
-        f" {args.trials} trials per cell"
+        f" within_hour {params['within_hour']}, {args.trials} trials per cell"
     )
     print(
         "| invocations/h | hour drift (sigma) | recall (20 % p95) | median hours to find |"

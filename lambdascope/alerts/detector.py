@@ -3,10 +3,12 @@
 The unit of resampling is the hour, not the invocation: durations within an hour are
 correlated (traffic mix, downstream latency), so an invocation-level test would call
 ordinary hour-to-hour drift a regression. Each bootstrap replicate resamples the hours
-of each side with replacement, then the invocations within the merged histogram
-(Poisson weights), and compares the two sides' quantiles. ``confidence`` is the share of
-replicates in which the after side is worse; the effect size is the ratio of the
-quantiles (or the difference of error rates) on the data as observed.
+of each side with replacement (optionally also the invocations within the merged
+histogram, Poisson weights: more conservative, measured to cost recall without
+lowering false alarms, see bench/README.md) and compares the two sides' quantiles.
+``confidence`` is the share of replicates in which the after side is worse; the effect
+size is the ratio of the quantiles (or the difference of error rates) on the data as
+observed.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def compare_quantile(
     q: float = 0.95,
     resamples: int = 1000,
     seed: int = 0,
-    within_hour: bool = True,
+    within_hour: bool = False,
 ) -> Comparison | None:
     """Compare the ``q``-quantile of hourly histograms before and after; None when a
     side has no samples."""

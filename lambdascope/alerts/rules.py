@@ -348,19 +348,22 @@ class Deploy:
     detail: str
 
 
-def deploys(db: Database, start: int, end: int) -> list[Deploy]:
+def deploys(db: Database, start: int, end: int, function_id: int | None = None) -> list[Deploy]:
     """Changes in ``[start, end)``: LastModified of the function, a published version,
     and the first hour the logs show a new configured memory size. Changes of one
-    function less than an hour apart are one deploy."""
+    function less than an hour apart are one deploy. ``function_id``: only that one."""
+    only = "" if function_id is None else f" AND {{column}} = {int(function_id)}"
     raw: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
     for fid, modified in db.conn.execute(
-        "SELECT id, last_modified FROM functions WHERE last_modified >= ? AND last_modified < ?",
+        "SELECT id, last_modified FROM functions WHERE last_modified >= ? AND last_modified < ?"
+        + only.format(column="id"),
         (start, end),
     ):
         raw[int(fid)].append((int(modified), "code or configuration", "LastModified"))
     for fid, version, modified in db.conn.execute(
         "SELECT function_id, version, last_modified FROM function_versions"
-        " WHERE version != '$LATEST' AND last_modified >= ? AND last_modified < ?",
+        " WHERE version != '$LATEST' AND last_modified >= ? AND last_modified < ?"
+        + only.format(column="function_id"),
         (start, end),
     ):
         raw[int(fid)].append((int(modified), "version", f"version {version} published"))
@@ -369,7 +372,8 @@ def deploys(db: Database, start: int, end: int) -> list[Deploy]:
     for fid, memory, first in db.conn.execute(
         "SELECT function_id, memory_mb, min(hour) FROM hourly_facts"
         " WHERE hour >= ? AND hour < ? AND invocations > 0"
-        " GROUP BY function_id, memory_mb ORDER BY function_id, min(hour)",
+        + only.format(column="function_id")
+        + " GROUP BY function_id, memory_mb ORDER BY function_id, min(hour)",
         (start - DAY_S, end),
     ):
         first_hours[int(fid)].append((int(first), int(memory)))
