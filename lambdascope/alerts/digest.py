@@ -49,7 +49,7 @@ def build(db: Database, config: AlertConfig, now: int, dashboard_url: str | None
 
     opened = db.conn.execute(
         "SELECT rule, function_name FROM alerts WHERE first_seen >= ? AND first_seen < ?"
-        " AND rule != 'digest' ORDER BY first_seen",
+        " AND rule != 'digest' AND announced = 1 ORDER BY first_seen",
         (start, end),
     ).fetchall()
     by_rule: dict[str, list[str]] = defaultdict(list)
