@@ -207,3 +207,18 @@ def test_a_failing_rule_does_not_silence_the_others(db: Database, tmp_path: Path
     assert failed == {"timeouts": "RuntimeError: boom"}
     assert "timeouts" not in ran and "oom" in ran
     assert [f.rule for f in findings if f.function_name == "a"][:1] == ["oom"]
+
+
+def test_deploy_regression_in_memory_used(db: Database) -> None:
+    rng = random.Random(13)
+    deploy_at = H - 4 * HOUR + 300
+    fid = add_function(db, "leaky", last_modified=deploy_at)
+    for hour in range(H - 7 * 24 * HOUR, H + HOUR, HOUR):
+        used_mb = 260.0 if hour > deploy_at else 200.0
+        durations = lognormal(rng, 100, 50.0, 0.2)
+        used = [used_mb * (1 + rng.uniform(-0.05, 0.05)) for _ in durations]
+        add_hour(db, fid, hour, durations=durations, memory_used=used)
+    found = _only(default_config(), "deploy_regression", db)
+    assert [f.details["metric"] for f in found] == ["p95_max_memory_used"]
+    assert 0.25 < found[0].details["effect"] < 0.35
+    assert "p95 memory used 2" in found[0].summary and " MB (+3" in found[0].summary
