@@ -27,6 +27,7 @@ def _table(result: Any) -> str:
         for a in alerts
     ]
     lines = []
+    bodies = [a["body"] for a in result.new if a.get("body")]
     if rows:
         header = ("STATE", "RULE", "FUNCTION", "SUMMARY")
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(3)]
@@ -38,6 +39,8 @@ def _table(result: Any) -> str:
             )
     else:
         lines.append("No new or resolved alerts.")
+    for body in bodies:  # the digest's text
+        lines.extend(f"  {line}" for line in str(body).splitlines())
     extra = []
     if result.ongoing:
         extra.append(f"{result.ongoing} still open (already announced)")
