@@ -103,6 +103,9 @@ def record(
     ongoing: list[int] = []
     baseline: list[int] = []
     with conn:
+        # one writer at a time from here: a concurrent check waits, then sees these alerts
+        if not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")
         first_run = {
             rule for rule in BASELINE_RULES if rule in ran and not _rule_ran_before(db, rule)
         }
