@@ -458,7 +458,8 @@ def _m0009_alerts(db: Database) -> None:
 
 
 # Alerts (lambdascope.alerts): one row per alert episode; deliveries per destination and
-# kind ('open' or 'resolved'), pending until delivered_at is set after a successful send.
+# kind ('open' or 'resolved'), pending until delivered_at is set after a successful send;
+# a check sending them holds them (claimed_until) so a concurrent check does not.
 # Destinations are known by a hash of their URL (secrets in URLs are never stored) and a
 # redacted form for display.
 _SCHEMA_0009 = """
@@ -502,6 +503,7 @@ CREATE TABLE alert_deliveries (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_attempt_at INTEGER,
     last_error TEXT,
+    claimed_until INTEGER,
     PRIMARY KEY (alert_id, destination_id, kind)
 ) STRICT;
 CREATE INDEX alert_deliveries_pending ON alert_deliveries (destination_id, delivered_at);

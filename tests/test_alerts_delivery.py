@@ -3,11 +3,15 @@ dedupe across checks, resolutions, failing and interrupted deliveries, routing."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlite_utils import Database
 
-from lambdascope.alerts import default_config, run_check, run_digest
+from lambdascope.alerts import default_config, run_check, run_digest, state
 from lambdascope.alerts.config import AlertConfig, parse_config
+from lambdascope.db import open_db
+from lambdascope.timeutil import to_epoch, utcnow
 from tests.alerts_store import HOUR, add_function, add_hour
 from tests.notify_receivers import http_receiver, smtp_receiver
 
@@ -216,3 +220,25 @@ def test_weekly_digest_is_delivered_once_per_week(db: Database) -> None:
         assert len(hook.posts) == 1
         run_digest(db, config, notify=[hook.url()], now=NOW + 7 * 86400)
         assert len(hook.posts) == 2
+
+
+def test_a_delivery_another_check_is_sending_is_not_sent_twice(db: Database, db_path: Path) -> None:
+    _oom_store(db)
+    config = _config()
+    with http_receiver() as hook:
+        hook.status = 500
+        run_check(db, config, notify=[hook.url()], now=NOW)
+        hook.status = 200
+        # another process (its own connection) is sending this destination's deliveries
+        other = open_db(db_path)
+        destination = state.destination(hook.url())
+        taken = state.claim(other, destination.id, now=to_epoch(utcnow()))
+        assert [i.rule for i in taken] == ["oom"]
+        meanwhile = run_check(db, config, notify=[hook.url()], now=NOW + 60)
+        assert meanwhile.deliveries == [] and hook.posts == []
+        # it gives them back without sending (interrupted): the next check sends them
+        state.release(other, destination.id, taken)
+        after = run_check(db, config, notify=[hook.url()], now=NOW + 120)
+        assert [(d.ok, d.alerts) for d in after.deliveries] == [(True, 1)]
+        assert len(hook.posts) == 1
+        assert state.claim(other, destination.id, now=to_epoch(utcnow())) == []

@@ -87,14 +87,19 @@ def deliver_pending(
     sender: delivery.Sender = delivery.send_apprise,
 ) -> list[DeliveryResult]:
     """Send each destination its pending deliveries (new and earlier failed ones) as one
-    message; mark them delivered only once the destination accepted it."""
+    message; mark them delivered only once the destination accepted it. Deliveries
+    another check is sending at the same time are left to it."""
     results = []
     for d in destinations:
-        items = state.pending(db, d.id)
+        items = state.claim(db, d.id, now=to_epoch(utcnow()))
         if not items:
             continue
         title, body = delivery.message(items, dashboard_url)
-        error = sender(d.url, title, body, delivery.severity_of(items))
+        try:
+            error = sender(d.url, title, body, delivery.severity_of(items))
+        except BaseException:
+            state.release(db, d.id, items)  # interrupted: the next check sends them
+            raise
         state.mark(db, d.id, items, now=now, error=error)
         results.append(DeliveryResult(d.display, len(items), error))
     return results

@@ -234,17 +234,47 @@ class Pending:
     attempts: int
 
 
-def pending(db: Database, destination_id: str) -> list[Pending]:
-    """Deliveries waiting for a destination (new, or failed before), oldest first."""
-    rows = db.conn.execute(
-        "SELECT a.id, d.kind, a.rule, a.severity, a.summary, a.body, a.function_name,"
-        " a.account_id, a.region, a.first_seen, a.resolved_at, d.attempts"
-        " FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id"
-        " WHERE d.destination_id = ? AND d.delivered_at IS NULL"
-        " ORDER BY d.created_at, a.id, d.kind",
-        (destination_id,),
-    ).fetchall()
-    return [Pending(*row) for row in rows]
+# How long a check holds the deliveries it is sending (a check killed while sending
+# leaves them to the next check after this).
+CLAIM_S = 300
+
+
+def claim(db: Database, destination_id: str, *, now: int) -> list[Pending]:
+    """Take the deliveries waiting for a destination (new, or failed before), oldest
+    first, and hold them for CLAIM_S seconds so a concurrent check does not send them
+    too. ``now``: the wall clock (epoch seconds)."""
+    conn = db.conn
+    with conn:
+        if not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")
+        rows = conn.execute(
+            "SELECT a.id, d.kind, a.rule, a.severity, a.summary, a.body, a.function_name,"
+            " a.account_id, a.region, a.first_seen, a.resolved_at, d.attempts"
+            " FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id"
+            " WHERE d.destination_id = ? AND d.delivered_at IS NULL"
+            " AND (d.claimed_until IS NULL OR d.claimed_until <= ?)"
+            " ORDER BY d.created_at, a.id, d.kind",
+            (destination_id, now),
+        ).fetchall()
+        items = [Pending(*row) for row in rows]
+        for item in items:
+            conn.execute(
+                "UPDATE alert_deliveries SET claimed_until = ?"
+                " WHERE alert_id = ? AND destination_id = ? AND kind = ?",
+                (now + CLAIM_S, item.alert_id, destination_id, item.kind),
+            )
+    return items
+
+
+def release(db: Database, destination_id: str, items: Sequence[Pending]) -> None:
+    """Give back deliveries claimed but not attempted (the check was interrupted)."""
+    with db.conn:
+        for item in items:
+            db.conn.execute(
+                "UPDATE alert_deliveries SET claimed_until = NULL"
+                " WHERE alert_id = ? AND destination_id = ? AND kind = ?",
+                (item.alert_id, destination_id, item.kind),
+            )
 
 
 def mark(
@@ -260,7 +290,8 @@ def mark(
         for item in items:
             db.conn.execute(
                 "UPDATE alert_deliveries SET attempts = attempts + 1, last_attempt_at = ?,"
-                " last_error = ?, delivered_at = CASE WHEN ? IS NULL THEN ? END"
+                " last_error = ?, delivered_at = CASE WHEN ? IS NULL THEN ? END,"
+                " claimed_until = NULL"
                 " WHERE alert_id = ? AND destination_id = ? AND kind = ?",
                 (now, error, error, now, item.alert_id, destination_id, item.kind),
             )
