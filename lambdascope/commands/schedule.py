@@ -228,6 +228,10 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _given(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
 def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     own = {"every", "cron", "keep_raw", "report_dir", "only", "once", "host", "port", "debug"}
     own |= ALERT_KWARGS
@@ -299,7 +303,10 @@ def serve(ctx: click.Context, /, **kwargs: Any) -> None:
         report_dir=mine["report_dir"],
         only=mine["only"],
         collect_kwargs=collect_kwargs,
-        alerts=alert_settings(mine),
+        # alert messages link to this dashboard unless told otherwise
+        alerts=alert_settings(
+            {"dashboard_url": f"http://{mine['host']}:{mine['port']}", **_given(mine)}
+        ),
     )
     db_path = db_path_of(ctx)
     lock = ScheduleLock(db_path)
