@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from lambdascope.alerts.jobs import AlertSettings
 from lambdascope.cli import cli
-from lambdascope.commands.schedule import _alerts_after
+from lambdascope.commands.schedule import _alerts_after, serve_alert_settings
 from lambdascope.db import open_db
 from lambdascope.timeutil import hour_floor, to_epoch, utcnow
 from tests.alerts_store import add_function, add_hour
@@ -71,3 +71,10 @@ def test_schedule_refuses_a_bad_rules_file_and_runs_no_digest_without_alerts(
     )
     assert result.exit_code == 2
     assert "no job to run" in result.output
+
+
+def test_serve_links_alerts_to_its_own_dashboard_unless_told() -> None:
+    mine = {"host": "127.0.0.1", "port": 8050, "notify": (), "dashboard_url": None}
+    assert serve_alert_settings(mine).dashboard_url == "http://127.0.0.1:8050"
+    mine["dashboard_url"] = "https://lambdascope.example.com"
+    assert serve_alert_settings(mine).dashboard_url == "https://lambdascope.example.com"

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from lambdascope.alerts.jobs import AlertSettings
 from lambdascope.cli import db_path_of
 from lambdascope.db import StoreError, open_db
 from lambdascope.timeutil import iso, parse_timestamp, to_epoch
@@ -221,12 +222,11 @@ def alert_options() -> list[Any]:
     ]
 
 
-def alert_settings(kwargs: dict[str, Any]) -> Any:
+def alert_settings(kwargs: dict[str, Any]) -> AlertSettings:
     """AlertSettings from the options above; a bad rules file or URL stops the start."""
     from lambdascope.alerts import RulesError, load_config
     from lambdascope.alerts.check import resolve_destinations
     from lambdascope.alerts.deliver import DestinationError
-    from lambdascope.alerts.jobs import AlertSettings
 
     settings = AlertSettings(
         enabled=bool(kwargs.get("alerts_enabled", True)),

@@ -228,8 +228,11 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _given(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in kwargs.items() if v is not None}
+def serve_alert_settings(mine: dict[str, Any]) -> AlertSettings:
+    """``serve``'s alert settings: messages link to its own dashboard unless
+    ``--dashboard-url`` says otherwise."""
+    given = {k: v for k, v in mine.items() if v is not None}
+    return alert_settings({"dashboard_url": f"http://{mine['host']}:{mine['port']}", **given})
 
 
 def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -303,10 +306,7 @@ def serve(ctx: click.Context, /, **kwargs: Any) -> None:
         report_dir=mine["report_dir"],
         only=mine["only"],
         collect_kwargs=collect_kwargs,
-        # alert messages link to this dashboard unless told otherwise
-        alerts=alert_settings(
-            {"dashboard_url": f"http://{mine['host']}:{mine['port']}", **_given(mine)}
-        ),
+        alerts=serve_alert_settings(mine),
     )
     db_path = db_path_of(ctx)
     lock = ScheduleLock(db_path)
