@@ -18,6 +18,7 @@ NAV = [
     ("Right-sizing", "/right-sizing"),
     ("Stale", "/stale"),
     ("Errors & throttling", "/errors"),
+    ("Alerts", "/alerts"),
     ("Collection", "/collection"),
 ]
 _HERE = Path(__file__).parent

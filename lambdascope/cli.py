@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "demo": "lambdascope.commands.demo:demo",
     "function": "lambdascope.commands.function:function",
     "store": "lambdascope.commands.store:store",
+    "alerts": "lambdascope.commands.alerts:alerts",
 }
 
 

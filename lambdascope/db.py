@@ -568,3 +568,74 @@ def _m0007_cli_robustness(db: Database) -> None:
         " SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_facts"
         " WHERE timeouts > 0"
     )
+
+
+@migrations(name="0009_alerts")
+def _m0009_alerts(db: Database) -> None:
+    _run_script(db, _SCHEMA_0009)
+
+
+# Alerts (lambdascope.alerts): one row per alert episode; deliveries per destination and
+# kind ('open' or 'resolved'), pending until delivered_at is set after a successful send;
+# a check sending them holds them (claimed_until) so a concurrent check does not.
+# Destinations are known by a hash of their URL (secrets in URLs are never stored) and a
+# redacted form for display.
+_SCHEMA_0009 = """
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    alert_key TEXT NOT NULL,
+    function_id INTEGER REFERENCES functions(id) ON DELETE SET NULL,
+    function_name TEXT,
+    account_id TEXT NOT NULL DEFAULT '',
+    region TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    body TEXT,
+    details_json TEXT NOT NULL DEFAULT '{}',
+    window_start INTEGER,
+    window_end INTEGER,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    resolved_at INTEGER,
+    announced INTEGER NOT NULL DEFAULT 1,
+    notify_resolved INTEGER NOT NULL DEFAULT 1
+) STRICT;
+CREATE UNIQUE INDEX alerts_open_key ON alerts (rule, alert_key) WHERE resolved_at IS NULL;
+CREATE INDEX alerts_by_key ON alerts (rule, alert_key);
+CREATE INDEX alerts_by_time ON alerts (first_seen);
+CREATE INDEX alerts_by_function ON alerts (function_id, first_seen);
+CREATE TABLE alert_destinations (
+    id TEXT PRIMARY KEY,
+    display TEXT NOT NULL,
+    name TEXT,
+    first_used INTEGER NOT NULL,
+    last_used INTEGER NOT NULL
+) STRICT;
+CREATE TABLE alert_deliveries (
+    alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+    destination_id TEXT NOT NULL REFERENCES alert_destinations(id),
+    kind TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at INTEGER,
+    last_error TEXT,
+    claimed_until INTEGER,
+    PRIMARY KEY (alert_id, destination_id, kind)
+) STRICT;
+CREATE INDEX alert_deliveries_pending ON alert_deliveries (destination_id, delivered_at);
+CREATE TABLE alert_checks (
+    id INTEGER PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    evaluated_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    kind TEXT NOT NULL DEFAULT 'check',
+    rules_json TEXT NOT NULL DEFAULT '[]',
+    failed_rules_json TEXT NOT NULL DEFAULT '{}',
+    new_alerts INTEGER NOT NULL DEFAULT 0,
+    resolved_alerts INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed_deliveries INTEGER NOT NULL DEFAULT 0
+) STRICT;
+"""

@@ -78,9 +78,7 @@ def count(hist: Mapping[str, int]) -> int:
 def _ordered(hist: Mapping[str, int]) -> list[tuple[float, str, int]]:
     """(bucket index, key, count) in value order; the zero bucket first. Values are
     computed only for the buckets a caller reads."""
-    items = [
-        (-math.inf if k == ZERO_KEY else int(k), k, int(c)) for k, c in hist.items() if c > 0
-    ]
+    items = [(-math.inf if k == ZERO_KEY else int(k), k, int(c)) for k, c in hist.items() if c > 0]
     items.sort()
     return items
 

@@ -747,10 +747,14 @@ def activity(db: Conn, filters: Filters = ALL) -> dict[int, tuple[int | None, fl
 
 def latest_data_hour(db: Conn) -> int | None:
     """The latest hour with any fact or metric stored (None for an empty store)."""
-    row = _conn(db).execute(
-        "SELECT max(h) FROM (SELECT max(hour) AS h FROM hourly_facts"
-        " UNION ALL SELECT max(hour) FROM hourly_metrics)"
-    ).fetchone()
+    row = (
+        _conn(db)
+        .execute(
+            "SELECT max(h) FROM (SELECT max(hour) AS h FROM hourly_facts"
+            " UNION ALL SELECT max(hour) FROM hourly_metrics)"
+        )
+        .fetchone()
+    )
     return None if row is None or row[0] is None else int(row[0])
 
 

@@ -754,11 +754,7 @@ def read_memory_stats(
     wanted = WINDOW_HISTOGRAMS if histograms else ()
     if window_stats is None:
         window_stats = queries.function_stats(db, start, end, scope, histograms=wanted)
-    rows = [
-        s
-        for s in window_stats
-        if s.memory_mb and (s.invocations > 0 or s.log_invocations > 0)
-    ]
+    rows = [s for s in window_stats if s.memory_mb and (s.invocations > 0 or s.log_invocations > 0)]
     # The part of the window before the cutoff, where INIT was not billed for most.
     if start < cutoff < end:
         before = {

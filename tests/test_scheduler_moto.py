@@ -31,6 +31,9 @@ from lambdascope.scheduler import ScheduleLock
 SEEN_COLUMNS = {
     "functions": ("first_seen", "last_seen", "inventory_at"),
     "watermarks": ("updated_at",),
+    # an open alert's latest figures follow each check
+    "alerts": ("last_seen", "summary", "details_json", "window_end"),
+    "alert_destinations": ("last_used",),
 }
 ENV = dict(os.environ, AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")
 # accounts x regions x (inventory, metrics, logs)
@@ -77,7 +80,7 @@ def _dump(db_path: Path, skip: tuple[str, ...] = ()) -> dict[str, list[tuple[obj
         r[0]
         for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            " AND name NOT IN ('collection_runs', '_sqlite_migrations')"
+            " AND name NOT IN ('collection_runs', 'alert_checks', '_sqlite_migrations')"
         )
         if r[0] not in skip
     ]
@@ -105,7 +108,7 @@ def full_store(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     db_path = tmp_path_factory.mktemp("full") / "store.db"
     first = _schedule_once(db_path, endpoint)
     assert first.returncode == 0, first.stderr
-    assert "collect: finished (see collection_runs)" in first.stderr
+    assert "collect: finished (see collection_runs); alerts: " in first.stderr
     assert "Traceback" not in first.stderr
     return db_path
 

@@ -11,6 +11,7 @@ from dash import dcc, html
 
 from dashboards import data, figures
 from dashboards import format as fmt
+from dashboards.alert_figures import add_deploy_markers
 from dashboards.components import (
     cached_layout,
     empty_state,
@@ -23,6 +24,7 @@ from dashboards.components import (
     store,
 )
 from lambdascope import queries, rightsizing, staleness
+from lambdascope.alerts import history
 from lambdascope.timeutil import iso
 
 dash.register_page(
@@ -244,6 +246,7 @@ def layout(name: str = "", **query: Any) -> html.Div:
         versions = queries.function_versions(conn, info.function_id)
         recs = data.recommendations(conn, view, [info])
         stale = data.stale_report(conn, at, view, [info]).functions
+        deploys = history.deploy_markers(conn, info.function_id, view.start, view.end)
     row = records(stats)[0] if not stats.empty else {}
     invocations = row.get("invocations", 0)
     cards = dbc.Row(
@@ -330,7 +333,11 @@ def layout(name: str = "", **query: Any) -> html.Div:
             dbc.Row(
                 [
                     dbc.Col(
-                        graph("function-latency-graph", figures.latency_over_time(series)), lg=6
+                        graph(
+                            "function-latency-graph",
+                            add_deploy_markers(figures.latency_over_time(series), deploys),
+                        ),
+                        lg=6,
                     ),
                     dbc.Col(
                         graph(
@@ -343,7 +350,13 @@ def layout(name: str = "", **query: Any) -> html.Div:
                         ),
                         lg=6,
                     ),
-                    dbc.Col(graph("function-memory-graph", figures.memory_over_time(series)), lg=6),
+                    dbc.Col(
+                        graph(
+                            "function-memory-graph",
+                            add_deploy_markers(figures.memory_over_time(series), deploys),
+                        ),
+                        lg=6,
+                    ),
                     dbc.Col(
                         graph(
                             "function-memory-histogram",

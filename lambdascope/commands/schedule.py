@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from apscheduler.triggers.cron import CronTrigger
 
+from lambdascope.alerts.jobs import AlertSettings
 from lambdascope.cli import db_path_of
+from lambdascope.commands.alerts import ALERT_KWARGS, alert_options, alert_settings
 from lambdascope.db import StoreError, open_db
 from lambdascope.scheduler import (
     MIN_KEEP_RAW,
@@ -36,7 +39,7 @@ from lambdascope.scheduler import (
 )
 from lambdascope.timeutil import parse_duration, to_epoch
 
-JOB_NAMES = ("collect", "prune", "report")
+JOB_NAMES = ("collect", "prune", "report", "digest")
 
 
 def _log(message: str) -> None:
@@ -53,7 +56,21 @@ def _collect_command() -> click.Command | None:
     return command if isinstance(command, click.Command) else None
 
 
-def _collect_job(ctx: click.Context, collect_kwargs: dict[str, Any]) -> Callable[[StopFlag], str]:
+def _alerts_after(db_path: Path, alerts: AlertSettings | None) -> str:
+    """The alert check after a collection: one log fragment, never an exception."""
+    if alerts is None or not alerts.enabled:
+        return ""
+    from lambdascope.alerts.jobs import run_alert_job
+
+    try:
+        return "; alerts: " + run_alert_job(db_path, alerts)
+    except Exception as exc:  # alerting problems never fail the collection
+        return f"; alerts: failed: {exc}"
+
+
+def _collect_job(
+    ctx: click.Context, collect_kwargs: dict[str, Any], alerts: AlertSettings | None = None
+) -> Callable[[StopFlag], str]:
     command = _collect_command()
 
     def run(stop: StopFlag) -> str:
@@ -73,10 +90,11 @@ def _collect_job(ctx: click.Context, collect_kwargs: dict[str, Any]) -> Callable
                 raise click.ClickException(
                     f"some parts failed (collect exit status {exc.exit_code});"
                     " the rest was stored, see collection_runs"
+                    + _alerts_after(db_path_of(ctx), alerts)
                 ) from None
         if stop.is_set():
             raise JobInterrupted("stop requested")
-        return "finished (see collection_runs)"
+        return "finished (see collection_runs)" + _alerts_after(db_path_of(ctx), alerts)
 
     return run
 
@@ -151,8 +169,10 @@ def build_jobs(
     report_dir: Path | None,
     only: tuple[str, ...],
     collect_kwargs: dict[str, Any],
+    alerts: AlertSettings | None = None,
 ) -> list[Job]:
-    """The jobs of one schedule, in the order ``--once`` runs them."""
+    """The jobs of one schedule, in the order ``--once`` runs them. With ``alerts``
+    enabled, the alert check runs after each collection and the digest weekly."""
     db_path = db_path_of(ctx)
     try:
         trigger = make_trigger(every, cron)
@@ -170,11 +190,21 @@ def build_jobs(
     if "collect" in wanted:
         if _collect_command() is None:
             raise click.ClickException("the collect command is not installed")
-        jobs.append(Job("collect", _collect_job(ctx, collect_kwargs), trigger))
+        jobs.append(Job("collect", _collect_job(ctx, collect_kwargs, alerts), trigger))
     if "prune" in wanted:
         jobs.append(Job("prune", _prune_job(db_path, keep_raw), daily_trigger(hour=3)))
     if "report" in wanted and report_dir is not None:
         jobs.append(Job("report", _report_job(ctx, db_path, report_dir), daily_trigger(hour=6)))
+    if "digest" in wanted and alerts is not None and alerts.enabled:
+        from lambdascope.alerts.jobs import run_alert_job
+
+        jobs.append(
+            Job(
+                "digest",
+                lambda stop: run_alert_job(db_path, alerts, digest=True),
+                CronTrigger(day_of_week="mon", hour=7, timezone=UTC),
+            )
+        )
     if not jobs:
         raise click.UsageError("no job to run (the report job needs --report-dir)")
     return jobs
@@ -206,14 +236,23 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(JOB_NAMES),
             help="Run only these jobs (repeatable) [default: all].",
         ),
+        *alert_options(),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
+def serve_alert_settings(mine: dict[str, Any]) -> AlertSettings:
+    """``serve``'s alert settings: messages link to its own dashboard unless
+    ``--dashboard-url`` says otherwise."""
+    given = {k: v for k, v in mine.items() if v is not None}
+    return alert_settings({"dashboard_url": f"http://{mine['host']}:{mine['port']}", **given})
+
+
 def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     own = {"every", "cron", "keep_raw", "report_dir", "only", "once", "host", "port", "debug"}
+    own |= ALERT_KWARGS
     mine = {k: v for k, v in kwargs.items() if k in own}
     return mine, {k: v for k, v in kwargs.items() if k not in own}
 
@@ -239,6 +278,7 @@ def schedule(ctx: click.Context, /, **kwargs: Any) -> None:
         report_dir=mine["report_dir"],
         only=mine["only"],
         collect_kwargs=collect_kwargs,
+        alerts=alert_settings(mine),
     )
     lock = ScheduleLock(db_path_of(ctx))
     try:
@@ -281,6 +321,7 @@ def serve(ctx: click.Context, /, **kwargs: Any) -> None:
         report_dir=mine["report_dir"],
         only=mine["only"],
         collect_kwargs=collect_kwargs,
+        alerts=serve_alert_settings(mine),
     )
     db_path = db_path_of(ctx)
     lock = ScheduleLock(db_path)
