@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from collectors.aws import (
+from collectors.common import (
     CallCounter,
     SourceResult,
     Store,

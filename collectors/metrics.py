@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from collectors.aws import CallCounter, SourceResult, Stop, Store, Target, never
+from collectors.common import CallCounter, SourceResult, Stop, Store, Target, never
 from lambdascope.timeutil import HOUR_S, from_epoch, hour_floor, to_epoch
 
 MAX_QUERIES_PER_CALL = 500

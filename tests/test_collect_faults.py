@@ -19,7 +19,7 @@ from botocore.stub import Stubber
 from click.testing import CliRunner
 from sqlite_utils import Database
 
-import collectors.aws
+import collectors.common
 from collectors.aws import CollectOptions, CredentialsError, run_collection
 from lambdascope.cli import cli
 from tests.moto_fleet import DEFAULT_ACCOUNT, NOW, REGIONS, Fleet, small_moto_fleet
@@ -46,14 +46,14 @@ def options(fleet: Fleet, **overrides: Any) -> CollectOptions:
 
 
 def patch_clients(monkeypatch: pytest.MonkeyPatch, prepare: Any) -> None:
-    original = collectors.aws.make_client
+    original = collectors.common.make_client
 
     def make_client(session: Any, service: str, region: str, endpoint_url: Any) -> Any:
         client = original(session, service, region, endpoint_url)
         prepare(client, service, region)
         return client
 
-    monkeypatch.setattr(collectors.aws, "make_client", make_client)
+    monkeypatch.setattr(collectors.common, "make_client", make_client)
 
 
 def test_throttled_listing_is_retried_and_completes(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-import collectors.aws
+import collectors.common
 from collectors.aws import CollectOptions, iam_action, resolve_targets, run_collection
 from tests.moto_fleet import NOW, REGIONS, ROLE_ARN, Fleet, small_moto_fleet
 
@@ -43,7 +43,7 @@ def is_allowed(action: str, actions: list[str]) -> bool:
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
     seen: set[str] = set()
-    original = collectors.aws.make_client
+    original = collectors.common.make_client
 
     def recording_client(*args: Any, **kwargs: Any) -> Any:
         client = original(*args, **kwargs)
@@ -54,7 +54,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
         client.meta.events.register("before-call.*.*", record)
         return client
 
-    monkeypatch.setattr(collectors.aws, "make_client", recording_client)
+    monkeypatch.setattr(collectors.common, "make_client", recording_client)
     yield seen
 
 
