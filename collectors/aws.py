@@ -16,17 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import boto3
 from botocore.exceptions import (
     ClientError,
     EndpointConnectionError,
-    NoCredentialsError,
     NoRegionError,
-    PartialCredentialsError,
 )
 from sqlite_utils import Database
 
-from collectors import common, inventory, logs, metrics
+from collectors import accounts, inventory, logs, metrics
 from collectors.common import (
     NOT_OFFERED,
     RETRY_CONFIG,
@@ -49,7 +46,7 @@ from collectors.common import (
     record_failure,
 )
 from lambdascope import rollup
-from lambdascope.timeutil import HOUR_S, hour_floor, to_epoch
+from lambdascope.timeutil import HOUR_S, Clock, hour_floor, to_epoch, utcnow
 
 __all__ = [
     "NOT_OFFERED",
@@ -87,6 +84,7 @@ class CollectionSummary:
 
     results: list[SourceResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. regions skipped per account
 
     @property
     def failed(self) -> list[SourceResult]:
@@ -114,54 +112,11 @@ class CollectionSummary:
                     out.append(f"  not offered by this endpoint: {err['action']}")
                 else:
                     out.append(f"  failed {err['action']}: {err['code']} {err['message']}")
+        out.extend(self.notes)
         out.extend(self.errors)
         total = sum(r.estimated_cost_usd for r in self.results)
         out.append(f"estimated AWS charge of this run: ${total:.4f}")
         return out
-
-
-def _session(options: CollectOptions) -> boto3.Session:
-    try:
-        return boto3.Session(profile_name=options.profile)
-    except Exception as exc:  # ProfileNotFound and friends
-        raise CredentialsError(f"cannot use AWS profile {options.profile!r}: {exc}") from None
-
-
-def _account_of(session: boto3.Session, options: CollectOptions, region: str) -> str:
-    sts = common.make_client(session, "sts", region, options.endpoint_url)
-    try:
-        return str(sts.get_caller_identity()["Account"])
-    except (ClientError, NoCredentialsError, PartialCredentialsError) as exc:
-        check_credentials(exc)
-        raise
-
-
-def assume_role(
-    session: boto3.Session, role_arn: str, options: CollectOptions, region: str
-) -> boto3.Session:
-    """A session with the role's temporary credentials (kept in memory only)."""
-    sts = common.make_client(session, "sts", region, options.endpoint_url)
-    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="lambdascope")["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
-
-
-def resolve_regions(session: boto3.Session, options: CollectOptions) -> list[str]:
-    """Regions from --region, or with --all-regions those enabled for the account."""
-    if not options.all_regions:
-        if options.regions:
-            return list(dict.fromkeys(options.regions))
-        if session.region_name:
-            return [session.region_name]
-        raise CollectionAborted("no region: pass --region R (repeatable) or --all-regions")
-    home = options.regions[0] if options.regions else (session.region_name or "us-east-1")
-    ec2 = common.make_client(session, "ec2", home, options.endpoint_url)
-    enabled = {r["RegionName"] for r in ec2.describe_regions()["Regions"]}
-    lambda_regions = set(session.get_available_regions("lambda"))
-    return sorted(enabled & lambda_regions) if lambda_regions else sorted(enabled)
 
 
 def resolve_window(
@@ -243,7 +198,10 @@ def _collect_target(
     progress: Progress,
     stop: Stop = never,
     part_done: PartDone | None = None,
+    base_accepted: Callable[[], bool] = lambda: False,
 ) -> list[SourceResult]:
+    """Every source of one account x region; an authentication error fails only this part
+    when ``base_accepted()`` says the default credentials are still good."""
     results = []
     for source in options.sources():
         if stop():  # between sources: nothing of this one started, nothing to record
@@ -282,15 +240,23 @@ def _collect_target(
                     )
                 if result.status == "ok":
                     save_watermark(store, target, source, end, now)
-        except CredentialsError:
-            raise
-        except (ClientError, EndpointConnectionError) as exc:
-            check_credentials(exc)
-            operation = getattr(exc, "operation_name", "") or "request"
+        except (ClientError, EndpointConnectionError, CredentialsError) as exc:
             service = {"inventory": "lambda", "metrics": "cloudwatch", "logs": "logs"}[source]
+            operation = getattr(exc, "operation_name", "") or "request"
             action = f"{service}:{operation}"
-            code = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-            result.errors.append({"action": action, "code": code, "message": str(exc)[:300]})
+            rejected = _rejected_code(exc)
+            if rejected is not None:
+                # Only this account x region, unless the default credentials are rejected too.
+                if not base_accepted():
+                    raise _as_credentials(exc) from None
+                message = (
+                    f"credentials not accepted for {target.account_id} in {target.region}"
+                    " (region not enabled for this account, or its role session ended)"
+                )
+                result.errors.append({"action": action, "code": rejected, "message": message})
+            else:
+                code = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+                result.errors.append({"action": action, "code": code, "message": str(exc)[:300]})
             result.status = "failed"
         result.api_calls = counter.calls
         record_run(store, result, started, to_epoch(now))
@@ -302,10 +268,29 @@ def _collect_target(
     return results
 
 
-def resolve_targets(options: CollectOptions) -> list[Target]:
-    """Every account x region to collect (STS and EC2 calls only)."""
+def _rejected_code(exc: BaseException) -> str | None:
+    """AWS's code when the error says the credentials were not accepted, else None."""
+    if isinstance(exc, CredentialsError):
+        return exc.code or None
+    if isinstance(exc, ClientError) and is_expired(exc):
+        return error_code(exc)
+    return None
+
+
+def _as_credentials(exc: BaseException) -> CredentialsError:
+    if isinstance(exc, CredentialsError):
+        return exc
     try:
-        return _resolve_targets(options)
+        check_credentials(exc)
+    except CredentialsError as error:
+        return error
+    return CredentialsError(str(exc))
+
+
+def resolve_accounts(options: CollectOptions, clock: Clock = utcnow) -> accounts.Reach:
+    """Every account x region to collect, the accounts that failed, and notes."""
+    try:
+        return accounts.resolve(options, clock)
     except NoRegionError:
         raise CollectionAborted("no region: pass --region R or --all-regions") from None
     except EndpointConnectionError as exc:
@@ -317,31 +302,9 @@ def resolve_targets(options: CollectOptions) -> list[Target]:
         ) from None
 
 
-def _resolve_targets(options: CollectOptions) -> list[Target]:
-    base = _session(options)
-    try:
-        regions = resolve_regions(base, options)
-    except (ClientError, NoCredentialsError, PartialCredentialsError) as exc:
-        check_credentials(exc)
-        raise
-    home = regions[0]
-    sessions: list[tuple[boto3.Session, str]] = []
-    if options.include_default_account or not options.role_arns:
-        sessions.append((base, _account_of(base, options, home)))
-    for role_arn in options.role_arns:
-        try:
-            assumed = assume_role(base, role_arn, options, home)
-        except ClientError as exc:
-            check_credentials(exc)
-            raise CredentialsError(
-                f"cannot assume role {role_arn}: {error_code(exc)} (needs sts:AssumeRole)"
-            ) from None
-        sessions.append((assumed, _account_of(assumed, options, home)))
-    return [
-        Target(session, account, region, options.endpoint_url)
-        for session, account in sessions
-        for region in regions
-    ]
+def resolve_targets(options: CollectOptions, clock: Clock = utcnow) -> list[Target]:
+    """Every account x region to collect (STS, Organizations and EC2 calls only)."""
+    return resolve_accounts(options, clock).targets
 
 
 def run_collection(
@@ -352,6 +315,7 @@ def run_collection(
     progress: Progress | None = None,
     stop: Stop = never,
     parts: Callable[[int], PartDone] | None = None,
+    clock: Clock = utcnow,
 ) -> CollectionSummary:
     """Collect every selected source for every account x region into ``db``.
 
@@ -363,22 +327,42 @@ def run_collection(
     callback it returns gets each finished part instead of a line (a progress bar).
 
     Raises CollectionAborted / CredentialsError (one line) when collection cannot start
-    or credentials are missing or expired; any other
-    failure is recorded in collection_runs and the summary, and the rest continues.
+    or the default credentials are missing or rejected; any other failure (an account
+    that cannot be reached, an account x region whose credentials are not accepted, a
+    denied call) is recorded in collection_runs and the summary, and the rest continues.
+    ``clock`` (aware UTC) decides when assumed-role credentials are refreshed.
     """
     report = progress or (lambda _message: None)
-    targets = resolve_targets(options)
-    accounts = sorted({t.account_id for t in targets})
+    reach = resolve_accounts(options, clock)
+    targets = reach.targets
+    account_ids = sorted({t.account_id for t in targets})
     report(
         f"collecting {', '.join(options.sources())} for {len(targets)} account x region"
-        f" pairs ({len(accounts)} accounts)"
+        f" pairs ({len(account_ids)} accounts)"
     )
-    part_done = parts(len(targets) * len(options.sources())) if parts is not None else None
+    for note in reach.notes:
+        report(note)
     store = Store(db)
-    summary = CollectionSummary()
+    summary = CollectionSummary(notes=list(reach.notes))
+    for failure in reach.failures:
+        record_run(store, failure, to_epoch(now), to_epoch(now))
+        report(f"{failure.account_id} {failure.source}: failed ({failure.errors[0]['code']})")
+        summary.results.append(failure)
+    part_done = parts(len(targets) * len(options.sources())) if parts is not None else None
+    base_accepted = accounts.base_accepted(reach, options)
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         futures = [
-            pool.submit(_collect_target, store, target, options, now, report, stop, part_done)
+            pool.submit(
+                _collect_target,
+                store,
+                target,
+                options,
+                now,
+                report,
+                stop,
+                part_done,
+                base_accepted,
+            )
             for target in targets
         ]
         for future in futures:

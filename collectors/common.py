@@ -66,7 +66,14 @@ class CollectionAborted(Exception):
 
 
 class CredentialsError(CollectionAborted):
-    """Missing, expired or invalid credentials: collection stops with this one line."""
+    """Missing, expired or invalid credentials: collection stops with this one line.
+
+    ``code`` is AWS's error code when AWS rejected them (empty when none were found).
+    """
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,11 @@ class CollectOptions:
     only: tuple[str, ...] = ()
     logs_mode: str = "insights"
     endpoint_url: str | None = None
+    # AWS Organizations: assume this role in every ACTIVE member account.
+    org_role_name: str | None = None
+    org_exclude: tuple[str, ...] = ()
+    external_id: str | None = None
+    role_duration_s: int | None = None  # AssumeRole DurationSeconds (AWS default 3,600)
     concurrency: int = 4
     max_concurrent_queries: int = 10
     poll_interval_s: float = 1.0
@@ -182,7 +194,8 @@ def check_credentials(exc: BaseException) -> None:
     if isinstance(exc, ClientError) and is_expired(exc):
         raise CredentialsError(
             f"AWS credentials were rejected ({error_code(exc)}): refresh them"
-            " (e.g. `aws sso login`) and run again"
+            " (e.g. `aws sso login`) and run again",
+            error_code(exc),
         ) from None
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         raise CredentialsError(

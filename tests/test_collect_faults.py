@@ -22,7 +22,15 @@ from sqlite_utils import Database
 import collectors.common
 from collectors.aws import CollectOptions, CredentialsError, run_collection
 from lambdascope.cli import cli
-from tests.moto_fleet import DEFAULT_ACCOUNT, NOW, REGIONS, Fleet, small_moto_fleet
+from tests.moto_fleet import (
+    DEFAULT_ACCOUNT,
+    NOW,
+    OTHER_ACCOUNT,
+    REGIONS,
+    ROLE_ARN,
+    Fleet,
+    small_moto_fleet,
+)
 
 __all__ = ["small_moto_fleet"]
 
@@ -162,6 +170,10 @@ def test_expired_credentials_stop_with_one_clear_line(
 def test_credentials_expiring_mid_run_stop_the_run(
     small_moto_fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The default credentials expire after the run started: Lambda rejects them, and so
+    does STS when asked again, so the run stops with one line (nothing half-written)."""
+    sts_clients: list[Any] = []
+
     def prepare(client: Any, service: str, region: str) -> None:
         if service == "lambda":
             stubber = Stubber(client)
@@ -170,6 +182,15 @@ def test_credentials_expiring_mid_run_stop_the_run(
             )
             stubber.activate()
             client._test_stubber = stubber
+        if service == "sts":
+            sts_clients.append(client)
+            if len(sts_clients) > 1:  # the first one resolved the account
+                stubber = Stubber(client)
+                stubber.add_client_error(
+                    "get_caller_identity", service_error_code="ExpiredToken", http_status_code=403
+                )
+                stubber.activate()
+                client._test_stubber = stubber
 
     patch_clients(monkeypatch, prepare)
     with pytest.raises(CredentialsError, match="ExpiredTokenException"):
@@ -177,6 +198,43 @@ def test_credentials_expiring_mid_run_stop_the_run(
     assert db.conn.execute(
         "SELECT COUNT(*) FROM functions WHERE account_id = ?", (DEFAULT_ACCOUNT,)
     ).fetchone() == (0,)
+
+
+def test_credentials_rejected_in_one_account_and_region_fail_that_part_only(
+    small_moto_fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member account that has not enabled a region answers UnrecognizedClientException
+    there; STS still accepts the default credentials, so only that part fails."""
+
+    def prepare(client: Any, service: str, region: str) -> None:
+        if service == "lambda" and region == "eu-west-1":
+            stubber = Stubber(client)
+            stubber.add_client_error(
+                "list_functions",
+                service_error_code="UnrecognizedClientException",
+                service_message="The security token included in the request is invalid.",
+                http_status_code=403,
+            )
+            stubber.activate()
+            client._test_stubber = stubber
+
+    patch_clients(monkeypatch, prepare)
+    opts = options(small_moto_fleet, role_arns=(ROLE_ARN,), only=("inventory",))
+    summary = run_collection(db, opts, now=NOW)
+    statuses = sorted((r.account_id, r.region, r.status) for r in summary.results)
+    assert statuses == [
+        (DEFAULT_ACCOUNT, "eu-west-1", "failed"),
+        (DEFAULT_ACCOUNT, "us-east-1", "ok"),
+        (OTHER_ACCOUNT, "eu-west-1", "failed"),
+        (OTHER_ACCOUNT, "us-east-1", "ok"),
+    ]
+    failed = next(r for r in summary.results if r.status == "failed")
+    assert failed.errors[0]["code"] == "UnrecognizedClientException"
+    assert "region not enabled for this account" in failed.errors[0]["message"]
+    assert db.conn.execute(
+        "SELECT account_id, region, COUNT(*) FROM functions GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall() == [(DEFAULT_ACCOUNT, "us-east-1", 2), (OTHER_ACCOUNT, "us-east-1", 2)]
+    assert summary.exit_code == 2
 
 
 def test_missing_credentials_stop_with_one_clear_line(
