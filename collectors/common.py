@@ -225,7 +225,8 @@ def make_client(session: boto3.Session, service: str, region: str, endpoint_url:
         service,  # type: ignore[call-overload]
         region_name=region,
         endpoint_url=endpoint_url,
-        config=Config(retries=RETRY_CONFIG),  # type: ignore[arg-type]
+        # A copy: botocore rewrites the dict it is given (max_attempts -> total_max_attempts).
+        config=Config(retries=dict(RETRY_CONFIG)),  # type: ignore[arg-type]
     )
 
 
