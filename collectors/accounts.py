@@ -38,6 +38,7 @@ from collectors.common import (
 from lambdascope.timeutil import Clock, utcnow
 
 ROLE_SESSION_NAME = "lambdascope"
+DEFAULT_ROLE_DURATION_S = 3600  # AssumeRole's default DurationSeconds
 # The source of an account-level failure in collection_runs (region left empty).
 ACCOUNT_SOURCE = "account"
 _OPT_IN_NOT_ENABLED = "not-opted-in"
@@ -62,6 +63,21 @@ class Reach:
     notes: list[str] = field(default_factory=list)
     base: boto3.Session | None = None
     home_region: str = ""
+
+
+class RoleCredentials(DeferredRefreshableCredentials):
+    """Assumed-role credentials renewed ahead of expiry in proportion to the session length.
+
+    botocore renews 15 min (advisory) / 10 min (mandatory) before expiry: right for the
+    default 1 h, but with a 900 s session every call would assume the role again.
+    """
+
+    def __init__(
+        self, refresh_using: Callable[[], Any], duration_s: int, time_fetcher: Clock
+    ) -> None:
+        super().__init__(refresh_using, "assume-role", time_fetcher)
+        self._advisory_refresh_timeout = min(15 * 60, duration_s // 3)
+        self._mandatory_refresh_timeout = min(10 * 60, duration_s // 6)
 
 
 class _NoCache(dict[str, Any]):
@@ -136,8 +152,8 @@ def assume_role(
         extra_args=extra,
         cache=_NoCache(),
     )
-    credentials = DeferredRefreshableCredentials(
-        refresh_using=fetcher.fetch_credentials, method="assume-role", time_fetcher=clock
+    credentials = RoleCredentials(
+        fetcher.fetch_credentials, options.role_duration_s or DEFAULT_ROLE_DURATION_S, clock
     )
     core = botocore.session.Session()
     # botocore offers no public setter for refreshable credentials on a session.

@@ -102,7 +102,7 @@ class CollectionSummary:
         """A human summary, one line per account x region x source, then failures."""
         out = []
         for r in self.results:
-            where = f"{r.account_id or '?'} {r.region}"
+            where = " ".join(part for part in (r.account_id or "?", r.region) if part)
             out.append(
                 f"{where} {r.source}: {r.status}, {r.items} items, {r.api_calls} API calls,"
                 f" {r.bytes_scanned} bytes scanned, ~${r.estimated_cost_usd:.4f}"

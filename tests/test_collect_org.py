@@ -242,7 +242,7 @@ def test_bad_org_options_are_one_line(args: list[str], message: str, db_path: Pa
 
 
 class FakeClock:
-    """The time AWS and the credential refresher both see; each Lambda call takes 10 min."""
+    """The time AWS and the credential refresher both see."""
 
     def __init__(self) -> None:
         self.now = datetime(2026, 12, 1, tzinfo=UTC)
@@ -251,14 +251,23 @@ class FakeClock:
         return self.now
 
 
+@pytest.mark.parametrize(
+    ("duration_s", "call_minutes"), [(3600, 10), (900, 2)], ids=["1h-sessions", "15min-sessions"]
+)
 def test_assumed_role_credentials_are_renewed_so_a_long_run_completes(
-    moto_org: OrgFleet, db: Database, monkeypatch: pytest.MonkeyPatch
+    moto_org: OrgFleet,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    duration_s: int,
+    call_minutes: int,
 ) -> None:
-    """Sessions last --role-duration 3600 s; the member's inventory takes ~2 h of calls.
+    """Sessions last --role-duration; each Lambda call takes ``call_minutes``, so the
+    member's inventory (11 calls) outlasts a session.
 
     STS answers with an Expiration on the fake clock; Lambda rejects a token past its
     Expiration with ExpiredTokenException, as AWS does. A session assumed once aborts the
-    run after an hour; refreshing credentials assume the role again before it ends.
+    run; refreshing credentials assume the role again before it ends, but not on every
+    call (even with the shortest sessions).
     """
     clock = FakeClock()
     expiry_of_token: dict[str, datetime] = {}
@@ -266,7 +275,7 @@ def test_assumed_role_credentials_are_renewed_so_a_long_run_completes(
 
     def issued(parsed: dict[str, Any], **_: Any) -> None:
         credentials = parsed["Credentials"]
-        credentials["Expiration"] = clock.now + timedelta(seconds=3600)
+        credentials["Expiration"] = clock.now + timedelta(seconds=duration_s)
         expiry_of_token[credentials["SessionToken"]] = credentials["Expiration"]
         assume_calls.append(clock.now)
 
@@ -274,7 +283,7 @@ def test_assumed_role_credentials_are_renewed_so_a_long_run_completes(
         token = request.headers.get("X-Amz-Security-Token")
         token = token.decode() if isinstance(token, bytes) else token
         expired = token in expiry_of_token and clock.now >= expiry_of_token[token]
-        clock.now += timedelta(minutes=10)
+        clock.now += timedelta(minutes=call_minutes)
         if not expired:
             return None
         return AWSResponse(
@@ -296,15 +305,19 @@ def test_assumed_role_credentials_are_renewed_so_a_long_run_completes(
         moto_org,
         org_exclude=tuple(m for m in moto_org.members if m != member),
         include_default_account=False,
-        role_duration_s=3600,
+        role_duration_s=duration_s,
         concurrency=1,
     )
     summary = run_collection(db, options, now=NOW, clock=clock)
 
     assert [(r.account_id, r.status) for r in summary.results] == [(member, "ok")]
     assert {a for a, _ in stored_functions(db)} == {member}
-    assert clock.now - assume_calls[0] > timedelta(hours=1, minutes=30)
+    elapsed = clock.now - assume_calls[0]
+    assert elapsed > timedelta(seconds=duration_s * 1.4)
     assert len(assume_calls) >= 2  # assumed again before the first session ended
+    # Renewed about when a third of the session is left: not on every call.
+    renewals_at_most = 1 + elapsed / timedelta(seconds=duration_s * 2 / 3)
+    assert len(assume_calls) <= renewals_at_most
 
 
 def test_all_regions_are_asked_of_each_account(
