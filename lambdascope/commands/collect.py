@@ -109,14 +109,16 @@ class TerminalProgress:
 @click.command()
 @click.option("--profile", default=None, help="AWS profile (standard credential chain otherwise).")
 @click.option("--region", "regions", multiple=True, help="Region to collect (repeatable).")
-@click.option("--all-regions", is_flag=True, help="Every region where Lambda is enabled.")
+@click.option(
+    "--all-regions", is_flag=True, help="Every region each account has enabled (asked per account)."
+)
 @click.option(
     "--role-arn", "role_arns", multiple=True, help="Role to assume per account (repeatable)."
 )
 @click.option(
     "--no-default-account",
     is_flag=True,
-    help="With --role-arn: skip the default credentials' own account.",
+    help="With --role-arn or --org-role-name: skip the default credentials' own account.",
 )
 @click.option(
     "--org-role-name",
@@ -161,7 +163,13 @@ class TerminalProgress:
 @click.option(
     "--endpoint-url", default=None, help="Endpoint for every AWS service (moto, LocalStack)."
 )
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Accounts, then account x region pairs, collected in parallel.",
+)
 @click.pass_context
 def collect(
     ctx: click.Context,
