@@ -10,6 +10,7 @@ member has not enabled) are added with botocore event handlers on the collectors
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -370,3 +371,25 @@ def test_all_regions_are_asked_of_each_account(
     assert regions[lacking] == regions[DEFAULT_ACCOUNT] - {"eu-west-1"}
     assert reach.notes == [f"{lacking} eu-west-1: region not enabled in this account, skipped"]
     assert len(REGIONS) == 2
+
+
+def test_accounts_are_reached_in_parallel(
+    moto_org: OrgFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --concurrency 3 the three members' roles are assumed at the same time: each
+    AssumeRole waits at a barrier for the other two (a sequential run would break it)."""
+    barrier = threading.Barrier(len(moto_org.members), timeout=10)
+
+    def meet(**_: Any) -> None:
+        barrier.wait()
+
+    def prepare(client: Any, service: str, region: str) -> None:
+        if service == "sts":
+            client.meta.events.register("before-send.sts.AssumeRole", meet)
+
+    patch_clients(monkeypatch, prepare)
+    reach = resolve_accounts(org_options(moto_org, concurrency=3))
+    assert reach.failures == []
+    assert sorted(t.account_id for t in reach.targets) == sorted(
+        [DEFAULT_ACCOUNT, *moto_org.members]
+    )
