@@ -16,12 +16,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.stub import Stubber
 from click.testing import CliRunner
 from sqlite_utils import Database
 
 import collectors.common
+from collectors.accounts import organization_accounts
 from collectors.aws import CollectOptions, resolve_accounts, run_collection
 from lambdascope.cli import cli
 from tests.moto_fleet import (
@@ -393,3 +396,42 @@ def test_accounts_are_reached_in_parallel(
     assert sorted(t.account_id for t in reach.targets) == sorted(
         [DEFAULT_ACCOUNT, *moto_org.members]
     )
+
+
+def test_only_active_accounts_of_every_page_are_collected() -> None:
+    """ListAccounts pages with NextToken; State (Status before 2026) says which accounts
+    are ACTIVE. Shapes from the Organizations API reference, served by Stubber."""
+    session = boto3.Session(
+        aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1"
+    )
+    org = collectors.common.make_client(session, "organizations", "us-east-1", None)
+    stubber = Stubber(org)
+
+    def account(number: int, **state: str) -> dict[str, Any]:
+        return {"Id": f"{number:012d}", "Name": f"a{number}", **state}
+
+    stubber.add_response(
+        "list_accounts",
+        {
+            "Accounts": [
+                account(1, State="ACTIVE", Status="ACTIVE"),
+                account(2, State="SUSPENDED", Status="SUSPENDED"),
+                account(3, State="PENDING_CLOSURE", Status="PENDING_CLOSURE"),
+            ],
+            "NextToken": "page-2",
+        },
+        {},
+    )
+    stubber.add_response(
+        "list_accounts",
+        {"Accounts": [account(4, Status="ACTIVE"), account(5, State="CLOSED")]},
+        {"NextToken": "page-2"},
+    )
+
+    def made(*_: Any) -> Any:
+        return org
+
+    with stubber, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(collectors.common, "make_client", made)
+        accounts = organization_accounts(session, CollectOptions(), "us-east-1")
+    assert [a["Id"] for a in accounts] == ["000000000001", "000000000004"]
