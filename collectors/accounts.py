@@ -51,7 +51,7 @@ class Account:
     session: boto3.Session
     account_id: str = ""  # known up front except for --role-arn roles
     role_arn: str | None = None
-    name: str = ""
+    name: str = ""  # the organisation's name for it, shown in failures
 
 
 @dataclass
@@ -277,11 +277,13 @@ def resolve(options: CollectOptions, clock: Clock = utcnow) -> Reach:
             result.errors.append(
                 {"action": failed.action, "code": failed.code, "message": failed.message}
             )
-            result.message = "account not reached; nothing collected there"
+            named = f" ({account.name})" if account.name else ""
+            result.message = f"account{named} not reached; nothing collected there"
             reach.failures.append(result)
 
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         list(pool.map(reach_one, range(len(accounts))))
+    reach.failures.sort(key=lambda failure: failure.account_id)
     seen: set[str] = set()
     every_region = sorted({r for regions in regions_of.values() for r in regions})
     for index, account in enumerate(accounts):

@@ -259,6 +259,9 @@ def collect(
     for line in summary.lines():
         click.echo(line)
     if summary.exit_code:
-        failed = ", ".join(f"{r.account_id} {r.region} {r.source}" for r in summary.failed)
+        failed = ", ".join(
+            " ".join(part for part in (r.account_id, r.region, r.source) if part)
+            for r in summary.failed
+        )
         click.echo(f"some parts failed: {failed or 'see above'}", err=True)
         ctx.exit(summary.exit_code)
