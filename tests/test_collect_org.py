@@ -435,3 +435,46 @@ def test_only_active_accounts_of_every_page_are_collected() -> None:
         patch.setattr(collectors.common, "make_client", made)
         accounts = organization_accounts(session, CollectOptions(), "us-east-1")
     assert [a["Id"] for a in accounts] == ["000000000001", "000000000004"]
+
+
+def test_cli_passes_exclusions_external_id_and_role_duration(
+    moto_org: OrgFleet, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assumed: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        assumed.append(params)
+
+    def prepare(client: Any, service: str, region: str) -> None:
+        if service == "sts":
+            client.meta.events.register("before-parameter-build.sts.AssumeRole", record)
+
+    patch_clients(monkeypatch, prepare)
+    kept, *skipped = moto_org.members
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(db_path),
+            "collect",
+            "--endpoint-url",
+            moto_org.endpoint_url,
+            "--region",
+            "us-east-1",
+            "--only",
+            "inventory",
+            "--org-role-name",
+            ORG_ROLE,
+            *(arg for account in skipped for arg in ("--org-exclude", account)),
+            "--external-id",
+            "ext-42",
+            "--role-duration",
+            "1800",
+            "--no-default-account",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert [(p["RoleArn"], p["ExternalId"], p["DurationSeconds"]) for p in assumed] == [
+        (f"arn:aws:iam::{kept}:role/{ORG_ROLE}", "ext-42", 1800)
+    ]
+    assert {a for a, _ in stored_functions(Database(db_path))} == {kept}
