@@ -27,6 +27,7 @@ from collectors import accounts, inventory, logs, metrics
 from collectors.common import (
     NOT_OFFERED,
     RETRY_CONFIG,
+    ROLE_RENEWAL_ACTION,
     SOURCES,
     CallCounter,
     CollectionAborted,
@@ -42,8 +43,10 @@ from collectors.common import (
     is_denied,
     is_expired,
     is_not_offered,
+    is_role_renewal,
     never,
     record_failure,
+    role_renewal_message,
 )
 from lambdascope import rollup
 from lambdascope.timeutil import HOUR_S, Clock, hour_floor, to_epoch, utcnow
@@ -254,6 +257,12 @@ def _collect_target(
                     " (region not enabled for this account, or its role session ended)"
                 )
                 result.errors.append({"action": action, "code": rejected, "message": message})
+            elif isinstance(exc, ClientError) and is_role_renewal(exc):
+                code = error_code(exc) or "error"
+                message = role_renewal_message(exc)
+                result.errors.append(
+                    {"action": ROLE_RENEWAL_ACTION, "code": code, "message": message}
+                )
             else:
                 code = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
                 result.errors.append({"action": action, "code": code, "message": str(exc)[:300]})

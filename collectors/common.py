@@ -204,9 +204,26 @@ def check_credentials(exc: BaseException) -> None:
         ) from None
 
 
+ROLE_RENEWAL_ACTION = "sts:AssumeRole"
+
+
+def is_role_renewal(exc: BaseException) -> bool:
+    """The call failed because its role session could not be renewed (AssumeRole failed
+    inside the credentials' refresh), not because of the operation itself."""
+    return isinstance(exc, ClientError) and exc.operation_name == "AssumeRole"
+
+
+def role_renewal_message(exc: ClientError) -> str:
+    detail = str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
+    return f"renewing the role session failed: {detail}"[:300]
+
+
 def record_failure(result: SourceResult, client: Any, operation: str, exc: Exception) -> None:
     """Record a failed call with its IAM action; credential problems stop the run."""
     check_credentials(exc)
+    if isinstance(exc, ClientError) and is_role_renewal(exc):
+        result.fail(ROLE_RENEWAL_ACTION, error_code(exc) or "error", role_renewal_message(exc))
+        return
     if isinstance(exc, ClientError):
         code = error_code(exc) or "error"
         message = str(exc.response.get("Error", {}).get("Message", "")) or str(exc)

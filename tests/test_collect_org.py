@@ -478,3 +478,62 @@ def test_cli_passes_exclusions_external_id_and_role_duration(
         (f"arn:aws:iam::{kept}:role/{ORG_ROLE}", "ext-42", 1800)
     ]
     assert {a for a, _ in stored_functions(Database(db_path))} == {kept}
+
+
+def test_a_role_session_that_cannot_be_renewed_fails_that_account_only(
+    moto_org: OrgFleet, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The member's role is assumed once, then renewing it is denied (the role was changed
+    mid-run): the member's part fails naming sts:AssumeRole, not a Lambda permission, and
+    the caller's own account is still collected."""
+    clock = FakeClock()
+    expiry_of_token: dict[str, datetime] = {}
+    member = moto_org.members[0]
+
+    def issued(parsed: dict[str, Any], **_: Any) -> None:
+        if "Credentials" not in parsed:  # the denied renewal
+            return
+        credentials = parsed["Credentials"]
+        credentials["Expiration"] = clock.now + timedelta(seconds=3600)
+        expiry_of_token[credentials["SessionToken"]] = credentials["Expiration"]
+
+    def deny_renewal(request: Any, **_: Any) -> AWSResponse | None:
+        if expiry_of_token:
+            return sts_error(request, "AccessDenied", "not authorized to perform sts:AssumeRole")
+        return None
+
+    def lambda_call(request: Any, **_: Any) -> AWSResponse | None:
+        token = request.headers.get("X-Amz-Security-Token")
+        token = token.decode() if isinstance(token, bytes) else token
+        expired = token in expiry_of_token and clock.now >= expiry_of_token[token]
+        if token in expiry_of_token:
+            clock.now += timedelta(minutes=10)
+        if not expired:
+            return None
+        return AWSResponse(
+            request.url,
+            403,
+            {"x-amzn-ErrorType": "ExpiredTokenException", "Content-Type": "application/json"},
+            _Body(b'{"message": "The security token included in the request is expired"}'),  # type: ignore[arg-type]
+        )
+
+    def prepare(client: Any, service: str, region: str) -> None:
+        if service == "sts":
+            client.meta.events.register("after-call.sts.AssumeRole", issued)
+            client.meta.events.register("before-send.sts.AssumeRole", deny_renewal)
+        if service == "lambda":
+            client.meta.events.register("before-send.lambda.*", lambda_call)
+
+    patch_clients(monkeypatch, prepare)
+    options = org_options(
+        moto_org, org_exclude=tuple(m for m in moto_org.members if m != member), concurrency=1
+    )
+    summary = run_collection(db, options, now=NOW, clock=clock)
+
+    status = {r.account_id: r for r in summary.results}
+    assert status[DEFAULT_ACCOUNT].status == "ok"
+    failed = status[member]
+    assert failed.status in ("partial", "failed")
+    assert ("sts:AssumeRole", "AccessDenied") in {(e["action"], e["code"]) for e in failed.errors}
+    assert not any("missing IAM permission lambda" in e["message"] for e in failed.errors)
+    assert {a for a, _ in stored_functions(db)} >= {DEFAULT_ACCOUNT}
