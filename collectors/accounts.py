@@ -23,7 +23,12 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
-from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 from collectors import common
 from collectors.common import (
@@ -42,6 +47,7 @@ DEFAULT_ROLE_DURATION_S = 3600  # AssumeRole's default DurationSeconds
 # The source of an account-level failure in collection_runs (region left empty).
 ACCOUNT_SOURCE = "account"
 _OPT_IN_NOT_ENABLED = "not-opted-in"
+SKIPPED_REGION = "region not enabled in this account, skipped"
 
 
 @dataclass
@@ -293,7 +299,7 @@ def resolve(options: CollectOptions, clock: Clock = utcnow) -> Reach:
         regions = regions_of[index]
         if options.all_regions:
             reach.notes.extend(
-                f"{account.account_id} {region}: region not enabled in this account, skipped"
+                f"{account.account_id} {region}: {SKIPPED_REGION}"
                 for region in every_region
                 if region not in regions
             )
@@ -318,5 +324,26 @@ def base_accepted(reach: Reach, options: CollectOptions) -> Callable[[], bool]:
         except ClientError:
             return True  # not a credentials problem
         return True
+
+    return check
+
+
+def region_enabled(reach: Reach, options: CollectOptions) -> Callable[[Target], bool | None]:
+    """A check, made after credentials were not accepted in one account x region, whether
+    that account has enabled the region (ec2:DescribeRegions from the home region):
+    False = not enabled (skip it), True = enabled, None = could not tell."""
+
+    def check(target: Target) -> bool | None:
+        ec2 = common.make_client(target.session, "ec2", reach.home_region, options.endpoint_url)
+        try:
+            answered = ec2.describe_regions(RegionNames=[target.region], AllRegions=True)
+        except (ClientError, BotoCoreError):
+            return None
+        statuses = {
+            r.get("OptInStatus") for r in answered["Regions"] if r["RegionName"] == target.region
+        }
+        if not statuses:
+            return None
+        return _OPT_IN_NOT_ENABLED not in statuses
 
     return check

@@ -77,6 +77,7 @@ __all__ = [
 ]
 
 DEFAULT_SINCE = timedelta(days=14)
+SKIPPED_REGION = accounts.SKIPPED_REGION
 # Re-read this much before the last watermark: CloudWatch and log delivery can be late.
 WATERMARK_OVERLAP_S = 2 * HOUR_S
 
@@ -91,7 +92,7 @@ class CollectionSummary:
 
     @property
     def failed(self) -> list[SourceResult]:
-        return [r for r in self.results if r.status not in ("ok", "interrupted")]
+        return [r for r in self.results if r.status not in ("ok", "interrupted", "skipped")]
 
     @property
     def interrupted(self) -> list[SourceResult]:
@@ -202,16 +203,25 @@ def _collect_target(
     stop: Stop = never,
     part_done: PartDone | None = None,
     base_accepted: Callable[[], bool] = lambda: False,
+    region_enabled: Callable[[Target], bool | None] = lambda _target: None,
 ) -> list[SourceResult]:
     """Every source of one account x region; an authentication error fails only this part
-    when ``base_accepted()`` says the default credentials are still good."""
+    when ``base_accepted()`` says the default credentials are still good, and skips it
+    (with a note, not a failure) when ``region_enabled(target)`` says the account has not
+    enabled the region."""
     results = []
+    skipped = ""  # set once the account turns out not to have enabled the region
     for source in options.sources():
         if stop():  # between sources: nothing of this one started, nothing to record
             break
         started = to_epoch(now)
         result = SourceResult(target.account_id, target.region, source)
         counter = CallCounter()
+        if skipped:
+            result.status, result.message = "skipped", skipped
+            _finish_part(store, result, started, now, part_done, progress)
+            results.append(result)
+            continue
         try:
             if source == "inventory":
                 inventory.collect(store, target, result, counter, now=now)
@@ -252,6 +262,12 @@ def _collect_target(
                 # Only this account x region, unless the default credentials are rejected too.
                 if not base_accepted():
                     raise _as_credentials(exc) from None
+                if region_enabled(target) is False:
+                    skipped = f"{target.account_id} {target.region}: {SKIPPED_REGION}"
+                    result.status, result.message = "skipped", skipped
+                    _finish_part(store, result, started, now, part_done, progress)
+                    results.append(result)
+                    continue
                 message = (
                     f"credentials not accepted for {target.account_id} in {target.region}"
                     " (region not enabled for this account, or its role session ended)"
@@ -268,13 +284,24 @@ def _collect_target(
                 result.errors.append({"action": action, "code": code, "message": str(exc)[:300]})
             result.status = "failed"
         result.api_calls = counter.calls
-        record_run(store, result, started, to_epoch(now))
-        if part_done is not None:
-            part_done(result)
-        else:
-            progress(f"{target.account_id} {target.region} {source}: {result.status}")
+        _finish_part(store, result, started, now, part_done, progress)
         results.append(result)
     return results
+
+
+def _finish_part(
+    store: Store,
+    result: SourceResult,
+    started: int,
+    now: datetime,
+    part_done: PartDone | None,
+    progress: Progress,
+) -> None:
+    record_run(store, result, started, to_epoch(now))
+    if part_done is not None:
+        part_done(result)
+    else:
+        progress(f"{result.account_id} {result.region} {result.source}: {result.status}")
 
 
 def _rejected_code(exc: BaseException) -> str | None:
@@ -359,6 +386,7 @@ def run_collection(
         summary.results.append(failure)
     part_done = parts(len(targets) * len(options.sources())) if parts is not None else None
     base_accepted = accounts.base_accepted(reach, options)
+    region_enabled = accounts.region_enabled(reach, options)
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         futures = [
             pool.submit(
@@ -371,10 +399,14 @@ def run_collection(
                 stop,
                 part_done,
                 base_accepted,
+                region_enabled,
             )
             for target in targets
         ]
         for future in futures:
             summary.results.extend(future.result())
+    for result in summary.results:
+        if result.status == "skipped" and result.message not in summary.notes:
+            summary.notes.append(result.message)
     rollup.refresh(db)  # the daily rollups of the days this run touched
     return summary

@@ -263,3 +263,55 @@ def test_missing_credentials_stop_with_one_clear_line(
         "Error: no AWS credentials found: set a profile (--profile) or the standard AWS"
         " environment variables\n"
     )
+
+
+def test_a_region_the_account_has_not_enabled_is_skipped_with_a_note(
+    small_moto_fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--region eu-west-1 for an account that has not enabled it (an opt-in region stands in
+    for it): Lambda there answers UnrecognizedClientException and ec2:DescribeRegions says
+    not-opted-in, so that account x region is skipped with a note; nothing failed."""
+    original = collectors.common.make_client
+    described: list[Any] = []
+
+    def make_client(session: Any, service: str, region: str, endpoint_url: Any) -> Any:
+        client = original(session, service, region, endpoint_url)
+        member = session.get_credentials().method == "assume-role"
+        if member and service == "lambda" and region == "eu-west-1":
+            stubber = Stubber(client)
+            stubber.add_client_error(
+                "list_functions",
+                service_error_code="UnrecognizedClientException",
+                service_message="The security token included in the request is invalid.",
+                http_status_code=403,
+            )
+            stubber.activate()
+            client._test_stubber = stubber
+        if member and service == "ec2":
+
+            def not_opted_in(parsed: dict[str, Any], params: Any = None, **_: Any) -> None:
+                described.append(parsed)
+                for region_info in parsed.get("Regions", []):
+                    if region_info["RegionName"] == "eu-west-1":
+                        region_info["OptInStatus"] = "not-opted-in"
+
+            client.meta.events.register("after-call.ec2.DescribeRegions", not_opted_in)
+        return client
+
+    monkeypatch.setattr(collectors.common, "make_client", make_client)
+    opts = options(small_moto_fleet, role_arns=(ROLE_ARN,), only=("inventory", "metrics"))
+    summary = run_collection(db, opts, now=NOW)
+
+    statuses = sorted((r.account_id, r.region, r.source, r.status) for r in summary.results)
+    assert statuses == [
+        (account, region, source, "skipped" if skip else "ok")
+        for account in (DEFAULT_ACCOUNT, OTHER_ACCOUNT)
+        for region in sorted(REGIONS)
+        for source in ("inventory", "metrics")
+        for skip in [(account, region) == (OTHER_ACCOUNT, "eu-west-1")]
+    ]
+    assert len(described) == 1  # asked once, after the rejection
+    note = f"{OTHER_ACCOUNT} eu-west-1: region not enabled in this account, skipped"
+    assert summary.notes == [note]
+    assert note in summary.lines()
+    assert summary.exit_code == 0
