@@ -44,7 +44,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from collectors.aws import (
+from collectors.common import (
     CallCounter,
     CollectOptions,
     SourceResult,
@@ -53,10 +53,8 @@ from collectors.aws import (
     Target,
     never,
     record_failure,
-    record_run,
-    resolve_window,
-    save_watermark,
 )
+from collectors.runs import record_run, resolve_window, save_watermark
 from lambdascope import db as store_db
 from lambdascope import histogram
 from lambdascope.timeutil import HOUR_S, hour_floor, to_epoch

@@ -2,7 +2,10 @@
 
 get_* pages the Lambda API; transform_* turns API shapes into store rows (pure); load_*
 upserts them in one transaction. A function is marked deleted only after a listing of its
-account/region that completed without error; it is un-deleted when it reappears.
+account/region that completed without error; it is un-deleted when it reappears. Likewise
+only a call that completed replaces what is stored: a throttled or denied ListAliases,
+GetFunctionConcurrency, ListTags, ... leaves the stored rows as they were (the part is
+recorded as partial).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from collectors.aws import (
+from collectors.common import (
     CallCounter,
     SourceResult,
     Store,
@@ -31,13 +34,15 @@ LATEST = "$LATEST"
 
 @dataclass
 class FunctionDetails:
-    """Per-function extras fetched with one call each."""
+    """Per-function extras fetched with one call each; None = not known (the call failed
+    or was not made), so what is stored stays."""
 
     tags: dict[str, str] | None = None
-    reserved_concurrency: int | None = None
+    reserved_concurrency: int | None = None  # None and known: nothing reserved
+    reserved_concurrency_known: bool = False
     provisioned_concurrency: int | None = None
-    aliases: list[dict[str, Any]] = field(default_factory=list)
-    urls: list[dict[str, Any]] = field(default_factory=list)
+    aliases: list[dict[str, Any]] | None = None
+    urls: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -47,7 +52,7 @@ class Inventory:
     functions: list[dict[str, Any]] = field(default_factory=list)
     versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     details: dict[str, FunctionDetails] = field(default_factory=dict)
-    event_source_mappings: list[dict[str, Any]] = field(default_factory=list)
+    event_source_mappings: list[dict[str, Any]] | None = None  # None: the listing failed
     account_settings: dict[str, Any] | None = None
     listing_complete: bool = False
 
@@ -177,8 +182,10 @@ def get_inventory(client: Any, result: SourceResult) -> Inventory:
         concurrency = call("GetFunctionConcurrency", "get_function_concurrency", FunctionName=name)
         if concurrency is not None:
             details.reserved_concurrency = concurrency.get("ReservedConcurrentExecutions")
-        for page in call("ListAliases", "list_aliases", FunctionName=name) or []:
-            details.aliases.extend(page.get("Aliases", []))
+            details.reserved_concurrency_known = True
+        aliases = call("ListAliases", "list_aliases", FunctionName=name)
+        if aliases is not None:
+            details.aliases = [a for page in aliases for a in page.get("Aliases", [])]
         provisioned = call(
             "ListProvisionedConcurrencyConfigs",
             "list_provisioned_concurrency_configs",
@@ -190,13 +197,15 @@ def get_inventory(client: Any, result: SourceResult) -> Inventory:
                 for page in provisioned
                 for c in page.get("ProvisionedConcurrencyConfigs", [])
             )
-        for page in (
-            call("ListFunctionUrlConfigs", "list_function_url_configs", FunctionName=name) or []
-        ):
-            details.urls.extend(page.get("FunctionUrlConfigs", []))
+        urls = call("ListFunctionUrlConfigs", "list_function_url_configs", FunctionName=name)
+        if urls is not None:
+            details.urls = [u for page in urls for u in page.get("FunctionUrlConfigs", [])]
         inventory.details[name] = details
-    for page in call("ListEventSourceMappings", "list_event_source_mappings") or []:
-        inventory.event_source_mappings.extend(page.get("EventSourceMappings", []))
+    mappings = call("ListEventSourceMappings", "list_event_source_mappings")
+    if mappings is not None:
+        inventory.event_source_mappings = [
+            m for page in mappings for m in page.get("EventSourceMappings", [])
+        ]
     inventory.account_settings = call("GetAccountSettings", "get_account_settings")
     return inventory
 
@@ -216,6 +225,40 @@ def _upsert(db: Any, table: str, keys: dict[str, Any], values: dict[str, Any]) -
     )
 
 
+def _replace_aliases(db: Any, fid: int, listed: list[dict[str, Any]]) -> None:
+    """A completed ListAliases replaces the function's stored aliases."""
+    aliases = [transform_alias(a) for a in listed]
+    names = [a["alias_name"] for a in aliases]
+    for alias in aliases:
+        key = {"function_id": fid, "alias_name": alias.pop("alias_name")}
+        _upsert(db, "function_aliases", key, alias)
+    marks = ",".join("?" for _ in names) or "''"
+    db.conn.execute(
+        f"DELETE FROM function_aliases WHERE function_id = ? AND alias_name NOT IN ({marks})",
+        (fid, *names),
+    )
+
+
+def _replace_urls(db: Any, fid: int, listed: list[dict[str, Any]]) -> None:
+    """A completed ListFunctionUrlConfigs replaces the function's stored URLs."""
+    qualifiers = []
+    for url in listed:
+        arn = url.get("FunctionArn", "")
+        qualifier = arn.split(":")[7] if arn.count(":") > 6 else ""
+        qualifiers.append(qualifier)
+        _upsert(
+            db,
+            "function_urls",
+            {"function_id": fid, "qualifier": qualifier},
+            {"url": url["FunctionUrl"], "auth_type": url.get("AuthType")},
+        )
+    db.conn.execute(
+        "DELETE FROM function_urls WHERE function_id = ?"
+        " AND qualifier NOT IN (SELECT value FROM json_each(?))",
+        (fid, json.dumps(qualifiers)),
+    )
+
+
 def load_inventory(store: Store, target: Target, inventory: Inventory, now: datetime) -> int:
     """Upsert the inventory in one transaction; returns the number of functions stored."""
     now_s = to_epoch(now)
@@ -232,7 +275,8 @@ def load_inventory(store: Store, target: Target, inventory: Inventory, now: date
             row["deleted_at"] = None
             if details.tags is not None:
                 row["tags_json"] = json.dumps(details.tags, sort_keys=True)
-            row["reserved_concurrency"] = details.reserved_concurrency
+            if details.reserved_concurrency_known:
+                row["reserved_concurrency"] = details.reserved_concurrency
             if details.provisioned_concurrency is not None:
                 row["provisioned_concurrency"] = details.provisioned_concurrency
             sets = ", ".join(f"{c} = ?" for c in row)
@@ -250,30 +294,11 @@ def load_inventory(store: Store, target: Target, inventory: Inventory, now: date
                     f" AND deleted_at IS NULL AND version NOT IN ({marks})",
                     (now_s, fid, *seen_versions),
                 )
-            aliases = [transform_alias(a) for a in details.aliases]
-            names = [a["alias_name"] for a in aliases]
-            for alias in aliases:
-                key = {"function_id": fid, "alias_name": alias.pop("alias_name")}
-                _upsert(db, "function_aliases", key, alias)
-            if name in inventory.details:
-                marks = ",".join("?" for _ in names) or "''"
-                db.conn.execute(
-                    "DELETE FROM function_aliases WHERE function_id = ?"
-                    f" AND alias_name NOT IN ({marks})",
-                    (fid, *names),
-                )
-            for url in details.urls:
-                qualifier = ""
-                arn = url.get("FunctionArn", "")
-                if arn.count(":") > 6:
-                    qualifier = arn.split(":")[7]
-                _upsert(
-                    db,
-                    "function_urls",
-                    {"function_id": fid, "qualifier": qualifier},
-                    {"url": url["FunctionUrl"], "auth_type": url.get("AuthType")},
-                )
-        for mapping in inventory.event_source_mappings:
+            if details.aliases is not None:
+                _replace_aliases(db, fid, details.aliases)
+            if details.urls is not None:
+                _replace_urls(db, fid, details.urls)
+        for mapping in inventory.event_source_mappings or []:
             name = function_name_of_arn(mapping.get("FunctionArn", ""))
             fid = ids.get(name) or function_id(db, name, account, region)
             modified = mapping.get("LastModified")
@@ -290,6 +315,15 @@ def load_inventory(store: Store, target: Target, inventory: Inventory, now: date
                     if isinstance(modified, datetime)
                     else epoch_of(modified),
                 },
+            )
+        if inventory.event_source_mappings is not None:
+            listed = [m["UUID"] for m in inventory.event_source_mappings]
+            marks = ",".join("?" for _ in listed) or "''"
+            db.conn.execute(
+                "DELETE FROM event_source_mappings WHERE function_id IN (SELECT id FROM"
+                " functions WHERE account_id = ? AND region = ?)"
+                f" AND uuid NOT IN ({marks})",
+                (account, region, *listed),
             )
         settings = inventory.account_settings
         if settings is not None:
@@ -332,3 +366,5 @@ def collect(
         return
     result.items = load_inventory(store, target, inventory, now)
     result.message = f"{result.items} functions"
+    if result.failures:
+        result.message += "; what could not be listed keeps its stored values"

@@ -37,7 +37,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from collectors.aws import (
+from collectors.common import (
     CallCounter,
     CollectOptions,
     SourceResult,

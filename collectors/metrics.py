@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from collectors.aws import CallCounter, SourceResult, Stop, Store, Target, never
+from collectors.common import CallCounter, SourceResult, Stop, Store, Target, never
 from lambdascope.timeutil import HOUR_S, from_epoch, hour_floor, to_epoch
 
 MAX_QUERIES_PER_CALL = 500
@@ -26,6 +26,8 @@ PERIOD_S = HOUR_S
 REVISION_HORIZON_S = 24 * HOUR_S
 # GetMetricData list price (us-east-1): $0.01 per 1,000 metrics requested.
 PRICE_PER_METRIC_USD = 0.01 / 1000
+# MetricDataResult statuses asked once more, then recorded as a partial collection.
+RETRIED_STATUSES = ("InternalError", "Forbidden")
 
 # (column in hourly_metrics, metric name, statistic)
 METRIC_QUERIES: tuple[tuple[str, str, str], ...] = (
@@ -96,20 +98,33 @@ def batches(items: Sequence[Any], size: int = MAX_QUERIES_PER_CALL) -> Iterator[
 def get_metric_data(
     client: Any, queries: Sequence[dict[str, Any]], start: int, end: int
 ) -> Iterator[dict[str, Any]]:
-    """Every MetricDataResult of one batch, following NextToken."""
+    """Every MetricDataResult of one batch, following NextToken.
+
+    A query answered InternalError or Forbidden is asked once more: with the NextToken
+    when the page has one (as the API reference says), else in a request of its own. Its
+    last answer is the one that counts (see failed_queries).
+    """
     kwargs: dict[str, Any] = {
         "MetricDataQueries": list(queries),
         "StartTime": from_epoch(hour_floor(start)),
         "EndTime": from_epoch(end),
         "ScanBy": "TimestampAscending",
     }
+    retried = False
     while True:
         page = client.get_metric_data(**kwargs)
-        yield from page.get("MetricDataResults", [])
+        results = page.get("MetricDataResults", [])
+        yield from results
         token = page.get("NextToken")
-        if not token:
+        if token:
+            kwargs["NextToken"] = token
+            continue
+        failing = {r["Id"] for r in results if r.get("StatusCode") in RETRIED_STATUSES}
+        if not failing or retried:
             return
-        kwargs["NextToken"] = token
+        retried = True
+        kwargs.pop("NextToken", None)
+        kwargs["MetricDataQueries"] = [q for q in queries if q["Id"] in failing]
 
 
 def transform_results(
@@ -152,6 +167,18 @@ def complete_columns(
         if ref is not None and code == "Complete":
             complete.setdefault(ref.function_id, set()).add(ref.column)
     return complete
+
+
+def failed_queries(results: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """{status: query ids} of the queries whose last answer was InternalError or Forbidden."""
+    status: dict[str, str] = {}
+    for result in results:
+        status[result["Id"]] = str(result.get("StatusCode", "Complete"))
+    failed: dict[str, list[str]] = {}
+    for query_id, code in status.items():
+        if code in RETRIED_STATUSES:
+            failed.setdefault(code, []).append(query_id)
+    return failed
 
 
 Revision = tuple[dict[int, set[str]], int, int]  # complete columns, [start, end) to revise
@@ -259,6 +286,14 @@ def collect(
         rows = transform_results(results, refs)
         load_metrics(store, rows, (complete_columns(results, refs), revise_from, end))
         stored_keys.update(rows)  # a function's queries may straddle two calls
+        for code, ids in failed_queries(results).items():
+            # The part becomes partial, so its watermark stays and these hours are read again.
+            result.fail(
+                "cloudwatch:GetMetricData",
+                code,
+                f"{len(ids)} metric queries answered {code} after a retry (e.g. {ids[0]});"
+                " their hours keep what was stored and are read again next run",
+            )
     result.items = stored = len(stored_keys)
     result.estimated_cost_usd = requested * PRICE_PER_METRIC_USD
     result.message = f"{len(functions)} functions, {len(queries)} queries, {stored} function-hours"

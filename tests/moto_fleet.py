@@ -56,6 +56,7 @@ def _stat_with_percentiles(self: Statistics, stat: str) -> Any:
 class Fleet:
     endpoint_url: str
     sessions: dict[str, boto3.Session] = field(default_factory=dict)
+    member_role: str = ROLE_ARN.rsplit("/", 1)[1]  # assumed to reach the other accounts
 
     def session(self, account: str = DEFAULT_ACCOUNT) -> boto3.Session:
         # Sessions are cached: each new one loads botocore's models again (slow).
@@ -68,7 +69,7 @@ class Fleet:
         if account == DEFAULT_ACCOUNT:
             return base
         creds = base.client("sts", endpoint_url=self.endpoint_url).assume_role(
-            RoleArn=ROLE_ARN, RoleSessionName="fleet"
+            RoleArn=f"arn:aws:iam::{account}:role/{self.member_role}", RoleSessionName="fleet"
         )["Credentials"]
         return boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],
@@ -205,8 +206,9 @@ def seed_logs(fleet: Fleet, region: str = REGIONS[0]) -> None:
 
 
 @contextmanager
-def running_fleet(functions_per_target: int) -> Iterator[Fleet]:
-    """A seeded fleet behind a fresh in-process moto server on 127.0.0.1."""
+def moto_cloud() -> Iterator[str]:
+    """A fresh, empty in-process moto server on 127.0.0.1 (its endpoint URL), with dummy
+    credentials in the environment and percentile statistics patched in."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Statistics, "get_statistics_for_type", _stat_with_percentiles)
         for key, value in {
@@ -222,20 +224,28 @@ def running_fleet(functions_per_target: int) -> Iterator[Fleet]:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
-        fleet = Fleet(f"http://{host}:{port}")
+        endpoint = f"http://{host}:{port}"
         # moto's backends are process-wide: start from an empty cloud.
         urllib.request.urlopen(
-            urllib.request.Request(f"{fleet.endpoint_url}/moto-api/reset", method="POST")
+            urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
         ).close()
         try:
-            for account in (DEFAULT_ACCOUNT, OTHER_ACCOUNT):
-                for region in REGIONS:
-                    seed_target(fleet, account, region, functions_per_target)
-            seed_metrics(fleet)
-            seed_logs(fleet)
-            yield fleet
+            yield endpoint
         finally:
             server.stop()
+
+
+@contextmanager
+def running_fleet(functions_per_target: int) -> Iterator[Fleet]:
+    """A seeded fleet behind a fresh in-process moto server on 127.0.0.1."""
+    with moto_cloud() as endpoint:
+        fleet = Fleet(endpoint)
+        for account in (DEFAULT_ACCOUNT, OTHER_ACCOUNT):
+            for region in REGIONS:
+                seed_target(fleet, account, region, functions_per_target)
+        seed_metrics(fleet)
+        seed_logs(fleet)
+        yield fleet
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from sqlite_utils import Database
 
 import collectors.aws
+import collectors.common
 from collectors import athena
 from collectors.aws import CollectOptions, Store, Target, resolve_targets, run_collection
 from lambdascope.cli import cli
@@ -164,7 +165,7 @@ def athena_hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     """The Athena clients the collector makes, to register hooks on before they are used."""
     made: list[Any] = []
     hooks: list[Any] = []
-    original = collectors.aws.make_client
+    original = collectors.common.make_client
 
     def client(session: Any, service: str, region: str, endpoint_url: str | None) -> Any:
         made_client = original(session, service, region, endpoint_url)
@@ -174,7 +175,7 @@ def athena_hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
             made.append(made_client)
         return made_client
 
-    monkeypatch.setattr(collectors.aws, "make_client", client)
+    monkeypatch.setattr(collectors.common, "make_client", client)
     yield hooks
 
 
@@ -353,7 +354,7 @@ def test_athena_throttled_beyond_retries_or_while_paging_writes_nothing(
     is written; a result that fails on its second page writes none of the first; a query
     whose polling fails is stopped."""
     stubbers: list[Stubber] = []
-    original = collectors.aws.make_client
+    original = collectors.common.make_client
 
     def stubbed(session: Any, service: str, region: str, endpoint_url: str | None) -> Any:
         client = original(session, service, region, endpoint_url)
@@ -410,7 +411,7 @@ def test_athena_throttled_beyond_retries_or_while_paging_writes_nothing(
         return stubber
 
     scripts = [throttled, second_page_fails, polling_throttled]
-    monkeypatch.setattr(collectors.aws, "make_client", stubbed)
+    monkeypatch.setattr(collectors.common, "make_client", stubbed)
     for expected_code in ("TooManyRequestsException", "ThrottlingException", "ThrottlingException"):
         summary = run_collection(inventory_db, options(small_moto_fleet, only=("logs",)), now=NOW)
         assert summary.exit_code == 2

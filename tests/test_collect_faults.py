@@ -19,10 +19,18 @@ from botocore.stub import Stubber
 from click.testing import CliRunner
 from sqlite_utils import Database
 
-import collectors.aws
+import collectors.common
 from collectors.aws import CollectOptions, CredentialsError, run_collection
 from lambdascope.cli import cli
-from tests.moto_fleet import DEFAULT_ACCOUNT, NOW, REGIONS, Fleet, small_moto_fleet
+from tests.moto_fleet import (
+    DEFAULT_ACCOUNT,
+    NOW,
+    OTHER_ACCOUNT,
+    REGIONS,
+    ROLE_ARN,
+    Fleet,
+    small_moto_fleet,
+)
 
 __all__ = ["small_moto_fleet"]
 
@@ -46,14 +54,14 @@ def options(fleet: Fleet, **overrides: Any) -> CollectOptions:
 
 
 def patch_clients(monkeypatch: pytest.MonkeyPatch, prepare: Any) -> None:
-    original = collectors.aws.make_client
+    original = collectors.common.make_client
 
     def make_client(session: Any, service: str, region: str, endpoint_url: Any) -> Any:
         client = original(session, service, region, endpoint_url)
         prepare(client, service, region)
         return client
 
-    monkeypatch.setattr(collectors.aws, "make_client", make_client)
+    monkeypatch.setattr(collectors.common, "make_client", make_client)
 
 
 def test_throttled_listing_is_retried_and_completes(
@@ -162,6 +170,10 @@ def test_expired_credentials_stop_with_one_clear_line(
 def test_credentials_expiring_mid_run_stop_the_run(
     small_moto_fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The default credentials expire after the run started: Lambda rejects them, and so
+    does STS when asked again, so the run stops with one line (nothing half-written)."""
+    sts_clients: list[Any] = []
+
     def prepare(client: Any, service: str, region: str) -> None:
         if service == "lambda":
             stubber = Stubber(client)
@@ -170,6 +182,15 @@ def test_credentials_expiring_mid_run_stop_the_run(
             )
             stubber.activate()
             client._test_stubber = stubber
+        if service == "sts":
+            sts_clients.append(client)
+            if len(sts_clients) > 1:  # the first one resolved the account
+                stubber = Stubber(client)
+                stubber.add_client_error(
+                    "get_caller_identity", service_error_code="ExpiredToken", http_status_code=403
+                )
+                stubber.activate()
+                client._test_stubber = stubber
 
     patch_clients(monkeypatch, prepare)
     with pytest.raises(CredentialsError, match="ExpiredTokenException"):
@@ -177,6 +198,43 @@ def test_credentials_expiring_mid_run_stop_the_run(
     assert db.conn.execute(
         "SELECT COUNT(*) FROM functions WHERE account_id = ?", (DEFAULT_ACCOUNT,)
     ).fetchone() == (0,)
+
+
+def test_credentials_rejected_in_one_account_and_region_fail_that_part_only(
+    small_moto_fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member account that has not enabled a region answers UnrecognizedClientException
+    there; STS still accepts the default credentials, so only that part fails."""
+
+    def prepare(client: Any, service: str, region: str) -> None:
+        if service == "lambda" and region == "eu-west-1":
+            stubber = Stubber(client)
+            stubber.add_client_error(
+                "list_functions",
+                service_error_code="UnrecognizedClientException",
+                service_message="The security token included in the request is invalid.",
+                http_status_code=403,
+            )
+            stubber.activate()
+            client._test_stubber = stubber
+
+    patch_clients(monkeypatch, prepare)
+    opts = options(small_moto_fleet, role_arns=(ROLE_ARN,), only=("inventory",))
+    summary = run_collection(db, opts, now=NOW)
+    statuses = sorted((r.account_id, r.region, r.status) for r in summary.results)
+    assert statuses == [
+        (DEFAULT_ACCOUNT, "eu-west-1", "failed"),
+        (DEFAULT_ACCOUNT, "us-east-1", "ok"),
+        (OTHER_ACCOUNT, "eu-west-1", "failed"),
+        (OTHER_ACCOUNT, "us-east-1", "ok"),
+    ]
+    failed = next(r for r in summary.results if r.status == "failed")
+    assert failed.errors[0]["code"] == "UnrecognizedClientException"
+    assert "region not enabled for this account" in failed.errors[0]["message"]
+    assert db.conn.execute(
+        "SELECT account_id, region, COUNT(*) FROM functions GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall() == [(DEFAULT_ACCOUNT, "us-east-1", 2), (OTHER_ACCOUNT, "us-east-1", 2)]
+    assert summary.exit_code == 2
 
 
 def test_missing_credentials_stop_with_one_clear_line(
@@ -205,3 +263,55 @@ def test_missing_credentials_stop_with_one_clear_line(
         "Error: no AWS credentials found: set a profile (--profile) or the standard AWS"
         " environment variables\n"
     )
+
+
+def test_a_region_the_account_has_not_enabled_is_skipped_with_a_note(
+    small_moto_fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--region eu-west-1 for an account that has not enabled it (an opt-in region stands in
+    for it): Lambda there answers UnrecognizedClientException and ec2:DescribeRegions says
+    not-opted-in, so that account x region is skipped with a note; nothing failed."""
+    original = collectors.common.make_client
+    described: list[Any] = []
+
+    def make_client(session: Any, service: str, region: str, endpoint_url: Any) -> Any:
+        client = original(session, service, region, endpoint_url)
+        member = session.get_credentials().method == "assume-role"
+        if member and service == "lambda" and region == "eu-west-1":
+            stubber = Stubber(client)
+            stubber.add_client_error(
+                "list_functions",
+                service_error_code="UnrecognizedClientException",
+                service_message="The security token included in the request is invalid.",
+                http_status_code=403,
+            )
+            stubber.activate()
+            client._test_stubber = stubber
+        if member and service == "ec2":
+
+            def not_opted_in(parsed: dict[str, Any], params: Any = None, **_: Any) -> None:
+                described.append(parsed)
+                for region_info in parsed.get("Regions", []):
+                    if region_info["RegionName"] == "eu-west-1":
+                        region_info["OptInStatus"] = "not-opted-in"
+
+            client.meta.events.register("after-call.ec2.DescribeRegions", not_opted_in)
+        return client
+
+    monkeypatch.setattr(collectors.common, "make_client", make_client)
+    opts = options(small_moto_fleet, role_arns=(ROLE_ARN,), only=("inventory", "metrics"))
+    summary = run_collection(db, opts, now=NOW)
+
+    statuses = sorted((r.account_id, r.region, r.source, r.status) for r in summary.results)
+    assert statuses == [
+        (account, region, source, "skipped" if skip else "ok")
+        for account in (DEFAULT_ACCOUNT, OTHER_ACCOUNT)
+        for region in sorted(REGIONS)
+        for source in ("inventory", "metrics")
+        for skip in [(account, region) == (OTHER_ACCOUNT, "eu-west-1")]
+    ]
+    assert len(described) == 1  # asked once, after the rejection
+    note = f"{OTHER_ACCOUNT} eu-west-1: region not enabled in this account, skipped"
+    assert summary.notes == [note]
+    assert note in summary.lines()
+    assert summary.exit_code == 0

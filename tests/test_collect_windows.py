@@ -7,14 +7,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 from sqlite_utils import Database
 
-from collectors.aws import (
-    WATERMARK_OVERLAP_S,
-    CollectOptions,
-    Store,
-    Target,
-    resolve_window,
-    save_watermark,
-)
+from collectors.common import CollectOptions, Store, Target
+from collectors.runs import WATERMARK_OVERLAP_S, resolve_window, save_watermark
 from lambdascope.timeutil import to_epoch
 
 NOW = datetime(2026, 3, 10, 12, 40, tzinfo=UTC)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-import collectors.aws
+import collectors.common
 from collectors.aws import CollectOptions, iam_action, resolve_targets, run_collection
 from tests.moto_fleet import NOW, REGIONS, ROLE_ARN, Fleet, small_moto_fleet
 from tests.test_athena_collect import set_athena_transition
@@ -33,13 +33,19 @@ POLICY = Path(__file__).resolve().parents[1] / "docs" / "iam-policy.json"
 FAULT_ONLY = {"logs:StopQuery"}
 
 
-def allowed_actions() -> list[str]:
+READ_ONLY = "LambdascopeReadOnly"  # the member role's policy (and the caller's own account)
+
+
+def allowed_actions(sid: str | None = None) -> list[str]:
+    """The actions of the policy's statements (of one statement with ``sid``)."""
     policy = json.loads(POLICY.read_text())
     actions: list[str] = []
     for statement in policy["Statement"]:
         if statement.get("Sid") in ON_BEHALF:
             continue
         assert statement["Effect"] == "Allow"
+        if sid is not None and statement["Sid"] != sid:
+            continue
         value = statement["Action"]
         actions.extend([value] if isinstance(value, str) else value)
     return actions
@@ -69,25 +75,29 @@ def test_policy_lets_athena_read_the_archive_and_write_results() -> None:
 
 
 @pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
-    seen: set[str] = set()
-    original = collectors.aws.make_client
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[tuple[str, str]]]:
+    """(principal, action) of every call: principal "member" for an assumed role's
+    credentials, "caller" for the default credentials."""
+    seen: set[tuple[str, str]] = set()
+    original = collectors.common.make_client
 
     def recording_client(*args: Any, **kwargs: Any) -> Any:
         client = original(*args, **kwargs)
+        credentials = args[0].get_credentials()
+        principal = "member" if credentials.method == "assume-role" else "caller"
 
         def record(model: Any, **_: Any) -> None:
-            seen.add(iam_action(client, model.name))
+            seen.add((principal, iam_action(client, model.name)))
 
         client.meta.events.register("before-call.*.*", record)
         return client
 
-    monkeypatch.setattr(collectors.aws, "make_client", recording_client)
+    monkeypatch.setattr(collectors.common, "make_client", recording_client)
     yield seen
 
 
 def test_policy_allows_exactly_the_operations_collectors_make(
-    small_moto_fleet: Fleet, db: Database, recorded: set[str]
+    small_moto_fleet: Fleet, db: Database, recorded: set[tuple[str, str]]
 ) -> None:
     base: dict[str, Any] = {
         "regions": REGIONS,
@@ -108,7 +118,7 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     # stopped while the query is queued: StopQueryExecution; then a run to its end
     set_athena_transition(small_moto_fleet, {"progression": "manual", "times": 3})
     try:
-        started = lambda: "athena:StartQueryExecution" in recorded  # noqa: E731
+        started = lambda: ("caller", "athena:StartQueryExecution") in recorded  # noqa: E731
         run_collection(db, CollectOptions(**athena), now=NOW, stop=started)
     finally:
         set_athena_transition(small_moto_fleet, None)
@@ -116,9 +126,22 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     # --all-regions only adds region discovery; resolving the targets makes that call.
     all_regions = {**base, "all_regions": True, "regions": ("us-east-1",)}
     assert len(resolve_targets(CollectOptions(**all_regions))) > 2 * len(REGIONS)
+    # --org-role-name adds the organisation's account list (from the caller) and AssumeRole.
+    org = small_moto_fleet.client("organizations", "us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    org.create_account(AccountName="member", Email="member@example.com")
+    org_options = {**base, "role_arns": (), "org_role_name": "OrganizationAccountAccessRole"}
+    assert len(resolve_targets(CollectOptions(**org_options))) == 2 * len(REGIONS)
 
     actions = allowed_actions()
-    assert sorted(a for a in recorded if not is_allowed(a, actions)) == []
+    assert sorted(a for _, a in recorded if not is_allowed(a, actions)) == []
     # Nothing in the policy that the collectors never call: least privilege. Calls made only
     # on faults moto cannot produce are covered by their own tests (see FAULT_ONLY).
-    assert sorted(actions) == sorted(recorded | FAULT_ONLY)
+    assert sorted(actions) == sorted({a for _, a in recorded} | FAULT_ONLY)
+    # The member role needs only the read-only statement; the caller adds the other two.
+    member = {a for principal, a in recorded if principal == "member"}
+    assert sorted(a for a in member if not is_allowed(a, allowed_actions(READ_ONLY))) == []
+    assert "lambda:ListFunctions" in member and "ec2:DescribeRegions" in member
+    caller_only = {a for _, a in recorded} - set(allowed_actions(READ_ONLY))
+    caller_only -= set(allowed_actions("LambdascopeAthenaQueries"))  # athena mode's own
+    assert sorted(caller_only) == ["organizations:ListAccounts", "sts:AssumeRole"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import threading
@@ -23,6 +24,15 @@ def _utc(value: str | None, flag: str) -> datetime | None:
         return parse_timestamp(value).astimezone(UTC)
     except ValueError:
         raise click.BadParameter(f"not a UTC timestamp: {value!r}", param_hint=flag) from None
+
+
+def _account_ids(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    for value in values:
+        if not re.fullmatch(r"\d{12}", value):
+            raise click.BadParameter(f"not a 12-digit AWS account id: {value!r}")
+    return values
 
 
 class TerminalProgress:
@@ -99,14 +109,38 @@ class TerminalProgress:
 @click.command()
 @click.option("--profile", default=None, help="AWS profile (standard credential chain otherwise).")
 @click.option("--region", "regions", multiple=True, help="Region to collect (repeatable).")
-@click.option("--all-regions", is_flag=True, help="Every region where Lambda is enabled.")
+@click.option(
+    "--all-regions", is_flag=True, help="Every region each account has enabled (asked per account)."
+)
 @click.option(
     "--role-arn", "role_arns", multiple=True, help="Role to assume per account (repeatable)."
 )
 @click.option(
     "--no-default-account",
     is_flag=True,
-    help="With --role-arn: skip the default credentials' own account.",
+    help="With --role-arn or --org-role-name: skip the default credentials' own account.",
+)
+@click.option(
+    "--org-role-name",
+    default=None,
+    help="Collect every ACTIVE account of the AWS organisation through this role"
+    " (e.g. OrganizationAccountAccessRole).",
+)
+@click.option(
+    "--org-exclude",
+    "org_exclude",
+    multiple=True,
+    callback=_account_ids,
+    help="With --org-role-name: skip this account id (repeatable).",
+)
+@click.option("--external-id", default=None, help="ExternalId for every role assumed.")
+@click.option(
+    "--role-duration",
+    "role_duration_s",
+    default=None,
+    type=click.IntRange(900, 43200),
+    help="Seconds each assumed-role session lasts before it is renewed (AWS default 3600;"
+    " at most 3600 when the default credentials are themselves a role).",
 )
 @click.option(
     "--since", default=None, help="Window back from now, e.g. 14d, 36h (default: resume)."
@@ -135,7 +169,13 @@ class TerminalProgress:
 @click.option(
     "--endpoint-url", default=None, help="Endpoint for every AWS service (moto, LocalStack)."
 )
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Accounts, then account x region pairs, collected in parallel.",
+)
 @click.pass_context
 def collect(
     ctx: click.Context,
@@ -144,6 +184,10 @@ def collect(
     all_regions: bool,
     role_arns: tuple[str, ...],
     no_default_account: bool,
+    org_role_name: str | None,
+    org_exclude: tuple[str, ...],
+    external_id: str | None,
+    role_duration_s: int | None,
     since: str | None,
     start: str | None,
     end: str | None,
@@ -164,6 +208,13 @@ def collect(
 
     if since is not None and start is not None:
         raise click.UsageError("use either --since or --start/--end, not both")
+    if org_exclude and not org_role_name:
+        raise click.UsageError("--org-exclude needs --org-role-name")
+    # AssumeRole's documented ExternalId: 2-1,224 characters of [\w+=,.@:/-].
+    if external_id is not None and not re.fullmatch(r"[\w+=,.@:/-]{2,1224}", external_id):
+        raise click.BadParameter(
+            "2 to 1224 letters, digits or +=,.@:/-_ characters", param_hint="--external-id"
+        )
     try:
         since_delta = parse_duration(since) if since else None
     except ValueError as exc:
@@ -184,6 +235,10 @@ def collect(
         all_regions=all_regions,
         role_arns=role_arns,
         include_default_account=not no_default_account,
+        org_role_name=org_role_name,
+        org_exclude=org_exclude,
+        external_id=external_id,
+        role_duration_s=role_duration_s,
         start=_utc(start, "--start"),
         end=_utc(end, "--end"),
         since=since_delta,
@@ -226,6 +281,9 @@ def collect(
     for line in summary.lines():
         click.echo(line)
     if summary.exit_code:
-        failed = ", ".join(f"{r.account_id} {r.region} {r.source}" for r in summary.failed)
+        failed = ", ".join(
+            " ".join(part for part in (r.account_id, r.region, r.source) if part)
+            for r in summary.failed
+        )
         click.echo(f"some parts failed: {failed or 'see above'}", err=True)
         ctx.exit(summary.exit_code)
