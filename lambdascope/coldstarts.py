@@ -14,7 +14,7 @@ from typing import Any
 
 from lambdascope import histogram
 from lambdascope.cost import per_30_days, window_cost
-from lambdascope.rightsizing import MemoryStats, current_usage
+from lambdascope.usage import MemoryStats, current_usage
 
 ERROR_RATE_WARN = 0.01
 THROTTLE_RATE_WARN = 0.10

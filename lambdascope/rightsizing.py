@@ -14,22 +14,18 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any, Literal, Protocol
 
 from sqlite_utils import Database
 
 from lambdascope import histogram, queries
-from lambdascope.cost import (
-    FreeTier,
-    UsageTotals,
-    init_in_billed_ms,
-    per_30_days,
-    share_free_tier,
-    window_cost,
-)
+from lambdascope.cost import FreeTier, per_30_days, share_free_tier, window_cost
 from lambdascope.pricing import MAX_MEMORY_MB, MIN_MEMORY_MB, ONE_VCPU_MB, cpu_share
+from lambdascope.usage import MemoryStats, UsageTotals, current_usage
+
+__all__ = ["MemoryStats", "current_usage"]  # re-exported: the memory report's inputs
 
 Finding = Literal["over-provisioned", "under-provisioned", "optimized", "insufficient-data"]
 Confidence = Literal["low", "medium", "high"]
@@ -70,49 +66,6 @@ class StatsFilter:
     function_names: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     account_ids: tuple[str, ...] = ()
-
-
-@dataclass
-class MemoryStats:
-    """What a function did at one configured memory size in a window (sums and histograms).
-
-    Durations in ms, memory in MB. ``billable_init_ms`` is init time billed on top of the
-    reported billed duration (see lambdascope.cost). Histograms are lambdascope.histogram dicts.
-    """
-
-    function_name: str
-    account_id: str
-    region: str
-    architecture: str | None
-    memory_mb: int
-    invocations: float = 0.0
-    errors: float = 0.0
-    throttles: float = 0.0
-    timeouts: int = 0
-    out_of_memory: int = 0
-    cold_starts: int = 0
-    duration_ms_sum: float = 0.0
-    duration_ms_max: float | None = None
-    billed_duration_ms_sum: float = 0.0
-    init_duration_ms_sum: float = 0.0
-    billable_init_ms: float = 0.0
-    billed_restore_duration_ms_sum: float = 0.0
-    max_memory_used_mb: int | None = None
-    memory_hist: dict[str, int] = field(default_factory=dict)
-    duration_hist: dict[str, int] = field(default_factory=dict)
-    init_hist: dict[str, int] = field(default_factory=dict)
-    runtime: str | None = None
-    timeout_s: int | None = None
-    first_hour: int | None = None
-    last_hour: int | None = None
-    sampled_invocations: int = 0  # invocations with a duration (log-derived rows)
-
-    @property
-    def mean_duration_ms(self) -> float | None:
-        """Mean invoke duration (ms), None without log data."""
-        if self.sampled_invocations <= 0:
-            return None
-        return self.duration_ms_sum / self.sampled_invocations
 
 
 @dataclass(frozen=True)
@@ -424,28 +377,6 @@ def _usage_at(stats: MemoryStats, memory_mb: int, mean_ms: float) -> UsageTotals
     )
 
 
-def current_usage(stats: MemoryStats) -> UsageTotals:
-    """Usage as observed; invocations without log data billed at the mean duration.
-    Init time inside the reported billed duration is marked as such (shown as INIT)."""
-    billed = stats.billed_duration_ms_sum
-    if stats.sampled_invocations and stats.invocations > stats.sampled_invocations:
-        billed *= stats.invocations / stats.sampled_invocations
-    return UsageTotals(
-        invocations=stats.invocations,
-        memory_mb=stats.memory_mb,
-        billed_duration_ms=billed,
-        billable_init_ms=stats.billable_init_ms,
-        billed_restore_duration_ms=stats.billed_restore_duration_ms_sum,
-        init_in_billed_ms=init_in_billed_ms(
-            stats.init_duration_ms_sum,
-            stats.duration_ms_sum,
-            stats.billed_duration_ms_sum,
-            billable_on_top_ms=stats.billable_init_ms,
-            invocations=stats.sampled_invocations,
-        ),
-    )
-
-
 def _confidence(n: int, window_s: float, sigma_note: float) -> Confidence:
     days = window_s / 86400
     if n >= 1000 and days >= 7 and sigma_note < 0.15:
@@ -744,8 +675,9 @@ def read_memory_stats(
     ``window_stats``: the window's ``queries.function_stats`` rows when the caller already
     read them with the memory, duration and init histograms (they are not read again).
     """
-    from lambdascope.cost import billable_init_ms, init_billed_before_the_change
+    from lambdascope.cost import init_billed_before_the_change
     from lambdascope.pricing import default_table
+    from lambdascope.usage import billable_init_ms
 
     if function_ids is not None and not function_ids:
         return []
@@ -754,11 +686,7 @@ def read_memory_stats(
     wanted = WINDOW_HISTOGRAMS if histograms else ()
     if window_stats is None:
         window_stats = queries.function_stats(db, start, end, scope, histograms=wanted)
-    rows = [
-        s
-        for s in window_stats
-        if s.memory_mb and (s.invocations > 0 or s.log_invocations > 0)
-    ]
+    rows = [s for s in window_stats if s.memory_mb and (s.invocations > 0 or s.log_invocations > 0)]
     # The part of the window before the cutoff, where INIT was not billed for most.
     if start < cutoff < end:
         before = {
