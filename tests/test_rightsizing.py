@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from lambdascope import histogram
 from lambdascope.rightsizing import (
     MemoryStats,
+    Policy,
     estimate_tail_mb,
     fit_duration_model,
     power_tuning_input,
@@ -133,8 +134,15 @@ def test_insufficient_data_below_threshold() -> None:
 def test_out_of_memory_is_under_provisioned_even_with_few_invocations() -> None:
     rec = recommend(make_stats(256, [250.0, 256.0, 256.0], oom=2), window_s=DAY)
     assert rec.finding == "under-provisioned"
+    # two of three hit the limit: the need cannot be estimated, one bounded step (1.5x)
     assert rec.recommended_memory_mb == 384
-    assert any("2 out-of-memory errors" in r for r in rec.reasons)
+    assert any("2 out-of-memory errors at 256 MB" in r for r in rec.reasons)
+    assert any("capped at 1.5x" in r for r in rec.reasons)
+    # one error in 62 at 512 MB: one step up, not a leap (was 2,368 MB, 4.6x)
+    one = recommend(make_stats(512, [250.0] * 61 + [512.0], oom=1), window_s=DAY)
+    assert any(r == "1 out-of-memory error at 512 MB" for r in one.reasons)
+    assert one.recommended_memory_mb is not None and 640 <= one.recommended_memory_mb <= 768
+    assert one.monthly_savings_usd > -1.6 * one.current_monthly_cost_usd
 
 
 def test_tail_reaching_configured_memory_is_under_provisioned() -> None:
@@ -212,8 +220,19 @@ def test_recommend_uses_history_and_flags_cpu_risk() -> None:
     rec = recommend(now, [now, before], window_s=14 * DAY)
     assert rec.natural_experiment
     assert rec.finding == "over-provisioned"
-    assert rec.performance_risk
     assert any("fitted on 2 memory sizes" in r for r in rec.reasons)
+    # fully CPU-bound: balanced stays within 1.25x of today's 300 ms (>= 1024 / 1.25 MB)
+    assert rec.strategy == "balanced"
+    assert rec.recommended_memory_mb is not None and 820 <= rec.recommended_memory_mb < 1024
+    assert rec.projected_duration_ms is not None
+    assert rec.projected_duration_ms.expected <= 1.25 * 300.0
+    assert not rec.performance_risk
+    # the cost strategy cuts to the safe size, 5x slower: an honest risk
+    cheap = recommend(now, [now, before], window_s=14 * DAY, policy=Policy("cost"))
+    assert cheap.recommended_memory_mb == rec.strategies["cost"].memory_mb == 192
+    assert cheap.performance_risk
+    assert any("slower than today" in r and "beyond the 1.25x limit" in r for r in cheap.reasons)
+    assert set(rec.strategies) == {"cost", "balanced", "speed"}
 
 
 def test_power_tuning_values_around_recommendation() -> None:
@@ -233,12 +252,12 @@ def test_round_up_memory() -> None:
 
 
 def test_tail_without_headroom_is_under_provisioned() -> None:
-    # tail ~ 495 MB is below 512 MB, but tail + 10 % is not: a larger size, not "optimized"
+    # tail ~ 495 MB is below 512 MB, tail + 10 % is not: no error is coming, so it stays
+    # "optimized" (under-provisioned needs errors or a tail that reaches the size)
     rec = recommend(make_stats(512, [470.0] * 400), window_s=7 * DAY)
     assert rec.estimated_tail_memory_mb is not None and rec.estimated_tail_memory_mb < 512
-    assert rec.finding == "under-provisioned"
-    assert rec.recommended_memory_mb is not None
-    assert rec.recommended_memory_mb >= rec.estimated_tail_memory_mb * 1.1
+    assert rec.finding == "optimized"
+    assert rec.recommended_memory_mb == 512
     assert any("less than 10% headroom" in r for r in rec.reasons)
 
 
@@ -326,9 +345,16 @@ def test_property_recommendation_on_histograms(profile: tuple[MemoryStats, int])
     recommended = rec.recommended_memory_mb
     assert recommended is not None and 128 <= recommended <= 10240
     assert recommended >= min(10240, observed_max)
-    assert rec.estimated_tail_memory_mb is not None
-    # the headroom is never eaten: tail + 10 % fits (up to the 10,240 MB ceiling)
-    assert recommended >= min(10240, rec.estimated_tail_memory_mb * 1.1)
+    if stats.out_of_memory or at_limit:
+        # one bounded step: 1.25x to 2x today's size (64 MB steps, up to the ceiling)
+        assert min(10240, 1.25 * stats.memory_mb) <= recommended
+        assert recommended <= max(round_up_memory(1.5 * stats.memory_mb), 192)
+    else:
+        assert rec.estimated_tail_memory_mb is not None
+        # the estimate is covered, with headroom unless the size was already right
+        assert recommended >= min(10240, rec.estimated_tail_memory_mb)
+        if rec.finding != "optimized":
+            assert recommended >= min(10240, rec.estimated_tail_memory_mb * 1.1)
     if rec.finding == "over-provisioned":
         assert recommended < stats.memory_mb
     elif rec.finding == "optimized":
