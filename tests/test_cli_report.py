@@ -8,6 +8,7 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -154,6 +155,14 @@ def test_memory_json_has_the_documented_keys(fleet: Path) -> None:
         "monthly_savings_usd",
     }
     keys |= {"estimated_tail_memory_mb", "natural_experiment"}  # also documented in README
+    keys |= {
+        "strategy",
+        "strategies",
+        "history",
+        "current_duration_ms",
+        "timeout_s",
+        "current_monthly_cost_usd",
+    }
     assert len(rows) == 3
     for row in rows:
         assert set(row) == keys
@@ -164,6 +173,11 @@ def test_memory_json_has_the_documented_keys(fleet: Path) -> None:
                 option
             )
     by_name = {r["function_name"]: r for r in rows}
+    for row in rows:
+        assert row["strategy"] == "balanced"
+        if row["finding"] != "insufficient-data":
+            assert set(row["strategies"]) == {"cost", "balanced", "speed"}
+            assert row["strategies"]["balanced"]["memory_mb"] == row["recommended_memory_mb"]
     orders = by_name["orders-api"]
     assert orders["finding"] == "over-provisioned"
     assert orders["invocations"] == 960
@@ -775,3 +789,100 @@ def test_p99_memory_used_is_never_above_the_maximum(fleet: Path) -> None:
     assert code == 0
     rows = json.loads(out)
     assert rows and all(r["p99_memory_used_mb"] <= r["max_memory_used_mb"] for r in rows)
+
+
+def test_a_memory_change_mid_window_gives_one_answer_with_history(db_path: Path) -> None:
+    db = open_db(db_path)
+    # 2,048 MB for the first four days, then 512 MB (the current size) for three
+    add_hours(
+        db,
+        "resize",
+        memory_mb=2048,
+        hours=96,
+        per_hour=10,
+        memory_used=(150, 180),
+        duration_ms=200.0,
+        first_hour_offset=72,
+    )
+    add_hours(
+        db,
+        "resize",
+        memory_mb=512,
+        hours=72,
+        per_hour=10,
+        memory_used=(150, 185),
+        duration_ms=300.0,
+        seed=2,
+    )
+    db.conn.close()
+    for fmt in ("json", "csv"):
+        code, out, _ = run(db_path, "report", "memory", "--until", UNTIL, "--format", fmt)
+        assert code == 0
+        rows = json.loads(out) if fmt == "json" else list(csv.DictReader(io.StringIO(out)))
+        assert [r["function_name"] for r in rows] == ["resize"]
+    (row,) = json.loads(run(db_path, "report", "memory", "--until", UNTIL)[1])
+    assert row["memory_mb"] == 512  # the size it runs with now
+    assert row["invocations"] == 720
+    assert [h["memory_mb"] for h in row["history"]] == [2048]
+    earlier = row["history"][0]
+    assert earlier["invocations"] == 960 and earlier["max_memory_used_mb"] >= 150
+    assert earlier["last_seen"] == "2025-12-28T23:00:00Z"  # its last hour, 73 h before the end
+    assert row["natural_experiment"]
+    code, md, _ = run(db_path, "report", "memory", "--until", UNTIL, "--format", "md")
+    assert "2048 MB" in md
+
+
+def test_strategies_and_their_limits(db_path: Path) -> None:
+    db = open_db(db_path)
+    # fully CPU-bound: 600 ms at 512 MB before, 300 ms at 1,024 MB now; needs ~200 MB
+    add_hours(
+        db,
+        "crunch",
+        memory_mb=512,
+        hours=48,
+        per_hour=20,
+        memory_used=(150, 180),
+        duration_ms=600.0,
+        first_hour_offset=48,
+    )
+    add_hours(
+        db,
+        "crunch",
+        memory_mb=1024,
+        hours=48,
+        per_hour=20,
+        memory_used=(150, 180),
+        duration_ms=300.0,
+        seed=2,
+    )
+    db.conn.close()
+
+    def answer(*args: str) -> dict[str, Any]:
+        code, out, err = run(db_path, "report", "memory", "--until", UNTIL, *args)
+        assert code == 0, err
+        (row,) = json.loads(out)
+        return dict(row)
+
+    balanced = answer()
+    cost = answer("--strategy", "cost")
+    speed = answer("--strategy", "speed", "--max-cost-increase", "50%")
+    loose = answer("--max-slowdown", "2x")
+    assert balanced["strategy"] == "balanced" and cost["strategy"] == "cost"
+    # balanced: within 1.25x of today's 300 ms; cost: the cheapest safe size, flagged
+    assert balanced["projected_duration_ms"]["expected"] <= 1.25 * 300 * 1.01
+    assert not balanced["performance_risk"]
+    assert cost["recommended_memory_mb"] < balanced["recommended_memory_mb"] < 1024
+    assert cost["performance_risk"]
+    assert any("slower than today" in r for r in cost["reasons"])
+    assert loose["recommended_memory_mb"] < balanced["recommended_memory_mb"]
+    # speed: faster than today, at most +50 % cost
+    assert speed["recommended_memory_mb"] > 1024
+    assert speed["projected_duration_ms"]["expected"] < 300
+    assert (
+        speed["strategies"]["speed"]["monthly_cost_usd"] <= 1.5 * speed["current_monthly_cost_usd"]
+    )
+    # every answer names what the other strategies would pick
+    assert balanced["strategies"]["cost"]["memory_mb"] == cost["recommended_memory_mb"]
+    for bad in (("--max-slowdown", "0.5"), ("--max-cost-increase", "lots")):
+        code, _, err = run(db_path, "report", "memory", "--until", UNTIL, *bad)
+        assert code == 2 and "Traceback" not in err and bad[0] in err
