@@ -273,7 +273,9 @@ def _quantile_variance(p: float) -> float:
     return p * (1.0 - p) / _NORMAL.pdf(z) ** 2
 
 
-def _log_normal_bound(hist: dict[str, int], n: int, p_high: float) -> tuple[float, float]:
+def _log_normal_bound(
+    hist: dict[str, int], n: int, p_high: float, confidence_z: float = CONFIDENCE_Z
+) -> tuple[float, float]:
     """One-sided 95 % upper bound (MB) of the 99.99th percentile from a log-normal fitted
     on the median and the ``p_high`` quantile, and the fitted sigma.
 
@@ -296,10 +298,12 @@ def _log_normal_bound(hist: dict[str, int], n: int, p_high: float) -> tuple[floa
         + 2.0 * c * (1.0 - c) * covariance
     )
     standard_error = sigma * math.sqrt(max(variance, 0.0) / n)
-    return math.exp(math.log(p50) + TAIL_Z * sigma + CONFIDENCE_Z * standard_error), sigma
+    return math.exp(math.log(p50) + TAIL_Z * sigma + confidence_z * standard_error), sigma
 
 
-def _exponential_tail_bound(hist: dict[str, int], n: int) -> float:
+def _exponential_tail_bound(
+    hist: dict[str, int], n: int, confidence_z: float = CONFIDENCE_Z
+) -> float:
     """One-sided 95 % upper bound (MB) of the 99.99th percentile assuming an exponential
     tail above the 90th percentile (peaks over threshold: the mean excess at its one-sided
     95 % bound). Covers gamma-like tails that a log-normal fit on quantiles misses."""
@@ -316,12 +320,14 @@ def _exponential_tail_bound(hist: dict[str, int], n: int) -> float:
     # exact bound for an exponential mean: 2k * mean / mean ~ chi-square(2k); its lower
     # 5 % point by the Wilson-Hilferty approximation
     nu = 2.0 * k
-    chi2_low = nu * (1.0 - 2.0 / (9.0 * nu) - CONFIDENCE_Z * math.sqrt(2.0 / (9.0 * nu))) ** 3
+    chi2_low = nu * (1.0 - 2.0 / (9.0 * nu) - confidence_z * math.sqrt(2.0 / (9.0 * nu))) ** 3
     upper = mean_excess * nu / max(chi2_low, 1e-9)
     return threshold + upper * math.log((k / n) / TAIL_PROBABILITY)
 
 
-def estimate_tail_mb(memory_hist: dict[str, int], observed_max: float | None) -> tuple[float, str]:
+def estimate_tail_mb(
+    memory_hist: dict[str, int], observed_max: float | None, confidence_z: float = CONFIDENCE_Z
+) -> tuple[float, str]:
     """Upper bound (MB) for the 99.99th percentile of future invocations' memory use.
 
     The largest of: one-sided 95 % bounds from a log-normal fitted on the upper half of
@@ -335,14 +341,15 @@ def estimate_tail_mb(memory_hist: dict[str, int], observed_max: float | None) ->
     of 20-40 % above the true value at a few hundred samples (less with more); tails
     heavier than exponential (memory growing as a power law of the payload) cannot be
     bounded from a few hundred samples. Returns the value and a one-line explanation.
+    ``confidence_z`` 0 gives the central estimate instead of the upper bound.
     """
     n = histogram.count(memory_hist)
     top = float(observed_max or 0.0)
     if n < 2 or not histogram.quantile(memory_hist, 0.5):
         return top, f"tail = observed max {top:.0f} MB (only {n} samples)"
     p50 = histogram.quantile(memory_hist, 0.5) or 0.0
-    ln90, sigma90 = _log_normal_bound(memory_hist, n, 0.90)
-    ln99, sigma = _log_normal_bound(memory_hist, n, 0.99)
+    ln90, sigma90 = _log_normal_bound(memory_hist, n, 0.90, confidence_z)
+    ln99, sigma = _log_normal_bound(memory_hist, n, 0.99, confidence_z)
     candidates = {
         "log-normal fit on the median and p90": ln90,
         "log-normal fit on the median and p99": ln99,
@@ -355,7 +362,9 @@ def estimate_tail_mb(memory_hist: dict[str, int], observed_max: float | None) ->
             if _max_contradicts(p50, fit_sigma, top, n):
                 rejected.append(name.removeprefix("log-normal fit on "))
                 del candidates[name]
-        candidates["exponential tail above p90"] = _exponential_tail_bound(memory_hist, n)
+        candidates["exponential tail above p90"] = _exponential_tail_bound(
+            memory_hist, n, confidence_z
+        )
     method = max(candidates, key=lambda k: candidates[k])
     tail = candidates[method] * HISTOGRAM_ERROR
     if tail < top:
@@ -607,11 +616,17 @@ def assess_memory(
         sizes = ", ".join(f"{s.memory_mb} MB" for s in earlier)
         reasons.append(f"memory use at the earlier sizes ({sizes}) counted as evidence")
     safe = max(round_up_memory(tail * (1 + HEADROOM)), min(MAX_MEMORY_MB, math.ceil(observed_max)))
+    # under-provisioned when the central estimate reaches the size (more likely than not);
+    # the safe size itself comes from the upper bound
+    central, _ = estimate_tail_mb(merged, observed_max, confidence_z=0.0)
     finding: Finding
-    if tail >= stats.memory_mb:
+    if central >= stats.memory_mb:
         finding = "under-provisioned"
         safe = max(safe, round_up_memory(stats.memory_mb + 1))
-        reasons.append(f"estimated tail {tail:.0f} MB reaches the configured {stats.memory_mb} MB")
+        reasons.append(
+            f"estimated tail {central:.0f} MB (upper bound {tail:.0f} MB) reaches the"
+            f" configured {stats.memory_mb} MB"
+        )
         if safe >= MAX_MEMORY_MB:
             reasons.append("already at or near the 10,240 MB maximum")
     elif stats.memory_mb - safe > OPTIMIZED_STEPS * STEP_MB:
@@ -622,7 +637,12 @@ def assess_memory(
         )
     else:
         finding = "optimized"
-        if safe > stats.memory_mb:
+        if tail >= stats.memory_mb:
+            reasons.append(
+                f"configured {stats.memory_mb} MB covers the estimated tail {central:.0f} MB;"
+                f" its upper bound {tail:.0f} MB does not fit: watch for out-of-memory errors"
+            )
+        elif safe > stats.memory_mb:
             reasons.append(
                 f"configured {stats.memory_mb} MB covers the estimated tail, with less than"
                 f" {HEADROOM:.0%} headroom"
