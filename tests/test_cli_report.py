@@ -886,3 +886,38 @@ def test_strategies_and_their_limits(db_path: Path) -> None:
     for bad in (("--max-slowdown", "0.5"), ("--max-cost-increase", "lots")):
         code, _, err = run(db_path, "report", "memory", "--until", UNTIL, *bad)
         assert code == 2 and "Traceback" not in err and bad[0] in err
+
+
+def test_cold_starts_warn_only_when_they_cost_latency_or_money(db_path: Path) -> None:
+    db = open_db(db_path)
+    # 5 % cold starts of 20 ms on 2 s requests: 0.05 % more latency, nothing to act on
+    add_hours(
+        db,
+        "cheap-inits",
+        memory_mb=512,
+        hours=24,
+        per_hour=20,
+        memory_used=(100, 120),
+        duration_ms=2000.0,
+        cold_per_hour=1,
+        init_ms=20.0,
+    )
+    # 5 % cold starts of 900 ms on 50 ms requests: +90 % mean latency
+    add_hours(
+        db,
+        "slow-inits",
+        memory_mb=512,
+        hours=24,
+        per_hour=20,
+        memory_used=(100, 120),
+        duration_ms=50.0,
+        cold_per_hour=1,
+        init_ms=900.0,
+        seed=2,
+    )
+    db.conn.close()
+    _, out, _ = run(db_path, "report", "cold-starts", "--until", UNTIL)
+    warnings = {r["function_name"]: r["warnings"] for r in json.loads(out)}
+    assert not any("cold starts" in w for w in warnings["cheap-inits"])
+    (warning,) = [w for w in warnings["slow-inits"] if "cold starts" in w]
+    assert warning.startswith("cold starts 5.0% of invocations add 90% to the mean latency")
