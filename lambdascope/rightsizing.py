@@ -371,7 +371,7 @@ def estimate_tail_mb(
         tail, method = top, "observed max"
     p99 = histogram.quantile(memory_hist, 0.99, top or None) or 0.0
     dropped = (
-        f"; log-normal fits on the {' and '.join(rejected)} dropped: the observed max"
+        f"; log-normal fits on {' and '.join(rejected)} dropped: the observed max"
         f" {top:.0f} MB is far below what they predict for {n} samples"
         if rejected
         else ""
@@ -558,7 +558,7 @@ def oom_step_mb(stats: MemoryStats) -> tuple[int, float | None, str]:
         size,
         tail,
         (
-            f"{_plural(k, 'invocation')} of {n:,} hit the configured {limit} MB: the need is above"
+            f"{k:,} of {n:,} invocations hit the configured {limit} MB: the need is above"
             f" it, by how much the errors do not say; {how}; step up to {size} MB"
             + (capped if target >= ceiling else "")
         ),
@@ -649,8 +649,10 @@ def assess_memory(
             )
         else:
             reasons.append(
-                f"configured {stats.memory_mb} MB is within {OPTIMIZED_STEPS * STEP_MB} MB of"
-                f" the safe size {safe} MB"
+                f"configured {stats.memory_mb} MB is the safe size"
+                if safe == stats.memory_mb
+                else f"configured {stats.memory_mb} MB is within {OPTIMIZED_STEPS * STEP_MB} MB"
+                f" of the safe size {safe} MB"
             )
         safe = stats.memory_mb
     if samples < invocations:

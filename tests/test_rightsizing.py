@@ -394,3 +394,16 @@ def test_property_recommendation_bounds(
     for o in rec.options:
         assert o.projected_cost_usd >= 0
         assert 128 <= o.memory_mb <= 10240
+
+
+def test_reasons_read_as_sentences() -> None:
+    rng = random.Random(12)
+    # a plateau: the observed max rejects the log-normal fits (named once, no "the the")
+    used = [min(rng.lognormvariate(math.log(200), 0.3), 260.0) for _ in range(5000)]
+    rec = recommend(make_stats(1024, used), window_s=14 * DAY)
+    text = " ".join(rec.reasons)
+    assert "dropped" in text
+    assert "the the" not in text
+    one = recommend(make_stats(512, [250.0] * 61 + [512.0], oom=1), window_s=DAY)
+    assert "1 out-of-memory errors" not in " ".join(one.reasons)
+    assert any(r.startswith("1 of 62 invocations hit the configured 512 MB") for r in one.reasons)
