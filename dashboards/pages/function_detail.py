@@ -145,8 +145,36 @@ def recommendation_block(recs: list[rightsizing.Recommendation]) -> html.Div:
                     className="text-muted small",
                 )
             )
+        if rec.strategies:
+            picks = " · ".join(
+                f"{name}: {fmt.megabytes(choice.memory_mb)}"
+                + (f" ({choice.slowdown:.2f}x duration)" if choice.slowdown else "")
+                for name, choice in rec.strategies.items()
+            )
+            risk = " · performance risk" if rec.performance_risk else ""
+            summary.append(
+                html.Div(
+                    f"Strategy {rec.strategy}{risk}. Each strategy picks {picks}",
+                    className="small",
+                    id="function-strategies",
+                )
+            )
         if rec.reasons:
             summary.append(html.Div("; ".join(rec.reasons), className="small"))
+        if rec.history:
+            summary.append(
+                html.Div(
+                    "Earlier sizes: "
+                    + "; ".join(
+                        f"{fmt.megabytes(h.memory_mb)} until {(h.last_seen or '?')[:10]}"
+                        f" ({fmt.number(h.invocations)} invocations, max used"
+                        f" {fmt.megabytes(h.max_memory_used_mb)})"
+                        for h in rec.history
+                    ),
+                    className="small text-muted",
+                    id="function-history",
+                )
+            )
         options = [o.as_dict() for o in rec.options]
         blocks.append(html.Div([html.Div(summary), _options_table(options)]))
     return html.Div(blocks, id="function-recommendation")
