@@ -251,7 +251,10 @@ def test_html_report_is_self_contained_and_escapes_names(fleet: Path, tmp_path: 
     assert "\\u0026lt;script\\u0026gt;alert(1)\\u0026lt;\\u002fscript\\u0026gt;" in text
     assert "<script src=" not in text and "<link" not in text  # nothing fetched
     assert len(text) > 1_000_000  # plotly.js is inlined
-    assert "Plotly.newPlot('chart-0'" in text and "Plotly.newPlot('chart-1'" in text
+    assert "Plotly.newPlot('memory-savings'" in text and "Plotly.newPlot('memory-scatter'" in text
+    # human headers, units, each function's details folded under its row
+    assert "<th>Memory now → recommended</th>" in text and "max_memory_used_mb" not in text
+    assert text.count('<tr class="fn">') == 3 and text.count("<details>") == 3
 
 
 @pytest.mark.parametrize("kind", ["cost", "cold-starts", "stale"])
