@@ -450,3 +450,17 @@ INSERT OR IGNORE INTO rollup_dirty
 SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_facts
 UNION SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_metrics
 """
+
+
+@migrations(name="0008_rightsizing2")
+def _m0008_rightsizing2(db: Database) -> None:
+    """Lambda Managed Instances: the capacity provider a function runs on (None: on-demand
+    Lambda), its memory per vCPU (GiB) and requests per execution environment."""
+    _run_script(
+        db,
+        """
+ALTER TABLE functions ADD COLUMN capacity_provider_arn TEXT;
+ALTER TABLE functions ADD COLUMN memory_gib_per_vcpu REAL;
+ALTER TABLE functions ADD COLUMN max_concurrency_per_environment INTEGER;
+""",
+    )

@@ -15,6 +15,7 @@ Units: MB, milliseconds, USD; ``start``/``end`` are epoch seconds (UTC, end excl
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,9 @@ from lambdascope.usage import MemoryStats, UsageTotals, current_usage
 
 __all__ = ["MemoryStats", "current_usage"]  # re-exported: the memory report's inputs
 
-Finding = Literal["over-provisioned", "under-provisioned", "optimized", "insufficient-data"]
+Finding = Literal[
+    "over-provisioned", "under-provisioned", "optimized", "insufficient-data", "managed-instances"
+]
 Confidence = Literal["low", "medium", "high"]
 
 DEFAULT_MIN_INVOCATIONS = 50
@@ -862,7 +865,11 @@ def recommend(
     today_ms = stats.mean_duration_ms or 0.0
     current = _current_cost(stats, window_s, free_tier)
     model, points = _duration_model(stats, history or [])
-    need = assess_memory(stats, earlier, min_invocations=min_invocations)
+    need = (
+        _managed_instances(stats)
+        if stats.capacity_provider_arn
+        else assess_memory(stats, earlier, min_invocations=min_invocations)
+    )
     p99 = histogram.quantile(stats.memory_hist, 0.99, stats.max_memory_used_mb)
     values: dict[str, Any] = {
         "function_name": stats.function_name,
@@ -895,7 +902,10 @@ def recommend(
         "timeout_s": stats.timeout_s,
         "current_monthly_cost_usd": per_30_days(current, window_s),
     }
-    no_reports = stats.sampled_invocations <= 0 and need.finding != "under-provisioned"
+    no_reports = stats.sampled_invocations <= 0 and need.finding in (
+        "over-provisioned",
+        "optimized",
+    )
     if need.safe_mb is None or no_reports:
         if need.safe_mb is not None:
             values["finding"] = "insufficient-data"
@@ -961,6 +971,25 @@ def recommend(
         strategies={name: _choice(option, today_ms) for name, option in picks.items()},
     )
     return Recommendation(**values)
+
+
+def _managed_instances(stats: MemoryStats) -> MemoryNeed:
+    """Lambda Managed Instances: no per-invocation memory advice (several requests share
+    an execution environment; memory is set as GiB per vCPU of the capacity provider)."""
+    return MemoryNeed(
+        "managed-instances",
+        None,
+        None,
+        stats.max_memory_used_mb,
+        (
+            f"runs on Lambda Managed Instances (capacity provider {stats.capacity_provider_arn}):"
+            " its compute is billed by the capacity provider's EC2 instances (on-demand price"
+            " plus a management fee), not per GB-second, so only its requests are priced here",
+            "several requests share each execution environment and memory is set as GiB per"
+            " vCPU: size the capacity provider from its CPU and memory utilisation, not from"
+            " per-invocation memory use",
+        ),
+    )
 
 
 def _duration_model(
@@ -1117,6 +1146,7 @@ def read_memory_stats(
         before = {(s.function_id, s.memory_mb): s for s in rows}
     else:
         before = {}
+    managed = _capacity_providers(db)
     out: list[MemoryStats] = []
     for s in rows:
         always = init_billed_before_the_change(s.package_type, s.runtime)
@@ -1155,9 +1185,23 @@ def read_memory_stats(
                 first_hour=s.first_seen,
                 last_hour=s.last_seen,
                 sampled_invocations=s.log_invocations,
+                capacity_provider_arn=managed.get(s.function_id),
             )
         )
     return out
+
+
+def _capacity_providers(db: Database) -> dict[int, str]:
+    """Function id -> capacity provider ARN for functions on Lambda Managed Instances
+    (empty for a store from before the column existed, opened read-only)."""
+    try:
+        rows = db.conn.execute(
+            "SELECT id, capacity_provider_arn FROM functions"
+            " WHERE capacity_provider_arn IS NOT NULL"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    return {int(fid): str(arn) for fid, arn in rows}
 
 
 def current_configuration(sizes: Sequence[MemoryStats]) -> MemoryStats:

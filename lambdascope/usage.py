@@ -45,6 +45,7 @@ class MemoryStats:
     first_hour: int | None = None
     last_hour: int | None = None
     sampled_invocations: int = 0  # invocations with a duration (log-derived rows)
+    capacity_provider_arn: str | None = None  # Lambda Managed Instances: no GB-second billing
 
     @property
     def mean_duration_ms(self) -> float | None:
@@ -123,7 +124,13 @@ def init_in_billed_ms(
 
 def current_usage(stats: MemoryStats) -> UsageTotals:
     """Usage as observed; invocations without log data billed at the mean duration.
-    Init time inside the reported billed duration is marked as such (shown as INIT)."""
+    Init time inside the reported billed duration is marked as such (shown as INIT).
+    A function on Lambda Managed Instances pays requests only: its compute is billed by
+    its capacity provider's EC2 instances, not per GB-second."""
+    if stats.capacity_provider_arn:
+        return UsageTotals(
+            invocations=stats.invocations, memory_mb=stats.memory_mb, billed_duration_ms=0.0
+        )
     billed = stats.billed_duration_ms_sum
     if stats.sampled_invocations and stats.invocations > stats.sampled_invocations:
         billed *= stats.invocations / stats.sampled_invocations

@@ -924,3 +924,27 @@ def test_cold_starts_warn_only_when_they_cost_latency_or_money(db_path: Path) ->
     assert not any("cold starts" in w for w in warnings["cheap-inits"])
     (warning,) = [w for w in warnings["slow-inits"] if "cold starts" in w]
     assert warning.startswith("cold starts 5.0% of invocations add 90% to the mean latency")
+
+
+def test_lambda_managed_instances_get_request_prices_and_no_memory_advice(db_path: Path) -> None:
+    db = open_db(db_path)
+    fid = add_hours(
+        db, "on-instances", memory_mb=2048, hours=48, per_hour=20, memory_used=(150, 200)
+    )
+    provider = "arn:aws:lambda:us-east-1:111111111111:capacity-provider:fleet-a"
+    with db.conn:  # what the inventory stores for a function with a CapacityProviderConfig
+        db.conn.execute(
+            "UPDATE functions SET capacity_provider_arn = ?, memory_gib_per_vcpu = 4 WHERE id = ?",
+            (provider, fid),
+        )
+    db.conn.close()
+    _, out, _ = run(db_path, "report", "memory", "--until", UNTIL)
+    (row,) = json.loads(out)
+    assert row["finding"] == "managed-instances"
+    assert row["recommended_memory_mb"] is None and row["options"] == []
+    assert any("billed by the capacity provider's EC2 instances" in r for r in row["reasons"])
+    assert row["current_cost_usd"] == pytest.approx(960 * 0.2 / 1e6)  # requests only
+    _, out, _ = run(db_path, "report", "cost", "--until", UNTIL)
+    (cost,) = json.loads(out)
+    assert cost["duration_usd"] == 0 and cost["init_usd"] == 0
+    assert cost["total_usd"] == pytest.approx(960 * 0.2 / 1e6, abs=1e-6)

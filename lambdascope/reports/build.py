@@ -50,6 +50,7 @@ FINDING_ORDER = {
     "over-provisioned": 1,
     "optimized": 2,
     "insufficient-data": 3,
+    "managed-instances": 4,
 }
 
 
@@ -57,7 +58,7 @@ def rank_key(row: dict[str, Any]) -> tuple[Any, ...]:
     """What to do first: under-provisioned (most out-of-memory errors first), then the
     largest savings, then the rest by name."""
     return (
-        FINDING_ORDER.get(row.get("finding") or "", 4),
+        FINDING_ORDER.get(row.get("finding") or "", 5),
         -(row.get("out_of_memory_errors") or 0),
         -(row.get("monthly_savings_usd") or 0.0),
         row.get("function_name") or "",

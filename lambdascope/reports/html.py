@@ -128,7 +128,9 @@ FINDING_COLOURS = {
     "over-provisioned": "#d68910",
     "optimized": "#1e8449",
     "insufficient-data": "#7b8794",
+    "managed-instances": "#3e6fb0",
 }
+MAIN = ("under-provisioned", "over-provisioned", "optimized")
 _MEMORY_HEADERS = (
     ("#", "4%"),
     ("Function", "22%"),
@@ -177,7 +179,7 @@ def _kpis(rows: list[dict[str, Any]]) -> str:
         (_usd(savings), "potential savings / 30 days"),
         (_usd(cost), "cost now / 30 days"),
         (f"{len(rows):,}", "functions"),
-    ] + [(f"{counts.get(k, 0):,}", k) for k in FINDING_COLOURS]
+    ] + [(f"{counts.get(k, 0):,}", k) for k in FINDING_COLOURS if counts.get(k) or k in MAIN]
     return (
         '<div class="kpis" id="memory-kpis">'
         + "".join(
