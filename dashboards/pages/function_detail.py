@@ -212,6 +212,14 @@ def _config_table(fn: dict[str, Any]) -> html.Table:
         ("Last modified", iso(fn.get("last_modified")) or "—"),
         ("Last seen", iso(fn.get("last_seen")) or "—"),
     ]
+    if fn.get("capacity_provider_arn"):
+        per_vcpu = fn.get("memory_gib_per_vcpu")
+        rows += [
+            ("Runs on", "Lambda Managed Instances"),
+            ("Capacity provider", fn["capacity_provider_arn"]),
+            ("Memory per vCPU", f"{per_vcpu:g} GiB" if per_vcpu else "—"),
+            ("Compute billing", "the capacity provider's EC2 instances, not per GB-second"),
+        ]
     return html.Table(
         [html.Tr([html.Td(k, className="text-muted"), html.Td(str(v))]) for k, v in rows],
         className="config-table",
