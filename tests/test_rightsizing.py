@@ -407,3 +407,38 @@ def test_reasons_read_as_sentences() -> None:
     one = recommend(make_stats(512, [250.0] * 61 + [512.0], oom=1), window_s=DAY)
     assert "1 out-of-memory errors" not in " ".join(one.reasons)
     assert any(r.startswith("1 of 62 invocations hit the configured 512 MB") for r in one.reasons)
+
+
+def test_a_deep_cut_projected_far_slower_is_a_performance_risk() -> None:
+    rng = random.Random(14)
+    stats = make_stats(1024, [rng.uniform(50, 60) for _ in range(2000)])
+    cheap = recommend(stats, window_s=14 * DAY, policy=Policy("cost"))
+    assert cheap.recommended_memory_mb == 128
+    assert cheap.projected_duration_ms is not None
+    assert cheap.projected_duration_ms.expected == pytest.approx(450.0)  # 4.5x today's 100 ms
+    assert cheap.performance_risk
+    assert any("4.5x slower than today" in r for r in cheap.reasons)
+    # the default keeps the expected duration within 1.25x: no risk, a smaller cut
+    balanced = recommend(stats, window_s=14 * DAY)
+    # midpoint of I/O- and CPU-bound: (1 + 1024 / m) / 2 <= 1.25 -> m >= 683 -> 704 MB
+    assert balanced.recommended_memory_mb == 704
+    assert not balanced.performance_risk
+    assert balanced.strategies["cost"].memory_mb == 128
+
+
+def test_a_projected_p99_near_the_timeout_is_a_performance_risk() -> None:
+    stats = make_stats(1024, [100.0] * 400, durations=[2500.0] * 400)
+    stats.timeout_s = 3  # p99 2.5 s today: at 1.25x it would pass 90 % of 3 s
+    rec = recommend(stats, window_s=7 * DAY, policy=Policy("cost", max_slowdown=10.0))
+    assert rec.performance_risk
+    assert any("90% of the 3 s timeout" in r for r in rec.reasons)
+
+
+def test_power_tuning_after_out_of_memory_errors_tries_the_sizes_in_between() -> None:
+    rec = recommend(make_stats(512, [250.0] * 61 + [512.0], oom=1), window_s=DAY)
+    payload = power_tuning_input(rec)
+    assert rec.recommended_memory_mb is not None
+    values = payload["powerValues"]
+    assert min(values) > 512 and rec.recommended_memory_mb in values
+    assert any(512 < v < rec.recommended_memory_mb for v in values)
+    assert payload["strategy"] == rec.strategy == "balanced"
