@@ -948,3 +948,18 @@ def test_lambda_managed_instances_get_request_prices_and_no_memory_advice(db_pat
     (cost,) = json.loads(out)
     assert cost["duration_usd"] == 0 and cost["init_usd"] == 0
     assert cost["total_usd"] == pytest.approx(960 * 0.2 / 1e6, abs=1e-6)
+
+
+def test_memory_reports_rank_what_to_do_first_in_every_format(fleet: Path) -> None:
+    _, out, _ = run(fleet, "report", "memory", "--until", UNTIL)
+    rows = json.loads(out)
+    # under-provisioned (most out-of-memory errors first), then the largest savings
+    assert rows[0]["function_name"] == "thumbs"
+    assert rows[0]["finding"] == "under-provisioned"
+    savings = [r["monthly_savings_usd"] for r in rows if r["finding"] == "over-provisioned"]
+    assert savings == sorted(savings, reverse=True)
+    _, md, _ = run(fleet, "report", "memory", "--until", UNTIL, "--format", "md")
+    table = [line for line in md.splitlines() if line.startswith("| ")][1:]
+    names = [line.split(" | ")[0].removeprefix("| ") for line in table]
+    assert names == [r["function_name"].replace("<", "\\<").replace(">", "\\>") for r in rows]
+    assert "- first: give more memory to 1 under-provisioned function (thumbs first)" in md
