@@ -478,6 +478,12 @@ def _usage_at(stats: MemoryStats, memory_mb: int, mean_ms: float) -> UsageTotals
     )
 
 
+def _spread(stats: MemoryStats, p99: float | None) -> float:
+    """Log-scale spread of memory use from its median and p99 (0 when unknown)."""
+    median = histogram.quantile(stats.memory_hist, 0.5)
+    return math.log(p99 / median) / UPPER_HALF_Z if p99 and median else 0.0
+
+
 def _confidence(n: int, window_s: float, sigma_note: float) -> Confidence:
     days = window_s / 86400
     if n >= 1000 and days >= 7 and sigma_note < 0.15:
@@ -922,28 +928,12 @@ def recommend(
     keep = stats.memory_mb if need.finding == "optimized" else None
     picks = choose(options, today_ms=today_ms, today_usd=current, policy=policy, keep_mb=keep)
     chosen = picks[policy.strategy]
-    if (
-        policy.strategy == "speed"
-        and chosen is picks["cost"]
-        and chosen.projected_cost_usd > (current * (1 + policy.max_cost_increase))
-    ):
-        reasons.append(
-            f"no safe size within +{policy.max_cost_increase:.0%} of today's cost: the cheapest"
-            " safe size"
-        )
-    cheapest = picks["cost"]
-    if policy.strategy == "balanced" and chosen.memory_mb > cheapest.memory_mb and today_ms:
-        slower = cheapest.projected_duration_ms.expected / today_ms
-        reasons.append(
-            f"balanced picks {chosen.memory_mb} MB: {cheapest.memory_mb} MB (the cost"
-            f" strategy) is projected {slower:.1f}x slower, beyond the"
-            f" {policy.max_slowdown:g}x limit"
-        )
+    reasons += _strategy_reasons(picks, policy, today_ms, current)
     risky, why = assess_risk(stats, chosen, policy, today_ms)
     reasons += why
     recommended = chosen.memory_mb
     ranked = _rank(options, picks, stats.memory_mb, need.finding)
-    if arch != "arm64":
+    if arch != "arm64":  # the Graviton what-if at the recommended size
         what_if = project_options(
             stats,
             [recommended],
@@ -953,15 +943,11 @@ def recommend(
             architecture="arm64",
         )[0]
         ranked.append(Option(len(ranked) + 1, *_fields(what_if)))
-    sigma = 0.0
-    median = histogram.quantile(stats.memory_hist, 0.5)
-    if p99 and median:
-        sigma = math.log(p99 / median) / UPPER_HALF_Z
     savings = current - chosen.projected_cost_usd if recommended != stats.memory_mb else 0.0
     values.update(
         reasons=tuple(reasons),
         recommended_memory_mb=recommended,
-        confidence=_confidence(round(stats.invocations), window_s, sigma),
+        confidence=_confidence(round(stats.invocations), window_s, _spread(stats, p99)),
         performance_risk=risky,
         projected_duration_ms=chosen.projected_duration_ms,
         options=tuple(ranked),
@@ -971,6 +957,29 @@ def recommend(
         strategies={name: _choice(option, today_ms) for name, option in picks.items()},
     )
     return Recommendation(**values)
+
+
+def _strategy_reasons(
+    picks: dict[Strategy, Option], policy: Policy, today_ms: float, today_usd: float
+) -> list[str]:
+    """Why the strategy did not simply take the cheapest safe size (or could not keep to
+    its cost budget)."""
+    chosen, cheapest = picks[policy.strategy], picks["cost"]
+    reasons = []
+    budget = today_usd * (1 + policy.max_cost_increase)
+    if policy.strategy == "speed" and chosen is cheapest and chosen.projected_cost_usd > budget:
+        reasons.append(
+            f"no safe size within +{policy.max_cost_increase:.0%} of today's cost: the cheapest"
+            " safe size"
+        )
+    if policy.strategy == "balanced" and chosen.memory_mb > cheapest.memory_mb and today_ms:
+        slower = cheapest.projected_duration_ms.expected / today_ms
+        reasons.append(
+            f"balanced picks {chosen.memory_mb} MB: {cheapest.memory_mb} MB (the cost"
+            f" strategy) is projected {slower:.1f}x slower, beyond the"
+            f" {policy.max_slowdown:g}x limit"
+        )
+    return reasons
 
 
 def _managed_instances(stats: MemoryStats) -> MemoryNeed:
