@@ -442,3 +442,14 @@ def test_power_tuning_after_out_of_memory_errors_tries_the_sizes_in_between() ->
     assert min(values) > 512 and rec.recommended_memory_mb in values
     assert any(512 < v < rec.recommended_memory_mb for v in values)
     assert payload["strategy"] == rec.strategy == "balanced"
+
+
+def test_two_64_mb_steps_above_the_safe_size_is_still_optimized() -> None:
+    rng = random.Random(15)
+    used = [rng.uniform(350, 380) for _ in range(2000)]
+    safe = recommend(make_stats(4096, used), window_s=7 * DAY).strategies["cost"].memory_mb
+    near = recommend(make_stats(safe + 128, used), window_s=7 * DAY)
+    assert near.finding == "optimized" and near.recommended_memory_mb == safe + 128
+    far = recommend(make_stats(safe + 192, used), window_s=7 * DAY)
+    assert far.finding == "over-provisioned"
+    assert far.strategies["cost"].memory_mb == safe
