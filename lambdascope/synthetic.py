@@ -38,7 +38,8 @@ from lambdascope.pricing import cpu_share
 from lambdascope.timeutil import DAY_S, HOUR_S
 
 DEFAULT_END = 1_767_225_600  # 2026-01-01T00:00:00Z
-TAIL_Z = NormalDist().inv_cdf(1 - 1e-4)  # the true need: 99.99th percentile of memory use
+_NORMAL = NormalDist()
+TAIL_Z = _NORMAL.inv_cdf(1 - 1e-4)  # the true need: 99.99th percentile of memory use
 
 KINDS = (
     "right_sized",
@@ -734,6 +735,8 @@ def generate_store(
                     continue
                 choices = templates[mem][idx]
                 t = choices[level_rng.randrange(len(choices))] if len(choices) > 1 else choices[0]
+                if t.invocations > SAMPLE_CAP:
+                    t = _with_hourly_peak(t, p, mem, level_rng)
                 fact_rows.append(
                     (
                         fid,
@@ -823,6 +826,35 @@ def generate_store(
         "end": end,
         "plan": plans,
     }
+
+
+def _with_hourly_peak(
+    t: _Template, fn: SyntheticFunction, memory_mb: int, rng: random.Random
+) -> _Template:
+    """A busy hour's template with its own peak memory use: a template scaled from
+    SAMPLE_CAP samples to ``t.invocations`` has the peak of SAMPLE_CAP samples, and reusing
+    it hour after hour would give the window the peak of a few thousand invocations while
+    its counts say hundreds of thousands. The hour's peak is drawn as the maximum of
+    ``t.invocations`` samples (the top uniform of n is about 1 - E/n, E exponential)."""
+    tail = max(-math.log(1.0 - rng.random()), 1e-12) / t.invocations
+    peak = fn.memory_median_mb * math.exp(fn.memory_sigma * _NORMAL.inv_cdf(1.0 - tail))
+    if peak <= t.max_memory_used_mb_max:
+        return t
+    out_of_memory = peak >= memory_mb
+    peak = float(memory_mb) if out_of_memory else peak
+    hist = json.loads(t.memory_hist)
+    top = max(hist, key=histogram.bucket_value)
+    hist[top] -= 1
+    if not hist[top]:
+        del hist[top]
+    histogram.add(hist, peak)
+    return dataclasses.replace(
+        t,
+        memory_hist=histogram.to_json(hist),
+        max_memory_used_mb_max=int(peak),
+        out_of_memory=t.out_of_memory + out_of_memory,
+        errors=min(t.invocations, t.errors + out_of_memory),
+    )
 
 
 def _active(p: SyntheticFunction, start: int, end: int) -> tuple[int, int]:
