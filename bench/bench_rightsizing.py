@@ -12,8 +12,10 @@ run through its own ``lambdascope report memory --format json`` on the same stor
 row at each function's current size is the one compared):
 
 - savings share: true savings per 30 days of the recommendations / those of the best safe
-  sizes (the cheapest size covering the true need plus 10 % headroom; for balanced, the
-  cheapest whose true duration stays within 1.25x of today's), over-provisioned functions;
+  sizes (the cheapest size covering the true need, and the expected peak of the window's
+  invocations, plus 10 % headroom: the report never recommends below a peak it saw; for
+  balanced, the cheapest whose true duration stays within 1.25x of today's), over the
+  truly over-provisioned functions;
 - unsafe: recommendations below the true need (steps after out-of-memory errors counted
   apart: a bounded step may stop short of a need the errors cannot measure);
 - finding accuracy: finding = truth (under-provisioned: configured below the true need;
@@ -36,6 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 from lambdascope import rightsizing, synthetic
@@ -58,16 +61,26 @@ def round_up(memory_mb: float) -> int:
     return int(min(10240, max(128, math.ceil(memory_mb / 64) * 64)))
 
 
-def truth(fn: SyntheticFunction) -> dict[str, Any]:
+def expected_peak_mb(fn: SyntheticFunction, invocations: int) -> float:
+    """The expected largest memory use among ``invocations`` (MB): its quantile 1 - 1/n."""
+    if invocations < 2:
+        return 0.0
+    z = NormalDist().inv_cdf(1.0 - 1.0 / invocations)
+    return fn.memory_median_mb * math.exp(fn.memory_sigma * z)
+
+
+def truth(fn: SyntheticFunction, invocations: int = 0) -> dict[str, Any]:
     need = fn.true_need_mb
     safe = round_up(need * 1.1)
+    # what a safe answer must also cover: the window's own peak (never recommended below)
+    cover = round_up(max(need, expected_peak_mb(fn, invocations)) * 1.1)
     if fn.memory_mb < need:
         finding = "under-provisioned"
     elif fn.memory_mb - safe <= 128:
         finding = "optimized"
     else:
         finding = "over-provisioned"
-    grid = [m for m in range(safe, 10241, 64)]
+    grid = [m for m in range(cover, 10241, 64)]
     today = fn.duration_ms(fn.memory_mb)
     best_cost = min(grid, key=lambda m: (true_cost(fn, m), m))
     within = [m for m in grid if fn.duration_ms(m) <= 1.25 * today] or [fn.memory_mb]
@@ -116,7 +129,7 @@ def score(
     invocations_30d: float,
     best_key: str,
 ) -> None:
-    t = truth(fn)
+    t = truth(fn, int(answer["invocations"]) if answer else 0)
     if answer is None or answer["finding"] == "insufficient-data":
         tally.insufficient += 1
         return
