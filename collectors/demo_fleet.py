@@ -1,4 +1,7 @@
-"""A simulated fleet for ``lambdascope demo``: the spec, its local log history, moto seeding.
+"""Seeding moto with the demo fleet for ``lambdascope demo``.
+
+The fleet, its ground truth and its log lines come from ``lambdascope.synthetic`` (the one
+synthetic-fleet generator); this module puts them where the collectors read them.
 
 Which part goes through which path:
 - inventory (functions, versions, aliases, concurrency, tags) is created in an in-process
@@ -13,221 +16,35 @@ Which part goes through which path:
 
 from __future__ import annotations
 
-import dataclasses
-import gzip
 import json
 import math
 import random
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ACCOUNTS = ("111111111111", "222222222222")
-REGIONS = ("us-east-1", "eu-west-1")
+from lambdascope import synthetic
+from lambdascope.synthetic import (
+    STALE_LAST_RUN_DAYS,
+    SyntheticFunction,
+    build_fleet,
+    invocation_messages,
+    memory_at,
+)
+
+__all__ = ["STALE_LAST_RUN_DAYS", "build_fleet", "invocation_messages", "memory_at"]
+
+ACCOUNTS = synthetic.DEMO_ACCOUNTS
+REGIONS = synthetic.DEMO_REGIONS
+DemoFunction = SyntheticFunction
 HISTORY_DAYS = 15
 RECENT_HOURS = 3
 SEED = 7
-STALE_LAST_RUN_DAYS = 45
 ROLE_NAME = "lambdascope-demo"
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class DemoFunction:
-    """One simulated function and how it behaves (durations in ms, memory in MB)."""
-
-    name: str
-    account_id: str
-    region: str
-    kind: (
-        str  # right_sized | over | under_oom | timeouts | throttled | cold | memory_changed | stale
-    )
-    runtime: str
-    architecture: str
-    memory_mb: int
-    timeout_s: int
-    invocations_per_hour: int
-    duration_ms: float
-    memory_used_mb: int
-    cold_start_rate: float = 0.02
-    error_rate: float = 0.0
-    old_memory_mb: int | None = None  # memory before the mid-window change
-    versions: int = 1
-    aliases: tuple[str, ...] = ()
-    last_modified_days_ago: int = 10
-    reserved_concurrency: int | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def log_group(self) -> str:
-        return f"/aws/lambda/{self.name}"
-
-
-_RUNTIMES = ("python3.12", "python3.11", "nodejs20.x", "nodejs22.x", "java21", "provided.al2023")
-_DEPRECATED = ("python3.7", "nodejs14.x", "go1.x")
-_TEAMS = ("payments", "catalog", "search", "identity", "growth")
-_VERBS = ("api", "worker", "ingest", "resize", "notify", "sync", "export", "webhook", "cron")
-
-
-def build_fleet(seed: int = SEED) -> list[DemoFunction]:
-    """The demo fleet: 60 functions over 2 accounts x 2 regions with planted problems."""
-    rng = random.Random(seed)
-    fleet: list[DemoFunction] = []
-    places = [(a, r) for a in ACCOUNTS for r in REGIONS]
-    kinds = (
-        ["over"] * 12
-        + ["under_oom"] * 4
-        + ["timeouts"] * 3
-        + ["throttled"] * 2
-        + ["cold"] * 4
-        + ["memory_changed"] * 1
-        + ["stale"] * 8
-        + ["right_sized"] * 26
-    )
-    for n, kind in enumerate(kinds):
-        account_id, region = places[n % len(places)]
-        team = _TEAMS[n % len(_TEAMS)]
-        name = f"{team}-{_VERBS[n % len(_VERBS)]}-{kind.replace('_', '-')}-{n:02d}"
-        runtime = _DEPRECATED[n % 3] if n % 9 == 4 else _RUNTIMES[n % len(_RUNTIMES)]
-        arch = "arm64" if n % 3 == 0 else "x86_64"
-        fleet.append(_shape(rng, kind, name, account_id, region, runtime, arch, team))
-    return fleet
-
-
-def _shape(
-    rng: random.Random,
-    kind: str,
-    name: str,
-    account_id: str,
-    region: str,
-    runtime: str,
-    arch: str,
-    team: str,
-) -> DemoFunction:
-    base: dict[str, Any] = {
-        "name": name,
-        "account_id": account_id,
-        "region": region,
-        "kind": kind,
-        "runtime": runtime,
-        "architecture": arch,
-        "tags": {"team": team, "env": "prod"},
-        "invocations_per_hour": rng.randint(2, 7),
-        "duration_ms": rng.uniform(40, 400),
-        "timeout_s": 30,
-    }
-    if kind == "over":
-        memory = rng.choice((1024, 2048, 3008))
-        return DemoFunction(**base, memory_mb=memory, memory_used_mb=rng.randint(70, 140))
-    if kind == "under_oom":
-        base["duration_ms"] = 900.0
-        return DemoFunction(**base, memory_mb=256, memory_used_mb=250, error_rate=0.08)
-    if kind == "timeouts":
-        base.update(timeout_s=3, duration_ms=2400.0)
-        return DemoFunction(**base, memory_mb=512, memory_used_mb=300, error_rate=0.1)
-    if kind == "throttled":
-        base["invocations_per_hour"] = 12
-        return DemoFunction(**base, memory_mb=512, memory_used_mb=260, reserved_concurrency=2)
-    if kind == "cold":
-        base["invocations_per_hour"] = 1
-        return DemoFunction(**base, memory_mb=1024, memory_used_mb=600, cold_start_rate=0.7)
-    if kind == "memory_changed":
-        return DemoFunction(
-            **base, memory_mb=512, memory_used_mb=180, old_memory_mb=2048, last_modified_days_ago=7
-        )
-    if kind == "stale":
-        base["invocations_per_hour"] = 0
-        return DemoFunction(
-            **base,
-            memory_mb=256,
-            memory_used_mb=0,
-            versions=rng.randint(6, 12),
-            aliases=("live", "previous"),
-            last_modified_days_ago=rng.randint(200, 700),
-        )
-    memory = rng.choice((256, 512, 1024))
-    used = int(memory * rng.uniform(0.6, 0.8))
-    return DemoFunction(**base, memory_mb=memory, memory_used_mb=used)
-
-
-# ---------------------------------------------------------------- log lines
-
-
-def _request_id(rng: random.Random) -> str:
-    digits = f"{rng.getrandbits(128):032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
-
-
-def memory_at(function: DemoFunction, ts_s: int, now_s: int) -> int:
-    """Configured memory (MB) at ``ts_s``: the old size before the mid-window change."""
-    changed_at = now_s - function.last_modified_days_ago * 86400
-    if function.old_memory_mb is not None and ts_s < changed_at:
-        return function.old_memory_mb
-    return function.memory_mb
-
-
-def invocation_messages(
-    function: DemoFunction, start_s: int, end_s: int, now_s: int, rng: random.Random
-) -> Iterator[tuple[int, str]]:
-    """(epoch ms, message) platform log lines for ``[start_s, end_s)``, hour by hour."""
-    for hour in range(start_s - start_s % 3600, end_s, 3600):
-        # a daily rhythm: busier in the working day, UTC
-        busy = 1.6 if 8 <= (hour // 3600) % 24 <= 18 else 0.5
-        count = int(function.invocations_per_hour * busy + rng.random())
-        for _ in range(count):
-            ts_ms = (hour + rng.randrange(3600)) * 1000 + rng.randrange(1000)
-            if not start_s * 1000 <= ts_ms < end_s * 1000:
-                continue
-            yield from _one_invocation(
-                function, ts_ms, memory_at(function, ts_ms // 1000, now_s), rng
-            )
-
-
-def _one_invocation(
-    function: DemoFunction, ts_ms: int, memory_mb: int, rng: random.Random
-) -> Iterator[tuple[int, str]]:
-    rid = _request_id(rng)
-    # CPU scales with memory: the function that lost memory mid-window got slower
-    scale = (function.old_memory_mb or memory_mb) / memory_mb
-    duration = max(1.0, rng.lognormvariate(0, 0.35) * function.duration_ms * min(scale, 2.0))
-    used = max(40, int(function.memory_used_mb * rng.uniform(0.85, 1.0)))
-    status = ""
-    yield ts_ms, f"START RequestId: {rid} Version: $LATEST"
-    if function.kind == "under_oom" and rng.random() < function.error_rate:
-        used = memory_mb
-        yield ts_ms + 5, f"{rid}\tRuntime.OutOfMemory: memory limit exceeded"
-        status = "\tStatus: error\tError Type: Runtime.OutOfMemory"
-    elif function.kind == "timeouts" and rng.random() < function.error_rate:
-        duration = function.timeout_s * 1000.0 + rng.uniform(1, 30)
-        stamp = _iso(ts_ms + int(duration))
-        yield (
-            ts_ms + int(duration),
-            f"{stamp} {rid} Task timed out after {duration / 1000:.2f} seconds",
-        )
-        status = "\tStatus: timeout"
-    init = ""
-    if rng.random() < function.cold_start_rate:
-        init = f"\tInit Duration: {rng.uniform(180, 900):.2f} ms"
-    end = ts_ms + int(duration)
-    yield end, f"END RequestId: {rid}"
-    yield (
-        end,
-        (
-            f"REPORT RequestId: {rid}\tDuration: {duration:.2f} ms\t"
-            f"Billed Duration: {int(duration) + 1} ms\tMemory Size: {memory_mb} MB\t"
-            f"Max Memory Used: {used} MB{init}{status}\t"
-        ),
-    )
-
-
-def _iso(ts_ms: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def write_local_history(
@@ -240,58 +57,16 @@ def write_local_history(
     seed: int = SEED,
     progress: Progress | None = None,
 ) -> dict[tuple[str, str], Path]:
-    """Write the history before the recent hours as gzip'd CloudWatch-subscription JSON.
-
-    One file per function and day under ``<dir>/<account>/<region>/``; returns the
-    directory of each (account, region). Returns the line count in ``progress`` messages.
-    """
-    end_s = now_s - now_s % 3600 - recent_hours * 3600
-    start_s = end_s - days * 86400
-    roots: dict[tuple[str, str], Path] = {}
-    lines = 0
-    for function in fleet:
-        rng = random.Random(f"{seed}:{function.name}")
-        root = directory / function.account_id / function.region
-        roots[(function.account_id, function.region)] = root
-        root.mkdir(parents=True, exist_ok=True)
-        for day_start in range(start_s, end_s, 86400):
-            events = list(
-                invocation_messages(function, day_start, min(day_start + 86400, end_s), now_s, rng)
-            )
-            if not events:
-                continue
-            lines += len(events)
-            _write_envelopes(
-                root / f"{function.name}-{day_start // 86400}.json.gz", function, events
-            )
-        if function.kind == "stale":
-            # Stale functions last ran weeks before the window: one busy day long ago.
-            once = dataclasses.replace(function, invocations_per_hour=3)
-            day_start = end_s - STALE_LAST_RUN_DAYS * 86400
-            events = list(invocation_messages(once, day_start, day_start + 86400, now_s, rng))
-            lines += len(events)
-            _write_envelopes(
-                root / f"{function.name}-{day_start // 86400}.json.gz", function, events
-            )
-    if progress:
-        progress(f"wrote {lines} local log lines ({days} days) under {directory}")
-    return roots
-
-
-def _write_envelopes(path: Path, function: DemoFunction, events: list[tuple[int, str]]) -> None:
-    envelope = {
-        "messageType": "DATA_MESSAGE",
-        "owner": function.account_id,
-        "logGroup": function.log_group,
-        "logStream": "2026/01/01/[$LATEST]demo",
-        "subscriptionFilters": ["lambdascope-demo"],
-        "logEvents": [
-            {"id": str(n), "timestamp": ts, "message": message}
-            for n, (ts, message) in enumerate(sorted(events))
-        ],
-    }
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        handle.write(json.dumps(envelope) + "\n")
+    """The demo's local history (``lambdascope.synthetic.write_local_history``)."""
+    return synthetic.write_local_history(
+        fleet,
+        directory,
+        now_s=now_s,
+        days=days,
+        recent_hours=recent_hours,
+        seed=seed,
+        progress=progress,
+    )
 
 
 # ---------------------------------------------------------------- moto seeding
@@ -415,7 +190,7 @@ def _seed_functions(
             )
         # moto stamps LastModified with the wall clock and has no API to change it:
         # set the simulated age on the in-process backend.
-        modified = _iso((now_s - function.last_modified_days_ago * 86400) * 1000)
+        modified = synthetic.iso_ms((now_s - function.last_modified_days_ago * 86400) * 1000)
         stored = lambda_backend(account_id, region)._lambdas._functions[function.name]
         for version in [stored["latest"], *stored["versions"]]:
             version.last_modified = modified

@@ -74,6 +74,10 @@ def transform_function(config: dict[str, Any]) -> dict[str, Any]:
     layers = [layer.get("Arn") for layer in config.get("Layers") or []]
     logging = config.get("LoggingConfig") or {}
     name = config["FunctionName"]
+    # Lambda Managed Instances: runs on a capacity provider's EC2 instances
+    managed = (config.get("CapacityProviderConfig") or {}).get(
+        "LambdaManagedInstancesCapacityProviderConfig"
+    ) or {}
     return {
         "function_arn": config.get("FunctionArn"),
         "runtime": config.get("Runtime"),
@@ -93,6 +97,9 @@ def transform_function(config: dict[str, Any]) -> dict[str, Any]:
         "layers_json": json.dumps(layers),
         "log_group": logging.get("LogGroup") or f"/aws/lambda/{name}",
         "log_format": logging.get("LogFormat") or "Text",
+        "capacity_provider_arn": managed.get("CapacityProviderArn"),
+        "memory_gib_per_vcpu": managed.get("ExecutionEnvironmentMemoryGiBPerVCpu"),
+        "max_concurrency_per_environment": managed.get("PerExecutionEnvironmentMaxConcurrency"),
     }
 
 

@@ -30,6 +30,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISDIR
 from typing import IO, Any
@@ -64,6 +65,7 @@ class Batch:
     start_offset: int
     end_offset: int
     function_name: str | None = None
+    estimated: Counter[str] = field(default_factory=Counter)  # reports dated by a rule
 
     @property
     def events(self) -> list[PlatformEvent]:
@@ -94,6 +96,7 @@ class IngestResult:
     bytes_total: int = 0  # bytes this run has to read (files as stored on disk)
     bytes_done: int = 0
     sealed: int = 0  # reports in hours already summarised whose raw rows were pruned
+    estimated_times: Counter[str] = field(default_factory=Counter)  # reports per source
 
     def summary_line(self) -> str:
         """The one-line summary printed at the end of ``lambdascope ingest``."""
@@ -109,6 +112,11 @@ class IngestResult:
             + f", {len(self.functions):,} functions in {self.seconds:.1f} s"
             f" ({rate:,.0f} lines/s)"
         )
+        if self.estimated_times:
+            sources = ", ".join(
+                f"{n:,} from {source}" for source, n in self.estimated_times.most_common()
+            )
+            text += f"; reports without a time of their own dated {sources}"
         return text
 
 
@@ -175,8 +183,14 @@ def iter_batches(
     start_offset: int = 0,
     default_timestamp: float | None = None,
     default_function: str | None = None,
+    default_source: str = "the file's modification time",
 ) -> Iterator[tuple[Batch, _Decompressed]]:
     """Batches of events from a byte stream, from ``start_offset`` (decompressed bytes).
+
+    A platform line without a time takes the nearest timestamped line before it in the
+    file, else the nearest after it, else ``default_timestamp`` (named by
+    ``default_source``: a date in the file's path, or its modification time); each batch
+    counts the reports dated by the last two rules (``Batch.estimated``).
 
     Text files are scanned in chunks of complete lines; JSON envelopes (subscription /
     Firehose records, ``filter-log-events`` output) object by object. Each event names
@@ -196,7 +210,9 @@ def iter_batches(
     if _json_documents(head):
         batches = _envelope_batches(buf, blocks, offset, default_function)
     else:
-        batches = _text_batches(buf, blocks, offset, default_timestamp, default_function)
+        batches = _text_batches(
+            buf, blocks, offset, default_timestamp, default_function, default_source
+        )
     reached = offset
     for batch in batches:
         reached = batch.end_offset
@@ -235,6 +251,7 @@ def _text_batches(
     offset: int,
     default_timestamp: float | None,
     default_function: str | None,
+    default_source: str = "the file's modification time",
 ) -> Iterator[Batch]:
     carried: float | None = None
     skipped_long = 0
@@ -276,13 +293,62 @@ def _text_batches(
                 yield Batch([], 1, Counter({logparse.LINE_TOO_LONG: 1}), start, offset)
                 continue
             chunk, buf = buf[: cut + 1], buf[cut + 1 :]
+        # lines before the file's first time are left untimed by the scan, then dated: the
+        # nearest timestamped line after them, else the default (path date, mtime)
         found = logscan.scan_columns(
-            chunk, previous_timestamp=carried, default_timestamp=default_timestamp
+            chunk,
+            previous_timestamp=carried,
+            default_timestamp=default_timestamp if carried is not None else None,
         )
+        estimated = Counter[str]()
+        if carried is None:
+            later = logparse.first_timestamp_in(chunk)
+            default, source = default_timestamp, default_source
+            if later is not None:
+                default, source = later, "a later line of the same file"
+            dated = _date_untimed(found, default)
+            if dated:
+                estimated[source] = dated
         carried = found.last_timestamp
         start = offset
         offset += len(chunk)
-        yield Batch([(None, found)], found.lines, found.skipped, start, offset, default_function)
+        yield Batch(
+            [(None, found)], found.lines, found.skipped, start, offset, default_function, estimated
+        )
+
+
+def _date_untimed(found: logscan.ChunkColumns, timestamp: float | None) -> int:
+    """Give the events of a chunk that have no time ``timestamp``; returns how many of
+    them are reports."""
+    dated = 0
+    for columns in (found.text, found.json):
+        untimed = np.isnan(columns.timestamps)
+        dated += int(untimed.sum())
+        if timestamp is not None and untimed.any():
+            columns.timestamps[untimed] = timestamp
+    for event in found.slow:
+        if event.timestamp is None:
+            dated += event.kind == "report"
+            object.__setattr__(event, "timestamp", timestamp)  # built by this scan, not shared
+    return dated if timestamp is not None else 0
+
+
+# a date in a path: CloudWatch log streams (YYYY/MM/DD/...) and exports (YYYY-MM-DD...)
+_PATH_DATE_RE = re.compile(r"(?<!\d)(20\d\d)([/-])(\d\d)\2(\d\d)(?!\d)")
+
+
+def default_time(path: str, mtime: float) -> tuple[float, str]:
+    """The time for lines of ``path`` that have none and no timestamped line around them:
+    noon UTC of the last ``YYYY/MM/DD`` or ``YYYY-MM-DD`` date in the path, else the
+    file's modification time. Returns the epoch seconds and where they came from."""
+    for found in reversed(list(_PATH_DATE_RE.finditer(path.replace(os.sep, "/")))):
+        year, _sep, month, day = found.groups()
+        try:
+            noon = datetime(int(year), int(month), int(day), 12, tzinfo=UTC)
+        except ValueError:
+            continue
+        return noon.timestamp(), f"the date in the file's path ({found.group(0)})"
+    return mtime, "the file's modification time"
 
 
 # log event messages per batch of an envelope file (their text is held while scanned)
@@ -706,16 +772,21 @@ def _read_job(job: Job, stdin: IO[bytes] | None = None) -> Iterator[Prepared]:
     if job.path == "-":
         raw: IO[bytes] = stdin if stdin is not None else sys.stdin.buffer
         for batch, _source in iter_batches(
-            raw, default_timestamp=job.mtime, default_function=job.default_function
+            raw,
+            default_timestamp=job.mtime,
+            default_function=job.default_function,
+            default_source="the time of reading (stdin)",
         ):
             yield prepare(batch)
         return
+    default, source = default_time(job.path, job.mtime)
     with open(job.path, "rb") as handle:
         for batch, _source in iter_batches(
             handle,
             start_offset=job.start_offset,
-            default_timestamp=job.mtime,
+            default_timestamp=default,
             default_function=job.default_function,
+            default_source=source,
         ):
             yield prepare(batch)
 
@@ -982,6 +1053,7 @@ class Prepared:
     skipped: Counter[str]
     start_offset: int
     end_offset: int
+    estimated: Counter[str] = field(default_factory=Counter)
     named_by_log_group: frozenset[str] = frozenset()
 
 
@@ -1027,6 +1099,7 @@ def prepare(batch: Batch) -> Prepared:
         +skipped,
         batch.start_offset,
         batch.end_offset,
+        batch.estimated,
         from_log_groups,
     )
 
@@ -1169,4 +1242,5 @@ def _store_batch(
     result.lines += batch.lines
     result.reports += batch.reports
     result.skipped.update(batch.skipped)
+    result.estimated_times.update(batch.estimated)
     return still_pending

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -276,6 +277,16 @@ def cold_starts_over_time(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def usd_tickformat(values: Any) -> str:
+    """A d3 format for dollar ticks without SI prefixes ("$0.0005", never "$500µ"):
+    enough decimals for the largest value to show its first significant digit."""
+    peak = max((abs(float(v)) for v in values if v == v), default=0.0)  # v == v: not NaN
+    if peak <= 0 or peak >= 100:
+        return ",.0f"
+    decimals = min(6, max(2, -math.floor(math.log10(peak))))
+    return f",.{decimals}f"
+
+
 def cost_per_day(frame: pd.DataFrame) -> go.Figure:
     """Estimated cost per UTC day (USD)."""
     title = "Estimated cost per day"
@@ -291,7 +302,7 @@ def cost_per_day(frame: pd.DataFrame) -> go.Figure:
         )
     )
     _layout(fig, title, "Cost (USD)", x_title="Day (UTC)")
-    fig.update_yaxes(tickprefix="$")
+    fig.update_yaxes(tickprefix="$", tickformat=usd_tickformat(frame["cost_usd"]))
     fig.update_layout(hovermode="closest")
     return fig
 
@@ -385,6 +396,8 @@ def top_bar(
     # A fixed 8-slot axis keeps bars the same thickness however few functions qualify.
     fig.update_yaxes(range=[max(len(frame), 8) - 0.5, -0.5], title_text="")
     fig.update_xaxes(tickprefix=tickprefix, rangemode="tozero")
+    if tickprefix == "$":
+        fig.update_xaxes(tickformat=usd_tickformat(frame[value]))
     return fig
 
 
@@ -413,7 +426,7 @@ def savings_by_finding(frame: pd.DataFrame) -> go.Figure:
         )
     )
     _layout(fig, title, "Savings (USD per 30 days)", x_title="Finding")
-    fig.update_yaxes(tickprefix="$")
+    fig.update_yaxes(tickprefix="$", tickformat=usd_tickformat(totals["savings"]))
     fig.update_layout(hovermode="closest", showlegend=False, height=420)
     return fig
 

@@ -96,16 +96,17 @@ def window_with_data(
     db: Any, start: int, end: int, since: str, until: str | None
 ) -> tuple[int, int]:
     """The window a reading command shows: ``[start, end)`` as asked or, when ``--until``
-    was not given and everything stored is older (old log exports), the window of the
-    same length up to the latest stored data, with a note on stderr."""
+    was not given and the latest stored data is more than a day old (old log exports),
+    the window of the same length up to the latest stored data, with a note on stderr."""
     from lambdascope.queries import window_at_latest_data
     from lambdascope.timeutil import iso
 
     moved = None if until else window_at_latest_data(db, start, end)
     if moved is None:
         return start, end
+    gap = f"no data in the last {since}" if moved[1] <= start else "no data in the last day"
     click.echo(
-        f"note: no data in the last {since}; showing the {since} up to the latest data"
+        f"note: {gap}; showing the {since} up to the latest data"
         f" ({iso(moved[1])}). Use --until to choose the window.",
         err=True,
     )

@@ -2,7 +2,9 @@
 
 Pure on ``rightsizing.MemoryStats`` (one or more memory sizes of a function). Units: ms,
 USD; rates are fractions of invocations. Thresholds follow what users already know
-(errors > 1 %, throttles > 10 %, cold starts > 1 %, p99 duration > 90 % of the timeout).
+(errors > 1 %, throttles > 10 %, p99 duration > 90 % of the timeout). Cold starts warn
+only when they cost something real: over 1 % of invocations AND their INIT time adds at
+least 10 % to the mean latency or makes at least 10 % of the function's cost.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 
 from lambdascope import histogram
 from lambdascope.cost import per_30_days, window_cost
-from lambdascope.rightsizing import MemoryStats, current_usage
+from lambdascope.usage import MemoryStats, current_usage
 
 ERROR_RATE_WARN = 0.01
 THROTTLE_RATE_WARN = 0.10
 COLD_START_RATE_WARN = 0.01
+COLD_START_IMPACT_WARN = 0.10  # share of mean latency, or of cost, that INIT adds
 TIMEOUT_P99_WARN = 0.90
 MAX_TIMEOUT_S = 900
 
@@ -78,10 +81,11 @@ def analyse(stats: list[MemoryStats], *, window_s: float) -> ColdStartFinding:
     init_hist = histogram.merge(s.init_hist for s in stats)
     duration_hist = histogram.merge(s.duration_hist for s in stats)
     # INIT as billed: on top of the reported billed duration, or inside it (since 2025)
-    init_usd = sum(
-        window_cost(current_usage(s), architecture=s.architecture, region=s.region).init_usd
-        for s in stats
-    )
+    costs = [
+        window_cost(current_usage(s), architecture=s.architecture, region=s.region) for s in stats
+    ]
+    init_usd = sum(c.init_usd for c in costs)
+    total_usd = sum(c.total_usd for c in costs)
     errors = sum(s.errors for s in stats)
     throttles = sum(s.throttles for s in stats)
     timeouts = sum(s.timeouts for s in stats)
@@ -93,8 +97,18 @@ def analyse(stats: list[MemoryStats], *, window_s: float) -> ColdStartFinding:
     error_rate = errors / invocations if invocations else 0.0
     throttle_rate = throttles / (invocations + throttles) if invocations + throttles else 0.0
     warnings: list[str] = []
-    if cold_rate > COLD_START_RATE_WARN:
-        warnings.append(f"cold starts {cold_rate:.1%} of invocations (> 1 %)")
+    duration_sum = sum(s.duration_ms_sum for s in stats)
+    init_sum = sum(s.init_duration_ms_sum for s in stats)
+    latency_share = init_sum / duration_sum if duration_sum > 0 else 0.0
+    cost_share = init_usd / total_usd if total_usd > 0 else 0.0
+    if (
+        cold_rate > COLD_START_RATE_WARN
+        and max(latency_share, cost_share) >= COLD_START_IMPACT_WARN
+    ):
+        warnings.append(
+            f"cold starts {cold_rate:.1%} of invocations add {latency_share:.0%} to the mean"
+            f" latency and {cost_share:.0%} to the cost"
+        )
     if error_rate > ERROR_RATE_WARN:
         warnings.append(f"errors {error_rate:.1%} of invocations (> 1 %)")
     if throttle_rate > THROTTLE_RATE_WARN:

@@ -9,12 +9,23 @@ at the duration price. Free tier is an option, off by default.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from lambdascope.pricing import PriceTable, billed_ms, default_table, gb_seconds
+from lambdascope.usage import (
+    MemoryStats,
+    UsageTotals,
+    billable_init_ms,
+    current_usage,
+    init_in_billed_ms,
+)
+
+__all__ = [  # usage types and helpers re-exported: callers import them from here too
+    "UsageTotals",
+    "billable_init_ms",
+    "init_in_billed_ms",
+]
 
 THIRTY_DAYS_S = 30 * 86400
 
@@ -69,24 +80,6 @@ def invocation_cost_usd(
     billed += max(0.0, billed_restore_duration_ms or 0.0)
     price = table.price(region, architecture)
     return table.request_usd_for(region) + gb_seconds(billed, memory_mb) * price.usd_per_gb_second
-
-
-@dataclass(frozen=True)
-class UsageTotals:
-    """What a function used in a window at one memory size (sums over invocations).
-
-    ``billed_duration_ms`` as reported; ``billable_init_ms`` the init time of cold starts
-    whose INIT phase is billed and not yet inside the reported billed duration;
-    ``init_in_billed_ms`` the part of ``billed_duration_ms`` that is init time (REPORT
-    lines since the 2025 change fold it in): billed once, shown as INIT.
-    """
-
-    invocations: float
-    memory_mb: int
-    billed_duration_ms: float
-    billable_init_ms: float = 0.0
-    billed_restore_duration_ms: float = 0.0
-    init_in_billed_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -193,58 +186,7 @@ def per_30_days(usd: float, window_s: float) -> float:
     return usd * THIRTY_DAYS_S / window_s
 
 
-def _init_inside_billed(
-    init_ms_sum: float, duration_ms_sum: float, billed_duration_ms_sum: float, invocations: float
-) -> bool:
-    # Each invocation's billed duration exceeds its duration by less than 1 ms of
-    # rounding, so billed - duration is `slack` (0 <= slack < n ms) or `init + slack`.
-    # The threshold (n + init) / 2 separates the two exactly when init >= n ms, and is
-    # the midpoint of uniform rounding otherwise (an error below 1 ms per invocation).
-    margin = billed_duration_ms_sum - duration_ms_sum
-    return margin >= 0.5 * (max(0.0, invocations) + init_ms_sum)
-
-
-def billable_init_ms(
-    init_ms_sum: float,
-    duration_ms_sum: float,
-    billed_duration_ms_sum: float,
-    invocations: float = 0.0,
-) -> float:
-    """Init time (ms) still to bill on top of the reported billed duration.
-
-    REPORT lines from after the billing change already fold the init time into
-    ``Billed Duration``; when the billed sum covers duration + init, nothing is added.
-    ``invocations``: how many REPORT lines the sums cover (for the 1 ms rounding slack;
-    0 when unknown).
-    """
-    if init_ms_sum <= 0:
-        return 0.0
-    if _init_inside_billed(init_ms_sum, duration_ms_sum, billed_duration_ms_sum, invocations):
-        return 0.0
-    return float(math.ceil(init_ms_sum))
-
-
-def init_in_billed_ms(
-    init_ms_sum: float,
-    duration_ms_sum: float,
-    billed_duration_ms_sum: float,
-    *,
-    billable_on_top_ms: float = 0.0,
-    invocations: float = 0.0,
-) -> float:
-    """How much of the reported billed duration (ms) is init time: all of the init when
-    the billed sum covers it (REPORT lines since the billing change), else nothing
-    (init billed on top, ``billable_on_top_ms`` > 0, or not billed at all)."""
-    if init_ms_sum <= 0 or billable_on_top_ms > 0:
-        return 0.0
-    if not _init_inside_billed(init_ms_sum, duration_ms_sum, billed_duration_ms_sum, invocations):
-        return 0.0
-    return min(init_ms_sum, max(0.0, billed_duration_ms_sum - duration_ms_sum))
-
-
-def current_usage_cost(stats: Any) -> tuple[UsageTotals, CostBreakdown]:
-    """Usage and cost of a ``rightsizing.MemoryStats`` as observed (first-tier prices)."""
-    from lambdascope.rightsizing import current_usage
-
+def current_usage_cost(stats: MemoryStats) -> tuple[UsageTotals, CostBreakdown]:
+    """Usage and cost of a ``MemoryStats`` as observed (first-tier prices)."""
     usage = current_usage(stats)
     return usage, window_cost(usage, architecture=stats.architecture, region=stats.region)

@@ -639,3 +639,15 @@ CREATE TABLE alert_checks (
     failed_deliveries INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 """
+@migrations(name="0008_rightsizing2")
+def _m0008_rightsizing2(db: Database) -> None:
+    """Lambda Managed Instances: the capacity provider a function runs on (None: on-demand
+    Lambda), its memory per vCPU (GiB) and requests per execution environment."""
+    _run_script(
+        db,
+        """
+ALTER TABLE functions ADD COLUMN capacity_provider_arn TEXT;
+ALTER TABLE functions ADD COLUMN memory_gib_per_vcpu REAL;
+ALTER TABLE functions ADD COLUMN max_concurrency_per_environment INTEGER;
+""",
+    )

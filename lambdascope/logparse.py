@@ -497,6 +497,15 @@ class ChunkResult:
     last_timestamp: float | None = None
 
 
+def first_timestamp_in(buf: bytes) -> float | None:
+    """The first ISO-8601 timestamp found in ``buf`` (epoch seconds), else None."""
+    for found in _BYTES_TS_RE.finditer(buf):
+        value = _to_epoch(found.group(0).decode("ascii", "replace"))
+        if value is not None:
+            return value
+    return None
+
+
 def last_timestamp_in(buf: bytes, start: int, end: int) -> float | None:
     """The last ISO-8601 timestamp found in ``buf[start:end]`` (searching backwards)."""
     window = 4096

@@ -758,11 +758,14 @@ def latest_data_hour(db: Conn) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+STALE_DATA_S = 86400  # data older than a day before the window's end moves the window
+
+
 def window_at_latest_data(db: Conn, start: int, end: int) -> tuple[int, int] | None:
-    """When every stored hour is older than ``[start, end)`` (old log exports), the window
-    of the same length ending after the latest stored hour; else None."""
+    """When the latest stored hour ends more than a day before ``end`` (old log exports,
+    a collector that stopped), the window of the same length ending after it; else None."""
     latest = latest_data_hour(db)
-    if latest is None or latest + 3600 > start:
+    if latest is None or latest + 3600 > end - STALE_DATA_S:
         return None
     return latest + 3600 - (end - start), latest + 3600
 

@@ -1,9 +1,12 @@
-"""Memory right-sizing: one recommendation per function x configured memory size.
+"""Memory right-sizing: one recommendation per function, for its current configuration.
 
 Public API (stable, used by reports and the dashboard):
 - ``read_memory_stats(db, start, end, filters) -> list[MemoryStats]`` (store read)
-- ``recommend(stats, history, *, window_s, ...) -> Recommendation`` (pure)
-- ``recommend_all(db, start, end, filters, *, now=None, ...) -> list[Recommendation]``
+- ``recommend(stats, history, *, window_s, earlier, policy, ...) -> Recommendation`` (pure),
+  in named steps: ``assess_memory`` (finding, safe size; ``oom_step_mb`` after
+  out-of-memory errors), ``candidate_sizes``, ``project_options`` (duration, cost),
+  ``choose`` (cost / balanced / speed), ``assess_risk``
+- ``recommend_all(db, start, end, filters, *, policy, ...) -> list[Recommendation]``
 - ``power_tuning_input(rec, function_arn=None) -> dict`` (AWS Lambda Power Tuning input)
 
 Units: MB, milliseconds, USD; ``start``/``end`` are epoch seconds (UTC, end exclusive).
@@ -12,6 +15,7 @@ Units: MB, milliseconds, USD; ``start``/``end`` are epoch seconds (UTC, end excl
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,17 +25,16 @@ from typing import Any, Literal, Protocol
 from sqlite_utils import Database
 
 from lambdascope import histogram, queries
-from lambdascope.cost import (
-    FreeTier,
-    UsageTotals,
-    init_in_billed_ms,
-    per_30_days,
-    share_free_tier,
-    window_cost,
-)
+from lambdascope.cost import FreeTier, per_30_days, share_free_tier, window_cost
 from lambdascope.pricing import MAX_MEMORY_MB, MIN_MEMORY_MB, ONE_VCPU_MB, cpu_share
+from lambdascope.timeutil import iso
+from lambdascope.usage import MemoryStats, UsageTotals, current_usage
 
-Finding = Literal["over-provisioned", "under-provisioned", "optimized", "insufficient-data"]
+__all__ = ["MemoryStats", "current_usage"]  # re-exported: the memory report's inputs
+
+Finding = Literal[
+    "over-provisioned", "under-provisioned", "optimized", "insufficient-data", "managed-instances"
+]
 Confidence = Literal["low", "medium", "high"]
 
 DEFAULT_MIN_INVOCATIONS = 50
@@ -46,8 +49,15 @@ MIN_EXP_TAIL_SAMPLES = 20  # the exponential tail needs a few excesses over p90
 MAX_TEST_LEVEL = 0.01  # a log-normal fit is dropped when P(max of n <= observed) < 1 %
 HISTOGRAM_ERROR = math.sqrt(histogram.GAMMA)  # half a bucket: read-back error <= 1 %
 STEP_MB = 64  # recommendations are rounded up to a multiple of 64 MB
-MIN_SAVING_FRACTION = 0.10  # smaller cuts are not worth a deploy: "optimized"
-OOM_GROWTH = 1.5  # out of memory or at the limit: the need is unknown, grow by at least this
+OPTIMIZED_STEPS = 2  # configured within two 64 MB steps above the safe size: "optimized"
+OOM_MIN_STEP = 1.25  # after out-of-memory errors: grow by at least this ...
+OOM_MAX_STEP = 1.5  # ... and at most this per step (the errors do not say by how much)
+TIMEOUT_RISK = 0.9  # a projected p99 duration at 90 % of the timeout is a risk
+DEFAULT_MAX_SLOWDOWN = 1.25  # balanced: expected duration at most 1.25x today's
+DEFAULT_MAX_COST_INCREASE = 0.25  # speed: cost at most 25 % above today's
+
+Strategy = Literal["cost", "balanced", "speed"]
+STRATEGIES: tuple[Strategy, ...] = ("cost", "balanced", "speed")
 
 
 class FilterLike(Protocol):
@@ -72,47 +82,64 @@ class StatsFilter:
     account_ids: tuple[str, ...] = ()
 
 
-@dataclass
-class MemoryStats:
-    """What a function did at one configured memory size in a window (sums and histograms).
+@dataclass(frozen=True)
+class Policy:
+    """How to pick among safe sizes (the names AWS Lambda Power Tuning uses).
 
-    Durations in ms, memory in MB. ``billable_init_ms`` is init time billed on top of the
-    reported billed duration (see lambdascope.cost). Histograms are lambdascope.histogram dicts.
+    ``max_slowdown``: balanced keeps the expected duration within this multiple of
+    today's; ``max_cost_increase``: speed keeps the cost within this fraction above
+    today's (0.25 = +25 %).
     """
 
-    function_name: str
-    account_id: str
-    region: str
-    architecture: str | None
-    memory_mb: int
-    invocations: float = 0.0
-    errors: float = 0.0
-    throttles: float = 0.0
-    timeouts: int = 0
-    out_of_memory: int = 0
-    cold_starts: int = 0
-    duration_ms_sum: float = 0.0
-    duration_ms_max: float | None = None
-    billed_duration_ms_sum: float = 0.0
-    init_duration_ms_sum: float = 0.0
-    billable_init_ms: float = 0.0
-    billed_restore_duration_ms_sum: float = 0.0
-    max_memory_used_mb: int | None = None
-    memory_hist: dict[str, int] = field(default_factory=dict)
-    duration_hist: dict[str, int] = field(default_factory=dict)
-    init_hist: dict[str, int] = field(default_factory=dict)
-    runtime: str | None = None
-    timeout_s: int | None = None
-    first_hour: int | None = None
-    last_hour: int | None = None
-    sampled_invocations: int = 0  # invocations with a duration (log-derived rows)
+    strategy: Strategy = "balanced"
+    max_slowdown: float = DEFAULT_MAX_SLOWDOWN
+    max_cost_increase: float = DEFAULT_MAX_COST_INCREASE
 
-    @property
-    def mean_duration_ms(self) -> float | None:
-        """Mean invoke duration (ms), None without log data."""
-        if self.sampled_invocations <= 0:
-            return None
-        return self.duration_ms_sum / self.sampled_invocations
+
+@dataclass(frozen=True)
+class Choice:
+    """What one strategy picks: size (MB), expected duration (ms), slowdown against today's
+    mean (None without durations), and cost and savings per 30 days (USD)."""
+
+    memory_mb: int
+    expected_duration_ms: float
+    slowdown: float | None
+    monthly_cost_usd: float
+    monthly_savings_usd: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "memory_mb": self.memory_mb,
+            "expected_duration_ms": round(self.expected_duration_ms, 2),
+            "slowdown": None if self.slowdown is None else round(self.slowdown, 3),
+            "monthly_cost_usd": round(self.monthly_cost_usd, 6),
+            "monthly_savings_usd": round(self.monthly_savings_usd, 6),
+        }
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """An earlier memory size of a function (evidence, not an answer): when it ran there
+    (ISO-8601 UTC), how often, its peak memory (MB) and mean duration (ms)."""
+
+    memory_mb: int
+    invocations: int
+    first_seen: str | None
+    last_seen: str | None
+    max_memory_used_mb: int | None
+    mean_duration_ms: float | None
+    out_of_memory_errors: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "memory_mb": self.memory_mb,
+            "invocations": self.invocations,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "max_memory_used_mb": self.max_memory_used_mb,
+            "mean_duration_ms": _round(self.mean_duration_ms),
+            "out_of_memory_errors": self.out_of_memory_errors,
+        }
 
 
 @dataclass(frozen=True)
@@ -161,7 +188,13 @@ class Option:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """A right-sizing result for one function x configured memory size."""
+    """A right-sizing result for one function at its current configuration.
+
+    ``strategy`` produced ``recommended_memory_mb``; ``strategies`` holds what each of
+    cost, balanced and speed picks; ``history`` the function's earlier memory sizes.
+    ``performance_risk``: the recommendation's expected duration is beyond the strategy's
+    slowdown limit, or its projected p99 duration reaches 90 % of the timeout.
+    """
 
     function_name: str
     account_id: str
@@ -186,6 +219,12 @@ class Recommendation:
     projected_savings_usd: float
     monthly_savings_usd: float
     natural_experiment: bool
+    strategy: Strategy = "balanced"
+    strategies: dict[Strategy, Choice] = field(default_factory=dict)
+    history: tuple[HistoryEntry, ...] = ()
+    current_duration_ms: float | None = None
+    timeout_s: int | None = None
+    current_monthly_cost_usd: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """The memory report's JSON object (keys as documented in README)."""
@@ -215,6 +254,12 @@ class Recommendation:
             "projected_savings_usd": round(self.projected_savings_usd, 6),
             "monthly_savings_usd": round(self.monthly_savings_usd, 6),
             "natural_experiment": self.natural_experiment,
+            "strategy": self.strategy,
+            "strategies": {k: v.as_dict() for k, v in self.strategies.items()},
+            "current_duration_ms": _round(self.current_duration_ms),
+            "timeout_s": self.timeout_s,
+            "current_monthly_cost_usd": round(self.current_monthly_cost_usd, 6),
+            "history": [h.as_dict() for h in self.history],
         }
 
 
@@ -231,7 +276,9 @@ def _quantile_variance(p: float) -> float:
     return p * (1.0 - p) / _NORMAL.pdf(z) ** 2
 
 
-def _log_normal_bound(hist: dict[str, int], n: int, p_high: float) -> tuple[float, float]:
+def _log_normal_bound(
+    hist: dict[str, int], n: int, p_high: float, confidence_z: float = CONFIDENCE_Z
+) -> tuple[float, float]:
     """One-sided 95 % upper bound (MB) of the 99.99th percentile from a log-normal fitted
     on the median and the ``p_high`` quantile, and the fitted sigma.
 
@@ -254,10 +301,12 @@ def _log_normal_bound(hist: dict[str, int], n: int, p_high: float) -> tuple[floa
         + 2.0 * c * (1.0 - c) * covariance
     )
     standard_error = sigma * math.sqrt(max(variance, 0.0) / n)
-    return math.exp(math.log(p50) + TAIL_Z * sigma + CONFIDENCE_Z * standard_error), sigma
+    return math.exp(math.log(p50) + TAIL_Z * sigma + confidence_z * standard_error), sigma
 
 
-def _exponential_tail_bound(hist: dict[str, int], n: int) -> float:
+def _exponential_tail_bound(
+    hist: dict[str, int], n: int, confidence_z: float = CONFIDENCE_Z
+) -> float:
     """One-sided 95 % upper bound (MB) of the 99.99th percentile assuming an exponential
     tail above the 90th percentile (peaks over threshold: the mean excess at its one-sided
     95 % bound). Covers gamma-like tails that a log-normal fit on quantiles misses."""
@@ -274,12 +323,14 @@ def _exponential_tail_bound(hist: dict[str, int], n: int) -> float:
     # exact bound for an exponential mean: 2k * mean / mean ~ chi-square(2k); its lower
     # 5 % point by the Wilson-Hilferty approximation
     nu = 2.0 * k
-    chi2_low = nu * (1.0 - 2.0 / (9.0 * nu) - CONFIDENCE_Z * math.sqrt(2.0 / (9.0 * nu))) ** 3
+    chi2_low = nu * (1.0 - 2.0 / (9.0 * nu) - confidence_z * math.sqrt(2.0 / (9.0 * nu))) ** 3
     upper = mean_excess * nu / max(chi2_low, 1e-9)
     return threshold + upper * math.log((k / n) / TAIL_PROBABILITY)
 
 
-def estimate_tail_mb(memory_hist: dict[str, int], observed_max: float | None) -> tuple[float, str]:
+def estimate_tail_mb(
+    memory_hist: dict[str, int], observed_max: float | None, confidence_z: float = CONFIDENCE_Z
+) -> tuple[float, str]:
     """Upper bound (MB) for the 99.99th percentile of future invocations' memory use.
 
     The largest of: one-sided 95 % bounds from a log-normal fitted on the upper half of
@@ -293,14 +344,15 @@ def estimate_tail_mb(memory_hist: dict[str, int], observed_max: float | None) ->
     of 20-40 % above the true value at a few hundred samples (less with more); tails
     heavier than exponential (memory growing as a power law of the payload) cannot be
     bounded from a few hundred samples. Returns the value and a one-line explanation.
+    ``confidence_z`` 0 gives the central estimate instead of the upper bound.
     """
     n = histogram.count(memory_hist)
     top = float(observed_max or 0.0)
     if n < 2 or not histogram.quantile(memory_hist, 0.5):
         return top, f"tail = observed max {top:.0f} MB (only {n} samples)"
     p50 = histogram.quantile(memory_hist, 0.5) or 0.0
-    ln90, sigma90 = _log_normal_bound(memory_hist, n, 0.90)
-    ln99, sigma = _log_normal_bound(memory_hist, n, 0.99)
+    ln90, sigma90 = _log_normal_bound(memory_hist, n, 0.90, confidence_z)
+    ln99, sigma = _log_normal_bound(memory_hist, n, 0.99, confidence_z)
     candidates = {
         "log-normal fit on the median and p90": ln90,
         "log-normal fit on the median and p99": ln99,
@@ -313,14 +365,16 @@ def estimate_tail_mb(memory_hist: dict[str, int], observed_max: float | None) ->
             if _max_contradicts(p50, fit_sigma, top, n):
                 rejected.append(name.removeprefix("log-normal fit on "))
                 del candidates[name]
-        candidates["exponential tail above p90"] = _exponential_tail_bound(memory_hist, n)
+        candidates["exponential tail above p90"] = _exponential_tail_bound(
+            memory_hist, n, confidence_z
+        )
     method = max(candidates, key=lambda k: candidates[k])
     tail = candidates[method] * HISTOGRAM_ERROR
     if tail < top:
         tail, method = top, "observed max"
     p99 = histogram.quantile(memory_hist, 0.99, top or None) or 0.0
     dropped = (
-        f"; log-normal fits on the {' and '.join(rejected)} dropped: the observed max"
+        f"; log-normal fits on {' and '.join(rejected)} dropped: the observed max"
         f" {top:.0f} MB is far below what they predict for {n} samples"
         if rejected
         else ""
@@ -424,26 +478,10 @@ def _usage_at(stats: MemoryStats, memory_mb: int, mean_ms: float) -> UsageTotals
     )
 
 
-def current_usage(stats: MemoryStats) -> UsageTotals:
-    """Usage as observed; invocations without log data billed at the mean duration.
-    Init time inside the reported billed duration is marked as such (shown as INIT)."""
-    billed = stats.billed_duration_ms_sum
-    if stats.sampled_invocations and stats.invocations > stats.sampled_invocations:
-        billed *= stats.invocations / stats.sampled_invocations
-    return UsageTotals(
-        invocations=stats.invocations,
-        memory_mb=stats.memory_mb,
-        billed_duration_ms=billed,
-        billable_init_ms=stats.billable_init_ms,
-        billed_restore_duration_ms=stats.billed_restore_duration_ms_sum,
-        init_in_billed_ms=init_in_billed_ms(
-            stats.init_duration_ms_sum,
-            stats.duration_ms_sum,
-            stats.billed_duration_ms_sum,
-            billable_on_top_ms=stats.billable_init_ms,
-            invocations=stats.sampled_invocations,
-        ),
-    )
+def _spread(stats: MemoryStats, p99: float | None) -> float:
+    """Log-scale spread of memory use from its median and p99 (0 when unknown)."""
+    median = histogram.quantile(stats.memory_hist, 0.5)
+    return math.log(p99 / median) / UPPER_HALF_Z if p99 and median else 0.0
 
 
 def _confidence(n: int, window_s: float, sigma_note: float) -> Confidence:
@@ -455,6 +493,361 @@ def _confidence(n: int, window_s: float, sigma_note: float) -> Confidence:
     return "low"
 
 
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count:,} {singular if count == 1 else (plural or singular + 's')}"
+
+
+# ---------------------------------------------------------------- step 1: the evidence
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """What the evidence says about a function's memory need (MB).
+
+    ``tail_mb``: upper bound of the 99.99th percentile of memory use (None without data);
+    ``safe_mb``: the smallest size (64 MB steps) that covers it with headroom, or the
+    bounded step up after out-of-memory errors; ``finding`` and the ``reasons`` behind it.
+    """
+
+    finding: Finding
+    safe_mb: int | None
+    tail_mb: float | None
+    observed_max: int | None
+    reasons: tuple[str, ...]
+    stepped_up: bool = False
+
+
+def _censored_samples(stats: MemoryStats) -> int:
+    """Invocations that hit the configured size: out-of-memory errors, or samples in the
+    histogram bucket of the limit (memory use is capped there)."""
+    at_limit = sum(
+        int(count)
+        for key, count in stats.memory_hist.items()
+        if histogram.bucket_value(key) * HISTOGRAM_ERROR >= stats.memory_mb
+    )
+    return max(stats.out_of_memory, at_limit, 1 if _at_limit(stats) else 0)
+
+
+def _at_limit(stats: MemoryStats) -> bool:
+    return stats.max_memory_used_mb is not None and stats.max_memory_used_mb >= stats.memory_mb
+
+
+def oom_step_mb(stats: MemoryStats) -> tuple[int, float | None, str]:
+    """The next size after out-of-memory errors (or memory use at the limit), MB, the
+    estimated 99.99th percentile of the need (MB, None when it cannot be estimated), and why.
+
+    An out-of-memory error says the need exceeded the configured size, not by how much.
+    The share of invocations that hit the limit and the median of memory use fit a
+    log-normal whose 99.99th percentile plus headroom is the target; the step is at least
+    OOM_MIN_STEP and at most OOM_MAX_STEP times today's size.
+    """
+    limit = stats.memory_mb
+    n = max(histogram.count(stats.memory_hist), round(stats.invocations), 1)
+    k = min(_censored_samples(stats), n)
+    share = k / n
+    p50 = histogram.quantile(stats.memory_hist, 0.5) or 0.0
+    floor, ceiling = limit * OOM_MIN_STEP, limit * OOM_MAX_STEP
+    tail: float | None = None
+    if p50 <= 0 or p50 >= limit or share >= 0.5:
+        target, how = ceiling, "most invocations hit the limit: the need cannot be estimated"
+    else:
+        sigma = math.log(limit / p50) / _NORMAL.inv_cdf(1.0 - share)
+        tail = p50 * math.exp(TAIL_Z * sigma)
+        target = tail * (1 + HEADROOM)
+        how = (
+            f"a log-normal through the median {p50:.0f} MB and {share:.1%} of invocations"
+            f" above {limit} MB puts p99.99 near {tail:.0f} MB"
+        )
+    bounded = min(ceiling, max(floor, target))
+    size = min(MAX_MEMORY_MB, round_up_memory(bounded))
+    if size <= limit:
+        size = min(MAX_MEMORY_MB, round_up_memory(limit + 1))
+    capped = f" (steps are capped at {OOM_MAX_STEP:g}x: check again after a few days there)"
+    return (
+        size,
+        tail,
+        (
+            f"{k:,} of {n:,} invocations hit the configured {limit} MB: the need is above"
+            f" it, by how much the errors do not say; {how}; step up to {size} MB"
+            + (capped if target >= ceiling else "")
+        ),
+    )
+
+
+def assess_memory(
+    stats: MemoryStats,
+    earlier: Sequence[MemoryStats] = (),
+    *,
+    min_invocations: int = DEFAULT_MIN_INVOCATIONS,
+) -> MemoryNeed:
+    """Step 1: the finding and the safe size for the current configuration ``stats``.
+
+    ``earlier``: the same function at other sizes in the window; memory use rarely depends
+    on the configured size, so their samples join the tail estimate and their maximum is
+    a floor. Under-provisioned only with out-of-memory errors (or use at the limit) at the
+    current size, or an estimated tail (a 95 % upper bound) that reaches it; optimized
+    when the configured size is within OPTIMIZED_STEPS x 64 MB of the safe size.
+    """
+    reasons: list[str] = []
+    evidence = [stats, *earlier]
+    invocations = round(sum(s.invocations for s in evidence))
+    merged = histogram.merge(s.memory_hist for s in evidence)
+    maxima = [s.max_memory_used_mb for s in evidence if s.max_memory_used_mb is not None]
+    observed_max = max(maxima) if maxima else None
+    if stats.out_of_memory > 0 or _at_limit(stats):
+        if stats.out_of_memory:
+            reasons.append(
+                f"{_plural(stats.out_of_memory, 'out-of-memory error')} at {stats.memory_mb} MB"
+            )
+        else:
+            reasons.append(
+                f"max memory used {stats.max_memory_used_mb} MB reached the configured"
+                f" {stats.memory_mb} MB"
+            )
+        size, tail, how = oom_step_mb(stats)
+        reasons.append(how)
+        if size >= MAX_MEMORY_MB:
+            reasons.append("already at or near the 10,240 MB maximum")
+        return MemoryNeed(
+            "under-provisioned", size, tail, observed_max, tuple(reasons), stepped_up=True
+        )
+    samples = histogram.count(merged)
+    if invocations < min_invocations or samples == 0 or observed_max is None:
+        reasons.append(
+            f"{_plural(invocations, 'invocation')} in the window, fewer than {min_invocations}"
+            if invocations < min_invocations
+            else "no memory-use data (no REPORT lines) for this function"
+        )
+        return MemoryNeed("insufficient-data", None, None, observed_max, tuple(reasons))
+    tail, how = estimate_tail_mb(merged, observed_max)
+    reasons.append(how)
+    if earlier:
+        sizes = ", ".join(f"{s.memory_mb} MB" for s in earlier)
+        reasons.append(f"memory use at the earlier sizes ({sizes}) counted as evidence")
+    safe = max(round_up_memory(tail * (1 + HEADROOM)), min(MAX_MEMORY_MB, math.ceil(observed_max)))
+    # under-provisioned when the central estimate reaches the size (more likely than not);
+    # the safe size itself comes from the upper bound
+    central, _ = estimate_tail_mb(merged, observed_max, confidence_z=0.0)
+    finding: Finding
+    if central >= stats.memory_mb:
+        finding = "under-provisioned"
+        safe = max(safe, round_up_memory(stats.memory_mb + 1))
+        reasons.append(
+            f"estimated tail {central:.0f} MB (upper bound {tail:.0f} MB) reaches the"
+            f" configured {stats.memory_mb} MB"
+        )
+        if safe >= MAX_MEMORY_MB:
+            reasons.append("already at or near the 10,240 MB maximum")
+    elif stats.memory_mb - safe > OPTIMIZED_STEPS * STEP_MB:
+        finding = "over-provisioned"
+        reasons.append(
+            f"{safe} MB covers the tail plus {HEADROOM:.0%} headroom;"
+            f" configured {stats.memory_mb} MB"
+        )
+    else:
+        finding = "optimized"
+        if tail >= stats.memory_mb:
+            reasons.append(
+                f"configured {stats.memory_mb} MB covers the estimated tail {central:.0f} MB;"
+                f" its upper bound {tail:.0f} MB does not fit: watch for out-of-memory errors"
+            )
+        elif safe > stats.memory_mb:
+            reasons.append(
+                f"configured {stats.memory_mb} MB covers the estimated tail, with less than"
+                f" {HEADROOM:.0%} headroom"
+            )
+        else:
+            reasons.append(
+                f"configured {stats.memory_mb} MB is the safe size"
+                if safe == stats.memory_mb
+                else f"configured {stats.memory_mb} MB is within {OPTIMIZED_STEPS * STEP_MB} MB"
+                f" of the safe size {safe} MB"
+            )
+        safe = stats.memory_mb
+    if samples < invocations:
+        reasons.append(f"memory use known for {samples:,} of {invocations:,} invocations")
+    return MemoryNeed(finding, safe, tail, observed_max, tuple(reasons))
+
+
+# ---------------------------------------------------------------- step 2: candidate sizes
+
+
+def candidate_sizes(safe_mb: int, current_mb: int) -> list[int]:
+    """Sizes worth projecting, MB: from the safe size up to the larger of today's size and
+    one vCPU (1,792 MB) in 64 MB steps below 2,048 MB, 128 MB to 4,096, 256 MB above."""
+    top = min(MAX_MEMORY_MB, max(current_mb, safe_mb, round_up_memory(ONE_VCPU_MB)))
+    sizes = {safe_mb, top}
+    if safe_mb <= current_mb <= top:
+        sizes.add(current_mb)
+    size = safe_mb
+    while size < top:
+        size += STEP_MB if size < 2048 else 128 if size < 4096 else 256
+        sizes.add(min(size, top))
+    return sorted(sizes)
+
+
+# ---------------------------------------------------------------- step 3: projections
+
+
+def _p99_to_mean(stats: MemoryStats) -> float:
+    mean = stats.mean_duration_ms or 0.0
+    p99 = histogram.quantile(stats.duration_hist, 0.99) or 0.0
+    return p99 / mean if mean > 0 and p99 > 0 else 1.0
+
+
+def project_options(
+    stats: MemoryStats,
+    sizes: Sequence[int],
+    model: DurationModel | None,
+    *,
+    window_s: float,
+    free_tier: bool | FreeTier = False,
+    architecture: str | None = None,
+) -> list[Option]:
+    """Step 3: projected duration (ms) and cost (USD) at each size (unranked)."""
+    arch = stats.architecture or "x86_64"
+    target_arch = architecture or arch
+    mean_ms = stats.mean_duration_ms or 0.0
+    current = _current_cost(stats, window_s, free_tier)
+    out = []
+    for memory in sizes:
+        rng = project_duration(mean_ms, stats.memory_mb, memory, model)
+        if target_arch != arch:  # Graviton: similar on average, widely spread by workload
+            rng = DurationRange(rng.expected * 0.9, rng.expected, rng.expected * 1.2)
+        cost = window_cost(
+            _usage_at(stats, memory, rng.expected),
+            architecture=target_arch,
+            region=stats.region,
+            free_tier=free_tier,
+            window_s=window_s,
+        ).total_usd
+        out.append(
+            Option(
+                0,
+                memory,
+                target_arch,
+                rng,
+                cost,
+                current - cost,
+                per_30_days(cost, window_s),
+                per_30_days(current - cost, window_s),
+                target_arch != arch,
+            )
+        )
+    return out
+
+
+def _current_cost(stats: MemoryStats, window_s: float, free_tier: bool | FreeTier) -> float:
+    return window_cost(
+        current_usage(stats),
+        architecture=stats.architecture or "x86_64",
+        region=stats.region,
+        free_tier=free_tier,
+        window_s=window_s,
+    ).total_usd
+
+
+# ---------------------------------------------------------------- step 4: strategies
+
+
+def choose(
+    options: Sequence[Option],
+    *,
+    today_ms: float,
+    today_usd: float,
+    policy: Policy,
+    keep_mb: int | None = None,
+) -> dict[Strategy, Option]:
+    """Step 4: what each strategy picks among ``options`` (all safe sizes).
+
+    cost: the cheapest; balanced: the cheapest whose expected duration stays within
+    ``max_slowdown`` x today's; speed: the fastest (ties within 2 % go to the cheaper)
+    whose cost rises at most ``max_cost_increase`` over today's, else the cheapest.
+    ``keep_mb``: the configured size when it is already right (cost and balanced keep it).
+    """
+    cheapest = min(options, key=lambda o: (o.projected_cost_usd, o.memory_mb))
+    kept = next((o for o in options if o.memory_mb == keep_mb), None)
+    within = [
+        o
+        for o in options
+        if today_ms <= 0
+        or o.projected_duration_ms.expected <= policy.max_slowdown * today_ms + 1e-9
+    ]
+    balanced = (
+        min(within, key=lambda o: (o.projected_cost_usd, o.memory_mb))
+        if within
+        else min(options, key=lambda o: (o.projected_duration_ms.expected, o.projected_cost_usd))
+    )
+    budget = today_usd * (1 + policy.max_cost_increase) + 1e-12
+    affordable = [o for o in options if o.projected_cost_usd <= budget]
+    speed = cheapest
+    if affordable:
+        fastest = min(o.projected_duration_ms.expected for o in affordable)
+        speed = min(
+            (o for o in affordable if o.projected_duration_ms.expected <= fastest * 1.02),
+            key=lambda o: (o.projected_cost_usd, o.memory_mb),
+        )
+    if kept is not None:
+        cheapest = balanced = kept
+        if speed.projected_duration_ms.expected >= kept.projected_duration_ms.expected / 1.02:
+            speed = kept
+    return {"cost": cheapest, "balanced": balanced, "speed": speed}
+
+
+def assess_risk(
+    stats: MemoryStats, option: Option, policy: Policy, today_ms: float
+) -> tuple[bool, list[str]]:
+    """Step 5: performance risk of moving to ``option``: its expected duration is more
+    than ``policy.max_slowdown`` x today's, or its projected p99 (today's p99 scaled by
+    the upper bound) reaches TIMEOUT_RISK of the configured timeout."""
+    reasons: list[str] = []
+    expected = option.projected_duration_ms.expected
+    if today_ms > 0 and expected > policy.max_slowdown * today_ms + 1e-9:
+        reasons.append(
+            f"{option.memory_mb} MB is projected {expected / today_ms:.1f}x slower than today"
+            f" ({expected:,.0f} ms against {today_ms:,.0f} ms), beyond the"
+            f" {policy.max_slowdown:g}x limit"
+        )
+    if stats.timeout_s and today_ms > 0:
+        p99 = option.projected_duration_ms.upper * _p99_to_mean(stats)
+        if p99 >= TIMEOUT_RISK * stats.timeout_s * 1000:
+            reasons.append(
+                f"projected p99 duration {p99:,.0f} ms reaches {TIMEOUT_RISK:.0%} of the"
+                f" {stats.timeout_s} s timeout"
+            )
+    return bool(reasons), reasons
+
+
+def _choice(option: Option, today_ms: float) -> Choice:
+    expected = option.projected_duration_ms.expected
+    return Choice(
+        option.memory_mb,
+        expected,
+        expected / today_ms if today_ms > 0 else None,
+        option.monthly_cost_usd,
+        option.monthly_savings_usd,
+    )
+
+
+def _history_entries(
+    stats: MemoryStats, history: Sequence[MemoryStats]
+) -> tuple[HistoryEntry, ...]:
+    others = [h for h in history if h.memory_mb != stats.memory_mb]
+    others.sort(key=lambda h: (h.last_hour or 0, h.memory_mb))
+    return tuple(
+        HistoryEntry(
+            memory_mb=h.memory_mb,
+            invocations=round(h.invocations),
+            first_seen=iso(h.first_hour),
+            last_seen=iso(h.last_hour),
+            max_memory_used_mb=h.max_memory_used_mb,
+            mean_duration_ms=h.mean_duration_ms,
+            out_of_memory_errors=h.out_of_memory,
+        )
+        for h in others
+    )
+
+
 def recommend(
     stats: MemoryStats,
     history: list[MemoryStats] | None = None,
@@ -462,192 +855,175 @@ def recommend(
     window_s: float,
     min_invocations: int = DEFAULT_MIN_INVOCATIONS,
     free_tier: bool | FreeTier = False,
+    earlier: Sequence[MemoryStats] = (),
+    policy: Policy | None = None,
 ) -> Recommendation:
-    """Right-size one function x memory size (pure).
+    """Right-size one function at its current configuration ``stats`` (pure).
 
-    ``history``: the same function's stats at other memory sizes (for the natural
-    experiment). ``window_s``: window length in seconds (for 30-day projections).
-    ``free_tier``: True for the whole prorated free tier, or this function's share of it.
+    ``history``: the same function's stats at other memory sizes over the stored history
+    (the natural experiment, and the ``history`` list). ``earlier``: its other sizes in
+    the window (memory evidence). ``window_s``: the seconds ``stats`` covers (for 30-day
+    projections). ``free_tier``: True for the whole prorated free tier, or this function's
+    share of it. ``policy``: strategy and limits (default balanced, 1.25x, +25 %).
     """
+    policy = policy or Policy()
     arch = stats.architecture or "x86_64"
-    invocations = round(stats.invocations)
-    samples = histogram.count(stats.memory_hist)
-    observed_max = stats.max_memory_used_mb
-    p99 = histogram.quantile(stats.memory_hist, 0.99, observed_max)
-    reasons: list[str] = []
-    current = window_cost(
-        current_usage(stats),
-        architecture=arch,
-        region=stats.region,
-        free_tier=free_tier,
-        window_s=window_s,
-    ).total_usd
-
-    points = [(stats.memory_mb, stats.mean_duration_ms or 0.0, float(stats.sampled_invocations))]
-    for other in history or []:
-        if other.memory_mb != stats.memory_mb and other.mean_duration_ms:
-            points.append(
-                (other.memory_mb, other.mean_duration_ms, float(other.sampled_invocations))
-            )
-    model = fit_duration_model(points) if len(points) >= 2 else None
-
-    def base(**kw: Any) -> Recommendation:
-        values: dict[str, Any] = {
-            "function_name": stats.function_name,
-            "account_id": stats.account_id,
-            "region": stats.region,
-            "architecture": arch,
-            "memory_mb": stats.memory_mb,
-            "invocations": invocations,
-            "errors": round(stats.errors),
-            "out_of_memory_errors": stats.out_of_memory,
-            "max_memory_used_mb": observed_max,
-            "p99_memory_used_mb": p99,
-            "estimated_tail_memory_mb": None,
-            "reasons": tuple(reasons),
-            "recommended_memory_mb": None,
-            "confidence": "low",
-            "performance_risk": False,
-            "projected_duration_ms": None,
-            "options": (),
-            "current_cost_usd": current,
-            "projected_cost_usd": current,
-            "projected_savings_usd": 0.0,
-            "monthly_savings_usd": 0.0,
-            "natural_experiment": model is not None,
-        }
-        values.update(kw)
+    today_ms = stats.mean_duration_ms or 0.0
+    current = _current_cost(stats, window_s, free_tier)
+    model, points = _duration_model(stats, history or [])
+    need = (
+        _managed_instances(stats)
+        if stats.capacity_provider_arn
+        else assess_memory(stats, earlier, min_invocations=min_invocations)
+    )
+    p99 = histogram.quantile(stats.memory_hist, 0.99, stats.max_memory_used_mb)
+    values: dict[str, Any] = {
+        "function_name": stats.function_name,
+        "account_id": stats.account_id,
+        "region": stats.region,
+        "architecture": arch,
+        "memory_mb": stats.memory_mb,
+        "invocations": round(stats.invocations),
+        "errors": round(stats.errors),
+        "out_of_memory_errors": stats.out_of_memory,
+        "max_memory_used_mb": need.observed_max,
+        "p99_memory_used_mb": p99,
+        "estimated_tail_memory_mb": need.tail_mb,
+        "finding": need.finding,
+        "reasons": need.reasons,
+        "recommended_memory_mb": None,
+        "confidence": "low",
+        "performance_risk": False,
+        "projected_duration_ms": None,
+        "options": (),
+        "current_cost_usd": current,
+        "projected_cost_usd": current,
+        "projected_savings_usd": 0.0,
+        "monthly_savings_usd": 0.0,
+        "natural_experiment": model is not None,
+        "strategy": policy.strategy,
+        "strategies": {},
+        "history": _history_entries(stats, history or []),
+        "current_duration_ms": stats.mean_duration_ms,
+        "timeout_s": stats.timeout_s,
+        "current_monthly_cost_usd": per_30_days(current, window_s),
+    }
+    no_reports = stats.sampled_invocations <= 0 and need.finding in (
+        "over-provisioned",
+        "optimized",
+    )
+    if need.safe_mb is None or no_reports:
+        if need.safe_mb is not None:
+            values["finding"] = "insufficient-data"
+            values["reasons"] = (*need.reasons, "no REPORT lines at the current size")
         return Recommendation(**values)
-
-    oom = stats.out_of_memory > 0
-    # memory use is capped at the configured size: a sample at the limit only says the
-    # function needed at least that much, like an out-of-memory error
-    at_limit = observed_max is not None and observed_max >= stats.memory_mb
-    if not (oom or at_limit) and (
-        invocations < min_invocations or samples == 0 or observed_max is None
-    ):
-        if invocations < min_invocations:
-            reasons.append(f"{invocations} invocations in the window, fewer than {min_invocations}")
-        else:
-            reasons.append("no memory-use data (no REPORT lines) for this size")
-        return base(finding="insufficient-data", reasons=tuple(reasons))
-
-    tail, how = estimate_tail_mb(stats.memory_hist, observed_max)
-    reasons.append(how)
-    needed = tail * (1 + HEADROOM)
-    finding: Finding
-    if oom or at_limit:
-        finding = "under-provisioned"
-        if oom:
-            reasons.append(f"{stats.out_of_memory} out-of-memory errors at {stats.memory_mb} MB")
-        if at_limit:
-            reasons.append(
-                f"max memory used {observed_max} MB reached the configured {stats.memory_mb} MB"
-            )
-        recommended = round_up_memory(max(needed, stats.memory_mb * OOM_GROWTH))
-    else:
-        recommended = round_up_memory(needed)
-        if needed > stats.memory_mb:
-            finding = "under-provisioned"
-            reasons.append(
-                f"estimated tail {tail:.0f} MB reaches the configured {stats.memory_mb} MB"
-                if tail >= stats.memory_mb
-                else f"estimated tail {tail:.0f} MB leaves less than {HEADROOM:.0%} headroom"
-                f" at the configured {stats.memory_mb} MB"
-            )
-            recommended = max(recommended, round_up_memory(stats.memory_mb + 1))
-        elif recommended <= stats.memory_mb * (1 - MIN_SAVING_FRACTION):
-            finding = "over-provisioned"
-            reasons.append(
-                f"{recommended} MB covers the tail plus {HEADROOM:.0%} headroom; "
-                f"configured {stats.memory_mb} MB"
-            )
-        else:
-            finding = "optimized"
-            reasons.append(
-                f"configured {stats.memory_mb} MB is within {MIN_SAVING_FRACTION:.0%} of the need"
-            )
-            recommended = stats.memory_mb
-    if recommended >= MAX_MEMORY_MB and finding == "under-provisioned":
-        reasons.append("already at or near the 10,240 MB maximum")
-    if observed_max is not None:
-        recommended = max(recommended, min(MAX_MEMORY_MB, math.ceil(observed_max)))
-    recommended = min(MAX_MEMORY_MB, max(MIN_MEMORY_MB, recommended))
-    if samples < invocations:
-        reasons.append(f"memory use known for {samples} of {invocations} invocations")
-
-    mean_ms = stats.mean_duration_ms or 0.0
-    p50d = histogram.quantile(stats.duration_hist, 0.5) or 0.0
-    p99d = histogram.quantile(stats.duration_hist, 0.99) or 0.0
+    reasons = list(need.reasons)
     if model is not None:
-        cpu_bound = model.cpu_fraction(stats.memory_mb) >= 0.5
         reasons.append(
             f"duration fitted on {len(points)} memory sizes in history: "
             f"{model.cpu_fraction(stats.memory_mb):.0%} CPU-bound at {stats.memory_mb} MB"
         )
-    else:
-        # steady, non-trivial durations are typical of CPU work; I/O waits vary more
-        cpu_bound = p50d >= 100 and p99d <= 1.5 * p50d
-
-    def option(memory: int, architecture: str, what_if: bool) -> Option:
-        rng = project_duration(mean_ms, stats.memory_mb, memory, model)
-        if architecture != arch:
-            rng = DurationRange(rng.expected * 0.9, rng.expected, rng.expected * 1.2)
-        cost = window_cost(
-            _usage_at(stats, memory, rng.expected),
-            architecture=architecture,
-            region=stats.region,
-            free_tier=free_tier,
+    sizes = candidate_sizes(need.safe_mb, stats.memory_mb)
+    options = project_options(stats, sizes, model, window_s=window_s, free_tier=free_tier)
+    keep = stats.memory_mb if need.finding == "optimized" else None
+    picks = choose(options, today_ms=today_ms, today_usd=current, policy=policy, keep_mb=keep)
+    chosen = picks[policy.strategy]
+    reasons += _strategy_reasons(picks, policy, today_ms, current)
+    risky, why = assess_risk(stats, chosen, policy, today_ms)
+    reasons += why
+    recommended = chosen.memory_mb
+    ranked = _rank(options, picks, stats.memory_mb, need.finding)
+    if arch != "arm64":  # the Graviton what-if at the recommended size
+        what_if = project_options(
+            stats,
+            [recommended],
+            model,
             window_s=window_s,
-        ).total_usd
-        return Option(
-            0,
-            memory,
-            architecture,
-            rng,
-            cost,
-            current - cost,
-            per_30_days(cost, window_s),
-            per_30_days(current - cost, window_s),
-            what_if,
-        )
-
-    sizes = [recommended]
-    for candidate in (
-        round_up_memory(recommended * 1.25),
-        round_up_memory(max(recommended * 1.5, ONE_VCPU_MB)),
-    ):
-        if candidate not in sizes and candidate >= recommended:
-            sizes.append(candidate)
-    sizes = sizes[:3]
-    opts = sorted(
-        (option(m, arch, False) for m in sizes), key=lambda o: (o.projected_cost_usd, o.memory_mb)
-    )
-    ranked = [Option(i + 1, *_fields(o)) for i, o in enumerate(opts)]
-    if arch != "arm64":
-        what_if = option(recommended, "arm64", True)
+            free_tier=free_tier,
+            architecture="arm64",
+        )[0]
         ranked.append(Option(len(ranked) + 1, *_fields(what_if)))
-    chosen = next(o for o in ranked if o.memory_mb == recommended and o.architecture == arch)
-    performance_risk = recommended < ONE_VCPU_MB and recommended < stats.memory_mb and cpu_bound
-    if performance_risk:
-        reasons.append("looks CPU-bound: a smaller size below 1,769 MB (1 vCPU) slows it down")
-    sigma = 0.0
-    if p99 and histogram.quantile(stats.memory_hist, 0.5):
-        sigma = math.log(p99 / (histogram.quantile(stats.memory_hist, 0.5) or p99)) / UPPER_HALF_Z
     savings = current - chosen.projected_cost_usd if recommended != stats.memory_mb else 0.0
-    return base(
-        finding=finding,
+    values.update(
         reasons=tuple(reasons),
-        estimated_tail_memory_mb=tail,
         recommended_memory_mb=recommended,
-        confidence=_confidence(invocations, window_s, sigma),
-        performance_risk=performance_risk,
+        confidence=_confidence(round(stats.invocations), window_s, _spread(stats, p99)),
+        performance_risk=risky,
         projected_duration_ms=chosen.projected_duration_ms,
         options=tuple(ranked),
         projected_cost_usd=current - savings,
         projected_savings_usd=savings,
         monthly_savings_usd=per_30_days(savings, window_s),
+        strategies={name: _choice(option, today_ms) for name, option in picks.items()},
     )
+    return Recommendation(**values)
+
+
+def _strategy_reasons(
+    picks: dict[Strategy, Option], policy: Policy, today_ms: float, today_usd: float
+) -> list[str]:
+    """Why the strategy did not simply take the cheapest safe size (or could not keep to
+    its cost budget)."""
+    chosen, cheapest = picks[policy.strategy], picks["cost"]
+    reasons = []
+    budget = today_usd * (1 + policy.max_cost_increase)
+    if policy.strategy == "speed" and chosen is cheapest and chosen.projected_cost_usd > budget:
+        reasons.append(
+            f"no safe size within +{policy.max_cost_increase:.0%} of today's cost: the cheapest"
+            " safe size"
+        )
+    if policy.strategy == "balanced" and chosen.memory_mb > cheapest.memory_mb and today_ms:
+        slower = cheapest.projected_duration_ms.expected / today_ms
+        reasons.append(
+            f"balanced picks {chosen.memory_mb} MB: {cheapest.memory_mb} MB (the cost"
+            f" strategy) is projected {slower:.1f}x slower, beyond the"
+            f" {policy.max_slowdown:g}x limit"
+        )
+    return reasons
+
+
+def _managed_instances(stats: MemoryStats) -> MemoryNeed:
+    """Lambda Managed Instances: no per-invocation memory advice (several requests share
+    an execution environment; memory is set as GiB per vCPU of the capacity provider)."""
+    return MemoryNeed(
+        "managed-instances",
+        None,
+        None,
+        stats.max_memory_used_mb,
+        (
+            f"runs on Lambda Managed Instances (capacity provider {stats.capacity_provider_arn}):"
+            " its compute is billed by the capacity provider's EC2 instances (on-demand price"
+            " plus a management fee), not per GB-second, so only its requests are priced here",
+            "several requests share each execution environment and memory is set as GiB per"
+            " vCPU: size the capacity provider from its CPU and memory utilisation, not from"
+            " per-invocation memory use",
+        ),
+    )
+
+
+def _duration_model(
+    stats: MemoryStats, history: Sequence[MemoryStats]
+) -> tuple[DurationModel | None, list[tuple[int, float, float]]]:
+    """The natural experiment: mean durations at the sizes the function ran with."""
+    points = [(stats.memory_mb, stats.mean_duration_ms or 0.0, float(stats.sampled_invocations))]
+    for other in history:
+        if other.memory_mb != stats.memory_mb and other.mean_duration_ms:
+            points.append(
+                (other.memory_mb, other.mean_duration_ms, float(other.sampled_invocations))
+            )
+    return (fit_duration_model(points) if len(points) >= 2 else None), points
+
+
+def _rank(
+    options: Sequence[Option], picks: dict[Strategy, Option], current_mb: int, finding: str
+) -> list[Option]:
+    """The options shown: each strategy's pick and today's size (when it is safe), by cost."""
+    shown = {o.memory_mb: o for o in picks.values()}
+    for o in options:
+        if o.memory_mb == current_mb and finding != "under-provisioned":
+            shown[o.memory_mb] = o
+    ordered = sorted(shown.values(), key=lambda o: (o.projected_cost_usd, o.memory_mb))
+    return [Option(i + 1, *_fields(o)) for i, o in enumerate(ordered)]
 
 
 def _fields(o: Option) -> tuple[Any, ...]:
@@ -664,23 +1040,36 @@ def _fields(o: Option) -> tuple[Any, ...]:
 
 
 def power_tuning_input(
-    rec: Recommendation, function_arn: str | None = None, num: int = 50, strategy: str = "balanced"
+    rec: Recommendation,
+    function_arn: str | None = None,
+    num: int = 50,
+    strategy: str | None = None,
 ) -> dict[str, Any]:
     """Input JSON for AWS Lambda Power Tuning (its documented execution input).
 
     ``powerValues``: 0.5x, 0.75x, 1x, 1.5x and 2x the recommendation (multiples of 64 MB,
     128..10,240) plus the current size, leaving out sizes below the memory the function
     was seen to need (estimated tail, else observed max): invoking it there would only
-    end in out-of-memory errors and fail the tuning run. The current size is left out
-    when it is under-provisioned. Without a known ARN, region and account are written
-    as ``<region>`` / ``<account-id>`` placeholders to fill in.
+    end in out-of-memory errors and fail the tuning run. After out-of-memory errors the
+    current size is left out and the values are the sizes between it and the
+    recommendation (a quarter, half and three quarters of the way), the recommendation
+    and 1.25x it: the errors do not say how much more is needed. ``strategy`` defaults to
+    the recommendation's. Without a known ARN, region and account are written as
+    ``<region>`` / ``<account-id>`` placeholders to fill in.
     """
+    strategy = strategy or rec.strategy
     centre = rec.recommended_memory_mb or rec.memory_mb
-    floor = rec.estimated_tail_memory_mb or float(rec.max_memory_used_mb or 0)
-    values = {round_up_memory(centre * f) for f in (0.5, 0.75, 1.0, 1.5, 2.0)}
-    if rec.finding != "under-provisioned":
-        values.add(rec.memory_mb)
-    values = {v for v in values if v >= floor} or {round_up_memory(max(floor, centre))}
+    if rec.finding == "under-provisioned" and centre > rec.memory_mb:
+        gap = centre - rec.memory_mb
+        values = {round_up_memory(rec.memory_mb + gap * f) for f in (0.25, 0.5, 0.75)}
+        values |= {centre, round_up_memory(centre * 1.25)}
+        values = {v for v in values if v > rec.memory_mb}
+    else:
+        floor = rec.estimated_tail_memory_mb or float(rec.max_memory_used_mb or 0)
+        values = {round_up_memory(centre * f) for f in (0.5, 0.75, 1.0, 1.5, 2.0)}
+        if rec.finding != "under-provisioned":
+            values.add(rec.memory_mb)
+        values = {v for v in values if v >= floor} or {round_up_memory(max(floor, centre))}
     arn = function_arn or (
         f"arn:aws:lambda:{rec.region or '<region>'}:{rec.account_id or '<account-id>'}"
         f":function:{rec.function_name}"
@@ -744,8 +1133,9 @@ def read_memory_stats(
     ``window_stats``: the window's ``queries.function_stats`` rows when the caller already
     read them with the memory, duration and init histograms (they are not read again).
     """
-    from lambdascope.cost import billable_init_ms, init_billed_before_the_change
+    from lambdascope.cost import init_billed_before_the_change
     from lambdascope.pricing import default_table
+    from lambdascope.usage import billable_init_ms
 
     if function_ids is not None and not function_ids:
         return []
@@ -765,6 +1155,7 @@ def read_memory_stats(
         before = {(s.function_id, s.memory_mb): s for s in rows}
     else:
         before = {}
+    managed = _capacity_providers(db)
     out: list[MemoryStats] = []
     for s in rows:
         always = init_billed_before_the_change(s.package_type, s.runtime)
@@ -803,9 +1194,29 @@ def read_memory_stats(
                 first_hour=s.first_seen,
                 last_hour=s.last_seen,
                 sampled_invocations=s.log_invocations,
+                capacity_provider_arn=managed.get(s.function_id),
             )
         )
     return out
+
+
+def _capacity_providers(db: Database) -> dict[int, str]:
+    """Function id -> capacity provider ARN for functions on Lambda Managed Instances
+    (empty for a store from before the column existed, opened read-only)."""
+    try:
+        rows = db.conn.execute(
+            "SELECT id, capacity_provider_arn FROM functions"
+            " WHERE capacity_provider_arn IS NOT NULL"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    return {int(fid): str(arn) for fid, arn in rows}
+
+
+def current_configuration(sizes: Sequence[MemoryStats]) -> MemoryStats:
+    """The size a function runs with now among its sizes in a window: the latest seen
+    (ties: the busier)."""
+    return max(sizes, key=lambda s: (s.last_hour or 0, s.invocations, s.memory_mb))
 
 
 def recommend_all(
@@ -819,19 +1230,26 @@ def recommend_all(
     free_tier: bool = False,
     history_days: int = 90,
     window_stats: Sequence[queries.FunctionStats] | None = None,
+    policy: Policy | None = None,
 ) -> list[Recommendation]:
-    """Recommendations for every function x memory size seen in [start, end).
+    """One recommendation per function seen in [start, end), for its current
+    configuration (the memory size seen last); its other sizes are evidence.
 
     ``now`` is accepted for symmetry with other analyses; the window is [start, end).
-    The natural experiment uses each function's memory sizes over the ``history_days``
-    before ``end`` (the stored history), not only the window. With ``free_tier`` each
-    account's free tier, prorated to the window, is shared among its functions in
-    proportion to their requests and GB-seconds (``cost.share_free_tier``).
-    ``window_stats``: see :func:`read_memory_stats` (read with :data:`WINDOW_HISTOGRAMS`).
+    The natural experiment and the ``history`` list use each function's memory sizes over
+    the ``history_days`` before ``end`` (the stored history), not only the window. When
+    the size changed in the window, costs per 30 days are projected from the time since
+    the current size was first seen. With ``free_tier`` each account's free tier,
+    prorated to the window, is shared among its functions in proportion to their requests
+    and GB-seconds (``cost.share_free_tier``). ``window_stats``: see
+    :func:`read_memory_stats` (read with :data:`WINDOW_HISTOGRAMS`). ``policy``: the
+    strategy and its limits.
     """
     del now
     stats = read_memory_stats(db, start, end, filters, window_stats=window_stats)
-    by_function: dict[tuple[str, str, str], list[MemoryStats]] = defaultdict(list)
+    in_window: dict[tuple[str, str, str], list[MemoryStats]] = defaultdict(list)
+    for s in stats:
+        in_window[(s.account_id, s.region, s.function_name)].append(s)
     history_start = end - history_days * 86400
     changed = queries.functions_with_several_memory_sizes(
         db, history_start, end, query_filters(filters)
@@ -839,22 +1257,33 @@ def recommend_all(
     history = (
         read_memory_stats(db, history_start, end, filters, histograms=False, function_ids=changed)
         if changed
-        else stats
+        else []
     )
+    by_function: dict[tuple[str, str, str], list[MemoryStats]] = defaultdict(list)
     for s in history:
         by_function[(s.account_id, s.region, s.function_name)].append(s)
     window_s = float(max(0, end - start))
-    shares = free_tier_shares(stats, window_s) if free_tier else None
-    return [
-        recommend(
-            s,
-            by_function[(s.account_id, s.region, s.function_name)],
-            window_s=window_s,
-            min_invocations=min_invocations,
-            free_tier=shares[i] if shares is not None else False,
+    currents = [current_configuration(sizes) for sizes in in_window.values()]
+    shares = free_tier_shares(currents, window_s) if free_tier else None
+    out = []
+    for i, (key, sizes) in enumerate(in_window.items()):
+        current = currents[i]
+        earlier = [s for s in sizes if s is not current]
+        span = window_s
+        if earlier and current.first_hour is not None:
+            span = float(max(3600, end - max(start, current.first_hour)))
+        out.append(
+            recommend(
+                current,
+                by_function.get(key) or sizes,
+                window_s=span,
+                min_invocations=min_invocations,
+                free_tier=shares[i] if shares is not None else False,
+                earlier=earlier,
+                policy=policy,
+            )
         )
-        for i, s in enumerate(stats)
-    ]
+    return out
 
 
 def free_tier_shares(stats: list[MemoryStats], window_s: float) -> list[FreeTier]:

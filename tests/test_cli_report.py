@@ -8,6 +8,7 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -154,6 +155,14 @@ def test_memory_json_has_the_documented_keys(fleet: Path) -> None:
         "monthly_savings_usd",
     }
     keys |= {"estimated_tail_memory_mb", "natural_experiment"}  # also documented in README
+    keys |= {
+        "strategy",
+        "strategies",
+        "history",
+        "current_duration_ms",
+        "timeout_s",
+        "current_monthly_cost_usd",
+    }
     assert len(rows) == 3
     for row in rows:
         assert set(row) == keys
@@ -164,6 +173,11 @@ def test_memory_json_has_the_documented_keys(fleet: Path) -> None:
                 option
             )
     by_name = {r["function_name"]: r for r in rows}
+    for row in rows:
+        assert row["strategy"] == "balanced"
+        if row["finding"] != "insufficient-data":
+            assert set(row["strategies"]) == {"cost", "balanced", "speed"}
+            assert row["strategies"]["balanced"]["memory_mb"] == row["recommended_memory_mb"]
     orders = by_name["orders-api"]
     assert orders["finding"] == "over-provisioned"
     assert orders["invocations"] == 960
@@ -237,7 +251,10 @@ def test_html_report_is_self_contained_and_escapes_names(fleet: Path, tmp_path: 
     assert "\\u0026lt;script\\u0026gt;alert(1)\\u0026lt;\\u002fscript\\u0026gt;" in text
     assert "<script src=" not in text and "<link" not in text  # nothing fetched
     assert len(text) > 1_000_000  # plotly.js is inlined
-    assert "Plotly.newPlot('chart-0'" in text and "Plotly.newPlot('chart-1'" in text
+    assert "Plotly.newPlot('memory-savings'" in text and "Plotly.newPlot('memory-scatter'" in text
+    # human headers, units, each function's details folded under its row
+    assert "<th>Memory now → recommended</th>" in text and "max_memory_used_mb" not in text
+    assert text.count('<tr class="fn">') == 3 and text.count("<details>") == 3
 
 
 @pytest.mark.parametrize("kind", ["cost", "cold-starts", "stale"])
@@ -775,3 +792,174 @@ def test_p99_memory_used_is_never_above_the_maximum(fleet: Path) -> None:
     assert code == 0
     rows = json.loads(out)
     assert rows and all(r["p99_memory_used_mb"] <= r["max_memory_used_mb"] for r in rows)
+
+
+def test_a_memory_change_mid_window_gives_one_answer_with_history(db_path: Path) -> None:
+    db = open_db(db_path)
+    # 2,048 MB for the first four days, then 512 MB (the current size) for three
+    add_hours(
+        db,
+        "resize",
+        memory_mb=2048,
+        hours=96,
+        per_hour=10,
+        memory_used=(150, 180),
+        duration_ms=200.0,
+        first_hour_offset=72,
+    )
+    add_hours(
+        db,
+        "resize",
+        memory_mb=512,
+        hours=72,
+        per_hour=10,
+        memory_used=(150, 185),
+        duration_ms=300.0,
+        seed=2,
+    )
+    db.conn.close()
+    for fmt in ("json", "csv"):
+        code, out, _ = run(db_path, "report", "memory", "--until", UNTIL, "--format", fmt)
+        assert code == 0
+        rows = json.loads(out) if fmt == "json" else list(csv.DictReader(io.StringIO(out)))
+        assert [r["function_name"] for r in rows] == ["resize"]
+    (row,) = json.loads(run(db_path, "report", "memory", "--until", UNTIL)[1])
+    assert row["memory_mb"] == 512  # the size it runs with now
+    assert row["invocations"] == 720
+    assert [h["memory_mb"] for h in row["history"]] == [2048]
+    earlier = row["history"][0]
+    assert earlier["invocations"] == 960 and earlier["max_memory_used_mb"] >= 150
+    assert earlier["last_seen"] == "2025-12-28T23:00:00Z"  # its last hour, 73 h before the end
+    assert row["natural_experiment"]
+    code, md, _ = run(db_path, "report", "memory", "--until", UNTIL, "--format", "md")
+    assert "2048 MB" in md
+
+
+def test_strategies_and_their_limits(db_path: Path) -> None:
+    db = open_db(db_path)
+    # fully CPU-bound: 600 ms at 512 MB before, 300 ms at 1,024 MB now; needs ~200 MB
+    add_hours(
+        db,
+        "crunch",
+        memory_mb=512,
+        hours=48,
+        per_hour=20,
+        memory_used=(150, 180),
+        duration_ms=600.0,
+        first_hour_offset=48,
+    )
+    add_hours(
+        db,
+        "crunch",
+        memory_mb=1024,
+        hours=48,
+        per_hour=20,
+        memory_used=(150, 180),
+        duration_ms=300.0,
+        seed=2,
+    )
+    db.conn.close()
+
+    def answer(*args: str) -> dict[str, Any]:
+        code, out, err = run(db_path, "report", "memory", "--until", UNTIL, *args)
+        assert code == 0, err
+        (row,) = json.loads(out)
+        return dict(row)
+
+    balanced = answer()
+    cost = answer("--strategy", "cost")
+    speed = answer("--strategy", "speed", "--max-cost-increase", "50%")
+    loose = answer("--max-slowdown", "2x")
+    assert balanced["strategy"] == "balanced" and cost["strategy"] == "cost"
+    # balanced: within 1.25x of today's 300 ms; cost: the cheapest safe size, flagged
+    assert balanced["projected_duration_ms"]["expected"] <= 1.25 * 300 * 1.01
+    assert not balanced["performance_risk"]
+    assert cost["recommended_memory_mb"] < balanced["recommended_memory_mb"] < 1024
+    assert cost["performance_risk"]
+    assert any("slower than today" in r for r in cost["reasons"])
+    assert loose["recommended_memory_mb"] < balanced["recommended_memory_mb"]
+    # speed: faster than today, at most +50 % cost
+    assert speed["recommended_memory_mb"] > 1024
+    assert speed["projected_duration_ms"]["expected"] < 300
+    assert (
+        speed["strategies"]["speed"]["monthly_cost_usd"] <= 1.5 * speed["current_monthly_cost_usd"]
+    )
+    # every answer names what the other strategies would pick
+    assert balanced["strategies"]["cost"]["memory_mb"] == cost["recommended_memory_mb"]
+    for bad in (("--max-slowdown", "0.5"), ("--max-cost-increase", "lots")):
+        code, _, err = run(db_path, "report", "memory", "--until", UNTIL, *bad)
+        assert code == 2 and "Traceback" not in err and bad[0] in err
+
+
+def test_cold_starts_warn_only_when_they_cost_latency_or_money(db_path: Path) -> None:
+    db = open_db(db_path)
+    # 5 % cold starts of 20 ms on 2 s requests: 0.05 % more latency, nothing to act on
+    add_hours(
+        db,
+        "cheap-inits",
+        memory_mb=512,
+        hours=24,
+        per_hour=20,
+        memory_used=(100, 120),
+        duration_ms=2000.0,
+        cold_per_hour=1,
+        init_ms=20.0,
+    )
+    # 5 % cold starts of 900 ms on 50 ms requests: +90 % mean latency
+    add_hours(
+        db,
+        "slow-inits",
+        memory_mb=512,
+        hours=24,
+        per_hour=20,
+        memory_used=(100, 120),
+        duration_ms=50.0,
+        cold_per_hour=1,
+        init_ms=900.0,
+        seed=2,
+    )
+    db.conn.close()
+    _, out, _ = run(db_path, "report", "cold-starts", "--until", UNTIL)
+    warnings = {r["function_name"]: r["warnings"] for r in json.loads(out)}
+    assert not any("cold starts" in w for w in warnings["cheap-inits"])
+    (warning,) = [w for w in warnings["slow-inits"] if "cold starts" in w]
+    assert warning.startswith("cold starts 5.0% of invocations add 90% to the mean latency")
+
+
+def test_lambda_managed_instances_get_request_prices_and_no_memory_advice(db_path: Path) -> None:
+    db = open_db(db_path)
+    fid = add_hours(
+        db, "on-instances", memory_mb=2048, hours=48, per_hour=20, memory_used=(150, 200)
+    )
+    provider = "arn:aws:lambda:us-east-1:111111111111:capacity-provider:fleet-a"
+    with db.conn:  # what the inventory stores for a function with a CapacityProviderConfig
+        db.conn.execute(
+            "UPDATE functions SET capacity_provider_arn = ?, memory_gib_per_vcpu = 4 WHERE id = ?",
+            (provider, fid),
+        )
+    db.conn.close()
+    _, out, _ = run(db_path, "report", "memory", "--until", UNTIL)
+    (row,) = json.loads(out)
+    assert row["finding"] == "managed-instances"
+    assert row["recommended_memory_mb"] is None and row["options"] == []
+    assert any("billed by the capacity provider's EC2 instances" in r for r in row["reasons"])
+    assert row["current_cost_usd"] == pytest.approx(960 * 0.2 / 1e6)  # requests only
+    _, out, _ = run(db_path, "report", "cost", "--until", UNTIL)
+    (cost,) = json.loads(out)
+    assert cost["duration_usd"] == 0 and cost["init_usd"] == 0
+    assert cost["total_usd"] == pytest.approx(960 * 0.2 / 1e6, abs=1e-6)
+
+
+def test_memory_reports_rank_what_to_do_first_in_every_format(fleet: Path) -> None:
+    _, out, _ = run(fleet, "report", "memory", "--until", UNTIL)
+    rows = json.loads(out)
+    # under-provisioned (most out-of-memory errors first), then the largest savings
+    assert rows[0]["function_name"] == "thumbs"
+    assert rows[0]["finding"] == "under-provisioned"
+    savings = [r["monthly_savings_usd"] for r in rows if r["finding"] == "over-provisioned"]
+    assert savings == sorted(savings, reverse=True)
+    _, md, _ = run(fleet, "report", "memory", "--until", UNTIL, "--format", "md")
+    table = [line for line in md.splitlines() if line.startswith("| ")][1:]
+    names = [line.split(" | ")[0].removeprefix("| ") for line in table]
+    assert names == [r["function_name"].replace("<", "\\<").replace(">", "\\>") for r in rows]
+    assert "- first: give more memory to 1 under-provisioned function (thumbs first)" in md

@@ -311,3 +311,20 @@ def test_recommendations_from_stats_already_read_are_the_same(db: Database) -> N
     assert [r.as_dict() for r in reused] == [r.as_dict() for r in read_again]
     assert len(reused) == 2
     assert all(r.recommended_memory_mb is not None for r in reused)  # real recommendations
+
+
+def test_a_function_on_managed_instances_says_so_on_its_page(db_path: Path) -> None:
+    db = open_db(db_path)
+    fid = add_function(db, "on-instances", runtime="python3.12")
+    add_fact(db, fid, T0 - H, 2048, durations=[50.0] * 60)
+    provider = "arn:aws:lambda:us-east-1:111111111111:capacity-provider:fleet-a"
+    with db.conn:
+        db.conn.execute(
+            "UPDATE functions SET capacity_provider_arn = ?, memory_gib_per_vcpu = 4"
+            " WHERE id = ?",
+            (provider, fid),
+        )
+    client = create_app(db_path, clock=lambda: NOW).server.test_client()
+    body = _render(client, "/functions/on-instances")
+    assert "Lambda Managed Instances" in body and provider in body
+    assert "4 GiB" in body

@@ -152,3 +152,17 @@ def test_cold_starts_show_init_p95_on_a_second_axis() -> None:
     assert [t.name for t in fig.data] == ["Cold starts", "p95 init duration"]
     assert fig.data[1].yaxis == "y2"
     assert fig.layout.yaxis2.title.text == "Init duration (ms)"
+
+
+def test_cost_axes_show_plain_dollars_not_si_prefixes() -> None:
+    import pandas as pd
+
+    from dashboards.figures import cost_per_day, usd_tickformat
+
+    small = pd.DataFrame(
+        {"day": pd.to_datetime(["2026-01-01", "2026-01-02"]), "cost_usd": [0.0004, 0.0005]}
+    )
+    axis = cost_per_day(small).to_plotly_json()["layout"]["yaxis"]
+    assert axis["tickprefix"] == "$" and axis["tickformat"] == ",.4f"  # $0.0005, not $500µ
+    assert usd_tickformat([12.5]) == ",.2f" and usd_tickformat([4200.0]) == ",.0f"
+    assert usd_tickformat([0.0]) == ",.0f"

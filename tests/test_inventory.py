@@ -56,6 +56,29 @@ def test_transform_function_reads_every_configuration_field() -> None:
     assert transform_function({"FunctionName": "x"})["log_group"] == "/aws/lambda/x"
 
 
+def test_transform_function_records_lambda_managed_instances() -> None:
+    # the FunctionConfiguration shape of the Lambda API reference (moto drops this field)
+    provider = "arn:aws:lambda:us-east-1:123456789012:capacity-provider:fleet-a"
+    managed = {
+        **AWS_CONFIG,
+        "CapacityProviderConfig": {
+            "LambdaManagedInstancesCapacityProviderConfig": {
+                "CapacityProviderArn": provider,
+                "PerExecutionEnvironmentMaxConcurrency": 16,
+                "ExecutionEnvironmentMemoryGiBPerVCpu": 4.0,
+            }
+        },
+    }
+    row = transform_function(managed)
+    assert (
+        row["capacity_provider_arn"],
+        row["memory_gib_per_vcpu"],
+        row["max_concurrency_per_environment"],
+    ) == (provider, 4.0, 16)
+    on_demand = transform_function(AWS_CONFIG)
+    assert on_demand["capacity_provider_arn"] is None and on_demand["memory_gib_per_vcpu"] is None
+
+
 def config(name: str) -> dict[str, Any]:
     return {
         **AWS_CONFIG,

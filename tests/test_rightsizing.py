@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from lambdascope import histogram
 from lambdascope.rightsizing import (
     MemoryStats,
+    Policy,
     estimate_tail_mb,
     fit_duration_model,
     power_tuning_input,
@@ -133,8 +134,15 @@ def test_insufficient_data_below_threshold() -> None:
 def test_out_of_memory_is_under_provisioned_even_with_few_invocations() -> None:
     rec = recommend(make_stats(256, [250.0, 256.0, 256.0], oom=2), window_s=DAY)
     assert rec.finding == "under-provisioned"
+    # two of three hit the limit: the need cannot be estimated, one bounded step (1.5x)
     assert rec.recommended_memory_mb == 384
-    assert any("2 out-of-memory errors" in r for r in rec.reasons)
+    assert any("2 out-of-memory errors at 256 MB" in r for r in rec.reasons)
+    assert any("capped at 1.5x" in r for r in rec.reasons)
+    # one error in 62 at 512 MB: one step up, not a leap (was 2,368 MB, 4.6x)
+    one = recommend(make_stats(512, [250.0] * 61 + [512.0], oom=1), window_s=DAY)
+    assert any(r == "1 out-of-memory error at 512 MB" for r in one.reasons)
+    assert one.recommended_memory_mb is not None and 640 <= one.recommended_memory_mb <= 768
+    assert one.monthly_savings_usd > -1.6 * one.current_monthly_cost_usd
 
 
 def test_tail_reaching_configured_memory_is_under_provisioned() -> None:
@@ -212,8 +220,19 @@ def test_recommend_uses_history_and_flags_cpu_risk() -> None:
     rec = recommend(now, [now, before], window_s=14 * DAY)
     assert rec.natural_experiment
     assert rec.finding == "over-provisioned"
-    assert rec.performance_risk
     assert any("fitted on 2 memory sizes" in r for r in rec.reasons)
+    # fully CPU-bound: balanced stays within 1.25x of today's 300 ms (>= 1024 / 1.25 MB)
+    assert rec.strategy == "balanced"
+    assert rec.recommended_memory_mb is not None and 820 <= rec.recommended_memory_mb < 1024
+    assert rec.projected_duration_ms is not None
+    assert rec.projected_duration_ms.expected <= 1.25 * 300.0
+    assert not rec.performance_risk
+    # the cost strategy cuts to the safe size, 5x slower: an honest risk
+    cheap = recommend(now, [now, before], window_s=14 * DAY, policy=Policy("cost"))
+    assert cheap.recommended_memory_mb == rec.strategies["cost"].memory_mb == 192
+    assert cheap.performance_risk
+    assert any("slower than today" in r and "beyond the 1.25x limit" in r for r in cheap.reasons)
+    assert set(rec.strategies) == {"cost", "balanced", "speed"}
 
 
 def test_power_tuning_values_around_recommendation() -> None:
@@ -233,12 +252,12 @@ def test_round_up_memory() -> None:
 
 
 def test_tail_without_headroom_is_under_provisioned() -> None:
-    # tail ~ 495 MB is below 512 MB, but tail + 10 % is not: a larger size, not "optimized"
+    # tail ~ 495 MB is below 512 MB, tail + 10 % is not: no error is coming, so it stays
+    # "optimized" (under-provisioned needs errors or a tail that reaches the size)
     rec = recommend(make_stats(512, [470.0] * 400), window_s=7 * DAY)
     assert rec.estimated_tail_memory_mb is not None and rec.estimated_tail_memory_mb < 512
-    assert rec.finding == "under-provisioned"
-    assert rec.recommended_memory_mb is not None
-    assert rec.recommended_memory_mb >= rec.estimated_tail_memory_mb * 1.1
+    assert rec.finding == "optimized"
+    assert rec.recommended_memory_mb == 512
     assert any("less than 10% headroom" in r for r in rec.reasons)
 
 
@@ -326,9 +345,16 @@ def test_property_recommendation_on_histograms(profile: tuple[MemoryStats, int])
     recommended = rec.recommended_memory_mb
     assert recommended is not None and 128 <= recommended <= 10240
     assert recommended >= min(10240, observed_max)
-    assert rec.estimated_tail_memory_mb is not None
-    # the headroom is never eaten: tail + 10 % fits (up to the 10,240 MB ceiling)
-    assert recommended >= min(10240, rec.estimated_tail_memory_mb * 1.1)
+    if stats.out_of_memory or at_limit:
+        # one bounded step: 1.25x to 2x today's size (64 MB steps, up to the ceiling)
+        assert min(10240, 1.25 * stats.memory_mb) <= recommended
+        assert recommended <= max(round_up_memory(1.5 * stats.memory_mb), 192)
+    else:
+        assert rec.estimated_tail_memory_mb is not None
+        # a change covers the estimate's upper bound with headroom; "optimized" keeps the
+        # size (its central estimate fits, the reasons say when the upper bound does not)
+        if rec.finding != "optimized":
+            assert recommended >= min(10240, rec.estimated_tail_memory_mb * 1.1)
     if rec.finding == "over-provisioned":
         assert recommended < stats.memory_mb
     elif rec.finding == "optimized":
@@ -368,3 +394,62 @@ def test_property_recommendation_bounds(
     for o in rec.options:
         assert o.projected_cost_usd >= 0
         assert 128 <= o.memory_mb <= 10240
+
+
+def test_reasons_read_as_sentences() -> None:
+    rng = random.Random(12)
+    # a plateau: the observed max rejects the log-normal fits (named once, no "the the")
+    used = [min(rng.lognormvariate(math.log(200), 0.3), 260.0) for _ in range(5000)]
+    rec = recommend(make_stats(1024, used), window_s=14 * DAY)
+    text = " ".join(rec.reasons)
+    assert "dropped" in text
+    assert "the the" not in text
+    one = recommend(make_stats(512, [250.0] * 61 + [512.0], oom=1), window_s=DAY)
+    assert "1 out-of-memory errors" not in " ".join(one.reasons)
+    assert any(r.startswith("1 of 62 invocations hit the configured 512 MB") for r in one.reasons)
+
+
+def test_a_deep_cut_projected_far_slower_is_a_performance_risk() -> None:
+    rng = random.Random(14)
+    stats = make_stats(1024, [rng.uniform(50, 60) for _ in range(2000)])
+    cheap = recommend(stats, window_s=14 * DAY, policy=Policy("cost"))
+    assert cheap.recommended_memory_mb == 128
+    assert cheap.projected_duration_ms is not None
+    assert cheap.projected_duration_ms.expected == pytest.approx(450.0)  # 4.5x today's 100 ms
+    assert cheap.performance_risk
+    assert any("4.5x slower than today" in r for r in cheap.reasons)
+    # the default keeps the expected duration within 1.25x: no risk, a smaller cut
+    balanced = recommend(stats, window_s=14 * DAY)
+    # midpoint of I/O- and CPU-bound: (1 + 1024 / m) / 2 <= 1.25 -> m >= 683 -> 704 MB
+    assert balanced.recommended_memory_mb == 704
+    assert not balanced.performance_risk
+    assert balanced.strategies["cost"].memory_mb == 128
+
+
+def test_a_projected_p99_near_the_timeout_is_a_performance_risk() -> None:
+    stats = make_stats(1024, [100.0] * 400, durations=[2500.0] * 400)
+    stats.timeout_s = 3  # p99 2.5 s today: at 1.25x it would pass 90 % of 3 s
+    rec = recommend(stats, window_s=7 * DAY, policy=Policy("cost", max_slowdown=10.0))
+    assert rec.performance_risk
+    assert any("90% of the 3 s timeout" in r for r in rec.reasons)
+
+
+def test_power_tuning_after_out_of_memory_errors_tries_the_sizes_in_between() -> None:
+    rec = recommend(make_stats(512, [250.0] * 61 + [512.0], oom=1), window_s=DAY)
+    payload = power_tuning_input(rec)
+    assert rec.recommended_memory_mb is not None
+    values = payload["powerValues"]
+    assert min(values) > 512 and rec.recommended_memory_mb in values
+    assert any(512 < v < rec.recommended_memory_mb for v in values)
+    assert payload["strategy"] == rec.strategy == "balanced"
+
+
+def test_two_64_mb_steps_above_the_safe_size_is_still_optimized() -> None:
+    rng = random.Random(15)
+    used = [rng.uniform(350, 380) for _ in range(2000)]
+    safe = recommend(make_stats(4096, used), window_s=7 * DAY).strategies["cost"].memory_mb
+    near = recommend(make_stats(safe + 128, used), window_s=7 * DAY)
+    assert near.finding == "optimized" and near.recommended_memory_mb == safe + 128
+    far = recommend(make_stats(safe + 192, used), window_s=7 * DAY)
+    assert far.finding == "over-provisioned"
+    assert far.strategies["cost"].memory_mb == safe

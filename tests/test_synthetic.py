@@ -78,15 +78,15 @@ def test_fleet_is_consistent_and_diverse(db: Database) -> None:
     )
 
     plans = {p.name: p for p in result["plan"]}
-    behaviours = {p.behaviour for p in plans.values()}
+    behaviours = {p.kind for p in plans.values()}
     assert behaviours >= {
-        "normal",
+        "right_sized",
         "over",
         "under_oom",
         "timeouts",
         "throttled",
         "cold",
-        "memchange",
+        "memory_changed",
         "stale",
     }
     stats = queries.function_stats(db, start, end)
@@ -98,7 +98,7 @@ def test_fleet_is_consistent_and_diverse(db: Database) -> None:
         return sum(
             getattr(s, field)
             for name, rows in by_name.items()
-            if plans[name].behaviour == kind
+            if plans[name].kind == kind
             for s in rows
         )
 
@@ -106,22 +106,23 @@ def test_fleet_is_consistent_and_diverse(db: Database) -> None:
     assert total("timeouts", "timeouts") > 0
     assert total("throttled", "throttles") > 0
     cold_share = total("cold", "cold_starts") / max(total("cold", "log_invocations"), 1)
-    normal_share = total("normal", "cold_starts") / max(total("normal", "log_invocations"), 1)
+    right_sized = total("right_sized", "log_invocations")
+    normal_share = total("right_sized", "cold_starts") / max(right_sized, 1)
     assert cold_share > 3 * normal_share
     over = [
         s
         for n, rows in by_name.items()
-        if plans[n].behaviour == "over"
+        if plans[n].kind == "over"
         for s in rows
         if s.max_memory_used_mb
     ]
     assert over and all(s.max_memory_used_mb < 0.5 * (s.memory_mb or 0) for s in over)
     changed = [
-        n for n, p in plans.items() if p.behaviour == "memchange" if plans[n].rate_per_hour > 1
+        n for n, p in plans.items() if p.kind == "memory_changed" if plans[n].rate_per_hour > 1
     ]
     assert changed
     assert all(len({s.memory_mb for s in by_name[n]}) == 2 for n in changed)
-    stale = [n for n, p in plans.items() if p.behaviour == "stale"]
+    stale = [n for n, p in plans.items() if p.kind == "stale"]
     recent = queries.function_stats(
         db, end - 2 * DAY, end, queries.Filters(function_names=tuple(stale))
     )

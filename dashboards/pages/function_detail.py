@@ -147,8 +147,36 @@ def recommendation_block(recs: list[rightsizing.Recommendation]) -> html.Div:
                     className="text-muted small",
                 )
             )
+        if rec.strategies:
+            picks = " · ".join(
+                f"{name}: {fmt.megabytes(choice.memory_mb)}"
+                + (f" ({choice.slowdown:.2f}x duration)" if choice.slowdown else "")
+                for name, choice in rec.strategies.items()
+            )
+            risk = " · performance risk" if rec.performance_risk else ""
+            summary.append(
+                html.Div(
+                    f"Strategy {rec.strategy}{risk}. Each strategy picks {picks}",
+                    className="small",
+                    id="function-strategies",
+                )
+            )
         if rec.reasons:
             summary.append(html.Div("; ".join(rec.reasons), className="small"))
+        if rec.history:
+            summary.append(
+                html.Div(
+                    "Earlier sizes: "
+                    + "; ".join(
+                        f"{fmt.megabytes(h.memory_mb)} until {(h.last_seen or '?')[:10]}"
+                        f" ({fmt.number(h.invocations)} invocations, max used"
+                        f" {fmt.megabytes(h.max_memory_used_mb)})"
+                        for h in rec.history
+                    ),
+                    className="small text-muted",
+                    id="function-history",
+                )
+            )
         options = [o.as_dict() for o in rec.options]
         blocks.append(html.Div([html.Div(summary), _options_table(options)]))
     return html.Div(blocks, id="function-recommendation")
@@ -186,6 +214,14 @@ def _config_table(fn: dict[str, Any]) -> html.Table:
         ("Last modified", iso(fn.get("last_modified")) or "—"),
         ("Last seen", iso(fn.get("last_seen")) or "—"),
     ]
+    if fn.get("capacity_provider_arn"):
+        per_vcpu = fn.get("memory_gib_per_vcpu")
+        rows += [
+            ("Runs on", "Lambda Managed Instances"),
+            ("Capacity provider", fn["capacity_provider_arn"]),
+            ("Memory per vCPU", f"{per_vcpu:g} GiB" if per_vcpu else "—"),
+            ("Compute billing", "the capacity provider's EC2 instances, not per GB-second"),
+        ]
     return html.Table(
         [html.Tr([html.Td(k, className="text-muted"), html.Td(str(v))]) for k, v in rows],
         className="config-table",

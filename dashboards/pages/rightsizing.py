@@ -56,6 +56,8 @@ COLUMNS: list[dict[str, Any]] = [
         "filter": "agNumberColumnFilter",
     },
     {"field": "confidence", "headerName": "Confidence", "width": 110},
+    {"field": "strategy", "headerName": "Strategy", "width": 100},
+    {"field": "performance_risk", "headerName": "Slower?", "width": 95},
     {
         "field": "reasons",
         "headerName": "Why",

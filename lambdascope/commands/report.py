@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from sqlite_utils import Database
@@ -134,6 +134,9 @@ def _run(
         start, end = window_with_data(db, start, end, since, until)
     window = f"{since} ending {parse_timestamp_text(end)}"
     if kind == "memory":
+        policy = rightsizing.Policy(
+            extra["strategy"], extra["max_slowdown"], extra["max_cost_increase"]
+        )
         recs = rightsizing.recommend_all(
             db,
             start,
@@ -141,6 +144,7 @@ def _run(
             filters,
             min_invocations=extra["min_invocations"],
             free_tier=extra["free_tier"],
+            policy=policy,
         )
         data = build.memory_report(recs, window, free_tier=extra["free_tier"])
     elif kind == "cost":
@@ -180,9 +184,73 @@ _FREE_TIER = click.option(
 )
 
 
+class Multiple(click.ParamType[float]):
+    """A slowdown limit: ``1.25`` or ``1.25x`` (at least 1)."""
+
+    name = "multiple"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip().lower().removesuffix("x").removesuffix("×")
+        try:
+            number = float(text)
+        except ValueError:
+            number = float("nan")
+        if not number >= 1.0 or number == float("inf"):
+            self.fail(f"{value!r} is not a multiple of 1 or more (e.g. 1.25 or 1.5x)", param, ctx)
+        return number
+
+
+class Fraction(click.ParamType[float]):
+    """A cost increase: ``25%`` or ``0.25`` (0 or more)."""
+
+    name = "fraction"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        scale = 100.0 if text.endswith("%") else 1.0
+        try:
+            number = float(text.removesuffix("%")) / scale
+        except ValueError:
+            number = float("nan")
+        if not number >= 0.0 or number == float("inf"):
+            self.fail(f"{value!r} is not a share of 0 or more (e.g. 25% or 0.25)", param, ctx)
+        return number
+
+
 @report.command()
 @_common
 @_FREE_TIER
+@click.option(
+    "--strategy",
+    type=click.Choice(["cost", "balanced", "speed"]),
+    default="balanced",
+    show_default=True,
+    help="cost: the cheapest safe size; balanced: the cheapest safe size whose expected"
+    " duration stays within --max-slowdown of today's; speed: the fastest safe size whose"
+    " cost rises at most --max-cost-increase.",
+)
+@click.option(
+    "--max-slowdown",
+    type=Multiple(),
+    default="1.25",
+    show_default=True,
+    help="balanced: the expected duration may grow to this multiple of today's.",
+)
+@click.option(
+    "--max-cost-increase",
+    type=Fraction(),
+    default="25%",
+    show_default=True,
+    help="speed: the cost may rise by this share (25% or 0.25).",
+)
 @click.option(
     "--min-invocations",
     default=50,
@@ -191,9 +259,12 @@ _FREE_TIER = click.option(
     help="Fewer invocations in the window give insufficient-data.",
 )
 def memory(ctx: click.Context, **kw: Any) -> None:
-    """Memory right-sizing per function and configured memory size.
+    """Memory right-sizing: one answer per function, for its current memory size.
 
-    Example: lambdascope report memory --format html -o memory.html
+    Earlier sizes in the window are evidence and appear under `history`. Each answer
+    says which strategy produced it and what the other two would pick.
+
+    Example: lambdascope report memory --strategy speed --format html -o memory.html
     """
     _run(ctx, "memory", **kw)
 
@@ -255,6 +326,7 @@ def stale(ctx: click.Context, **kw: Any) -> None:
     type=click.Choice(["cost", "speed", "balanced"]),
     default="balanced",
     show_default=True,
+    help="Power Tuning's strategy; the recommendation it centres on uses the same one.",
 )
 @click.pass_context
 def power_tuning(
@@ -279,25 +351,12 @@ def power_tuning(
         db, (function_name,), (region,) if region else (), (account,) if account else ()
     )
     start, end = window_with_data(db, start, end, since, until)
-    recs = rightsizing.recommend_all(db, start, end, filters)
+    policy = rightsizing.Policy(cast("rightsizing.Strategy", strategy))
+    recs = rightsizing.recommend_all(db, start, end, filters, policy=policy)
     if not recs:
         raise click.ClickException(f"no data for {function_name} in the last {since}")
-    configured = {
-        (name, acct, reg): memory
-        for name, acct, reg, memory in db.conn.execute(
-            "SELECT function_name, account_id, region, memory_mb FROM functions"
-            " WHERE function_name = ?",
-            (function_name,),
-        )
-    }
-    # the size the function runs with now (inventory), else the busiest one in the window
-    rec = max(
-        recs,
-        key=lambda r: (
-            configured.get((r.function_name, r.account_id, r.region)) == r.memory_mb,
-            r.invocations,
-        ),
-    )
+    # one answer per function, at its current size; the busiest when several match
+    rec = max(recs, key=lambda r: r.invocations)
     arn_row = db.conn.execute(
         "SELECT function_arn FROM functions WHERE function_name = ? AND account_id = ?"
         " AND region = ?",

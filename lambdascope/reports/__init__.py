@@ -26,7 +26,8 @@ class Chart:
 class Report:
     """One report: ``rows`` (JSON objects), the flat ``columns`` shown in tables,
     ``summary`` lines, and charts for HTML. ``document`` replaces ``rows`` in JSON
-    output when the report is not a plain array (stale report)."""
+    output when the report is not a plain array (stale report). ``layout`` "memory" gives
+    the HTML its own page (summary figures, ranked table with details, its own charts)."""
 
     kind: str
     title: str
@@ -36,6 +37,7 @@ class Report:
     charts: list[Chart] = field(default_factory=list)
     document: dict[str, Any] | None = None
     sections: list[tuple[str, list[dict[str, Any]], list[str]]] = field(default_factory=list)
+    layout: str = "table"  # HTML: "table" (generic) or "memory" (the right-sizing report)
 
 
 def render(report: Report, fmt: str) -> str:

@@ -45,44 +45,69 @@ def _label(row: dict[str, Any]) -> str:
     return f"{row['function_name']} ({where})" if where else str(row["function_name"])
 
 
+FINDING_ORDER = {
+    "under-provisioned": 0,
+    "over-provisioned": 1,
+    "optimized": 2,
+    "insufficient-data": 3,
+    "managed-instances": 4,
+}
+
+
+def rank_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What to do first: under-provisioned (most out-of-memory errors first), then the
+    largest savings, then the rest by name."""
+    return (
+        FINDING_ORDER.get(row.get("finding") or "", 5),
+        -(row.get("out_of_memory_errors") or 0),
+        -(row.get("monthly_savings_usd") or 0.0),
+        row.get("function_name") or "",
+    )
+
+
 def memory_report(recs: list[Recommendation], window: str, *, free_tier: bool = False) -> Report:
-    """The memory right-sizing report: one row per function x configured memory."""
-    rows = [r.as_dict() for r in recs]
+    """The memory right-sizing report: one row per function, ranked by what to do first
+    (``rank_key``); summary figures on top."""
+    rows = sorted((r.as_dict() for r in recs), key=rank_key)
     counts: dict[str, int] = defaultdict(int)
     for r in recs:
         counts[r.finding] += 1
     savings = sum(max(0.0, r.monthly_savings_usd) for r in recs)
-    summary = [f"window: {window}; {len(recs)} function x memory sizes"]
+    strategies = sorted({r.strategy for r in recs})
+    summary = [f"window: {window}; {len(recs)} functions"]
     if recs:
-        summary.append(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-        summary.append(f"potential savings: ${savings:,.2f} per 30 days")
+        summary.append(
+            ", ".join(
+                f"{k}: {counts[k]}" for k in sorted(counts, key=lambda k: FINDING_ORDER.get(k, 4))
+            )
+        )
+        summary.append(
+            f"potential savings: ${savings:,.2f} per 30 days (strategy {', '.join(strategies)})"
+        )
+        summary.append(_first_steps(rows, savings))
         prices = default_table().describe(r.region for r in recs)
         summary.append(prices + _free_tier_note(free_tier))
-    labels = [_label(r) + f" {r['memory_mb']} MB" for r in rows]
-    charts = []
-    if rows:
-        charts.append(
-            Chart(
-                "Configured vs used memory (MB)",
-                labels,
-                {
-                    "configured": [float(r["memory_mb"]) for r in rows],
-                    "max used": [float(r["max_memory_used_mb"] or 0) for r in rows],
-                    "recommended": [float(r["recommended_memory_mb"] or 0) for r in rows],
-                },
-                "MB",
-            )
+    return Report(
+        "memory", "Lambda memory right-sizing", rows, MEMORY_COLUMNS, summary, [], layout="memory"
+    )
+
+
+def _first_steps(rows: list[dict[str, Any]], savings: float) -> str:
+    """One line: what to do first."""
+    steps = []
+    under = [r for r in rows if r["finding"] == "under-provisioned"]
+    if under:
+        steps.append(
+            f"give more memory to {len(under)} under-provisioned"
+            f" function{'' if len(under) == 1 else 's'} ({under[0]['function_name']} first)"
         )
-        ranked = sorted(rows, key=lambda r: -r["monthly_savings_usd"])[:30]
-        charts.append(
-            Chart(
-                "Savings by function (USD per 30 days)",
-                [_label(r) + f" {r['memory_mb']} MB" for r in ranked],
-                {"savings": [r["monthly_savings_usd"] for r in ranked]},
-                "USD",
-            )
-        )
-    return Report("memory", "Lambda memory right-sizing", rows, MEMORY_COLUMNS, summary, charts)
+    top = [r for r in rows if r["finding"] == "over-provisioned" and r["monthly_savings_usd"] > 0][
+        :5
+    ]
+    if top and savings > 0:
+        share = sum(r["monthly_savings_usd"] for r in top) / savings
+        steps.append(f"resize the top {len(top)} over-provisioned for {share:.0%} of the savings")
+    return "first: " + ("; then ".join(steps) if steps else "nothing to change")
 
 
 COST_COLUMNS = [
