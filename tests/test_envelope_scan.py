@@ -6,7 +6,7 @@ import math
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from collectors.local import scan_messages
@@ -16,8 +16,11 @@ from tests.test_logscan import _PIECES, REPORT
 
 pytestmark = pytest.mark.usefixtures("scanner")
 
-# Whatever logparse can read an event from contains one of these
-_MAYBE_EVENT_RE = re.compile('REPORT|"platform\\.|Task timed out|' + logparse._OOM_RE.pattern)
+# Whatever logparse can read an event from contains one of these (its out-of-memory
+# messages also without a word boundary: "\\tMemoryError" is a tab written as two characters)
+_MAYBE_EVENT_RE = re.compile(
+    'REPORT|"platform\\.|Task timed out|' + logparse._OOM_RE.pattern + "|MemoryError"
+)
 
 
 def _scan_messages_one_by_one(messages: list[str], seconds: list[float]) -> ChunkColumns:
@@ -69,6 +72,7 @@ def _seen(found: ChunkColumns) -> tuple[object, ...]:
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(st.tuples(_MESSAGE, _SECONDS), min_size=1, max_size=12))
+@example([("\\tMemoryError", math.nan)])  # an escaped tab before an out-of-memory message
 def test_joined_scan_matches_message_by_message(events: list[tuple[str, float]]) -> None:
     messages = [m for m, _s in events]
     seconds = [s for _m, s in events]

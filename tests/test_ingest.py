@@ -318,26 +318,50 @@ def test_incremental_facts_equal_a_rebuild_from_the_invocations(
     ).fetchone() == ("timeout", 1)
 
 
-def test_a_reading_process_that_dies_costs_only_its_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import collectors.local as local
+_DYING_READER = """
+import json, os, sys
+import collectors.local as local
+from lambdascope.db import open_db
+
+logs, victim, store = sys.argv[1:4]
+read_job = local._read_job
+test_process = os.getpid()
+
+
+def dying(job, stdin=None):
+    if job.path == victim and os.getpid() != test_process:
+        os._exit(3)  # the reading process (a fork of this one) ends abruptly
+    return read_job(job)
+
+
+local._read_job = dying
+result = local.ingest_paths(open_db(store), [logs], workers=2)
+print(json.dumps({"unreadable": result.unreadable, "files": result.files}))
+"""
+
+
+def test_a_reading_process_that_dies_costs_only_its_file(tmp_path: Path) -> None:
+    # in a process of its own: reading processes are forks, made only while the process
+    # runs no other thread (libraries used by other tests keep idle worker threads)
+    import json
+    import subprocess
+    import sys
 
     logs = tmp_path / "logs"
     shutil.copytree(DATA, logs)
     victim = sorted(p for p in logs.rglob("*") if p.is_file())[0]
-    read_job = local._read_job
-
-    def dying(job: local.Job, stdin: object = None) -> object:
-        if job.path == str(victim):
-            os._exit(3)  # the reading process (a fork of this one) ends abruptly
-        return read_job(job)
-
-    monkeypatch.setattr(local, "_read_job", dying)
-    db = open_db(tmp_path / "s.db")
-    result = ingest_paths(db, [str(logs)], workers=2)
-    assert result.unreadable == [(str(victim), "reading process ended")]
-    assert result.files == 8  # every other file was read by the other process
+    store = tmp_path / "s.db"
+    done = subprocess.run(
+        [sys.executable, "-c", _DYING_READER, str(logs), str(victim), str(store)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["unreadable"] == [[str(victim), "reading process ended"]]
+    assert result["files"] == 8  # every other file was read by the other process
+    db = open_db(store)
     stored = {row[0] for row in db.conn.execute("SELECT path FROM ingested_files")}
     assert str(victim.resolve()) not in stored and len(stored) == 8
 
