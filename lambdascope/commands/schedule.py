@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from lambdascope.cli import db_path_of
+from lambdascope.commands.dashboard import server_options, server_settings, start_server
 from lambdascope.db import StoreError, open_db
 from lambdascope.scheduler import (
     STOP_META_KEY,
@@ -36,6 +37,7 @@ from lambdascope.scheduler import (
 from lambdascope.timeutil import parse_duration, to_epoch
 
 JOB_NAMES = ("collect", "prune", "report")
+SERVER_OPTIONS = ("host", "port", "threads", "auth", "no_auth")
 
 
 def _log(message: str) -> None:
@@ -198,7 +200,7 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    own = {"every", "cron", "keep_raw", "report_dir", "only", "once", "host", "port", "debug"}
+    own = {"every", "cron", "keep_raw", "report_dir", "only", "once", *SERVER_OPTIONS}
     mine = {k: v for k, v in kwargs.items() if k in own}
     return mine, {k: v for k, v in kwargs.items() if k not in own}
 
@@ -247,17 +249,16 @@ def schedule(ctx: click.Context, /, **kwargs: Any) -> None:
 
 @click.command()
 @_common_options
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
+@server_options
 @click.pass_context
 def serve(ctx: click.Context, /, **kwargs: Any) -> None:
     """Serve the dashboard and run the collection job in the same process.
 
     Example: lambdascope serve --every 1h --region eu-west-1
     """
-    from lambdascope.commands.dashboard import dashboard
-
     mine, collect_kwargs = _split_kwargs(kwargs)
+    # The address and auth are checked before anything starts.
+    settings, warnings = server_settings(**{name: mine[name] for name in SERVER_OPTIONS})
     jobs = build_jobs(
         ctx,
         every=mine["every"],
@@ -277,19 +278,22 @@ def serve(ctx: click.Context, /, **kwargs: Any) -> None:
     scheduler = build_scheduler(jobs, stop, _log, background=True)
 
     def _stop_server() -> None:
-        # The dashboard's server loop ends on KeyboardInterrupt (SIGINT's default too).
+        # waitress's loop ends on KeyboardInterrupt (SIGINT's default too).
         raise KeyboardInterrupt
 
     try:
         open_db(db_path).conn.close()
+        for line in warnings:
+            _log(line)
+        # Bound before the jobs start: a taken port or an unreadable store ends here.
+        server = start_server(db_path, settings, _log)
         now = datetime.now(UTC)
         for job in jobs:
             scheduler.modify_job(job.name, next_run_time=now)
         with stop_on_signals(stop, _log, _stop_server):
             scheduler.start()
-            # The dashboard command checks --host/--auth and blocks until the server stops.
             with contextlib.suppress(KeyboardInterrupt):
-                ctx.invoke(dashboard, host=mine["host"], port=mine["port"])
+                server.run()
         # The running job finishes its current batch before the process exits.
         if scheduler.running:
             scheduler.shutdown(wait=True)
