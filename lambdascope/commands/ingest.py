@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import TYPE_CHECKING
 
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Column
 
 from lambdascope.cli import db_path_of, note_rollup_backlog
 from lambdascope.db import open_db
+from lambdascope.terminal import frame_text, terminal_console
 
 if TYPE_CHECKING:
     from collectors.local import IngestResult
@@ -51,22 +64,20 @@ def ingest(
 
     db = open_db(db_path_of(ctx))
     note_rollup_backlog(db)
-    tty = sys.stderr.isatty()
-
-    def show(result: IngestResult) -> None:
-        click.echo("\r" + progress_line(result), err=True, nl=False)
-
-    result = ingest_paths(
-        db,
-        paths,
-        function_name=function_name,
-        account_id=account_id,
-        region=region,
-        architecture=architecture,
-        progress=show if tty else None,
-    )
-    if tty:
-        click.echo("", err=True)
+    # A terminal gets a progress bar; anything else (cron, pipes) only the summary line.
+    bar = IngestProgress(terminal_console(sys.stderr)) if sys.stderr.isatty() else None
+    with bar if bar is not None else contextlib.nullcontext():
+        result = ingest_paths(
+            db,
+            paths,
+            function_name=function_name,
+            account_id=account_id,
+            region=region,
+            architecture=architecture,
+            progress=bar.update if bar is not None else None,
+        )
+        if bar is not None:
+            bar.update(result)  # the final totals stay on screen
     for path, error in result.unreadable:
         click.echo(f"Error: cannot read {path}: {error}", err=True)
     click.echo(result.summary_line())
@@ -74,14 +85,45 @@ def ingest(
         sys.exit(1)
 
 
-def progress_line(result: IngestResult, width: int = 24) -> str:
-    """The terminal progress bar: share of the bytes to read, then the running totals."""
-    counts = f"{result.files:,} files, {result.lines:,} lines, {result.reports:,} reports"
-    if result.bytes_total <= 0:  # stdin: nothing to measure against
-        return counts
-    share = min(result.bytes_done / result.bytes_total, 1.0)
-    filled = round(share * width)
-    return (
-        f"[{'#' * filled}{'-' * (width - filled)}] {share:4.0%}"
-        f" {result.bytes_done / 1e6:,.0f}/{result.bytes_total / 1e6:,.0f} MB  {counts}"
-    )
+class IngestProgress:
+    """The terminal progress bar, drawn by rich: share of the bytes to read (%, MB, MB/s,
+    time left), then the running totals. Reading stdin has no total: the totals only."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            BarColumn(bar_width=24),
+            TaskProgressColumn(),
+            DownloadColumn(table_column=Column(no_wrap=True)),
+            TransferSpeedColumn(table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)),
+            # on a narrow terminal the totals are cut, the line never wraps
+            TextColumn(
+                "{task.fields[counts]}", table_column=Column(no_wrap=True, overflow="ellipsis")
+            ),
+            console=console,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._task = self._progress.add_task("ingest", total=None, counts="")
+
+    def __enter__(self) -> IngestProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()  # the last frame stays on screen
+
+    def update(self, result: IngestResult) -> None:
+        """Show the progress of ``result`` (called as the files are read)."""
+        counts = f"{result.files:,} files, {result.lines:,} lines, {result.reports:,} reports"
+        known = result.bytes_total > 0
+        self._progress.update(
+            self._task,
+            total=result.bytes_total if known else None,
+            completed=min(result.bytes_done, result.bytes_total) if known else result.bytes_done,
+            counts=counts,
+        )
+
+    def lines(self, width: int = 120) -> list[str]:
+        """The plain text of the current frame."""
+        return frame_text(self._progress.get_renderable(), width)
