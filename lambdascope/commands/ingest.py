@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from typing import TYPE_CHECKING
 
@@ -64,20 +63,28 @@ def ingest(
 
     db = open_db(db_path_of(ctx))
     note_rollup_backlog(db)
-    # A terminal gets a progress bar; anything else (cron, pipes) only the summary line.
-    bar = IngestProgress(terminal_console(sys.stderr)) if sys.stderr.isatty() else None
-    with bar if bar is not None else contextlib.nullcontext():
-        result = ingest_paths(
-            db,
-            paths,
-            function_name=function_name,
-            account_id=account_id,
-            region=region,
-            architecture=architecture,
-            progress=bar.update if bar is not None else None,
-        )
+    tty = sys.stderr.isatty()
+    # A terminal gets a progress bar, stopped however the run ends; pipes and cron only
+    # the summary line.
+    bar = IngestProgress(terminal_console(sys.stderr)) if tty else None
+    if bar is not None:
+        ctx.call_on_close(bar.stop)
+
+    def show(result: IngestResult) -> None:
         if bar is not None:
-            bar.update(result)  # the final totals stay on screen
+            bar.update(result)
+
+    result = ingest_paths(
+        db,
+        paths,
+        function_name=function_name,
+        account_id=account_id,
+        region=region,
+        architecture=architecture,
+        progress=show if tty else None,
+    )
+    if bar is not None:
+        bar.finish(result)  # the final totals stay on screen
     for path, error in result.unreadable:
         click.echo(f"Error: cannot read {path}: {error}", err=True)
     click.echo(result.summary_line())
@@ -105,16 +112,13 @@ class IngestProgress:
             redirect_stderr=False,
         )
         self._task = self._progress.add_task("ingest", total=None, counts="")
-
-    def __enter__(self) -> IngestProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()  # the last frame stays on screen
+        self._started = False
 
     def update(self, result: IngestResult) -> None:
         """Show the progress of ``result`` (called as the files are read)."""
+        if not self._started:
+            self._started = True
+            self._progress.start()
         counts = f"{result.files:,} files, {result.lines:,} lines, {result.reports:,} reports"
         known = result.bytes_total > 0
         self._progress.update(
@@ -123,6 +127,16 @@ class IngestProgress:
             completed=min(result.bytes_done, result.bytes_total) if known else result.bytes_done,
             counts=counts,
         )
+
+    def finish(self, result: IngestResult) -> None:
+        """Show the final totals and stop redrawing (the last frame stays on screen)."""
+        self.update(result)
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop redrawing; safe to call more than once."""
+        if self._started:
+            self._progress.stop()
 
     def lines(self, width: int = 120) -> list[str]:
         """The plain text of the current frame."""
