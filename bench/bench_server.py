@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import logging
 import os
 import socket
 import statistics
@@ -125,6 +126,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--db", type=Path, default=None)
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # as the commands do
 
     db_path = args.db or Path(f"/tmp/lambdascope-bench-{args.functions}x{args.days}.db")
     if not db_path.exists():

@@ -289,14 +289,26 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 def test_dashboard_runs_on_waitress_not_the_development_server(
     db_path: Path, running: list[_Running]
 ) -> None:
-    server = _Running(["--db", str(db_path), "dashboard", "--port", "0", "--threads", "3"])
+    server = _Running(["--db", str(db_path), "dashboard", "--port", "0", "--threads", "1"])
     running.append(server)
     url = server.wait_for(r"lambdascope dashboard on (http://127\.0\.0\.1:\d+/) ").group(1)
     status, headers = _get(url)
     assert status == 200 and headers["Server"] == "waitress"
+    # a burst on one thread queues: answered in turn, without a log line per request
+    answers: list[int] = []
+    burst = [
+        threading.Thread(target=lambda: answers.append(_get(url + "_dash-layout")[0]))
+        for _ in range(12)
+    ]
+    for thread in burst:
+        thread.start()
+    for thread in burst:
+        thread.join()
+    assert answers == [200] * 12
     assert server.stop() == 0
     log = "".join(server.seen)
     assert "development server" not in log and "Traceback" not in log
+    assert "Task queue depth" not in log
 
 
 def _ipv6_loopback() -> bool:

@@ -7,6 +7,7 @@ checks, so both refuse the same unsafe or broken setups with one clear line.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,6 +144,9 @@ def start_server(db_path: Path, settings: ServerSettings, echo: Callable[[str], 
     from dashboards.server import bind, listening_on, url_of
 
     check_store(db_path)
+    # waitress logs a line per request that waits for a free thread; busy moments would
+    # flood the terminal or the journal (--threads is the remedy, see the README)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = make_app(db_path, settings.credentials)
     if settings.debug:
         app.enable_dev_tools(debug=True)
