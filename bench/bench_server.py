@@ -110,10 +110,16 @@ def _werkzeug(app: Any) -> tuple[int, Callable[[], None]]:
 
 
 def _waitress(app: Any, threads: int) -> tuple[int, Callable[[], None]]:
-    server = bind(app.server, "127.0.0.1", 0, threads)
+    server: Any = bind(app.server, "127.0.0.1", 0, threads)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    return listening_on(server)[0][1], server.close
+
+    def stop() -> None:
+        # waitress has no stop that is safe from another thread (closing its sockets under
+        # its select loop raises there); an idle server only wakes once a second
+        pass
+
+    return listening_on(server)[0][1], stop
 
 
 def main() -> None:
