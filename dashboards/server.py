@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Any, Protocol
 
 from waitress.server import create_server
@@ -28,14 +29,23 @@ def url_of(host: str, port: int) -> str:
 
 def bind(wsgi_app: Any, host: str, port: int, threads: int) -> Server:
     """A waitress server listening on ``host:port`` (port 0: any free port), not yet
-    running. Raises OSError when the address cannot be bound, ValueError when the host
-    is not an address or name of this machine."""
-    server: Server = create_server(
-        wsgi_app,
-        host=host.strip("[]"),
-        port=port,
-        threads=threads,
-    )
+    running. Raises OSError when the address cannot be resolved or bound.
+
+    The socket is bound here, before waitress starts its worker threads, so a taken port
+    leaves no threads or pipes behind."""
+    family, socktype, proto, _, address = socket.getaddrinfo(
+        host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    server: Server = create_server(wsgi_app, sockets=[sock], threads=threads)
     return server
 
 

@@ -337,9 +337,10 @@ def test_a_taken_port_is_one_line(db_path: Path) -> None:
         port = taken.getsockname()[1]
         result = CliRunner().invoke(cli, ["--db", str(db_path), "dashboard", "--port", str(port)])
     assert result.exit_code == 1
-    assert (
-        result.stderr == f"Error: cannot listen on 127.0.0.1 port {port}: Address already in use\n"
-    )
+    expected = f"Error: cannot listen on 127.0.0.1 port {port}: Address already in use\n"
+    assert result.stderr == expected
+    # nothing left running in the process (worker threads start only once bound)
+    assert [t.name for t in threading.enumerate() if t.name.startswith("waitress")] == []
 
 
 def test_serve_with_auth_answers_401_then_200_over_http(
