@@ -17,7 +17,6 @@ from lambdascope import histogram, terminal
 from lambdascope.cli import db_path_of, window_with_data
 from lambdascope.db import StoreError, open_db
 from lambdascope.queries import Filters, FunctionStats, function_stats
-from lambdascope.terminal import TableColumn
 from lambdascope.timeutil import iso, parse_duration, parse_timestamp, to_epoch, utcnow
 
 EMPTY_MESSAGE = (
@@ -153,21 +152,21 @@ def summarize(stats: list[FunctionStats]) -> list[SummaryRow]:
 
 # The columns left out first on a narrow terminal have a lower ``drop``.
 _COLUMNS = (
-    TableColumn("FUNCTION"),
-    TableColumn("INVOCATIONS", "right"),
-    TableColumn("ERRORS", "right"),
-    TableColumn("TIMEOUTS", "right", drop=7),
-    TableColumn("OOM", "right", drop=6),
-    TableColumn("COLD", "right", drop=5),
-    TableColumn("P50 MS", "right", drop=3),
-    TableColumn("P95 MS", "right"),
-    TableColumn("P99 MS", "right", drop=8),
-    TableColumn("MAX MS", "right", drop=4),
-    TableColumn("MEMORY MB", "right"),
-    TableColumn("MAX USED", "right"),
-    TableColumn("P99 USED", "right", drop=9),
-    TableColumn("FIRST SEEN", drop=1),
-    TableColumn("LAST SEEN", drop=2),
+    terminal.TableColumn("FUNCTION"),
+    terminal.TableColumn("INVOCATIONS", "right"),
+    terminal.TableColumn("ERRORS", "right"),
+    terminal.TableColumn("TIMEOUTS", "right", drop=7),
+    terminal.TableColumn("OOM", "right", drop=6),
+    terminal.TableColumn("COLD", "right", drop=5),
+    terminal.TableColumn("P50 MS", "right", drop=3),
+    terminal.TableColumn("P95 MS", "right"),
+    terminal.TableColumn("P99 MS", "right", drop=8),
+    terminal.TableColumn("MAX MS", "right", drop=4),
+    terminal.TableColumn("MEMORY MB", "right"),
+    terminal.TableColumn("MAX USED", "right"),
+    terminal.TableColumn("P99 USED", "right", drop=9),
+    terminal.TableColumn("FIRST SEEN", drop=1),
+    terminal.TableColumn("LAST SEEN", drop=2),
 )
 
 
