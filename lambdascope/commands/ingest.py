@@ -70,9 +70,11 @@ def ingest(
     if bar is not None:
         ctx.call_on_close(bar.stop)
 
-    def show(result: IngestResult) -> None:
+    def show(result: IngestResult, last: bool = False) -> None:
         if bar is not None:
             bar.update(result)
+            if last:
+                bar.stop()  # the final totals stay on screen
 
     result = ingest_paths(
         db,
@@ -83,8 +85,8 @@ def ingest(
         architecture=architecture,
         progress=show if tty else None,
     )
-    if bar is not None:
-        bar.finish(result)  # the final totals stay on screen
+    if tty:
+        show(result, last=True)
     for path, error in result.unreadable:
         click.echo(f"Error: cannot read {path}: {error}", err=True)
     click.echo(result.summary_line())
@@ -128,14 +130,10 @@ class IngestProgress:
             counts=counts,
         )
 
-    def finish(self, result: IngestResult) -> None:
-        """Show the final totals and stop redrawing (the last frame stays on screen)."""
-        self.update(result)
-        self.stop()
-
     def stop(self) -> None:
         """Stop redrawing; safe to call more than once."""
         if self._started:
+            self._started = False
             self._progress.stop()
 
     def lines(self, width: int = 120) -> list[str]:
