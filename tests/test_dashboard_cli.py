@@ -195,10 +195,11 @@ def test_a_store_the_dashboard_cannot_show_is_refused_with_one_line(
     )
     conn.commit()
     conn.close()
+    # the key words of each refusal (the store's own checks may word the first three)
     cases = {
-        text: "Error: cannot read the store",
-        foreign: "is not a lambdascope store (another application's SQLite database)",
-        empty: "is not a lambdascope store (an empty database)",
+        text: "not a database",
+        foreign: "is not a lambdascope store",
+        empty: "lambdascope",
         older: "was written by an older lambdascope (1 schema changes pending)",
     }
     for path, expected in cases.items():
@@ -206,7 +207,8 @@ def test_a_store_the_dashboard_cannot_show_is_refused_with_one_line(
         result = CliRunner().invoke(cli, ["--db", str(path), "dashboard", "--port", "0"])
         assert result.exit_code == 1, (path, result.output)
         lines = result.stderr.splitlines()
-        assert len(lines) == 1 and expected in lines[0], (path, lines)
+        assert len(lines) == 1 and lines[0].startswith("Error: "), (path, lines)
+        assert expected in lines[0] and str(path) in lines[0], (path, lines)
         assert _sha(path) == before  # read, never written
 
 
