@@ -16,7 +16,6 @@ from typing import Any
 import click
 
 from lambdascope.cli import db_path_of
-from lambdascope.commands.dashboard import server_options, server_settings, start_server
 from lambdascope.db import StoreError, open_db
 from lambdascope.scheduler import (
     STOP_META_KEY,
@@ -37,7 +36,6 @@ from lambdascope.scheduler import (
 from lambdascope.timeutil import parse_duration, to_epoch
 
 JOB_NAMES = ("collect", "prune", "report")
-SERVER_OPTIONS = ("host", "port", "threads", "auth", "no_auth")
 
 
 def _log(message: str) -> None:
@@ -200,7 +198,7 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    own = {"every", "cron", "keep_raw", "report_dir", "only", "once", *SERVER_OPTIONS}
+    own = {"every", "cron", "keep_raw", "report_dir", "only", "once", "host", "port", "debug"}
     mine = {k: v for k, v in kwargs.items() if k in own}
     return mine, {k: v for k, v in kwargs.items() if k not in own}
 
@@ -247,18 +245,34 @@ def schedule(ctx: click.Context, /, **kwargs: Any) -> None:
         lock.release()
 
 
+def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The dashboard's own --host, --port, --threads, --auth and --no-auth."""
+    from lambdascope.commands.dashboard import server_options
+
+    return server_options(func)
+
+
 @click.command()
 @_common_options
-@server_options
+@_server_options
 @click.pass_context
 def serve(ctx: click.Context, /, **kwargs: Any) -> None:
     """Serve the dashboard and run the collection job in the same process.
 
     Example: lambdascope serve --every 1h --region eu-west-1
     """
+    from lambdascope.commands.dashboard import server_settings, start_server
+
+    # The address and auth are checked before anything starts (host and port stay for
+    # the settings that name the dashboard's address).
+    settings, warnings = server_settings(
+        kwargs["host"],
+        kwargs["port"],
+        kwargs.pop("threads"),
+        kwargs.pop("auth"),
+        kwargs.pop("no_auth"),
+    )
     mine, collect_kwargs = _split_kwargs(kwargs)
-    # The address and auth are checked before anything starts.
-    settings, warnings = server_settings(**{name: mine[name] for name in SERVER_OPTIONS})
     jobs = build_jobs(
         ctx,
         every=mine["every"],
