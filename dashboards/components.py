@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import dash_bootstrap_components as dbc
 import flask
@@ -20,7 +20,7 @@ from dash import dcc, html
 
 from dashboards import data
 from lambdascope import queries
-from lambdascope.db import open_db
+from lambdascope.db import StoreError, open_db
 
 # Grid CSV exports through assets/dashAgGridFunctions.js csvCell: cells as the grid shows
 # them, text that a spreadsheet would run as a formula with a leading '.
@@ -83,7 +83,10 @@ def cached_layout(layout: Callable[..., Any]) -> Callable[..., Any]:
             if key in _cache:
                 _cache.move_to_end(key)
                 return _cache[key]
-        result = layout(**query)
+        try:
+            result = layout(**query)
+        except (StoreError, sqlite3.Error) as exc:  # shown on the page, never cached
+            return store_error(exc)
         with _cache_lock:
             _cache[key] = result
             while len(_cache) > _CACHE_SIZE:
@@ -91,6 +94,23 @@ def cached_layout(layout: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return wrapper
+
+
+def store_error(exc: Exception) -> dbc.Alert:
+    """The page body when the store cannot be read (moved, replaced, corrupted)."""
+    path = flask.current_app.config["LAMBDASCOPE_DB"]
+    return dbc.Alert(
+        [
+            html.H5("The store cannot be read", className="alert-heading"),
+            html.P(f"{path}: {exc}"),
+            html.P(
+                "Check that the file is a lambdascope store and readable, then reload.",
+                className="mb-0",
+            ),
+        ],
+        color="danger",
+        id="store-error",
+    )
 
 
 def now() -> int:
@@ -108,9 +128,11 @@ def query_string(query: dict[str, Any], **overrides: Any) -> str:
 
 
 def function_href(name: str, account: str, region: str, query: dict[str, Any]) -> str:
-    """Link to a function's page, keeping the current filters."""
+    """Link to a function's page, keeping the current filters. The name is one path
+    segment, percent-encoded (names from local log folders may hold ' ', '/', '?', '#');
+    the function page decodes it."""
     extra = {"account": account or None, "region": region or None}
-    return f"/functions/{name}{query_string(query, **extra)}"
+    return f"/functions/{quote(name, safe='')}{query_string(query, **extra)}"
 
 
 def filter_bar(page: str, query: dict[str, Any], options: dict[str, list[str]]) -> dbc.Card:

@@ -76,5 +76,7 @@ def test_schedule_refuses_a_bad_rules_file_and_runs_no_digest_without_alerts(
 def test_serve_links_alerts_to_its_own_dashboard_unless_told() -> None:
     mine = {"host": "127.0.0.1", "port": 8050, "notify": (), "dashboard_url": None}
     assert serve_alert_settings(mine).dashboard_url == "http://127.0.0.1:8050"
+    ipv6 = {**mine, "host": "::1"}
+    assert serve_alert_settings(ipv6).dashboard_url == "http://[::1]:8050"
     mine["dashboard_url"] = "https://lambdascope.example.com"
     assert serve_alert_settings(mine).dashboard_url == "https://lambdascope.example.com"

@@ -256,6 +256,7 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(
 ) -> None:
     import os
     import pty
+    import re
     import subprocess
     import sys
 
@@ -282,10 +283,11 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise(
     terminal = b"".join(chunks).decode()
     assert proc.returncode == 0, terminal
     assert "collecting inventory, metrics for 1 account x region pairs" in terminal
-    assert "collecting  [" in terminal and "2/2 parts" in terminal
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal)  # without colours and moves
+    assert "collecting ━" in plain and " 2/2 parts " in plain and "parts/s" in plain
     # one bar per account x region, over its sources
-    target_line = [line for line in terminal.splitlines() if "us-east-1" in line][-1]
-    assert DEFAULT_ACCOUNT in target_line and "] 2/2  inventory ok, metrics ok" in target_line
+    target_line = [line for line in plain.splitlines() if "us-east-1" in line][-1]
+    assert DEFAULT_ACCOUNT in target_line and "━ 2/2 inventory ok, metrics ok" in target_line
     assert proc.stdout.splitlines()[-1].startswith("estimated AWS charge of this run: $")
 
     # not a terminal (cron, systemd, pipes): one line per part, no bar
@@ -302,10 +304,14 @@ def test_terminal_progress_has_a_bar_per_account_and_region() -> None:
     import io
     from types import SimpleNamespace
 
+    from rich.console import Console
+
     from lambdascope.commands.collect import TerminalProgress
 
     out = io.StringIO()
-    progress = TerminalProgress(out, sources=3)
+    terminal = Console(file=out, force_terminal=True, width=120, height=12)
+    progress = TerminalProgress(terminal, sources=3)
+    progress.message("collecting inventory, metrics, logs for 30 account x region pairs")
     part = progress.start(3 * 30)
     for n in range(30):
         for source in ("inventory", "metrics", "logs")[: 1 + n % 3]:
@@ -315,9 +321,14 @@ def test_terminal_progress_has_a_bar_per_account_and_region() -> None:
                 )
             )
     lines = progress.lines(rows=12)
-    assert lines[0].startswith("collecting  [") and lines[0].endswith("] 60/90 parts")
+    progress.close()
+    assert lines[0].startswith("collecting ") and " 60/90 parts " in lines[0]
+    assert "parts/s" in lines[0] and " ETA " in lines[0]  # rate and time left
     assert len(lines) == 11  # the overall bar, a "more" line, the 9 latest pairs
     assert lines[1] == "  ... 21 more account x region pairs"
     assert lines[-1].startswith("  000000000029 us-east-1")
-    assert lines[-1].endswith("] 3/3  inventory ok, metrics ok, logs ok")
-    assert "\x1b[" in out.getvalue()  # redrawn in place
+    assert lines[-1].endswith(" 3/3 inventory ok, metrics ok, logs ok")
+    assert lines[-2].endswith(" 2/3 inventory ok, metrics ok")
+    drawn = out.getvalue()
+    assert drawn.startswith("collecting inventory, metrics, logs for 30 account x region pairs\n")
+    assert "\x1b[" in drawn  # drawn in place on the terminal

@@ -400,25 +400,33 @@ def test_reading_processes_store_exactly_the_same(tmp_path: Path) -> None:
 
 
 def test_progress_reports_bytes_read_up_to_the_total(db: Database, tmp_path: Path) -> None:
-    from lambdascope.commands.ingest import progress_line
+    import io
+
+    from rich.console import Console
+
+    from lambdascope.commands.ingest import IngestProgress
 
     logs = tmp_path / "fn"
     logs.mkdir()
     for n in range(3):
         text = "".join(_report(f"r{n}-{i}") for i in range(3000))
         (logs / f"{n}.log").write_text(text)
-    seen: list[tuple[int, int, str]] = []
+    seen: list[tuple[int, int, list[str]]] = []
+    bar = IngestProgress(Console(file=io.StringIO(), width=120))
 
     def progress(result: IngestResult) -> None:
-        seen.append((result.bytes_done, result.bytes_total, progress_line(result)))
+        bar.update(result)
+        seen.append((result.bytes_done, result.bytes_total, bar.lines()))
 
     total = sum(p.stat().st_size for p in logs.iterdir())
     ingest_paths(db, [str(logs)], progress=progress, workers=0)
     assert seen and all(t == total for _, t, _ in seen)
     done = [d for d, _, _ in seen]
     assert done == sorted(done) and done[-1] == total
-    assert seen[-1][2].startswith("[" + "#" * 24 + "] 100%")
-    assert "9,000 reports" in seen[-1][2]
+    (last,) = seen[-1][2]
+    assert last.startswith("━" * 24 + " 100% ")
+    assert f"{total / 1e6:.1f}/{total / 1e6:.1f} MB" in last
+    assert " MB/s " in last and last.endswith(" files, 9,000 lines, 9,000 reports")
 
 
 def test_json_arrays_of_log_events_are_read_whole(db: Database, tmp_path: Path) -> None:

@@ -314,8 +314,9 @@ def test_serve_runs_the_jobs_and_the_dashboard_in_one_process(db_path: Path) -> 
         text=True,
     )
     try:
-        _read_until(proc, "prune: deleted 0 raw invocation rows")
+        # the server is bound (and its URL printed) before the jobs start
         _read_until(proc, f"http://127.0.0.1:{port}/")
+        _read_until(proc, "prune: deleted 0 raw invocation rows")
         deadline = 200
         for _ in range(deadline):  # the server binds right after printing its URL
             try:

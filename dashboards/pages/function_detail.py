@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote
 
 import dash
 import dash_bootstrap_components as dbc
@@ -230,6 +231,7 @@ def _config_table(fn: dict[str, Any]) -> html.Table:
 
 @cached_layout
 def layout(name: str = "", **query: Any) -> html.Div:
+    name = unquote(name)  # the path segment function_href percent-encoded
     at = now()
     with store() as conn:
         matches = queries.functions_by_name(conn, name, query.get("account"), query.get("region"))

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 import click
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column
+from rich.text import Text
 
 from lambdascope.cli import db_path_of, note_rollup_backlog
 from lambdascope.db import open_db
+from lambdascope.terminal import RateColumn, frame_text, terminal_console
 from lambdascope.timeutil import parse_duration, parse_timestamp, utcnow
 
 
@@ -36,74 +49,104 @@ def _account_ids(
 
 
 class TerminalProgress:
-    """Progress on a terminal (stderr): an overall bar over the account x region x source
-    parts and, under it, one bar per account x region over its sources, redrawn in place.
+    """Progress on a terminal (stderr), drawn by rich: an overall bar over the account x
+    region x source parts (done/total, parts/s, elapsed, ETA) and, under it, one bar per
+    account x region over its sources, redrawn in place.
 
     Parts finish in worker threads, so updates are serialised. An account x region line
     appears when its first part finishes; with more of them than the terminal has rows,
     the most recently updated ones are shown.
     """
 
-    WIDTH = 24
+    BAR_WIDTH = 24
 
-    def __init__(self, file: TextIO, sources: int) -> None:
-        self.file = file
+    def __init__(self, console: Console, sources: int) -> None:
+        self.console = console
         self.sources = max(sources, 1)
-        self.total = 0
-        self.done = 0
         self.targets: dict[tuple[str, str], list[str]] = {}  # -> "source status" per part
-        self._drawn = 0
-        self._started = False
+        self._overall = Progress(
+            TextColumn("collecting"),
+            BarColumn(bar_width=self.BAR_WIDTH),
+            MofNCompleteColumn(),
+            TextColumn("parts"),
+            RateColumn("parts"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._pairs = Progress(
+            TextColumn("  {task.description:<28}"),
+            BarColumn(bar_width=self.BAR_WIDTH),
+            MofNCompleteColumn(),
+            TextColumn(
+                "{task.fields[parts]}", table_column=Column(no_wrap=True, overflow="ellipsis")
+            ),
+            console=console,
+        )
+        self._overall_task = self._overall.add_task("collecting", total=0)
+        self._pair_tasks: dict[tuple[str, str], TaskID] = {}
+        self._live: Live | None = None
         self._lock = threading.Lock()
 
     def message(self, text: str) -> None:
         with self._lock:
-            if not self._started:
-                click.echo(text, file=self.file)
+            if self._live is None:
+                self.console.print(text, markup=False, highlight=False)
 
     def start(self, total: int) -> Callable[[Any], None]:
         with self._lock:
-            self.total, self._started = total, True
-            self._draw()
+            self._overall.update(self._overall_task, total=total)
+            self._overall.start_task(self._overall_task)
+            self._live = Live(
+                console=self.console,
+                get_renderable=lambda: self.frame(self.console.size.height),
+                refresh_per_second=4,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start()
         return self.part
 
     def part(self, result: Any) -> None:
         with self._lock:
             key = (str(result.account_id), str(result.region))
-            self.targets.setdefault(key, []).append(f"{result.source} {result.status}")
-            self.targets[key] = self.targets.pop(key)  # most recently updated last
-            self.done += 1
-            self._draw()
+            parts = self.targets.pop(key, [])  # most recently updated last
+            parts.append(f"{result.source} {result.status}")
+            self.targets[key] = parts
+            if key not in self._pair_tasks:
+                self._pair_tasks[key] = self._pairs.add_task(
+                    f"{key[0]} {key[1]}", total=self.sources, parts=""
+                )
+            self._pairs.update(self._pair_tasks[key], completed=len(parts), parts=", ".join(parts))
+            self._overall.advance(self._overall_task)
 
-    @classmethod
-    def bar(cls, done: int, total: int) -> str:
-        filled = round(cls.WIDTH * done / total) if total else cls.WIDTH
-        return f"[{'#' * filled}{'-' * (cls.WIDTH - filled)}] {done}/{total}"
-
-    def lines(self, rows: int) -> list[str]:
+    def frame(self, rows: int) -> Group:
         """What is drawn: the overall bar, then up to ``rows - 1`` account x region bars."""
-        out = [f"collecting  {self.bar(self.done, self.total)} parts"]
-        shown = list(self.targets.items())
+        shown = list(self.targets)
         room = max(rows - 2, 1)
+        more: list[Text] = []
         if len(shown) > room:
-            out.append(f"  ... {len(shown) - room + 1} more account x region pairs")
+            more = [Text(f"  ... {len(shown) - room + 1} more account x region pairs")]
             shown = shown[-(room - 1) :] if room > 1 else []
-        for (account, region), parts in shown:
-            label = f"{account} {region}".ljust(28)
-            out.append(f"  {label} {self.bar(len(parts), self.sources)}  {', '.join(parts)}")
-        return out
+        by_id = {task.id: task for task in self._pairs.tasks}
+        tasks = [by_id[self._pair_tasks[key]] for key in shown]
+        return Group(
+            self._overall.make_tasks_table(self._overall.tasks),
+            *more,
+            self._pairs.make_tasks_table(tasks),
+        )
 
-    def _draw(self) -> None:
-        rows = shutil.get_terminal_size((100, 24)).lines
-        text = self.lines(rows)
-        up = f"\x1b[{self._drawn}F" if self._drawn else ""
-        self.file.write(up + "".join(f"\x1b[2K{line}\n" for line in text))
-        self.file.flush()
-        self._drawn = len(text)
+    def lines(self, rows: int, width: int = 120) -> list[str]:
+        """The plain text of :meth:`frame`."""
+        with self._lock:
+            return frame_text(self.frame(rows), width)
 
     def close(self) -> None:
         with self._lock:
-            self._started = False
+            if self._live is not None:
+                self._live.stop()  # leaves the last frame on screen
+            self._live = None
 
 
 @click.command()
@@ -253,7 +296,11 @@ def collect(
     db = open_db(db_path_of(ctx))
     note_rollup_backlog(db)
     # A terminal gets a progress bar; anything else (cron, systemd, pipes) one line per part.
-    bar = TerminalProgress(sys.stderr, len(options.sources())) if sys.stderr.isatty() else None
+    bar = (
+        TerminalProgress(terminal_console(sys.stderr), len(options.sources()))
+        if sys.stderr.isatty()
+        else None
+    )
 
     def progress(message: str) -> None:
         if bar is not None:

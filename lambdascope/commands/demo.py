@@ -195,8 +195,7 @@ def demo(ctx: click.Context, demo_db: Path | None, port: int, no_serve: bool) ->
     if no_serve:
         click.echo(f"Demo store ready: {db_path}")
         return
-    from dashboards.app import create_app
+    from lambdascope.commands.dashboard import ServerSettings, start_server
 
-    app = create_app(db_path)
-    click.echo(f"Dashboard: http://127.0.0.1:{port}/")
-    app.run(host="127.0.0.1", port=port, debug=False)
+    server = start_server(db_path, ServerSettings("127.0.0.1", port), click.echo)
+    server.run()  # until Ctrl-C

@@ -6,9 +6,21 @@ import sys
 from typing import TYPE_CHECKING
 
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Column
 
 from lambdascope.cli import db_path_of, note_rollup_backlog
 from lambdascope.db import open_db
+from lambdascope.terminal import frame_text, terminal_console
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -70,9 +82,17 @@ def ingest(
     db = open_db(db_path_of(ctx))
     note_rollup_backlog(db)
     tty = sys.stderr.isatty()
+    # A terminal gets a progress bar, stopped however the run ends; pipes and cron only
+    # the summary line.
+    bar = IngestProgress(terminal_console(sys.stderr)) if tty else None
+    if bar is not None:
+        ctx.call_on_close(bar.stop)
 
-    def show(result: IngestResult) -> None:
-        click.echo("\r" + progress_line(result), err=True, nl=False)
+    def show(result: IngestResult, last: bool = False) -> None:
+        if bar is not None:
+            bar.update(result)
+            if last:
+                bar.stop()  # the final totals stay on screen
 
     s3_uris = [p for p in paths if p.startswith("s3://")]
     paths = tuple(p for p in paths if not p.startswith("s3://"))  # local ones
@@ -104,7 +124,7 @@ def ingest(
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
     if tty:
-        click.echo("", err=True)
+        show(result, last=True)
     for path in result.without_events:
         click.echo(
             f"warning: no Lambda REPORT or timeout line in {path}: nothing stored for it",
@@ -171,14 +191,48 @@ def _apply_architecture(
     return notes
 
 
-def progress_line(result: IngestResult, width: int = 24) -> str:
-    """The terminal progress bar: share of the bytes to read, then the running totals."""
-    counts = f"{result.files:,} files, {result.lines:,} lines, {result.reports:,} reports"
-    if result.bytes_total <= 0:  # stdin: nothing to measure against
-        return counts
-    share = min(result.bytes_done / result.bytes_total, 1.0)
-    filled = round(share * width)
-    return (
-        f"[{'#' * filled}{'-' * (width - filled)}] {share:4.0%}"
-        f" {result.bytes_done / 1e6:,.0f}/{result.bytes_total / 1e6:,.0f} MB  {counts}"
-    )
+class IngestProgress:
+    """The terminal progress bar, drawn by rich: share of the bytes to read (%, MB, MB/s,
+    time left), then the running totals. Reading stdin has no total: the totals only."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            BarColumn(bar_width=24),
+            TaskProgressColumn(),
+            DownloadColumn(table_column=Column(no_wrap=True)),
+            TransferSpeedColumn(table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)),
+            # on a narrow terminal the totals are cut, the line never wraps
+            TextColumn(
+                "{task.fields[counts]}", table_column=Column(no_wrap=True, overflow="ellipsis")
+            ),
+            console=console,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._task = self._progress.add_task("ingest", total=None, counts="")
+        self._started = False
+
+    def update(self, result: IngestResult) -> None:
+        """Show the progress of ``result`` (called as the files are read)."""
+        if not self._started:
+            self._started = True
+            self._progress.start()
+        counts = f"{result.files:,} files, {result.lines:,} lines, {result.reports:,} reports"
+        known = result.bytes_total > 0
+        self._progress.update(
+            self._task,
+            total=result.bytes_total if known else None,
+            completed=min(result.bytes_done, result.bytes_total) if known else result.bytes_done,
+            counts=counts,
+        )
+
+    def stop(self) -> None:
+        """Stop redrawing; safe to call more than once."""
+        if self._started:
+            self._started = False
+            self._progress.stop()
+
+    def lines(self, width: int = 120) -> list[str]:
+        """The plain text of the current frame."""
+        return frame_text(self._progress.get_renderable(), width)

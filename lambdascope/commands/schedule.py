@@ -246,8 +246,11 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def serve_alert_settings(mine: dict[str, Any]) -> AlertSettings:
     """``serve``'s alert settings: messages link to its own dashboard unless
     ``--dashboard-url`` says otherwise."""
+    from dashboards.server import url_of  # IPv6 hosts in brackets
+
     given = {k: v for k, v in mine.items() if v is not None}
-    return alert_settings({"dashboard_url": f"http://{mine['host']}:{mine['port']}", **given})
+    own = url_of(mine["host"], mine["port"]).rstrip("/")
+    return alert_settings({"dashboard_url": own, **given})
 
 
 def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -300,18 +303,33 @@ def schedule(ctx: click.Context, /, **kwargs: Any) -> None:
         lock.release()
 
 
+def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The dashboard's own --host, --port, --threads, --auth and --no-auth."""
+    from lambdascope.commands.dashboard import server_options
+
+    return server_options(func)
+
+
 @click.command()
 @_common_options
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
+@_server_options
 @click.pass_context
 def serve(ctx: click.Context, /, **kwargs: Any) -> None:
     """Serve the dashboard and run the collection job in the same process.
 
     Example: lambdascope serve --every 1h --region eu-west-1
     """
-    from lambdascope.commands.dashboard import dashboard
+    from lambdascope.commands.dashboard import server_settings, start_server
 
+    # The address and auth are checked before anything starts (host and port stay for
+    # the settings that name the dashboard's address).
+    settings, warnings = server_settings(
+        kwargs["host"],
+        kwargs["port"],
+        kwargs.pop("threads"),
+        kwargs.pop("auth"),
+        kwargs.pop("no_auth"),
+    )
     mine, collect_kwargs = _split_kwargs(kwargs)
     jobs = build_jobs(
         ctx,
@@ -333,19 +351,22 @@ def serve(ctx: click.Context, /, **kwargs: Any) -> None:
     scheduler = build_scheduler(jobs, stop, _log, background=True)
 
     def _stop_server() -> None:
-        # The dashboard's server loop ends on KeyboardInterrupt (SIGINT's default too).
+        # waitress's loop ends on KeyboardInterrupt (SIGINT's default too).
         raise KeyboardInterrupt
 
     try:
         open_db(db_path).conn.close()
+        for line in warnings:
+            _log(line)
+        # Bound before the jobs start: a taken port or an unreadable store ends here.
+        server = start_server(db_path, settings, _log)
         now = datetime.now(UTC)
         for job in jobs:
             scheduler.modify_job(job.name, next_run_time=now)
         with stop_on_signals(stop, _log, _stop_server):
             scheduler.start()
-            # The dashboard command checks --host/--auth and blocks until the server stops.
             with contextlib.suppress(KeyboardInterrupt):
-                ctx.invoke(dashboard, host=mine["host"], port=mine["port"])
+                server.run()
         # The running job finishes its current batch before the process exits.
         if scheduler.running:
             scheduler.shutdown(wait=True)

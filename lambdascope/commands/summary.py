@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from lambdascope import histogram
+from lambdascope import histogram, terminal
 from lambdascope.cli import db_path_of, window_with_data
 from lambdascope.db import StoreError, open_db
 from lambdascope.queries import Filters, FunctionStats, function_stats
@@ -148,22 +150,23 @@ def summarize(stats: list[FunctionStats]) -> list[SummaryRow]:
     return rows
 
 
+# The columns left out first on a narrow terminal have a lower ``drop``.
 _COLUMNS = (
-    ("FUNCTION", "<"),
-    ("INVOCATIONS", ">"),
-    ("ERRORS", ">"),
-    ("TIMEOUTS", ">"),
-    ("OOM", ">"),
-    ("COLD", ">"),
-    ("P50 MS", ">"),
-    ("P95 MS", ">"),
-    ("P99 MS", ">"),
-    ("MAX MS", ">"),
-    ("MEMORY MB", ">"),
-    ("MAX USED", ">"),
-    ("P99 USED", ">"),
-    ("FIRST SEEN", "<"),
-    ("LAST SEEN", "<"),
+    terminal.TableColumn("FUNCTION"),
+    terminal.TableColumn("INVOCATIONS", "right"),
+    terminal.TableColumn("ERRORS", "right"),
+    terminal.TableColumn("TIMEOUTS", "right", drop=7),
+    terminal.TableColumn("OOM", "right", drop=6),
+    terminal.TableColumn("COLD", "right", drop=5),
+    terminal.TableColumn("P50 MS", "right", drop=3),
+    terminal.TableColumn("P95 MS", "right"),
+    terminal.TableColumn("P99 MS", "right", drop=8),
+    terminal.TableColumn("MAX MS", "right", drop=4),
+    terminal.TableColumn("MEMORY MB", "right"),
+    terminal.TableColumn("MAX USED", "right"),
+    terminal.TableColumn("P99 USED", "right", drop=9),
+    terminal.TableColumn("FIRST SEEN", drop=1),
+    terminal.TableColumn("LAST SEEN", drop=2),
 )
 
 
@@ -176,8 +179,8 @@ def _minute(epoch: int | None) -> str:
     return "-" if text is None else text[:16].replace("T", " ") + "Z"
 
 
-def render_table(rows: list[SummaryRow]) -> str:
-    """Aligned plain-text table; the location is shown when functions have one."""
+def table_cells(rows: list[SummaryRow]) -> list[list[str]]:
+    """The table's cells as text; the location is shown when functions have one."""
     located = any(r.account_id or r.region for r in rows)
     body: list[list[str]] = []
     for r in rows:
@@ -203,16 +206,15 @@ def render_table(rows: list[SummaryRow]) -> str:
                 _minute(r.last_seen),
             ]
         )
-    header = [c for c, _ in _COLUMNS]
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    lines = []
-    for row in [header, *body]:
-        cells = [
-            f"{cell:{align}{width}}"
-            for cell, (_, align), width in zip(row, _COLUMNS, widths, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
+    return body
+
+
+def render_table(
+    rows: list[SummaryRow], width: int | None = None, color: bool = False
+) -> tuple[str, list[str]]:
+    """Aligned table (rich); with a terminal ``width`` the least needed columns are left
+    out until it fits. Returns the text and the headers left out."""
+    return terminal.render_table(_COLUMNS, table_cells(rows), width=width, color=color)
 
 
 def render_csv(rows: list[SummaryRow]) -> str:
@@ -314,4 +316,13 @@ def summary(
     elif fmt == "csv":
         click.echo(render_csv(rows), nl=False)
     else:
-        click.echo(render_table(rows), nl=False)
+        tty = sys.stdout.isatty()
+        width = shutil.get_terminal_size().columns if tty else None
+        text, hidden = render_table(rows, width=width, color=tty)
+        click.echo(text, nl=False)
+        if hidden:
+            click.echo(
+                f"note: {', '.join(hidden)} left out to fit {width} columns"
+                " (--format csv or json has every column)",
+                err=True,
+            )
