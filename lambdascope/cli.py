@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "lambdascope.commands.ingest:ingest",
     "summary": "lambdascope.commands.summary:summary",
     "report": "lambdascope.commands.report:report",
-    "power-tuning": "lambdascope.commands.report:power_tuning",
+    "power-tuning": "lambdascope.commands.power_tuning:power_tuning",
     "collect": "lambdascope.commands.collect:collect",
     "dashboard": "lambdascope.commands.dashboard:dashboard",
     "schedule": "lambdascope.commands.schedule:schedule",

@@ -450,3 +450,38 @@ INSERT OR IGNORE INTO rollup_dirty
 SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_facts
 UNION SELECT DISTINCT function_id, hour - hour % 86400 FROM hourly_metrics
 """
+
+
+# Measured evidence about a function's duration at other sizes (lambdascope.evidence):
+# AWS Lambda Power Tuning runs, one row per imported execution, and their per-size
+# averages. ``run_key`` (the execution ARN, else a digest of the results) makes a
+# re-import a no-op; ``measured_at`` is when the execution ran (epoch seconds) when known.
+_SCHEMA_0012 = """
+CREATE TABLE power_tuning_runs (
+    id INTEGER PRIMARY KEY,
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    run_key TEXT NOT NULL,
+    imported_at INTEGER NOT NULL,
+    measured_at INTEGER,
+    strategy TEXT,
+    chosen_memory_mb INTEGER NOT NULL,
+    chosen_cost_usd REAL,
+    chosen_duration_ms REAL,
+    lambda_cost_usd REAL,
+    execution_cost_usd REAL,
+    visualization_url TEXT,
+    UNIQUE (function_id, run_key)
+) STRICT;
+CREATE TABLE power_tuning_points (
+    run_id INTEGER NOT NULL REFERENCES power_tuning_runs(id) ON DELETE CASCADE,
+    memory_mb INTEGER NOT NULL,
+    average_duration_ms REAL NOT NULL,
+    average_cost_usd REAL NOT NULL,
+    PRIMARY KEY (run_id, memory_mb)
+) STRICT, WITHOUT ROWID
+"""
+
+
+@migrations(name="0012_evidence")
+def _m0012_evidence(db: Database) -> None:
+    _run_script(db, _SCHEMA_0012)

@@ -163,6 +163,7 @@ def test_memory_json_has_the_documented_keys(fleet: Path) -> None:
         "timeout_s",
         "current_monthly_cost_usd",
     }
+    keys |= {"duration_evidence"}  # power-tuning / natural-experiment / bounds
     assert len(rows) == 3
     for row in rows:
         assert set(row) == keys

@@ -1,0 +1,1 @@
+"""Evidence about a function's size beyond its REPORT lines (measured duration curves)."""
