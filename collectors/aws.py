@@ -451,6 +451,12 @@ def _collect_target(
                         stop=stop,
                         now=to_epoch(now),
                     )
+                    if result.status != "interrupted":
+                        from collectors import provisioned
+
+                        provisioned.collect(
+                            store, target, result, counter, start=start, end=end, now=to_epoch(now)
+                        )
                 else:
                     logs.collect(
                         store,

@@ -485,3 +485,40 @@ CREATE TABLE power_tuning_points (
 @migrations(name="0012_evidence")
 def _m0012_evidence(db: Database) -> None:
     _run_script(db, _SCHEMA_0012)
+
+
+# Provisioned concurrency per alias or version (lambdascope.evidence.provisioned): the
+# configuration as last listed, and CloudWatch's hourly metrics for its Resource
+# dimension (function:qualifier). Absent datapoints stay NULL, as in hourly_metrics.
+_SCHEMA_0013 = """
+CREATE TABLE provisioned_concurrency_configs (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    qualifier TEXT NOT NULL,
+    requested INTEGER,
+    allocated INTEGER,
+    available INTEGER,
+    status TEXT,
+    status_reason TEXT,
+    last_modified INTEGER,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (function_id, qualifier)
+) STRICT;
+CREATE TABLE provisioned_concurrency_hourly (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    qualifier TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    concurrent_executions_max REAL,
+    provisioned_executions_max REAL,
+    utilization_max REAL,
+    spillover_invocations REAL,
+    provisioned_invocations REAL,
+    invocations REAL,
+    duration_avg_ms REAL,
+    PRIMARY KEY (function_id, qualifier, hour)
+) STRICT
+"""
+
+
+@migrations(name="0013_evidence_more")
+def _m0013_evidence_more(db: Database) -> None:
+    _run_script(db, _SCHEMA_0013)

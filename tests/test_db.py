@@ -15,7 +15,7 @@ def test_migrations_apply_once_and_wal(db_path: Path) -> None:
     assert "hourly_facts" in again.table_names()
     assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = db.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
-    assert applied == 3  # 0001_initial, 0002_rollups and 0012_evidence, each once
+    assert applied == 4  # 0001, 0002, 0012_evidence and 0013_evidence_more, each once
 
 
 def test_function_id_natural_key_and_seen_range(db: Database) -> None:
