@@ -343,3 +343,110 @@ def test_recommend_all_reads_the_store(db: Database) -> None:
     assert (rec.qualifier, rec.memory_mb, rec.configured_level) == ("live", 512, 40)
     assert (rec.action, rec.recommended_level) == ("lower", 5)
     assert rec.as_dict()["reasons"] == list(rec.reasons)
+
+
+def seed_store(db: Database) -> int:
+    """checkout: 40 provisioned on 'live', 4 used, 48 hours; 1,024 MB."""
+    fid = function_id(db, "checkout", ACCOUNT, "us-east-1")
+    with db.conn:
+        db.conn.execute("UPDATE functions SET memory_mb = 1024 WHERE id = ?", (fid,))
+        db.conn.execute(
+            "INSERT INTO provisioned_concurrency_configs (function_id, qualifier, allocated,"
+            " seen_at) VALUES (?, 'live', 40, 0)",
+            (fid,),
+        )
+        for h in range(48):
+            db.conn.execute(
+                "INSERT INTO provisioned_concurrency_hourly (function_id, qualifier, hour,"
+                " concurrent_executions_max, provisioned_executions_max, utilization_max,"
+                " invocations, duration_avg_ms) VALUES (?, 'live', ?, 4, 4, 0.1, 3600, 100)",
+                (fid, END - (h + 1) * HOUR),
+            )
+    return fid
+
+
+def cli(db_path: Any, *args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from lambdascope.cli import cli as root
+
+    result = CliRunner().invoke(root, ["--db", str(db_path), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_report_provisioned_concurrency_in_every_format(db_path: Any) -> None:
+    from lambdascope.db import open_db
+    from lambdascope.evidence.provisioned import COLUMNS
+
+    seed_store(open_db(db_path))
+    until = datetime.fromtimestamp(END, UTC).isoformat()
+    code, out, _ = cli(
+        db_path, "report", "provisioned-concurrency", "--until", until, "--since", "2d"
+    )
+    assert code == 0
+    [row] = __import__("json").loads(out)
+    assert set(COLUMNS) <= set(row)
+    # 40 x 1 GB x 30 days x $0.0000041667 + 259,200 GB-s x $0.0000097222 + 2.592M requests
+    assert row["current_monthly_cost_usd"] == pytest.approx(432.0 + 2.52 + 0.5184, abs=0.01)
+    assert row["on_demand_monthly_cost_usd"] == pytest.approx(4.32 + 0.5184, abs=0.01)
+    assert (row["qualifier"], row["configured_level"], row["recommended_level"]) == ("live", 40, 5)
+    assert row["action"] == "lower"
+    code, csv_text, _ = cli(
+        db_path,
+        "report",
+        "provisioned-concurrency",
+        "--until",
+        until,
+        "--since",
+        "2d",
+        "--format",
+        "csv",
+    )
+    assert csv_text.splitlines()[1].startswith(
+        "checkout,123456789012,us-east-1,live,1024,x86_64,40,5,lower,48,"
+    )
+    code, md, _ = cli(
+        db_path, "report", "memory", "--until", until, "--since", "2d", "--format", "md"
+    )
+    assert code == 0 and "## Provisioned concurrency" in md
+    assert "provisioned-concurrency prices" in md
+
+
+def test_old_store_opened_read_only_has_no_evidence_and_no_error(db_path: Any) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    with conn:
+        for table in (
+            "power_tuning_points",
+            "power_tuning_runs",
+            "provisioned_concurrency_hourly",
+            "provisioned_concurrency_configs",
+        ):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE '001%_evidence%'")
+    conn.close()
+    for kind in ("memory", "provisioned-concurrency"):
+        code, out, err = cli(db_path, "report", kind, "--format", "md")
+        assert code == 0, err
+        assert "Provisioned concurrency" not in out or kind != "memory"
+
+
+def test_function_page_blocks_show_levels_and_costs(db: Database) -> None:
+    import json
+
+    from dashboards.evidence import evidence_children
+
+    fid = seed_store(db)
+    text = json.dumps(
+        [c.to_plotly_json() for c in evidence_children(db.conn, fid, END - 2 * DAY, END)],
+        default=lambda o: o.to_plotly_json(),
+    )
+    assert "Provisioned concurrency" in text and "5 (lower)" in text
+    assert "No Power Tuning run imported" in text
+    other = function_id(db, "no-provisioned", ACCOUNT, "us-east-1")
+    text = json.dumps(
+        [c.to_plotly_json() for c in evidence_children(db.conn, other, 0, END)],
+        default=lambda o: o.to_plotly_json(),
+    )
+    assert "Provisioned concurrency" not in text

@@ -22,6 +22,7 @@ from dashboards.components import (
     records,
     store,
 )
+from dashboards.evidence import evidence_children
 from lambdascope import queries, rightsizing, staleness
 from lambdascope.timeutil import iso
 
@@ -244,6 +245,7 @@ def layout(name: str = "", **query: Any) -> html.Div:
         versions = queries.function_versions(conn, info.function_id)
         recs = data.recommendations(conn, view, [info])
         stale = data.stale_report(conn, at, view, [info]).functions
+        evidence = evidence_children(conn, info.function_id, view.start, view.end)
     row = records(stats)[0] if not stats.empty else {}
     invocations = row.get("invocations", 0)
     cards = dbc.Row(
@@ -272,6 +274,7 @@ def layout(name: str = "", **query: Any) -> html.Div:
             [
                 html.H5("Recommendation", className="section-title mt-0"),
                 recommendation_block(recs),
+                *evidence,
                 html.H6("Timeout", className="section-title"),
                 html.P(
                     timeout_advice(

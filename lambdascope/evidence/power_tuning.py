@@ -31,6 +31,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from lambdascope.db import function_id
+from lambdascope.evidence import has_table
 from lambdascope.pricing import MAX_MEMORY_MB, MIN_MEMORY_MB, cpu_share
 from lambdascope.timeutil import parse_timestamp, to_epoch
 
@@ -398,6 +399,8 @@ def latest_curves(
 ) -> dict[tuple[str, str, str], MeasuredCurve]:
     """The latest Power Tuning run with at least two sizes per function, keyed by
     (account_id, region, function_name)."""
+    if not has_table(db, "power_tuning_runs"):
+        return {}
     where = ""
     params: list[Any] = []
     if function_ids is not None:

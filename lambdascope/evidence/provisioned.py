@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from sqlite_utils import Database
 
+from lambdascope.evidence import has_table
 from lambdascope.pricing import default_table
 
 Action = Literal["raise", "lower", "keep", "insufficient-data"]
@@ -284,15 +285,24 @@ def recommend_all(
     end: int,
     *,
     function_names: tuple[str, ...] = (),
+    regions: tuple[str, ...] = (),
+    account_ids: tuple[str, ...] = (),
     function_ids: tuple[int, ...] = (),
 ) -> list[ProvisionedRecommendation]:
     """One recommendation per stored provisioned-concurrency configuration (alias or
-    version), from its hourly metrics in [start, end)."""
+    version), from its hourly metrics in [start, end); empty filters mean all."""
+    if not has_table(db, "provisioned_concurrency_configs"):
+        return []
     where = ""
     params: list[Any] = []
-    if function_names:
-        where += f" AND f.function_name IN ({', '.join('?' * len(function_names))})"
-        params += list(function_names)
+    for column, values in (
+        ("function_name", function_names),
+        ("region", regions),
+        ("account_id", account_ids),
+    ):
+        if values:
+            where += f" AND f.{column} IN ({', '.join('?' * len(values))})"
+            params += list(values)
     if function_ids:
         where += f" AND f.id IN ({', '.join('?' * len(function_ids))})"
         params += [int(i) for i in function_ids]
@@ -325,3 +335,45 @@ def recommend_all(
             )
         )
     return out
+
+
+# ---------------------------------------------------------------- report
+
+COLUMNS = [
+    "function_name",
+    "account_id",
+    "region",
+    "qualifier",
+    "memory_mb",
+    "configured_level",
+    "recommended_level",
+    "action",
+    "hours",
+    "invocations",
+    "spillover_invocations",
+    "spillover_hours",
+    "utilization_p95",
+    "peak_concurrency_p95",
+    "current_monthly_cost_usd",
+    "recommended_monthly_cost_usd",
+    "on_demand_monthly_cost_usd",
+    "reasons",
+]
+TITLE = "Provisioned concurrency"
+
+
+def section(
+    recs: list[ProvisionedRecommendation],
+) -> tuple[str, list[dict[str, Any]], list[str]]:
+    """The report section (title, rows, columns) shown after the memory table."""
+    return TITLE, [r.as_dict() for r in recs], COLUMNS
+
+
+def price_note() -> str:
+    """Where the provisioned-concurrency prices come from (one line)."""
+    data = _price_file()
+    return (
+        "provisioned-concurrency prices: lambdascope/data/provisioned_prices.json"
+        f" ({data['source_date']}; us-east-1 rates, other regions scaled by their"
+        " on-demand duration price); costs per 30 days, first price tier, no free tier"
+    )
