@@ -436,6 +436,10 @@ def _collect_target(
         try:
             if source == "inventory":
                 inventory.collect(store, target, result, counter, now=now)
+                if result.status != "failed":
+                    from collectors import compute_optimizer
+
+                    compute_optimizer.collect(store, target, result, counter, now=to_epoch(now))
             else:
                 with store.lock:  # one connection is shared by the collection threads
                     start, end = resolve_window(store.db, options, target, source, now)

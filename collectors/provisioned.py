@@ -17,7 +17,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from collectors.aws import CallCounter, SourceResult, Store, Target, record_failure
+from collectors.aws import (
+    CallCounter,
+    SourceResult,
+    Store,
+    Target,
+    error_code,
+    iam_action,
+    is_not_offered,
+    record_failure,
+)
 from collectors.metrics import MAX_QUERIES_PER_CALL, PRICE_PER_METRIC_USD, batches, get_metric_data
 from lambdascope.timeutil import HOUR_S, hour_floor, parse_timestamp, to_epoch
 
@@ -231,6 +240,11 @@ def collect(
         try:
             configs = transform_configs(get_configs(lam, name))
         except ClientError as exc:
+            if is_not_offered(exc):  # emulators and some regions: nothing to collect
+                result.not_offered(
+                    iam_action(lam, "ListProvisionedConcurrencyConfigs"), error_code(exc)
+                )
+                return 0
             record_failure(result, lam, "ListProvisionedConcurrencyConfigs", exc)
             continue
         load_configs(store, fid, configs, now)

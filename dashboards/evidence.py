@@ -4,12 +4,14 @@ provisioned concurrency per alias or version (read through lambdascope.evidence)
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from dash import html
 from sqlite_utils import Database
 
 from dashboards import format as fmt
-from lambdascope.evidence import power_tuning, provisioned
+from lambdascope.evidence import compute_optimizer, power_tuning, provisioned
+from lambdascope.rightsizing import Recommendation
 from lambdascope.timeutil import iso
 
 
@@ -88,8 +90,32 @@ def provisioned_block(db: Database, function_id: int, start: int, end: int) -> h
     return html.Div(_table(header, rows, "function-provisioned-table"), id="function-provisioned")
 
 
+def compute_optimizer_block(db: Database, rec: Recommendation) -> html.Div | None:
+    """Compute Optimizer's answer next to lambdascope's; None without its data."""
+    co = compute_optimizer.read_all(db).get((rec.account_id, rec.region, rec.function_name))
+    if co is None:
+        return None
+    side = compute_optimizer.side_by_side(rec, co)
+    refreshed = (iso(co.last_refresh) or "")[:10]
+    answer = fmt.megabytes(co.memory_mb) if co.memory_mb else "no size"
+    text = (
+        f"{side['compute_optimizer_finding']}: {answer}"
+        + (f", saves {fmt.usd(co.monthly_savings_usd)} / month" if co.monthly_savings_usd else "")
+        + f" (refreshed {refreshed}; lambdascope: {fmt.megabytes(rec.recommended_memory_mb)})."
+    )
+    why = side["compute_optimizer_differs_because"]
+    children = [html.P(text, className="small mb-1")]
+    if why:
+        children.append(html.P(f"Why they differ: {why}.", className="small"))
+    return html.Div(children, id="function-compute-optimizer")
+
+
 def evidence_children(
-    conn: sqlite3.Connection | Database, function_id: int, start: int, end: int
+    conn: sqlite3.Connection | Database,
+    function_id: int,
+    start: int,
+    end: int,
+    recs: Sequence[Recommendation] = (),
 ) -> list[html.Div | html.H6]:
     """The function page's evidence section: headings and blocks."""
     db = conn if isinstance(conn, Database) else Database(conn)
@@ -97,6 +123,9 @@ def evidence_children(
         html.H6("Measured by Power Tuning", className="section-title"),
         power_tuning_block(db, function_id),
     ]
+    co = compute_optimizer_block(db, recs[0]) if recs else None
+    if co is not None:
+        out += [html.H6("Compute Optimizer", className="section-title"), co]
     block = provisioned_block(db, function_id, start, end)
     if block is not None:
         out += [html.H6("Provisioned concurrency", className="section-title"), block]

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "summary": "lambdascope.commands.summary:summary",
     "report": "lambdascope.commands.report:report",
     "power-tuning": "lambdascope.commands.power_tuning:power_tuning",
+    "insights": "lambdascope.commands.insights:insights",
     "collect": "lambdascope.commands.collect:collect",
     "dashboard": "lambdascope.commands.dashboard:dashboard",
     "schedule": "lambdascope.commands.schedule:schedule",

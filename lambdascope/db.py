@@ -490,6 +490,10 @@ def _m0012_evidence(db: Database) -> None:
 # Provisioned concurrency per alias or version (lambdascope.evidence.provisioned): the
 # configuration as last listed, and CloudWatch's hourly metrics for its Resource
 # dimension (function:qualifier). Absent datapoints stay NULL, as in hourly_metrics.
+# Compute Optimizer's latest recommendation per function version, as collected
+# (lambdascope.evidence.compute_optimizer), options and utilisation as API JSON.
+# Lambda Insights performance events, one row per invocation (request id: re-reading a
+# file adds nothing), for the CPU share of duration (lambdascope.evidence.insights).
 _SCHEMA_0013 = """
 CREATE TABLE provisioned_concurrency_configs (
     function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
@@ -515,7 +519,33 @@ CREATE TABLE provisioned_concurrency_hourly (
     invocations REAL,
     duration_avg_ms REAL,
     PRIMARY KEY (function_id, qualifier, hour)
-) STRICT
+) STRICT;
+CREATE TABLE compute_optimizer_recommendations (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    function_version TEXT NOT NULL,
+    collected_at INTEGER NOT NULL,
+    last_refresh INTEGER,
+    finding TEXT,
+    finding_reasons_json TEXT NOT NULL DEFAULT '[]',
+    current_memory_mb INTEGER,
+    invocations INTEGER,
+    lookback_days REAL,
+    performance_risk TEXT,
+    utilization_json TEXT NOT NULL DEFAULT '[]',
+    options_json TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (function_id, function_version)
+) STRICT;
+CREATE TABLE insights_invocations (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    request_id TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    memory_mb INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    cpu_total_ms REAL NOT NULL,
+    used_memory_max_mb REAL,
+    PRIMARY KEY (function_id, request_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX insights_invocations_by_hour ON insights_invocations (function_id, hour)
 """
 
 

@@ -25,6 +25,7 @@ from sqlite_utils import Database
 
 from lambdascope import histogram, queries
 from lambdascope.cost import FreeTier, per_30_days, share_free_tier, window_cost
+from lambdascope.evidence import insights
 from lambdascope.evidence.power_tuning import MeasuredCurve, latest_curves
 from lambdascope.pricing import MAX_MEMORY_MB, MIN_MEMORY_MB, ONE_VCPU_MB, cpu_share
 from lambdascope.timeutil import iso
@@ -35,7 +36,8 @@ __all__ = ["MemoryStats", "current_usage"]  # re-exported: the memory report's i
 Finding = Literal["over-provisioned", "under-provisioned", "optimized", "insufficient-data"]
 Confidence = Literal["low", "medium", "high"]
 # where projected durations come from, best first
-DurationEvidence = Literal["power-tuning", "natural-experiment", "bounds"]
+DurationEvidence = Literal["power-tuning", "natural-experiment", "lambda-insights", "bounds"]
+MIN_INSIGHTS_EVENTS = 20  # Insights events at the current size before its CPU share counts
 
 DEFAULT_MIN_INVOCATIONS = 50
 HEADROOM = 0.10  # on top of the estimated tail
@@ -716,6 +718,7 @@ def project_options(
     free_tier: bool | FreeTier = False,
     architecture: str | None = None,
     measured: MeasuredCurve | None = None,
+    cpu: insights.CpuProfile | None = None,
 ) -> list[Option]:
     """Step 3: projected duration (ms) and cost (USD) at each size (unranked); from the
     ``measured`` curve (Power Tuning) when there is one, else from ``model``."""
@@ -725,11 +728,12 @@ def project_options(
     current = _current_cost(stats, window_s, free_tier)
     out = []
     for memory in sizes:
-        rng = (
-            project_measured(mean_ms, stats.memory_mb, memory, measured)
-            if measured is not None
-            else project_duration(mean_ms, stats.memory_mb, memory, model)
-        )
+        if measured is not None:
+            rng = project_measured(mean_ms, stats.memory_mb, memory, measured)
+        elif model is None and cpu is not None:
+            rng = DurationRange(*insights.project(mean_ms, stats.memory_mb, memory, cpu))
+        else:
+            rng = project_duration(mean_ms, stats.memory_mb, memory, model)
         if target_arch != arch:  # Graviton: similar on average, widely spread by workload
             rng = DurationRange(rng.expected * 0.9, rng.expected, rng.expected * 1.2)
         cost = window_cost(
@@ -876,6 +880,7 @@ def recommend(
     earlier: Sequence[MemoryStats] = (),
     policy: Policy | None = None,
     measured: MeasuredCurve | None = None,
+    cpu: insights.CpuProfile | None = None,
 ) -> Recommendation:
     """Right-size one function at its current configuration ``stats`` (pure).
 
@@ -885,13 +890,18 @@ def recommend(
     projections). ``free_tier``: True for the whole prorated free tier, or this function's
     share of it. ``policy``: strategy and limits (default balanced, 1.25x, +25 %).
     ``measured``: durations measured at several sizes (the latest Power Tuning run);
-    its points are used before the natural-experiment model.
+    its points are used before the natural-experiment model. ``cpu``: Lambda Insights'
+    CPU profile at the current size, used when neither of those exists.
     """
     policy = policy or Policy()
     arch = stats.architecture or "x86_64"
     today_ms = stats.mean_duration_ms or 0.0
     current = _current_cost(stats, window_s, free_tier)
     model, points = _duration_model(stats, history or [])
+    if cpu is not None and (
+        cpu.memory_mb != stats.memory_mb or cpu.invocations < MIN_INSIGHTS_EVENTS
+    ):
+        cpu = None
     need = assess_memory(stats, earlier, min_invocations=min_invocations)
     p99 = histogram.quantile(stats.memory_hist, 0.99, stats.max_memory_used_mb)
     values: dict[str, Any] = {
@@ -923,6 +933,8 @@ def recommend(
             if measured is not None
             else "natural-experiment"
             if model is not None
+            else "lambda-insights"
+            if cpu is not None
             else "bounds"
         ),
         "strategy": policy.strategy,
@@ -941,6 +953,12 @@ def recommend(
     reasons = list(need.reasons)
     if measured is not None:
         reasons.append(_measured_reason(measured, stats.memory_mb))
+    elif model is None and cpu is not None:
+        reasons.append(
+            f"Lambda Insights: {cpu.wall_share:.0%} (±{cpu.share_error:.0%}) of the duration is"
+            f" CPU time at {stats.memory_mb} MB ({cpu.invocations:,} events); that part"
+            " scales with the CPU share"
+        )
     elif model is not None:
         reasons.append(
             f"duration fitted on {len(points)} memory sizes in history: "
@@ -948,7 +966,7 @@ def recommend(
         )
     sizes = candidate_sizes(need.safe_mb, stats.memory_mb)
     options = project_options(
-        stats, sizes, model, window_s=window_s, free_tier=free_tier, measured=measured
+        stats, sizes, model, window_s=window_s, free_tier=free_tier, measured=measured, cpu=cpu
     )
     keep = stats.memory_mb if need.finding == "optimized" else None
     picks = choose(options, today_ms=today_ms, today_usd=current, policy=policy, keep_mb=keep)
@@ -983,6 +1001,7 @@ def recommend(
             free_tier=free_tier,
             architecture="arm64",
             measured=measured,
+            cpu=cpu,
         )[0]
         ranked.append(Option(len(ranked) + 1, *_fields(what_if)))
     sigma = 0.0
@@ -1268,6 +1287,7 @@ def recommend_all(
         else []
     )
     curves = latest_curves(db)
+    profiles = insights.cpu_profiles(db, start, end)
     by_function: dict[tuple[str, str, str], list[MemoryStats]] = defaultdict(list)
     for s in history:
         by_function[(s.account_id, s.region, s.function_name)].append(s)
@@ -1291,6 +1311,7 @@ def recommend_all(
                 earlier=earlier,
                 policy=policy,
                 measured=curves.get(key),
+                cpu=profiles.get((*key, current.memory_mb)),
             )
         )
     return out

@@ -196,7 +196,7 @@ def test_collect_stores_configs_and_hours(db: Database, moto_url: str) -> None:
     assert configs == [("live", 10)]
 
 
-def test_an_endpoint_without_the_listing_is_a_recorded_partial(db: Database, moto_url: str) -> None:
+def test_an_endpoint_without_the_listing_is_noted_not_failed(db: Database, moto_url: str) -> None:
     fid = function_id(db, "checkout", ACCOUNT, "us-east-1")
     with db.conn:
         db.conn.execute("UPDATE functions SET provisioned_concurrency = 5 WHERE id = ?", (fid,))
@@ -206,8 +206,9 @@ def test_an_endpoint_without_the_listing_is_a_recorded_partial(db: Database, mot
         provisioned.collect(Store(db), target, result, CallCounter(), start=START, end=END, now=END)
         == 0
     )
-    assert result.status == "partial"
+    assert result.status == "ok"  # not offered there: noted, nothing failed
     assert result.errors[0]["action"] == "lambda:ListProvisionedConcurrencyConfigs"
+    assert result.errors[0]["code"] == "NotOffered" and not result.failures
 
 
 def test_access_denied_is_recorded_with_the_iam_action(db: Database) -> None:

@@ -10,6 +10,7 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html
+from sqlite_utils import Database
 
 from dashboards import data, figures
 from dashboards import format as fmt
@@ -27,6 +28,7 @@ from dashboards.components import (
 )
 from dashboards.pages.functions import _MB, _USD, FINDING_STYLE, GRID_DEFAULTS
 from lambdascope import queries
+from lambdascope.evidence import compute_optimizer
 from lambdascope.reports import build, render
 from lambdascope.timeutil import iso
 
@@ -43,6 +45,13 @@ COLUMNS: list[dict[str, Any]] = [
         "headerName": "Recommended",
         "valueFormatter": _MB,
         "width": 130,
+    },
+    {
+        "field": "compute_optimizer_memory_mb",
+        "headerName": "Compute Optimizer",
+        "valueFormatter": _MB,
+        "width": 150,
+        "tooltipField": "compute_optimizer_differs_because",
     },
     {"field": "max_memory_used_mb", "headerName": "Max used", "valueFormatter": _MB, "width": 95},
     {"field": "p99_memory_used_mb", "headerName": "p99 used", "valueFormatter": _MB, "width": 95},
@@ -93,6 +102,7 @@ def layout(**query: Any) -> html.Div:
         if not infos:
             return page_frame("rightsizing", title, query, [no_match("rightsizing")])
         found = data.recommendations(conn, view, infos)
+        co_found = compute_optimizer.read_all(Database(conn))
     if not found:
         return page_frame(
             "rightsizing",
@@ -109,7 +119,10 @@ def layout(**query: Any) -> html.Div:
         )
     recs = data.recommendations_frame(found).sort_values("monthly_savings_usd", ascending=False)
     rows = []
+    answers = {(r.account_id, r.region, r.function_name): r for r in found}
     for rec in records(recs.drop(columns=["options", "projected_duration_ms"])):
+        key = (rec["account_id"], rec["region"], rec["function_name"])
+        rec.update(compute_optimizer.side_by_side(answers[key], co_found.get(key)))
         rec["href"] = function_href(rec["function_name"], rec["account_id"], rec["region"], query)
         rows.append(rec)
     total = float(recs["monthly_savings_usd"].clip(lower=0).sum())

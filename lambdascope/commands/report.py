@@ -149,6 +149,14 @@ def _run(
             policy=policy,
         )
         data = build.memory_report(recs, window, free_tier=extra["free_tier"])
+        from lambdascope.evidence import compute_optimizer
+
+        data.columns = list(data.columns)  # not the module's list: columns are added
+        if compute_optimizer.attach(db, recs, data.rows, data.columns):
+            data.summary.append(
+                "Compute Optimizer: its latest collected answer per function, and why it"
+                " differs from lambdascope's where it does"
+            )
         levels = _provisioned(db, start, end, functions, regions, accounts)
         if levels:
             from lambdascope.evidence import provisioned
@@ -165,7 +173,7 @@ def _run(
             provisioned.TITLE,
             [r.as_dict() for r in levels],
             provisioned.COLUMNS,
-            [f"window: {window}; {len(levels)} aliases/versions", provisioned.price_note()],
+            [f"window: {window}; aliases or versions: {len(levels)}", provisioned.price_note()],
         )
     elif kind == "cost":
         stats = rightsizing.read_memory_stats(db, start, end, filters)
