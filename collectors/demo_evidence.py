@@ -38,7 +38,8 @@ def _busiest(db: Database, start: int, end: int, limit: int) -> list[tuple[Any, 
         " SUM(h.duration_ms_sum) / MAX(1, SUM(h.invocations)),"
         " MAX(h.max_memory_used_mb_max), SUM(h.invocations) / MAX(1, COUNT(DISTINCT h.hour))"
         " FROM functions f JOIN hourly_facts h ON h.function_id = f.id"
-        " WHERE h.hour >= ? AND h.hour < ? AND f.memory_mb IS NOT NULL AND h.memory_mb = f.memory_mb"
+        " WHERE h.hour >= ? AND h.hour < ? AND f.memory_mb IS NOT NULL"
+        " AND h.memory_mb = f.memory_mb"
         " GROUP BY f.id HAVING SUM(h.invocations) > 100"
         " ORDER BY SUM(h.invocations) DESC LIMIT ?",
         (start, end, limit),
