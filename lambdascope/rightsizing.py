@@ -955,9 +955,9 @@ def recommend(
         reasons.append(_measured_reason(measured, stats.memory_mb))
     elif model is None and cpu is not None:
         reasons.append(
-            f"Lambda Insights: {cpu.wall_share:.0%} (±{cpu.share_error:.0%}) of the duration is"
-            f" CPU time at {stats.memory_mb} MB ({cpu.invocations:,} events); that part"
-            " scales with the CPU share"
+            f"Lambda Insights: {cpu.wall_share:.0%} of the duration is CPU time at"
+            f" {stats.memory_mb} MB ({cpu.invocations:,} events); that part scales with the"
+            f" CPU share (range: {cpu.share_below:.0%} below to {cpu.share_above:.0%} above)"
         )
     elif model is not None:
         reasons.append(

@@ -123,11 +123,13 @@ def test_projection_scales_only_the_cpu_part() -> None:
     # 512 MB: 100 ms, of which CPU work 20 vCPU-ms takes 20 / share(512) ms of wall time
     share = cpu_share(512)
     wall = 0.2 / share
-    profile = CpuProfile(512, 1000, 100.0, 20.0, wall, 0.05)
+    profile = CpuProfile(512, 1000, 100.0, 20.0, wall, 0.15, 0.05)
     low, expected, high = project(100.0, 512, 1024, profile)
     assert expected == pytest.approx((100.0 - 20.0 / share) + 20.0 / cpu_share(1024))
     assert low < expected < high
-    assert high - low == pytest.approx(100.0 * 0.1 * (1 - share / cpu_share(1024)))
+    # faster at 1,024 MB: more CPU share means shorter, less means longer
+    assert expected - low == pytest.approx(100.0 * 0.05 * (1 - share / cpu_share(1024)))
+    assert high - expected == pytest.approx(100.0 * 0.15 * (1 - share / cpu_share(1024)))
 
 
 def store_with_events(db_path: Path, *, io_ms: float, cpu_ms: float, n: int = 400) -> list[str]:
