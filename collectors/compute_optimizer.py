@@ -1,8 +1,8 @@
 """AWS Compute Optimizer's Lambda recommendations (compute-optimizer:
 GetLambdaFunctionRecommendations), collected with the inventory: one call per account and
 region and 1,000 functions. An account that is not enrolled answers
-OptInRequiredException: a note, not a failure. moto has no Compute Optimizer (tests use
-botocore's Stubber with the API reference's shapes)."""
+OptInRequiredException: a note, not a failure. Not asked at a custom endpoint (emulators
+have no Compute Optimizer); tests use botocore's Stubber with the API reference's shapes."""
 
 from __future__ import annotations
 
@@ -170,6 +170,18 @@ def collect(
 ) -> int:
     """Compute Optimizer's recommendations for one account/region; a missing enrolment or
     an endpoint without the service is a note on ``result``, other errors a failure."""
+    if target.endpoint_url:
+        # emulators (moto, LocalStack) have no Compute Optimizer and answer an HTML error
+        # page that botocore retries ten times: not asked there
+        result.errors.append(
+            {
+                "action": f"compute-optimizer:{OPERATION}",
+                "code": NOT_OFFERED,
+                "message": "not asked at a custom --endpoint-url; no Compute Optimizer"
+                " recommendations",
+            }
+        )
+        return 0
     client = target.client("compute-optimizer", counter)
     try:
         items = get_recommendations(client, target.account_id)

@@ -74,7 +74,27 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     all_regions = {**base, "all_regions": True, "regions": ("us-east-1",)}
     assert len(resolve_targets(CollectOptions(**all_regions))) > 2 * len(REGIONS)
 
+    # Compute Optimizer is only asked at AWS's own endpoints (moto has none): its call is
+    # made on a client from the same factory, answered by botocore's Stubber.
+    collect_compute_optimizer(small_moto_fleet)
+
     actions = allowed_actions()
     assert sorted(a for a in recorded if not is_allowed(a, actions)) == []
     # Nothing in the policy that the collectors never call: least privilege.
     assert sorted(actions) == sorted(recorded)
+
+
+def collect_compute_optimizer(fleet: Fleet) -> None:
+    from botocore.stub import Stubber
+
+    from collectors import compute_optimizer
+
+    session = fleet.session()
+    target = collectors.aws.Target(session, "123456789012", REGIONS[0])
+    client = target.client("compute-optimizer")
+    stubber = Stubber(client)
+    stubber.add_response(
+        "get_lambda_function_recommendations", {"lambdaFunctionRecommendations": []}
+    )
+    with stubber:
+        assert compute_optimizer.get_recommendations(client, target.account_id) == []
