@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dash.testing.wait import until
 
 from collectors.demo_evidence import seed_evidence
 from dashboards.app import create_app
@@ -37,6 +38,14 @@ def _names(said: list[str]) -> tuple[str, str]:
     return tuned, provisioned
 
 
+def _text(dash_duo: Any, selector: str) -> str:
+    """Text of an element read in the page (no stale element while the page re-renders)."""
+    value = dash_duo.driver.execute_script(
+        f"var e = document.querySelector('{selector}'); return e && e.textContent;"
+    )
+    return "" if value is None else str(value)
+
+
 def test_function_pages_show_each_kind_of_evidence(
     dash_duo: Any, evidence_db: tuple[Path, list[str]]
 ) -> None:
@@ -45,14 +54,16 @@ def test_function_pages_show_each_kind_of_evidence(
     dash_duo.start_server(create_app(path, clock=lambda: DEFAULT_END - 1))
     dash_duo.wait_for_page(f"{dash_duo.server_url}/functions/{tuned}")
     dash_duo.wait_for_element("#function-power-tuning-table", timeout=30)
-    assert "Measured on" in dash_duo.find_element("#function-power-tuning-measured").text
-    rows = dash_duo.find_elements("#function-power-tuning-table tbody tr")
-    assert len(rows) >= 5
+    until(lambda: "Measured on" in _text(dash_duo, "#function-power-tuning-measured"), 10)
+    rows = dash_duo.driver.execute_script(
+        "return document.querySelectorAll('#function-power-tuning-table tbody tr').length;"
+    )
+    assert rows >= 5
     dash_duo.wait_for_page(f"{dash_duo.server_url}/functions/{provisioned}")
     dash_duo.wait_for_element("#function-provisioned-table", timeout=30)
-    text = dash_duo.find_element("#function-provisioned-table").text
-    assert "live" in text and "(lower)" in text
-    assert dash_duo.find_element("#function-compute-optimizer").text.startswith("Optimized")
+    until(lambda: "(lower)" in _text(dash_duo, "#function-provisioned-table"), 10)
+    assert "live" in _text(dash_duo, "#function-provisioned-table")
+    assert _text(dash_duo, "#function-compute-optimizer").startswith("Optimized")
     assert dash_duo.get_logs() == []
 
 
