@@ -223,7 +223,11 @@ def download_report(_csv: int | None, _html: int | None, search: str | None) -> 
     fmt_name = "html" if ctx.triggered_id == "rightsizing-download-html" else "csv"
     query = dict(parse_qsl((search or "").lstrip("?")))
     recs, window = _report_recs(query, now())
-    text = render(build.memory_report(recs, window), fmt_name)
+    report = build.memory_report(recs, window)
+    report.columns = list(report.columns)
+    with store() as conn:  # Compute Optimizer's answer next to lambdascope's, as the CLI
+        compute_optimizer.attach(Database(conn), recs, report.rows, report.columns)
+    text = render(report, fmt_name)
     day = (iso(now()) or "")[:10]
     return {"content": text, "filename": f"memory-report-{day}.{fmt_name}", "type": None}
 
