@@ -472,6 +472,18 @@ def _collect_target(
                         options=options,
                         stop=stop,
                     )
+                    if options.logs_mode == "insights" and result.status == "ok":
+                        from collectors import lambda_insights
+
+                        lambda_insights.collect(
+                            store,
+                            target,
+                            result,
+                            counter,
+                            start=start,
+                            end=end,
+                            poll_s=options.poll_interval_s,
+                        )
                 if result.status == "ok":
                     save_watermark(store, target, source, end, now)
         except CredentialsError:

@@ -493,7 +493,8 @@ def _m0012_evidence(db: Database) -> None:
 # Compute Optimizer's latest recommendation per function version, as collected
 # (lambdascope.evidence.compute_optimizer), options and utilisation as API JSON.
 # Lambda Insights performance events, one row per invocation (request id: re-reading a
-# file adds nothing), for the CPU share of duration (lambdascope.evidence.insights).
+# file adds nothing), for the CPU share of duration (lambdascope.evidence.insights), and
+# the same summed per function x hour x memory by a Logs Insights query (collect).
 _SCHEMA_0013 = """
 CREATE TABLE provisioned_concurrency_configs (
     function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
@@ -545,7 +546,18 @@ CREATE TABLE insights_invocations (
     used_memory_max_mb REAL,
     PRIMARY KEY (function_id, request_id)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX insights_invocations_by_hour ON insights_invocations (function_id, hour)
+CREATE INDEX insights_invocations_by_hour ON insights_invocations (function_id, hour);
+CREATE TABLE insights_hourly (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour INTEGER NOT NULL,
+    memory_mb INTEGER NOT NULL,
+    invocations INTEGER NOT NULL,
+    duration_ms_sum REAL NOT NULL,
+    cpu_total_ms_sum REAL NOT NULL,
+    cpu_wall_share_sum REAL NOT NULL,
+    cpu_wall_share_sq_sum REAL NOT NULL,
+    PRIMARY KEY (function_id, hour, memory_mb)
+) STRICT
 """
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,139 @@ def test_input_without_events_is_one_line(db_path: Path, tmp_path: Path) -> None
     assert result.stderr == "Error: no Lambda Insights performance events in the input\n"
     missing = run(db_path, "insights", "import", str(tmp_path / "nope.json"))
     assert missing.exit_code == 1 and missing.stderr.startswith("Error: cannot read")
+
+
+# ---------------------------------------------------------------- Logs Insights path
+
+
+def logs_client() -> Any:
+    import boto3
+
+    return boto3.client(
+        "logs",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        endpoint_url="http://127.0.0.1:9",
+    )
+
+
+def cell(field: str, value: str) -> dict[str, str]:
+    return {"field": field, "value": value}
+
+
+def test_logs_insights_query_is_summed_per_function_hour_and_memory(db_path: Path) -> None:
+    from botocore.stub import Stubber
+
+    from collectors import lambda_insights
+    from collectors.aws import CallCounter, SourceResult, Store, Target
+
+    store_with_events(db_path, io_ms=80.0, cpu_ms=10.0, n=0)
+    db = open_db(db_path)
+    client = logs_client()
+    stubber = Stubber(client)
+    start, end = END - 48 * 3600, END
+    stubber.add_response(
+        "describe_log_groups",
+        {"logGroups": [{"logGroupName": "/aws/lambda-insights"}]},
+        {"logGroupNamePrefix": "/aws/lambda-insights"},
+    )
+    stubber.add_response(
+        "start_query",
+        {"queryId": "q-1"},
+        {
+            "logGroupNames": ["/aws/lambda-insights"],
+            "startTime": start,
+            "endTime": end - 1,
+            "queryString": lambda_insights.QUERY,
+            "limit": 10000,
+        },
+    )
+    stubber.add_response("get_query_results", {"status": "Running", "results": []})
+    share = 10.0 / cpu_share(512) / 112.0
+    rows = []
+    for h in range(40):
+        hour = END - 3600 * (h + 1)
+        stamp = datetime.fromtimestamp(hour, UTC).strftime("%Y-%m-%d %H:%M:%S.000")
+        rows.append(
+            [
+                cell("hour", stamp),
+                cell("function_name", "orders-api"),
+                cell("total_memory", "512"),
+                cell("invocations", "10"),
+                cell("duration_ms_sum", "1120"),
+                cell("cpu_total_ms_sum", "100"),
+                cell("share_sum", str(10 * share)),
+                cell("share_sq_sum", str(10 * share * share)),
+            ]
+        )
+    rows.append([cell("hour", "not a time"), cell("function_name", "x")])
+    rows.append(
+        [
+            cell("hour", "2025-12-31 23:00:00.000"),
+            cell("function_name", "not-in-the-inventory"),
+            cell("total_memory", "128"),
+            cell("invocations", "1"),
+            cell("duration_ms_sum", "1"),
+            cell("cpu_total_ms_sum", "1"),
+            cell("share_sum", "1"),
+            cell("share_sq_sum", "1"),
+        ]
+    )
+    stubber.add_response(
+        "get_query_results",
+        {
+            "status": "Complete",
+            "results": rows,
+            "statistics": {"recordsMatched": 400.0, "recordsScanned": 400.0, "bytesScanned": 2e8},
+        },
+    )
+    target = Target(None, "111111111111", "us-east-1")  # type: ignore[arg-type]
+    result = SourceResult("111111111111", "us-east-1", "logs")
+    with stubber:
+        stored = lambda_insights.collect(
+            Store(db),
+            target,
+            result,
+            CallCounter(),
+            start=start,
+            end=end,
+            sleep=lambda _: None,
+            client=client,
+        )
+    assert stored == 40 and result.status == "ok"
+    assert result.bytes_scanned == 200_000_000
+    assert result.estimated_cost_usd == pytest.approx(0.001)
+    assert "1 malformed rows, 1 rows of functions not in the inventory" in result.message
+    profile = cpu_profiles(db, start, end)[("111111111111", "us-east-1", "orders-api", 512)]
+    assert profile.invocations == 400
+    assert profile.wall_share == pytest.approx(share)
+    row = json.loads(run(db_path, "report", "memory", "--until", UNTIL).stdout)[0]
+    assert row["duration_evidence"] == "lambda-insights"
+
+
+def test_no_insights_log_group_means_no_query(db_path: Path) -> None:
+    from botocore.stub import Stubber
+
+    from collectors import lambda_insights
+    from collectors.aws import CallCounter, SourceResult, Store, Target
+
+    client = logs_client()
+    stubber = Stubber(client)
+    stubber.add_response("describe_log_groups", {"logGroups": []})
+    result = SourceResult("1", "us-east-1", "logs")
+    with stubber:
+        assert (
+            lambda_insights.collect(
+                Store(open_db(db_path)),
+                Target(None, "1", "us-east-1"),  # type: ignore[arg-type]
+                result,
+                CallCounter(),
+                start=0,
+                end=3600,
+                client=client,
+            )
+            == 0
+        )
+    stubber.assert_no_pending_responses()
+    assert result.status == "ok" and not result.errors

@@ -207,20 +207,30 @@ def profile_from_sums(
     )
 
 
+_SHARE = "MIN(1.0, cpu_total_ms / duration_ms / MIN(1.0, memory_mb / 1769.0))"
+
+
 def cpu_profiles(db: Database, start: int, end: int) -> dict[tuple[str, str, str, int], CpuProfile]:
     """CPU profiles per (account_id, region, function_name, memory_mb) from the events of
-    hours in [start, end)."""
+    hours in [start, end): imported events, and Logs Insights' hourly sums for hours
+    without imported events (imported events win, as local logs do)."""
     if not has_table(db, "insights_invocations"):
         return {}
     rows = db.conn.execute(
-        "SELECT f.account_id, f.region, f.function_name, i.memory_mb, COUNT(*),"
-        " SUM(i.duration_ms), SUM(i.cpu_total_ms),"
-        " SUM(MIN(1.0, i.cpu_total_ms / i.duration_ms / MIN(1.0, i.memory_mb / 1769.0))),"
-        " SUM(MIN(1.0, i.cpu_total_ms / i.duration_ms / MIN(1.0, i.memory_mb / 1769.0))"
-        "  * MIN(1.0, i.cpu_total_ms / i.duration_ms / MIN(1.0, i.memory_mb / 1769.0)))"
-        " FROM insights_invocations i JOIN functions f ON f.id = i.function_id"
-        " WHERE i.hour >= ? AND i.hour < ? GROUP BY f.id, i.memory_mb",
-        (start, end),
+        "WITH per_hour AS ("
+        " SELECT function_id, hour, memory_mb, COUNT(*) AS n, SUM(duration_ms) AS d,"
+        f"  SUM(cpu_total_ms) AS c, SUM({_SHARE}) AS s, SUM({_SHARE} * {_SHARE}) AS sq"
+        "  FROM insights_invocations WHERE hour >= ? AND hour < ?"
+        "  GROUP BY function_id, hour, memory_mb"
+        " UNION ALL"
+        " SELECT function_id, hour, memory_mb, invocations, duration_ms_sum, cpu_total_ms_sum,"
+        "  cpu_wall_share_sum, cpu_wall_share_sq_sum FROM insights_hourly h"
+        "  WHERE hour >= ? AND hour < ? AND NOT EXISTS (SELECT 1 FROM insights_invocations i"
+        "  WHERE i.function_id = h.function_id AND i.hour = h.hour))"
+        " SELECT f.account_id, f.region, f.function_name, p.memory_mb, SUM(p.n), SUM(p.d),"
+        " SUM(p.c), SUM(p.s), SUM(p.sq) FROM per_hour p JOIN functions f ON f.id = p.function_id"
+        " WHERE p.d > 0 GROUP BY p.function_id, p.memory_mb",
+        (start, end, start, end),
     ).fetchall()
     return {
         (str(a), str(r), str(name), int(m)): profile_from_sums(int(m), int(n), d, c, s, sq)
