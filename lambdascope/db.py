@@ -546,7 +546,7 @@ CREATE TABLE insights_invocations (
     used_memory_max_mb REAL,
     PRIMARY KEY (function_id, request_id)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX insights_invocations_by_hour ON insights_invocations (function_id, hour);
+CREATE INDEX insights_invocations_by_hour ON insights_invocations (hour, function_id);
 CREATE TABLE insights_hourly (
     function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
     hour INTEGER NOT NULL,
