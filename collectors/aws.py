@@ -161,6 +161,10 @@ def _collect_target(
         try:
             if source == "inventory":
                 inventory.collect(store, target, result, counter, now=now)
+                if result.status != "failed":
+                    from collectors import compute_optimizer
+
+                    compute_optimizer.collect(store, target, result, counter, now=to_epoch(now))
             else:
                 with store.lock:  # one connection is shared by the collection threads
                     start, end = resolve_window(store.db, options, target, source, now)
@@ -176,6 +180,12 @@ def _collect_target(
                         stop=stop,
                         now=to_epoch(now),
                     )
+                    if result.status != "interrupted":
+                        from collectors import provisioned
+
+                        provisioned.collect(
+                            store, target, result, counter, start=start, end=end, now=to_epoch(now)
+                        )
                 else:
                     logs.collect(
                         store,
@@ -187,6 +197,18 @@ def _collect_target(
                         options=options,
                         stop=stop,
                     )
+                    if options.logs_mode == "insights" and result.status == "ok":
+                        from collectors import lambda_insights
+
+                        lambda_insights.collect(
+                            store,
+                            target,
+                            result,
+                            counter,
+                            start=start,
+                            end=end,
+                            poll_s=options.poll_interval_s,
+                        )
                 if result.status == "ok":
                     save_watermark(store, target, source, end, now)
         except (ClientError, EndpointConnectionError, CredentialsError) as exc:

@@ -639,6 +639,8 @@ CREATE TABLE alert_checks (
     failed_deliveries INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 """
+
+
 @migrations(name="0008_rightsizing2")
 def _m0008_rightsizing2(db: Database) -> None:
     """Lambda Managed Instances: the capacity provider a function runs on (None: on-demand
@@ -651,3 +653,117 @@ ALTER TABLE functions ADD COLUMN memory_gib_per_vcpu REAL;
 ALTER TABLE functions ADD COLUMN max_concurrency_per_environment INTEGER;
 """,
     )
+
+
+# Measured evidence about a function's duration at other sizes (lambdascope.evidence):
+# AWS Lambda Power Tuning runs, one row per imported execution, and their per-size
+# averages. ``run_key`` (the execution ARN, else a digest of the results) makes a
+# re-import a no-op; ``measured_at`` is when the execution ran (epoch seconds) when known.
+_SCHEMA_0012 = """
+CREATE TABLE power_tuning_runs (
+    id INTEGER PRIMARY KEY,
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    run_key TEXT NOT NULL,
+    imported_at INTEGER NOT NULL,
+    measured_at INTEGER,
+    strategy TEXT,
+    chosen_memory_mb INTEGER NOT NULL,
+    chosen_cost_usd REAL,
+    chosen_duration_ms REAL,
+    lambda_cost_usd REAL,
+    execution_cost_usd REAL,
+    visualization_url TEXT,
+    UNIQUE (function_id, run_key)
+) STRICT;
+CREATE TABLE power_tuning_points (
+    run_id INTEGER NOT NULL REFERENCES power_tuning_runs(id) ON DELETE CASCADE,
+    memory_mb INTEGER NOT NULL,
+    average_duration_ms REAL NOT NULL,
+    average_cost_usd REAL NOT NULL,
+    PRIMARY KEY (run_id, memory_mb)
+) STRICT, WITHOUT ROWID
+"""
+
+
+@migrations(name="0012_evidence")
+def _m0012_evidence(db: Database) -> None:
+    _run_script(db, _SCHEMA_0012)
+
+
+# Provisioned concurrency per alias or version (lambdascope.evidence.provisioned): the
+# configuration as last listed, and CloudWatch's hourly metrics for its Resource
+# dimension (function:qualifier). Absent datapoints stay NULL, as in hourly_metrics.
+# Compute Optimizer's latest recommendation per function version, as collected
+# (lambdascope.evidence.compute_optimizer), options and utilisation as API JSON.
+# Lambda Insights performance events, one row per invocation (request id: re-reading a
+# file adds nothing), for the CPU share of duration (lambdascope.evidence.insights), and
+# the same summed per function x hour x memory by a Logs Insights query (collect).
+_SCHEMA_0013 = """
+CREATE TABLE provisioned_concurrency_configs (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    qualifier TEXT NOT NULL,
+    requested INTEGER,
+    allocated INTEGER,
+    available INTEGER,
+    status TEXT,
+    status_reason TEXT,
+    last_modified INTEGER,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (function_id, qualifier)
+) STRICT;
+CREATE TABLE provisioned_concurrency_hourly (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    qualifier TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    concurrent_executions_max REAL,
+    provisioned_executions_max REAL,
+    utilization_max REAL,
+    spillover_invocations REAL,
+    provisioned_invocations REAL,
+    invocations REAL,
+    duration_avg_ms REAL,
+    PRIMARY KEY (function_id, qualifier, hour)
+) STRICT;
+CREATE TABLE compute_optimizer_recommendations (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    function_version TEXT NOT NULL,
+    collected_at INTEGER NOT NULL,
+    last_refresh INTEGER,
+    finding TEXT,
+    finding_reasons_json TEXT NOT NULL DEFAULT '[]',
+    current_memory_mb INTEGER,
+    invocations INTEGER,
+    lookback_days REAL,
+    performance_risk TEXT,
+    utilization_json TEXT NOT NULL DEFAULT '[]',
+    options_json TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (function_id, function_version)
+) STRICT;
+CREATE TABLE insights_invocations (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    request_id TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    memory_mb INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    cpu_total_ms REAL NOT NULL,
+    used_memory_max_mb REAL,
+    PRIMARY KEY (function_id, request_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX insights_invocations_by_hour ON insights_invocations (hour, function_id);
+CREATE TABLE insights_hourly (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour INTEGER NOT NULL,
+    memory_mb INTEGER NOT NULL,
+    invocations INTEGER NOT NULL,
+    duration_ms_sum REAL NOT NULL,
+    cpu_total_ms_sum REAL NOT NULL,
+    cpu_wall_share_sum REAL NOT NULL,
+    cpu_wall_share_sq_sum REAL NOT NULL,
+    PRIMARY KEY (function_id, hour, memory_mb)
+) STRICT
+"""
+
+
+@migrations(name="0013_evidence_more")
+def _m0013_evidence_more(db: Database) -> None:
+    _run_script(db, _SCHEMA_0013)

@@ -26,6 +26,8 @@ from sqlite_utils import Database
 
 from lambdascope import histogram, queries
 from lambdascope.cost import FreeTier, per_30_days, share_free_tier, window_cost
+from lambdascope.evidence import insights
+from lambdascope.evidence.power_tuning import MeasuredCurve, latest_curves
 from lambdascope.pricing import MAX_MEMORY_MB, MIN_MEMORY_MB, ONE_VCPU_MB, cpu_share
 from lambdascope.timeutil import iso
 from lambdascope.usage import MemoryStats, UsageTotals, current_usage
@@ -36,6 +38,9 @@ Finding = Literal[
     "over-provisioned", "under-provisioned", "optimized", "insufficient-data", "managed-instances"
 ]
 Confidence = Literal["low", "medium", "high"]
+# where projected durations come from, best first
+DurationEvidence = Literal["power-tuning", "natural-experiment", "lambda-insights", "bounds"]
+MIN_INSIGHTS_EVENTS = 20  # Insights events at the current size before its CPU share counts
 
 DEFAULT_MIN_INVOCATIONS = 50
 HEADROOM = 0.10  # on top of the estimated tail
@@ -225,6 +230,7 @@ class Recommendation:
     current_duration_ms: float | None = None
     timeout_s: int | None = None
     current_monthly_cost_usd: float = 0.0
+    duration_evidence: DurationEvidence = "bounds"
 
     def as_dict(self) -> dict[str, Any]:
         """The memory report's JSON object (keys as documented in README)."""
@@ -260,6 +266,7 @@ class Recommendation:
             "timeout_s": self.timeout_s,
             "current_monthly_cost_usd": round(self.current_monthly_cost_usd, 6),
             "history": [h.as_dict() for h in self.history],
+            "duration_evidence": self.duration_evidence,
         }
 
 
@@ -457,6 +464,24 @@ def project_duration(
     scale = current_ms / model.at(current_mb) if model.at(current_mb) > 0 else 1.0
     expected = min(upper, max(lower, model.at(target_mb) * scale))
     return DurationRange(max(lower, expected * 0.9), expected, min(upper, expected * 1.1))
+
+
+MEASURED_SPREAD = 0.05  # +-5 % at and between sizes Power Tuning measured
+EXTRAPOLATED_SPREAD = 0.10  # +-10 % beyond them
+
+
+def project_measured(
+    current_ms: float, current_mb: int, target_mb: int, curve: MeasuredCurve
+) -> DurationRange:
+    """Projected mean duration (ms) at ``target_mb`` from a measured curve: today's mean
+    times the curve's ratio between the two sizes (the tuning payload gives the shape,
+    production the level). Measured points win over the I/O-CPU bounds: above one vCPU a
+    multi-threaded function measured faster stays faster."""
+    base = curve.at(current_mb)
+    expected = current_ms * (curve.at(target_mb) / base if base > 0 else 1.0)
+    inside = curve.covers(target_mb) and curve.covers(current_mb)
+    spread = MEASURED_SPREAD if inside else EXTRAPOLATED_SPREAD
+    return DurationRange(expected * (1 - spread), expected, expected * (1 + spread))
 
 
 # ---------------------------------------------------------------- recommendation
@@ -703,15 +728,23 @@ def project_options(
     window_s: float,
     free_tier: bool | FreeTier = False,
     architecture: str | None = None,
+    measured: MeasuredCurve | None = None,
+    cpu: insights.CpuProfile | None = None,
 ) -> list[Option]:
-    """Step 3: projected duration (ms) and cost (USD) at each size (unranked)."""
+    """Step 3: projected duration (ms) and cost (USD) at each size (unranked); from the
+    ``measured`` curve (Power Tuning) when there is one, else from ``model``."""
     arch = stats.architecture or "x86_64"
     target_arch = architecture or arch
     mean_ms = stats.mean_duration_ms or 0.0
     current = _current_cost(stats, window_s, free_tier)
     out = []
     for memory in sizes:
-        rng = project_duration(mean_ms, stats.memory_mb, memory, model)
+        if measured is not None:
+            rng = project_measured(mean_ms, stats.memory_mb, memory, measured)
+        elif model is None and cpu is not None:
+            rng = DurationRange(*insights.project(mean_ms, stats.memory_mb, memory, cpu))
+        else:
+            rng = project_duration(mean_ms, stats.memory_mb, memory, model)
         if target_arch != arch:  # Graviton: similar on average, widely spread by workload
             rng = DurationRange(rng.expected * 0.9, rng.expected, rng.expected * 1.2)
         cost = window_cost(
@@ -857,6 +890,8 @@ def recommend(
     free_tier: bool | FreeTier = False,
     earlier: Sequence[MemoryStats] = (),
     policy: Policy | None = None,
+    measured: MeasuredCurve | None = None,
+    cpu: insights.CpuProfile | None = None,
 ) -> Recommendation:
     """Right-size one function at its current configuration ``stats`` (pure).
 
@@ -865,12 +900,19 @@ def recommend(
     the window (memory evidence). ``window_s``: the seconds ``stats`` covers (for 30-day
     projections). ``free_tier``: True for the whole prorated free tier, or this function's
     share of it. ``policy``: strategy and limits (default balanced, 1.25x, +25 %).
+    ``measured``: durations measured at several sizes (the latest Power Tuning run);
+    its points are used before the natural-experiment model. ``cpu``: Lambda Insights'
+    CPU profile at the current size, used when neither of those exists.
     """
     policy = policy or Policy()
     arch = stats.architecture or "x86_64"
     today_ms = stats.mean_duration_ms or 0.0
     current = _current_cost(stats, window_s, free_tier)
     model, points = _duration_model(stats, history or [])
+    if cpu is not None and (
+        cpu.memory_mb != stats.memory_mb or cpu.invocations < MIN_INSIGHTS_EVENTS
+    ):
+        cpu = None
     need = (
         _managed_instances(stats)
         if stats.capacity_provider_arn
@@ -901,6 +943,15 @@ def recommend(
         "projected_savings_usd": 0.0,
         "monthly_savings_usd": 0.0,
         "natural_experiment": model is not None,
+        "duration_evidence": (
+            "power-tuning"
+            if measured is not None
+            else "natural-experiment"
+            if model is not None
+            else "lambda-insights"
+            if cpu is not None
+            else "bounds"
+        ),
         "strategy": policy.strategy,
         "strategies": {},
         "history": _history_entries(stats, history or []),
@@ -918,13 +969,23 @@ def recommend(
             values["reasons"] = (*need.reasons, "no REPORT lines at the current size")
         return Recommendation(**values)
     reasons = list(need.reasons)
-    if model is not None:
+    if measured is not None:
+        reasons.append(_measured_reason(measured, stats.memory_mb))
+    elif model is None and cpu is not None:
+        reasons.append(
+            f"Lambda Insights: {cpu.wall_share:.0%} of the duration is CPU time at"
+            f" {stats.memory_mb} MB ({cpu.invocations:,} events); that part scales with the"
+            f" CPU share (range: {cpu.share_below:.0%} below to {cpu.share_above:.0%} above)"
+        )
+    elif model is not None:
         reasons.append(
             f"duration fitted on {len(points)} memory sizes in history: "
             f"{model.cpu_fraction(stats.memory_mb):.0%} CPU-bound at {stats.memory_mb} MB"
         )
     sizes = candidate_sizes(need.safe_mb, stats.memory_mb)
-    options = project_options(stats, sizes, model, window_s=window_s, free_tier=free_tier)
+    options = project_options(
+        stats, sizes, model, window_s=window_s, free_tier=free_tier, measured=measured, cpu=cpu
+    )
     keep = stats.memory_mb if need.finding == "optimized" else None
     picks = choose(options, today_ms=today_ms, today_usd=current, policy=policy, keep_mb=keep)
     chosen = picks[policy.strategy]
@@ -941,6 +1002,8 @@ def recommend(
             window_s=window_s,
             free_tier=free_tier,
             architecture="arm64",
+            measured=measured,
+            cpu=cpu,
         )[0]
         ranked.append(Option(len(ranked) + 1, *_fields(what_if)))
     savings = current - chosen.projected_cost_usd if recommended != stats.memory_mb else 0.0
@@ -1001,6 +1064,21 @@ def _managed_instances(stats: MemoryStats) -> MemoryNeed:
     )
 
 
+def _measured_reason(curve: MeasuredCurve, current_mb: int) -> str:
+    sizes = ", ".join(f"{m:,}" for m in curve.sizes)
+    when = f" on {(iso(curve.measured_at) or '')[:10]}" if curve.measured_at else ""
+    scaled = (
+        f"today's {current_mb} MB was measured"
+        if curve.measured(current_mb)
+        else f"today's {current_mb} MB "
+        + ("interpolated" if curve.covers(current_mb) else "extrapolated")
+    )
+    return (
+        f"durations measured by AWS Lambda Power Tuning at {sizes} MB{when} (used before"
+        f" the model; {scaled}; scaled to production's mean duration)"
+    )
+
+
 def _duration_model(
     stats: MemoryStats, history: Sequence[MemoryStats]
 ) -> tuple[DurationModel | None, list[tuple[int, float, float]]]:
@@ -1048,13 +1126,14 @@ def power_tuning_input(
     """Input JSON for AWS Lambda Power Tuning (its documented execution input).
 
     ``powerValues``: 0.5x, 0.75x, 1x, 1.5x and 2x the recommendation (multiples of 64 MB,
-    128..10,240) plus the current size, leaving out sizes below the memory the function
-    was seen to need (estimated tail, else observed max): invoking it there would only
-    end in out-of-memory errors and fail the tuning run. After out-of-memory errors the
-    current size is left out and the values are the sizes between it and the
-    recommendation (a quarter, half and three quarters of the way), the recommendation
-    and 1.25x it: the errors do not say how much more is needed. ``strategy`` defaults to
-    the recommendation's. Without a known ARN, region and account are written as
+    128..10,240) plus each strategy's pick and the current size, leaving out sizes below
+    the memory the function was seen to need (estimated tail, else observed max):
+    invoking it there would only end in out-of-memory errors and fail the tuning run.
+    After out-of-memory errors the current size is left out and the values are the sizes
+    between it and the recommendation (a quarter, half and three quarters of the way),
+    the recommendation and 1.25x it: the errors do not say how much more is needed.
+    ``strategy`` defaults to the recommendation's. Without a known ARN, region and
+    account are written as
     ``<region>`` / ``<account-id>`` placeholders to fill in.
     """
     strategy = strategy or rec.strategy
@@ -1067,6 +1146,9 @@ def power_tuning_input(
     else:
         floor = rec.estimated_tail_memory_mb or float(rec.max_memory_used_mb or 0)
         values = {round_up_memory(centre * f) for f in (0.5, 0.75, 1.0, 1.5, 2.0)}
+        # each strategy's pick (the cost pick is the smallest safe size): measured there,
+        # an imported run (lambdascope.evidence.power_tuning) replaces its modelled duration
+        values |= {choice.memory_mb for choice in rec.strategies.values()}
         if rec.finding != "under-provisioned":
             values.add(rec.memory_mb)
         values = {v for v in values if v >= floor} or {round_up_memory(max(floor, centre))}
@@ -1259,6 +1341,8 @@ def recommend_all(
         if changed
         else []
     )
+    curves = latest_curves(db)
+    profiles = insights.cpu_profiles(db, start, end)
     by_function: dict[tuple[str, str, str], list[MemoryStats]] = defaultdict(list)
     for s in history:
         by_function[(s.account_id, s.region, s.function_name)].append(s)
@@ -1281,6 +1365,8 @@ def recommend_all(
                 free_tier=shares[i] if shares is not None else False,
                 earlier=earlier,
                 policy=policy,
+                measured=curves.get(key),
+                cpu=profiles.get((*key, current.memory_mb)),
             )
         )
     return out

@@ -163,6 +163,13 @@ def test_memory_json_has_the_documented_keys(fleet: Path) -> None:
         "timeout_s",
         "current_monthly_cost_usd",
     }
+    keys |= {"duration_evidence"}  # power-tuning / natural-experiment / bounds
+    keys |= {  # side by side (None without Compute Optimizer data)
+        "compute_optimizer_finding",
+        "compute_optimizer_memory_mb",
+        "compute_optimizer_monthly_savings_usd",
+        "compute_optimizer_differs_because",
+    }
     assert len(rows) == 3
     for row in rows:
         assert set(row) == keys

@@ -112,13 +112,16 @@ def test_collect_fleet_then_recollect_changes_nothing(moto_fleet: Fleet, db: Dat
     by_source = {(r[0], r[1], r[2]): r for r in runs}
     assert by_source[(DEFAULT_ACCOUNT, "us-east-1", "metrics")][3] == "ok"
     # moto 5.2 does not offer GetAccountSettings, provisioned concurrency or function URL
-    # listings (HTTP 404): recorded with the IAM action, reported, and nothing failed.
+    # listings, nor Compute Optimizer (HTTP 404): recorded with the IAM action, reported,
+    # and nothing failed.
     inventory = by_source[(OTHER_ACCOUNT, "eu-west-1", "inventory")]
     assert inventory[3] == "ok"
     assert {(e["action"], e["code"]) for e in json.loads(inventory[4])} == {
         ("lambda:GetAccountSettings", "NotOffered"),
         ("lambda:ListProvisionedConcurrencyConfigs", "NotOffered"),
         ("lambda:ListFunctionUrlConfigs", "NotOffered"),
+        # moto has no Compute Optimizer: noted like an account that is not enrolled
+        ("compute-optimizer:GetLambdaFunctionRecommendations", "NotOffered"),
     }
     assert summary.exit_code == 0
     metrics_calls = db.conn.execute(

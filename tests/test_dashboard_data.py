@@ -191,6 +191,7 @@ def test_memory_report_downloads_as_csv_and_html(db_path: Path) -> None:
     assert csv["filename"].endswith(".csv")
     header, row = csv["content"].splitlines()[:2]
     assert header.startswith("function_name,account_id,region")
+    assert "compute_optimizer_memory_mb" in header  # the same keys as `report memory`
     assert row.startswith("big,") and "over-provisioned" in row
     page = download("html")
     assert page["filename"].endswith(".html")

@@ -60,6 +60,21 @@ def test_rightsizing_finds_the_planted_over_and_under_provisioned(demo_db: Path)
             assert finding[key] == "under-provisioned", f.name
 
 
+def test_demo_store_has_each_kind_of_evidence(demo_db: Path) -> None:
+    db = open_db(demo_db)
+    for table in (
+        "power_tuning_runs",
+        "compute_optimizer_recommendations",
+        "provisioned_concurrency_configs",
+        "provisioned_concurrency_hourly",
+    ):
+        assert db.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] > 0, table
+    result = CliRunner().invoke(
+        cli, ["--db", str(demo_db), "report", "provisioned-concurrency", "--format", "md"]
+    )
+    assert result.exit_code == 0 and "| live |" in result.stdout
+
+
 def test_stale_report_finds_the_planted_stale_functions(demo_db: Path) -> None:
     from lambdascope.staleness import find_stale
 

@@ -133,6 +133,10 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     org_options = {**base, "role_arns": (), "org_role_name": "OrganizationAccountAccessRole"}
     assert len(resolve_targets(CollectOptions(**org_options))) == 2 * len(REGIONS)
 
+    # Compute Optimizer is only asked at AWS's own endpoints (moto has none): its call is
+    # made on a client from the same factory, answered by botocore's Stubber.
+    collect_compute_optimizer(small_moto_fleet)
+
     actions = allowed_actions()
     assert sorted(a for _, a in recorded if not is_allowed(a, actions)) == []
     # Nothing in the policy that the collectors never call: least privilege. Calls made only
@@ -145,3 +149,19 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     caller_only = {a for _, a in recorded} - set(allowed_actions(READ_ONLY))
     caller_only -= set(allowed_actions("LambdascopeAthenaQueries"))  # athena mode's own
     assert sorted(caller_only) == ["organizations:ListAccounts", "sts:AssumeRole"]
+
+
+def collect_compute_optimizer(fleet: Fleet) -> None:
+    from botocore.stub import Stubber
+
+    from collectors import compute_optimizer
+
+    session = fleet.session()
+    target = collectors.common.Target(session, "123456789012", REGIONS[0])
+    client = target.client("compute-optimizer")
+    stubber = Stubber(client)
+    stubber.add_response(
+        "get_lambda_function_recommendations", {"lambdaFunctionRecommendations": []}
+    )
+    with stubber:
+        assert compute_optimizer.get_recommendations(client, target.account_id) == []

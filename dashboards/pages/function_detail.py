@@ -24,6 +24,7 @@ from dashboards.components import (
     records,
     store,
 )
+from dashboards.evidence import evidence_children
 from lambdascope import queries, rightsizing, staleness
 from lambdascope.alerts import history
 from lambdascope.timeutil import iso
@@ -285,6 +286,7 @@ def layout(name: str = "", **query: Any) -> html.Div:
         recs = data.recommendations(conn, view, [info])
         stale = data.stale_report(conn, at, view, [info]).functions
         deploys = history.deploy_markers(conn, info.function_id, view.start, view.end)
+        evidence = evidence_children(conn, info.function_id, view.start, view.end, recs)
     row = records(stats)[0] if not stats.empty else {}
     invocations = row.get("invocations", 0)
     cards = dbc.Row(
@@ -313,6 +315,7 @@ def layout(name: str = "", **query: Any) -> html.Div:
             [
                 html.H5("Recommendation", className="section-title mt-0"),
                 recommendation_block(recs),
+                *evidence,
                 html.H6("Timeout", className="section-title"),
                 html.P(
                     timeout_advice(

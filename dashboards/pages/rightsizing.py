@@ -10,6 +10,7 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html
+from sqlite_utils import Database
 
 from dashboards import data, figures
 from dashboards import format as fmt
@@ -28,6 +29,7 @@ from dashboards.components import (
 )
 from dashboards.pages.functions import _MB, _USD, FINDING_STYLE, GRID_DEFAULTS
 from lambdascope import queries
+from lambdascope.evidence import compute_optimizer
 from lambdascope.reports import build, render
 from lambdascope.timeutil import iso
 
@@ -44,6 +46,13 @@ COLUMNS: list[dict[str, Any]] = [
         "headerName": "Recommended",
         "valueFormatter": _MB,
         "width": 130,
+    },
+    {
+        "field": "compute_optimizer_memory_mb",
+        "headerName": "Compute Optimizer",
+        "valueFormatter": _MB,
+        "width": 150,
+        "tooltipField": "compute_optimizer_differs_because",
     },
     {"field": "max_memory_used_mb", "headerName": "Max used", "valueFormatter": _MB, "width": 95},
     {"field": "p99_memory_used_mb", "headerName": "p99 used", "valueFormatter": _MB, "width": 95},
@@ -96,6 +105,7 @@ def layout(**query: Any) -> html.Div:
         if not infos:
             return page_frame("rightsizing", title, query, [no_match("rightsizing")])
         found = data.recommendations(conn, view, infos)
+        co_found = compute_optimizer.read_all(Database(conn))
     if not found:
         return page_frame(
             "rightsizing",
@@ -112,7 +122,10 @@ def layout(**query: Any) -> html.Div:
         )
     recs = data.recommendations_frame(found).sort_values("monthly_savings_usd", ascending=False)
     rows = []
+    answers = {(r.account_id, r.region, r.function_name): r for r in found}
     for rec in records(recs.drop(columns=["options", "projected_duration_ms"])):
+        key = (rec["account_id"], rec["region"], rec["function_name"])
+        rec.update(compute_optimizer.side_by_side(answers[key], co_found.get(key)))
         rec["href"] = function_href(rec["function_name"], rec["account_id"], rec["region"], query)
         rows.append(rec)
     total = float(recs["monthly_savings_usd"].clip(lower=0).sum())
@@ -217,7 +230,11 @@ def download_report(_csv: int | None, _html: int | None, search: str | None) -> 
     fmt_name = "html" if ctx.triggered_id == "rightsizing-download-html" else "csv"
     query = dict(parse_qsl((search or "").lstrip("?")))
     recs, window = _report_recs(query, now())
-    text = render(build.memory_report(recs, window), fmt_name)
+    report = build.memory_report(recs, window)
+    report.columns = list(report.columns)
+    with store() as conn:  # Compute Optimizer's answer next to lambdascope's, as the CLI
+        compute_optimizer.attach(Database(conn), recs, report.rows, report.columns)
+    text = render(report, fmt_name)
     day = (iso(now()) or "")[:10]
     return {"content": text, "filename": f"memory-report-{day}.{fmt_name}", "type": None}
 

@@ -154,6 +154,9 @@ def build_demo(db_path: Path, *, now_s: int, say: Any) -> None:
             f" {sum(r.items for r in summary.results):,} items"
             + (f" (not offered by moto: {', '.join(not_offered)})" if not_offered else "")
         )
+        from collectors.demo_evidence import seed_evidence
+
+        seed_evidence(db, now_s=now_s, say=step)
     finally:
         server.stop()
         db.conn.close()

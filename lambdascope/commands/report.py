@@ -147,6 +147,32 @@ def _run(
             policy=policy,
         )
         data = build.memory_report(recs, window, free_tier=extra["free_tier"])
+        from lambdascope.evidence import compute_optimizer
+
+        data.columns = list(data.columns)  # not the module's list: columns are added
+        if compute_optimizer.attach(db, recs, data.rows, data.columns):
+            data.summary.append(
+                "Compute Optimizer: its latest collected answer per function, and why it"
+                " differs from lambdascope's where it does"
+            )
+        levels = _provisioned(db, start, end, functions, regions, accounts)
+        if levels:
+            from lambdascope.evidence import provisioned
+
+            data.sections.append(provisioned.section(levels))
+            data.summary.append(provisioned.price_note())
+    elif kind == "provisioned-concurrency":
+        from lambdascope.evidence import provisioned
+        from lambdascope.reports import Report
+
+        levels = _provisioned(db, start, end, functions, regions, accounts)
+        data = Report(
+            kind,
+            provisioned.TITLE,
+            [r.as_dict() for r in levels],
+            provisioned.COLUMNS,
+            [f"window: {window}; aliases or versions: {len(levels)}", provisioned.price_note()],
+        )
     elif kind == "cost":
         stats = rightsizing.read_memory_stats(db, start, end, filters)
         data = build.cost_report(stats, window, float(end - start), free_tier=extra["free_tier"])
@@ -166,6 +192,21 @@ def _run(
             )
         )
     _emit(render(data, fmt), output)
+
+
+def _provisioned(
+    db: Database,
+    start: int,
+    end: int,
+    functions: tuple[str, ...],
+    regions: tuple[str, ...],
+    accounts: tuple[str, ...],
+) -> list[Any]:
+    from lambdascope.evidence import provisioned
+
+    return provisioned.recommend_all(
+        db, start, end, function_names=functions, regions=regions, account_ids=accounts
+    )
 
 
 def parse_timestamp_text(epoch: int) -> str:
@@ -267,6 +308,19 @@ def memory(ctx: click.Context, **kw: Any) -> None:
     Example: lambdascope report memory --strategy speed --format html -o memory.html
     """
     _run(ctx, "memory", **kw)
+
+
+@report.command(name="provisioned-concurrency")
+@_common
+def provisioned_concurrency(ctx: click.Context, **kw: Any) -> None:
+    """Provisioned concurrency per alias or version: a level and its cost against on-demand.
+
+    Raise when invocations spilled over to on-demand, lower when utilisation stays low;
+    costs per 30 days at the configured level, the recommended one and on-demand.
+
+    Example: lambdascope report provisioned-concurrency --format md --since 14d
+    """
+    _run(ctx, "provisioned-concurrency", **kw)
 
 
 @report.command()

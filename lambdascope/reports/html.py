@@ -234,6 +234,19 @@ def _detail(row: dict[str, Any]) -> str:
             for o in options
         )
         parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    if row.get("compute_optimizer_finding") or row.get("compute_optimizer_memory_mb"):
+        why = row.get("compute_optimizer_differs_because")
+        parts.append(
+            "<p>AWS Compute Optimizer: "
+            + _e(row.get("compute_optimizer_finding") or "no finding")
+            + (
+                f", {_mb(row.get('compute_optimizer_memory_mb'))}"
+                if row.get("compute_optimizer_memory_mb")
+                else ""
+            )
+            + (f"; differs because {_e(why)}" if why else "")
+            + "</p>"
+        )
     history = row.get("history") or []
     if history:
         parts.append(

@@ -1,0 +1,167 @@
+"""Evidence for the demo store that moto cannot serve: a Power Tuning run, Compute
+Optimizer recommendations and provisioned concurrency on a few functions.
+
+Each goes through the same code as real data: the Power Tuning output is the state
+machine's output shape read by ``lambdascope power-tuning import``'s parser; Compute
+Optimizer items and provisioned-concurrency configurations are API-reference shapes read
+by the collectors' transform and load steps; the provisioned-concurrency metrics are
+hourly rows as the collector stores them. The values are derived from each function's
+stored behaviour, so the answers side by side are plausible, not measured.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import random
+import struct
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from collectors import compute_optimizer, provisioned
+from collectors.aws import Store
+from lambdascope.evidence import power_tuning
+from lambdascope.pricing import cpu_share
+from lambdascope.timeutil import HOUR_S
+
+Say = Callable[[str], None]
+
+
+def _busiest(db: Database, start: int, end: int, limit: int) -> list[tuple[Any, ...]]:
+    """(id, name, account, region, memory MB, mean duration ms, peak memory MB, calls/h)."""
+    return db.conn.execute(
+        "SELECT f.id, f.function_name, f.account_id, f.region, f.memory_mb,"
+        " SUM(h.duration_ms_sum) / MAX(1, SUM(h.invocations)),"
+        " MAX(h.max_memory_used_mb_max), SUM(h.invocations) / MAX(1, COUNT(DISTINCT h.hour))"
+        " FROM functions f JOIN hourly_facts h ON h.function_id = f.id"
+        " WHERE h.hour >= ? AND h.hour < ? AND f.memory_mb IS NOT NULL"
+        " AND h.memory_mb = f.memory_mb"
+        " GROUP BY f.id HAVING SUM(h.invocations) > 100"
+        " ORDER BY SUM(h.invocations) DESC LIMIT ?",
+        (start, end, limit),
+    ).fetchall()
+
+
+def _visualization(points: list[tuple[int, float, float]]) -> str:
+    sizes = struct.pack(f"<{len(points)}h", *(p[0] for p in points))
+    times = struct.pack(f"<{len(points)}f", *(p[1] for p in points))
+    costs = struct.pack(f"<{len(points)}f", *(p[2] for p in points))
+    return "https://lambda-power-tuning.show/#" + ";".join(
+        base64.b64encode(b).decode() for b in (sizes, times, costs)
+    )
+
+
+def _power_tuning_output(memory_mb: int, mean_ms: float, cpu_fraction: float) -> str:
+    """A state machine output for a function that is ``cpu_fraction`` CPU-bound."""
+    io_ms = mean_ms * (1 - cpu_fraction)
+    cpu_ms = mean_ms * cpu_fraction * cpu_share(memory_mb)
+    points = []
+    for size in sorted({128, 256, 512, 1024, 1536, memory_mb}):
+        duration = io_ms + cpu_ms / cpu_share(size)
+        points.append((size, duration, 2.1e-9 * size / 128 * math.ceil(duration)))
+    best = min(points, key=lambda p: p[2])
+    return json.dumps(
+        {
+            "power": best[0],
+            "cost": best[2],
+            "duration": best[1],
+            "stateMachine": {
+                "executionCost": 0.00045,
+                "lambdaCost": sum(p[2] for p in points) * 50,
+                "visualization": _visualization(points),
+            },
+        }
+    )
+
+
+def _co_item(row: tuple[Any, ...], end: int) -> dict[str, Any]:
+    _, name, account, region, memory, mean_ms, peak, calls = row
+    option = max(128, math.ceil((peak or 128) * 1.3 / 64) * 64)
+    finding = "Optimized" if option >= memory else "NotOptimized"
+    saved = max(0.0, (memory - option) / 1024 * (mean_ms or 0) / 1000 * calls * 720 * 1.66667e-5)
+    return {
+        "functionArn": f"arn:aws:lambda:{region}:{account}:function:{name}",
+        "functionVersion": "$LATEST",
+        "accountId": account,
+        "currentMemorySize": memory,
+        "numberOfInvocations": int(calls * 24 * 14),
+        "lookbackPeriodInDays": 14.0,
+        "lastRefreshTimestamp": datetime.fromtimestamp(end - 6 * HOUR_S, UTC),
+        "finding": finding,
+        "findingReasonCodes": [] if finding == "Optimized" else ["MemoryOverprovisioned"],
+        "memorySizeRecommendationOptions": []
+        if finding == "Optimized"
+        else [
+            {
+                "rank": 1,
+                "memorySize": option,
+                "projectedUtilizationMetrics": [
+                    {"name": "Duration", "statistic": "Expected", "value": mean_ms or 0.0}
+                ],
+                "savingsOpportunity": {
+                    "savingsOpportunityPercentage": 100.0 * (memory - option) / memory,
+                    "estimatedMonthlySavings": {"currency": "USD", "value": round(saved, 2)},
+                },
+            }
+        ],
+        "currentPerformanceRisk": "VeryLow",
+    }
+
+
+def seed_evidence(db: Database, *, now_s: int, say: Say) -> None:
+    """Add each kind of evidence to a few of the demo store's busiest functions."""
+    end = now_s - now_s % HOUR_S
+    start = end - 14 * 86400
+    rows = _busiest(db, start, end, 6)
+    if len(rows) < 3:
+        say("evidence: too few busy functions in the demo store; none added")
+        return
+    store = Store(db)
+    tuned = rows[0]
+    output = _power_tuning_output(int(tuned[4]), float(tuned[5] or 100.0), cpu_fraction=0.7)
+    run = power_tuning.parse_run(output)
+    ref = power_tuning.FunctionRef(str(tuned[1]), str(tuned[2]), str(tuned[3]))
+    power_tuning.store_run(db, run, ref, now=end)
+    by_target: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows[1:]:
+        by_target.setdefault((str(row[2]), str(row[3])), []).append(_co_item(row, end))
+    for (account, region), items in by_target.items():
+        compute_optimizer.load(store, account, region, compute_optimizer.transform(items), end)
+    _seed_provisioned(store, rows[1], start, end)
+    say(
+        f"evidence: Power Tuning run for {tuned[1]}, Compute Optimizer answers for"
+        f" {len(rows) - 1} functions, provisioned concurrency on {rows[1][1]}:live"
+    )
+
+
+def _seed_provisioned(store: Store, row: tuple[Any, ...], start: int, end: int) -> None:
+    fid, name, account, region, _, mean_ms, _, calls = row
+    arn = f"arn:aws:lambda:{region}:{account}:function:{name}:live"
+    item = {
+        "FunctionArn": arn,
+        "RequestedProvisionedConcurrentExecutions": 20,
+        "AllocatedProvisionedConcurrentExecutions": 20,
+        "AvailableProvisionedConcurrentExecutions": 20,
+        "Status": "READY",
+    }
+    provisioned.load_configs(store, int(fid), provisioned.transform_configs([item]), end)
+    rng = random.Random(16)
+    hours: dict[tuple[int, str, int], dict[str, float]] = {}
+    duration = float(mean_ms or 100.0)
+    for hour in range(start, end, HOUR_S):
+        busy = 0.5 + 0.5 * math.sin((hour % 86400) / 86400 * 2 * math.pi)
+        invocations = max(1.0, float(calls) * (0.5 + busy) * rng.uniform(0.9, 1.1))
+        peak = max(1.0, round(invocations * duration / 3_600_000 * 4 + 3 * busy))
+        hours[(int(fid), "live", hour)] = {
+            "concurrent_executions_max": peak,
+            "provisioned_executions_max": min(20.0, peak),
+            "utilization_max": min(1.0, peak / 20),
+            "provisioned_invocations": invocations,
+            "invocations": invocations,
+            "duration_avg_ms": duration,
+        }
+    provisioned.load_hours(store, hours)

@@ -1,0 +1,257 @@
+"""Lambda Insights performance events: one JSON event per invocation in the
+``/aws/lambda-insights`` log group (embedded metric format: ``_aws.Timestamp`` in epoch
+ms, ``event_type`` "performance", ``function_name``, ``request_id``, ``duration``,
+``cpu_total_time`` in ms, ``total_memory`` and ``used_memory_max`` in MB, ...).
+
+CPU time says how much of an invocation's duration is CPU work: at a size below one vCPU
+the work ``cpu_total_time`` (vCPU-ms) takes ``cpu_total_time / cpu_share(size)`` of wall
+time, the rest is waiting (I/O). The projection keeps the waiting and scales the CPU part
+with the CPU share: ``duration(m) = io + cpu_total / cpu_share(m)``.
+
+Units: ms, MB; times epoch seconds (UTC).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from lambdascope.db import function_id
+from lambdascope.evidence import has_table
+from lambdascope.pricing import cpu_share
+
+INSIGHTS_LOG_GROUP = "/aws/lambda-insights"
+# The measured CPU share overstates the part of duration that scales with the CPU share:
+# CPU time also counts the runtime's and the extension's work and the system time of
+# I/O, and memory-bound code speeds up less than the share. The range reaches this far
+# below the measured share, and MODEL_ERROR_ABOVE above it (bench/bench_insights.py).
+MODEL_ERROR_BELOW = 0.15
+MODEL_ERROR_ABOVE = 0.05
+
+
+@dataclass(frozen=True)
+class PerformanceEvent:
+    """What lambdascope keeps of one Lambda Insights performance event."""
+
+    function_name: str
+    request_id: str
+    timestamp_s: int
+    memory_mb: int
+    duration_ms: float
+    cpu_total_ms: float
+    used_memory_max_mb: float | None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def parse_event(obj: Any, fallback_timestamp_ms: float | None = None) -> PerformanceEvent | None:
+    """A performance event from a decoded JSON object, or None when it is not one (or
+    lacks the fields the CPU share needs)."""
+    if not isinstance(obj, dict) or obj.get("event_type") != "performance":
+        return None
+    aws = obj.get("_aws")
+    stamp = _number(aws.get("Timestamp")) if isinstance(aws, dict) else None
+    stamp = stamp if stamp is not None else _number(fallback_timestamp_ms)
+    duration = _number(obj.get("duration"))
+    cpu = _number(obj.get("cpu_total_time"))
+    memory = _number(obj.get("total_memory"))
+    name, request = obj.get("function_name"), obj.get("request_id")
+    if None in (stamp, duration, cpu, memory) or not name or not request:
+        return None
+    assert stamp is not None and duration is not None and cpu is not None and memory is not None
+    if duration <= 0 or cpu < 0 or memory <= 0:
+        return None
+    return PerformanceEvent(
+        str(name),
+        str(request),
+        int(stamp // 1000),
+        int(memory),
+        duration,
+        cpu,
+        _number(obj.get("used_memory_max")),
+    )
+
+
+@dataclass
+class ReadCounts:
+    """What a read found: events kept, lines skipped (not JSON, not performance events)."""
+
+    events: int = 0
+    skipped: int = 0
+
+
+def _messages(obj: Any) -> Iterator[tuple[Any, float | None]]:
+    """(message, timestamp ms) pairs of a decoded line: an event itself, a CloudWatch
+    Logs subscription envelope (DATA_MESSAGE) or `aws logs filter-log-events` output."""
+    if isinstance(obj, dict) and obj.get("messageType") == "DATA_MESSAGE":
+        for event in obj.get("logEvents") or []:
+            yield event.get("message"), _number(event.get("timestamp"))
+    elif isinstance(obj, dict) and isinstance(obj.get("events"), list):
+        for event in obj["events"]:
+            yield event.get("message"), _number(event.get("timestamp"))
+    else:
+        yield obj, None
+
+
+def read_events(chunks: Iterable[bytes], counts: ReadCounts) -> Iterator[PerformanceEvent]:
+    """Performance events from raw file contents (JSON lines, gzip'd or not; envelopes)."""
+    for chunk in chunks:
+        data = gzip.decompress(chunk) if chunk[:2] == b"\x1f\x8b" else chunk
+        text = data.decode("utf-8-sig", errors="replace")
+        decoder = json.JSONDecoder()
+        position = 0
+        while position < len(text):
+            while position < len(text) and text[position].isspace():
+                position += 1
+            if position >= len(text):
+                break
+            try:
+                obj, position = decoder.raw_decode(text, position)
+            except json.JSONDecodeError:
+                counts.skipped += 1
+                end = text.find("\n", position)
+                position = len(text) if end < 0 else end + 1
+                continue
+            for message, stamp in _messages(obj):
+                if isinstance(message, str):
+                    try:
+                        message = json.loads(message)
+                    except json.JSONDecodeError:
+                        counts.skipped += 1
+                        continue
+                event = parse_event(message, stamp)
+                if event is None:
+                    counts.skipped += 1
+                else:
+                    counts.events += 1
+                    yield event
+
+
+def store_events(
+    db: Database, events: Iterable[PerformanceEvent], *, account_id: str = "", region: str = ""
+) -> int:
+    """Store events (one row per function and request id; a repeat adds nothing).
+    Returns the rows added."""
+    added = 0
+    ids: dict[str, int] = {}
+    with db.conn:
+        for e in events:
+            fid = ids.get(e.function_name)
+            if fid is None:
+                fid = ids[e.function_name] = function_id(db, e.function_name, account_id, region)
+            cursor = db.conn.execute(
+                "INSERT OR IGNORE INTO insights_invocations (function_id, request_id, hour,"
+                " memory_mb, duration_ms, cpu_total_ms, used_memory_max_mb)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    fid,
+                    e.request_id,
+                    e.timestamp_s - e.timestamp_s % 3600,
+                    e.memory_mb,
+                    e.duration_ms,
+                    e.cpu_total_ms,
+                    e.used_memory_max_mb,
+                ),
+            )
+            added += cursor.rowcount
+    return added
+
+
+# ---------------------------------------------------------------- CPU share
+
+
+@dataclass(frozen=True)
+class CpuProfile:
+    """A function's CPU use at one size from Insights events: ``wall_share`` is the part
+    of duration spent on CPU (0..1); the range spans ``share_below`` under it to
+    ``share_above`` over it."""
+
+    memory_mb: int
+    invocations: int
+    mean_duration_ms: float
+    mean_cpu_ms: float
+    wall_share: float
+    share_below: float
+    share_above: float
+
+
+def profile_from_sums(
+    memory_mb: int, n: int, duration_sum: float, cpu_sum: float, share_sum: float, share_sq: float
+) -> CpuProfile:
+    """The profile from per-invocation sums; the range adds two standard errors of the
+    mean share to the model errors."""
+    mean_duration = duration_sum / n
+    mean_cpu = cpu_sum / n
+    share = min(1.0, mean_cpu / (cpu_share(memory_mb) * mean_duration))
+    mean = share_sum / n
+    variance = max(0.0, share_sq / n - mean * mean)
+    error = 2.0 * math.sqrt(variance / n)
+    return CpuProfile(
+        memory_mb,
+        n,
+        mean_duration,
+        mean_cpu,
+        share,
+        MODEL_ERROR_BELOW + error,
+        MODEL_ERROR_ABOVE + error,
+    )
+
+
+_SHARE = "MIN(1.0, cpu_total_ms / duration_ms / MIN(1.0, memory_mb / 1769.0))"
+
+
+def cpu_profiles(db: Database, start: int, end: int) -> dict[tuple[str, str, str, int], CpuProfile]:
+    """CPU profiles per (account_id, region, function_name, memory_mb) from the events of
+    hours in [start, end): imported events, and Logs Insights' hourly sums for hours
+    without imported events (imported events win, as local logs do)."""
+    if not has_table(db, "insights_invocations"):
+        return {}
+    rows = db.conn.execute(
+        "WITH per_hour AS ("
+        " SELECT function_id, hour, memory_mb, COUNT(*) AS n, SUM(duration_ms) AS d,"
+        f"  SUM(cpu_total_ms) AS c, SUM({_SHARE}) AS s, SUM({_SHARE} * {_SHARE}) AS sq"
+        "  FROM insights_invocations WHERE hour >= ? AND hour < ?"
+        "  GROUP BY function_id, hour, memory_mb"
+        " UNION ALL"
+        " SELECT function_id, hour, memory_mb, invocations, duration_ms_sum, cpu_total_ms_sum,"
+        "  cpu_wall_share_sum, cpu_wall_share_sq_sum FROM insights_hourly h"
+        "  WHERE hour >= ? AND hour < ? AND NOT EXISTS (SELECT 1 FROM insights_invocations i"
+        "  WHERE i.function_id = h.function_id AND i.hour = h.hour))"
+        " SELECT f.account_id, f.region, f.function_name, p.memory_mb, SUM(p.n), SUM(p.d),"
+        " SUM(p.c), SUM(p.s), SUM(p.sq) FROM per_hour p JOIN functions f ON f.id = p.function_id"
+        " WHERE p.d > 0 GROUP BY p.function_id, p.memory_mb",
+        (start, end, start, end),
+    ).fetchall()
+    return {
+        (str(a), str(r), str(name), int(m)): profile_from_sums(int(m), int(n), d, c, s, sq)
+        for a, r, name, m, n, d, c, s, sq in rows
+    }
+
+
+def project(
+    current_ms: float, current_mb: int, target_mb: int, profile: CpuProfile
+) -> tuple[float, float, float]:
+    """Projected mean duration (lower, expected, upper) in ms at ``target_mb``: the CPU
+    part of today's mean scales with the CPU share, the rest stays; the range comes from
+    the CPU share's error."""
+    ratio = cpu_share(current_mb) / cpu_share(target_mb)
+
+    def at(share: float) -> float:
+        share = min(1.0, max(0.0, share))
+        return current_ms * ((1.0 - share) + share * ratio)
+
+    low, high = (
+        at(profile.wall_share - profile.share_below),
+        at(profile.wall_share + profile.share_above),
+    )
+    return min(low, high), at(profile.wall_share), max(low, high)
