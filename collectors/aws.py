@@ -35,6 +35,11 @@ SOURCES = ("inventory", "metrics", "logs")
 DEFAULT_SINCE = timedelta(days=14)
 # Re-read this much before the last watermark: CloudWatch and log delivery can be late.
 WATERMARK_OVERLAP_S = 2 * HOUR_S
+# Logs resume at the watermark (the start of the last hour not yet complete): Logs Insights
+# bills every byte scanned, so complete hours are not scanned again. An hour is complete
+# once a run starts LOGS_SETTLE_S after its end (log events delivered later are missed).
+SOURCE_OVERLAP_S = {"logs": 0}
+LOGS_SETTLE_S = 10 * 60
 RETRY_CONFIG = {"mode": "adaptive", "max_attempts": 10}
 
 _EXPIRED_CODES = {
@@ -99,6 +104,7 @@ class CollectOptions:
     since: timedelta | None = None
     only: tuple[str, ...] = ()
     logs_mode: str = "insights"
+    metric_set: str = "lean"
     endpoint_url: str | None = None
     concurrency: int = 4
     max_concurrent_queries: int = 10
@@ -364,15 +370,17 @@ def resolve_window(
             "SELECT watermark FROM watermarks WHERE account_id = ? AND region = ? AND source = ?",
             (target.account_id, target.region, source),
         ).fetchone()
-        start = (
-            int(row[0]) - WATERMARK_OVERLAP_S if row else now_s - int(DEFAULT_SINCE.total_seconds())
-        )
+        overlap = SOURCE_OVERLAP_S.get(source, WATERMARK_OVERLAP_S)
+        start = int(row[0]) - overlap if row else now_s - int(DEFAULT_SINCE.total_seconds())
     return hour_floor(start), end
 
 
-def save_watermark(store: Store, target: Target, source: str, end: int, now: datetime) -> None:
-    """Advance the watermark to the last complete hour before ``end`` (never backwards)."""
-    mark = min(end, hour_floor(to_epoch(now)))
+def save_watermark(
+    store: Store, target: Target, source: str, end: int, now: datetime, settle_s: int = 0
+) -> None:
+    """Advance the watermark to the last hour before ``end`` complete ``settle_s`` ago
+    (never backwards)."""
+    mark = min(end, hour_floor(to_epoch(now) - settle_s))
     with store.write() as db:
         db.conn.execute(
             "INSERT INTO watermarks (account_id, region, source, watermark, updated_at)"
@@ -424,7 +432,7 @@ def _collect_target(
     stop: Stop = never,
     part_done: PartDone | None = None,
 ) -> list[SourceResult]:
-    from collectors import inventory, logs, metrics
+    from collectors import cadence, inventory, logs, metrics
 
     results = []
     for source in options.sources():
@@ -440,7 +448,19 @@ def _collect_target(
                 with store.lock:  # one connection is shared by the collection threads
                     start, end = resolve_window(store.db, options, target, source, now)
                 result.window_start, result.window_end = start, end
-                if source == "metrics":
+                if source == "metrics" and options.metric_set == "lean":
+                    cadence.collect(
+                        store,
+                        target,
+                        result,
+                        counter,
+                        start=start,
+                        end=end,
+                        now=to_epoch(now),
+                        explicit=options.start is not None or options.since is not None,
+                        stop=stop,
+                    )
+                elif source == "metrics":
                     metrics.collect(
                         store,
                         target,
@@ -463,7 +483,8 @@ def _collect_target(
                         stop=stop,
                     )
                 if result.status == "ok":
-                    save_watermark(store, target, source, end, now)
+                    settle = LOGS_SETTLE_S if source == "logs" else 0
+                    save_watermark(store, target, source, end, now, settle)
         except CredentialsError:
             raise
         except (ClientError, EndpointConnectionError) as exc:

@@ -419,15 +419,46 @@ def run_queries(
     return finished
 
 
-def existing_log_groups(client: Any, wanted: Sequence[str]) -> list[str]:
-    """Those of ``wanted`` that exist (a missing group means the function never ran)."""
+def existing_log_groups(
+    client: Any, wanted: Sequence[str], described: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
+    """Those of ``wanted`` that exist (a missing group means the function never ran).
+
+    With ``described``, every group's DescribeLogGroups entry is put there by name.
+    """
     found: set[str] = set()
     prefixes = {"/aws/lambda/"} | {g for g in wanted if not g.startswith("/aws/lambda/")}
     for prefix in sorted(prefixes):
         paginator = client.get_paginator("describe_log_groups")
         for page in paginator.paginate(logGroupNamePrefix=prefix):
             found.update(g["logGroupName"] for g in page.get("logGroups", []))
+            if described is not None:
+                described.update({g["logGroupName"]: g for g in page.get("logGroups", [])})
     return [g for g in wanted if g in found]
+
+
+def save_log_groups(store: Store, target: Target, groups: Sequence[dict[str, Any]]) -> None:
+    """Remember each log group's size (DescribeLogGroups ``storedBytes``, creation time,
+    retention) for cost estimates; a group described again replaces its row."""
+    with store.write() as db:
+        db.conn.executemany(
+            "INSERT INTO log_groups (account_id, region, log_group, stored_bytes, creation_time,"
+            " retention_days) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (account_id, region, log_group) DO UPDATE SET"
+            " stored_bytes = excluded.stored_bytes, creation_time = excluded.creation_time,"
+            " retention_days = excluded.retention_days",
+            [
+                (
+                    target.account_id,
+                    target.region,
+                    g["logGroupName"],
+                    g.get("storedBytes"),
+                    int(g["creationTime"]) // 1000 if g.get("creationTime") else None,
+                    g.get("retentionInDays"),
+                )
+                for g in groups
+            ],
+        )
 
 
 def load_facts(store: Store, facts: Facts, group_to_function: dict[str, int]) -> int:
@@ -605,11 +636,13 @@ def collect(
     """REPORT statistics of the account/region's known functions over [start, end)."""
     client = target.client("logs", counter)
     functions, json_groups = _functions(store, target)
+    described: dict[str, dict[str, Any]] = {}
     try:
-        present = existing_log_groups(client, list(functions))
+        present = existing_log_groups(client, list(functions), described)
     except ClientError as exc:
         record_failure(result, client, "DescribeLogGroups", exc)
         return
+    save_log_groups(store, target, [described[g] for g in present])
     groups = {g: functions[g] for g in present}
     try:
         if options.logs_mode == "filter":

@@ -14,8 +14,11 @@ def test_migrations_apply_once_and_wal(db_path: Path) -> None:
     again = open_db(db_path)
     assert "hourly_facts" in again.table_names()
     assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    applied = db.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
-    assert applied == 2  # 0001_initial and 0002_rollups, each once
+    applied = db.conn.execute("SELECT name FROM _sqlite_migrations ORDER BY name").fetchall()
+    # every migration, each once (0001_initial, 0002_rollups, ..., 0006_collection_cadence)
+    assert [name for (name,) in applied][:2] == ["0001_initial", "0002_rollups"]
+    assert ("0006_collection_cadence",) in applied
+    assert len(applied) == len({name for (name,) in applied})
 
 
 def test_function_id_natural_key_and_seen_range(db: Database) -> None:
