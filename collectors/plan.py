@@ -119,7 +119,11 @@ class CollectionPlan:
                 f"{t.account_id} {t.region}: {t.functions} functions ({t.functions_from}),"
                 f" {t.metrics_requested} metrics in {t.get_metric_data_calls} GetMetricData"
                 f" calls + {t.list_metrics_requests} ListMetrics"
-                + (f" [due: {', '.join(t.metrics_due)}]" if self.metric_set == "lean" else "")
+                + (
+                    f" [due: {', '.join(t.metrics_due) or 'none'}]"
+                    if self.metric_set == "lean"
+                    else ""
+                )
                 + f", {t.insights_queries} Insights queries over {t.log_groups} log groups"
                 f" ({t.log_groups_from}) ~{t.estimated_bytes_scanned / 1e9:.3f} GB,"
                 f" ~${t.estimated_cost_usd:.4f}"
