@@ -20,7 +20,7 @@ import platform
 import random
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -313,6 +313,7 @@ LATENCY_S = {
     "GetMetricData": 0.25,
     "ListMetrics": 0.08,
     "DescribeLogGroups": 0.08,
+    "DescribeLogStreams": 0.08,
     "StartQuery": 0.10,
     "GetQueryResults": 0.08,
 }
@@ -320,7 +321,8 @@ CONTROL_PLANE_LATENCY_S = 0.04
 # Requests per second per account and region. Lambda's control plane: 15 (documented, not
 # increasable). The CloudWatch and Logs values are the default Service Quotas this bench
 # assumes (adjustable per account): GetMetricData 50, ListMetrics 25, StartQuery 5,
-# GetQueryResults 5, DescribeLogGroups 5. Logs Insights: 30 concurrent queries (documented).
+# GetQueryResults 5, DescribeLogGroups 5, DescribeLogStreams 25. Logs Insights: 30 concurrent
+# queries (documented).
 RATE_PER_S = {
     "lambda": 15.0,
     "GetMetricData": 50.0,
@@ -328,6 +330,7 @@ RATE_PER_S = {
     "StartQuery": 5.0,
     "GetQueryResults": 5.0,
     "DescribeLogGroups": 5.0,
+    "DescribeLogStreams": 25.0,
 }
 MAX_CONCURRENT_QUERIES = 30
 QUERY_BASE_S = 2.0  # an Insights query's fixed time before it scans
@@ -463,6 +466,18 @@ def fake_org_client(client: Any, clock: VirtualClock, shape: OrgShape, now: int)
                 for i in range(shape.functions)
             ]
             return {"logGroups": groups}
+        if model.name == "DescribeLogStreams":
+            # one stream per active function, written until a minute ago, all in time
+            index = int(params["logGroupName"].rsplit("-", 1)[1])
+            if not shape.has(index, shape.active_share):
+                return {"logStreams": []}
+            stream = {
+                "logStreamName": "2026/01/15/[$LATEST]0",
+                "firstEventTimestamp": (now - 2 * HOUR_S) * 1000,
+                "lastEventTimestamp": (now - 60) * 1000,
+                "lastIngestionTime": (now - 55) * 1000,
+            }
+            return {"logStreams": [stream]}
         if model.name == "StartQuery":
             running = sum(1 for q in queries.values() if q[3] > clock.t)
             if running >= MAX_CONCURRENT_QUERIES:
@@ -602,6 +617,8 @@ def run_pair(
             elif source == "metrics":
                 metrics.collect(store, target, result, counter, start=start, end=end, now=now)
             else:
+                # the former design had no late-event check (it re-read 2 hours instead)
+                used = options if design == "new" else replace(options, start=from_epoch(start))
                 logs.collect(
                     store,
                     target,
@@ -609,7 +626,7 @@ def run_pair(
                     counter,
                     start=start,
                     end=end,
-                    options=options,
+                    options=used,
                     sleep=clock.sleep,
                 )
             if result.status == "ok":

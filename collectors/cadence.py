@@ -327,9 +327,10 @@ def collect(
         found, lists = list_active(client, recent=run.listing == "recent")
         # Every metric of the cadence is remembered, due or not: a slow metric is later
         # asked for the functions seen active since its last fetch.
+        # Invocations too: the logs collector looks for late events of active functions.
         seen = {
-            spec.metric: sorted(functions[n] for n in found.get(spec.metric, ()) if n in functions)
-            for spec in specs
+            metric: sorted(functions[n] for n in found.get(metric, ()) if n in functions)
+            for metric in [*(spec.metric for spec in specs), "Invocations"]
         }
         _remember_listing(store, target, seen, listings.after(run.listing, now), now)
     plan: dict[int, list[tuple[int, str, MetricSpec]]] = {}  # window start -> pairs
