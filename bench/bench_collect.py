@@ -554,6 +554,7 @@ class PairRun:
     calls: dict[str, int]
     cost: dict[str, float]
     statuses: dict[str, str]
+    full_inventory: bool = True
 
 
 def run_pair(
@@ -588,12 +589,20 @@ def run_pair(
     when = from_epoch(now)
     cost: dict[str, float] = {}
     statuses: dict[str, str] = {}
+    full_inventory = True
     began = time.process_time()
     for source in ("inventory", "metrics", "logs"):
         result = SourceResult(ACCOUNT, REGION, source)
         counter = CallCounter()
         if source == "inventory":
-            inventory.collect(store, target, result, counter, now=when)
+            resumed = since is None and design == "new"  # the former design: always full
+            if cadence.details_due(store, target, now=now, resumed=resumed):
+                inventory.collect(store, target, result, counter, now=when)
+                if result.status == "ok":
+                    cadence.save_details_at(store, target, now)
+            else:
+                full_inventory = False
+                cadence.list_functions(store, target, result, counter, now=now)
         else:
             with store.lock:
                 start, end = resolve_window(store.db, options, target, source, when)
@@ -635,7 +644,7 @@ def run_pair(
         cost[source] = result.estimated_cost_usd
         statuses[source] = result.status
     real = time.process_time() - began
-    return PairRun(clock.t - now, real, dict(clock.calls), cost, statuses)
+    return PairRun(clock.t - now, real, dict(clock.calls), cost, statuses, full_inventory)
 
 
 def make_client_for_bench(session: Any, service: str) -> Any:
@@ -681,6 +690,35 @@ def org_main(args: argparse.Namespace) -> None:
         # rounds of pairs in parallel, unless the collectors' CPU time is the bottleneck
         return max(rounds * (run.virtual_s + run.real_s), pairs * run.real_s / cores)
 
+    def schedule_s(durations: list[float]) -> float:
+        # the pairs in submission order on --concurrency workers, each taking the next pair
+        workers = [0.0] * min(args.concurrency, len(durations))
+        for duration in durations:
+            workers[workers.index(min(workers))] += duration
+        return max(workers)
+
+    def hourly_org_s(hourly: list[PairRun]) -> tuple[float, str]:
+        light = [r for r in hourly if not r.full_inventory]
+        full = [r for r in hourly if r.full_inventory]
+        if not light or not full:
+            worst = max(hourly, key=org_s)
+            return org_s(worst), "every pair alike"
+        slots = cadence.INVENTORY_DETAILS_EVERY_S // HOUR_S
+        n_full = math.ceil(pairs / slots)
+        full_s = max(r.virtual_s + r.real_s for r in full)
+        light_s = max(r.virtual_s + r.real_s for r in light)
+        # worst order: the pairs refreshing their details submitted last
+        wall = schedule_s([light_s] * (pairs - n_full) + [full_s] * n_full)
+        cpu = (
+            n_full * max(r.real_s for r in full) + (pairs - n_full) * max(r.real_s for r in light)
+        ) / cores
+        return max(wall, cpu), (
+            f"{n_full} pairs refresh details ({full_s:.1f} s each, submitted last),"
+            f" {pairs - n_full} list functions only ({light_s:.1f} s each)"
+        )
+
+    from collectors import cadence
+
     for design in ("old", "new"):
         with tempfile.TemporaryDirectory() as tmp:
             store = Store(open_db(Path(tmp) / "org.db"))
@@ -719,7 +757,7 @@ def org_main(args: argparse.Namespace) -> None:
         print(
             f"  hourly incremental (worst of {hourly_runs} runs): one pair"
             f" {worst.virtual_s:.1f} s simulated + {worst.real_s:.2f} s CPU = {pair_hourly:.1f} s;"
-            f" organisation {org_s(worst):.0f} s;"
+            f" organisation {hourly_org_s(hourly)[0]:.0f} s ({hourly_org_s(hourly)[1]});"
             f" calls per pair (last run) {json.dumps(hourly[-1].calls, sort_keys=True)};"
             f" statuses {sorted({s for r in hourly for s in r.statuses.values()})}"
         )

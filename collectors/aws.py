@@ -443,7 +443,13 @@ def _collect_target(
         counter = CallCounter()
         try:
             if source == "inventory":
-                inventory.collect(store, target, result, counter, now=now)
+                resumed = not options.only and options.start is None and options.since is None
+                if cadence.details_due(store, target, now=to_epoch(now), resumed=resumed):
+                    inventory.collect(store, target, result, counter, now=now)
+                    if result.status == "ok":
+                        cadence.save_details_at(store, target, to_epoch(now))
+                else:
+                    cadence.list_functions(store, target, result, counter, now=to_epoch(now))
             else:
                 with store.lock:  # one connection is shared by the collection threads
                     start, end = resolve_window(store.db, options, target, source, now)

@@ -20,6 +20,7 @@ have answered with no datapoint either), and the readers treat absence as absenc
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -377,4 +378,80 @@ def collect(
         f"{len(functions)} functions; due: {', '.join(s.metric for s in due) or 'none'};"
         f" {lists} ListMetrics pages ({run.listing}), {pairs_total} metrics requested,"
         f" {len(stored)} function-hours" + ("; stopped between calls" if interrupted else "")
+    )
+
+
+# ---------------------------------------------------------------- inventory cadence
+
+# The per-function inventory calls (tags, concurrency, aliases, provisioned concurrency,
+# URLs: five per function) go through Lambda's control plane, 15 requests/s per account and
+# region: they are most of an hourly run's time. A resumed run of every source lists the
+# functions (ListFunctions: 50 a call, new functions and configuration changes such as
+# memory size) and fetches the details only every INVENTORY_DETAILS_EVERY_S, the pairs of
+# an organisation spread over the hours of that cycle.
+INVENTORY_DETAILS_EVERY_S = 6 * HOUR_S
+
+
+def details_due(store: Store, target: Target, *, now: int, resumed: bool) -> bool:
+    """Whether this run's inventory fetches every function's details (the full inventory):
+    always on an explicit window, an `--only` selection or the first time; otherwise once
+    INVENTORY_DETAILS_EVERY_S passed since the last full inventory completed."""
+    if not resumed:
+        return True
+    with store.lock:
+        row = store.db.conn.execute(
+            "SELECT details_at FROM inventory_cadence WHERE account_id = ? AND region = ?",
+            (target.account_id, target.region),
+        ).fetchone()
+    return row is None or now - int(row[0]) >= INVENTORY_DETAILS_EVERY_S
+
+
+def details_slot(target: Target, now: int) -> int:
+    """The start of the hour, at or before ``now``, in which the account x region refreshes
+    its details: every INVENTORY_DETAILS_EVERY_S, in an hour of the cycle that is stable
+    per pair, so the pairs of an organisation (all inventoried by the same first run)
+    refresh in different hours."""
+    slots = INVENTORY_DETAILS_EVERY_S // HOUR_S
+    phase = zlib.crc32(f"{target.account_id}/{target.region}".encode()) % slots
+    hour = hour_floor(now)
+    return hour - (hour // HOUR_S - phase) % slots * HOUR_S
+
+
+def save_details_at(store: Store, target: Target, now: int) -> None:
+    """Remember that a full inventory of the account x region completed at ``now`` (as
+    the start of its slot, see details_slot: the next one is due a cycle later)."""
+    with store.write() as db:
+        db.conn.execute(
+            "INSERT INTO inventory_cadence (account_id, region, details_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (account_id, region) DO UPDATE SET details_at = excluded.details_at",
+            (target.account_id, target.region, details_slot(target, now)),
+        )
+
+
+def list_functions(
+    store: Store, target: Target, result: SourceResult, counter: CallCounter, *, now: int
+) -> None:
+    """The light inventory: ListFunctions upserts every function's
+    configuration (a new function is known to the metrics and logs of this run); details,
+    versions and deletions wait for the next full inventory."""
+    from collectors.inventory import LATEST, transform_function
+    from lambdascope.db import function_id
+
+    client = target.client("lambda", counter)
+    configs: list[dict[str, Any]] = []
+    # The same listing as the full inventory (FunctionVersion=ALL), so that each function's
+    # row reads the same whichever inventory wrote it; published versions are skipped.
+    for page in client.get_paginator("list_functions").paginate(FunctionVersion="ALL"):
+        configs.extend(f for f in page.get("Functions", []) if f.get("Version") == LATEST)
+    with store.write() as db:
+        for config in configs:
+            fid = function_id(
+                db, config["FunctionName"], target.account_id, target.region, seen_at=now
+            )
+            row = {**transform_function(config), "deleted_at": None}
+            sets = ", ".join(f"{c} = ?" for c in row)
+            db.conn.execute(f"UPDATE functions SET {sets} WHERE id = ?", (*row.values(), fid))
+    result.items = len(configs)
+    result.message = (
+        f"{len(configs)} functions listed; details every {INVENTORY_DETAILS_EVERY_S // HOUR_S} h"
     )

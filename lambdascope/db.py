@@ -461,7 +461,8 @@ def _m0006_collection_cadence(db: Database) -> None:
 # to which hour the metric was fetched (``fetched_until``); in the row with an empty
 # metric_name, when ListMetrics last ran (``listed_at``) and since when listings covered
 # every hour without a gap (``covered_from``); per function x metric, the last listing that
-# saw it active; per log group, its size as DescribeLogGroups reported it (``collect --plan``).
+# saw it active; per log group, its size as DescribeLogGroups reported it (``collect --plan``);
+# per account x region, when the last full inventory (with per-function details) ran.
 _SCHEMA_0006 = """
 CREATE TABLE metric_cadence (
     account_id TEXT NOT NULL,
@@ -486,5 +487,11 @@ CREATE TABLE log_groups (
     creation_time INTEGER,
     retention_days INTEGER,
     PRIMARY KEY (account_id, region, log_group)
+) STRICT;
+CREATE TABLE inventory_cadence (
+    account_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    details_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, region)
 ) STRICT
 """

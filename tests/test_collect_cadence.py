@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from sqlite_utils import Database
 
@@ -27,6 +28,7 @@ from collectors.cadence import (
     Listings,
     MetricSpec,
     batch_size_for,
+    details_slot,
     fetch_window,
     is_due,
     listing_mode,
@@ -35,7 +37,7 @@ from collectors.cadence import (
 from collectors.late import late_hours
 from lambdascope import queries, rollup
 from lambdascope.db import function_id
-from lambdascope.timeutil import HOUR_S, to_epoch
+from lambdascope.timeutil import HOUR_S, from_epoch, hour_floor, to_epoch
 from tests.moto_fleet import (
     DEFAULT_ACCOUNT,
     HOUR0,
@@ -205,8 +207,6 @@ def test_lean_collection_asks_only_for_listed_metrics_then_resumes_on_its_cadenc
 
 
 def test_logs_resume_at_the_last_incomplete_hour_without_overlap(db: Database) -> None:
-    import boto3
-
     target = Target(boto3.Session(region_name="us-east-1"), "123456789012", "us-east-1")
     options = CollectOptions()
     now = NOW.replace(minute=20)
@@ -351,3 +351,67 @@ def test_a_resumed_run_rereads_only_the_log_group_and_hours_with_late_events(
         "SELECT message FROM collection_runs WHERE source = 'logs' ORDER BY id DESC LIMIT 1"
     ).fetchone()[0]
     assert "late events" not in last
+
+
+def test_resumed_runs_list_functions_and_fetch_details_every_six_hours(
+    small_moto_fleet: Fleet, db: Database
+) -> None:
+    target = Target(boto3.Session(), DEFAULT_ACCOUNT, "us-east-1")
+    # The first run at 20 past the hour in which this pair refreshes its details.
+    hour = to_epoch(datetime(2026, 3, 10, tzinfo=UTC))
+    while details_slot(target, hour) != hour:
+        hour += HOUR_S
+    start = from_epoch(hour + 20 * 60)
+    run_collection(db, _options(small_moto_fleet, since=timedelta(hours=6)), now=start)
+    full = db.conn.execute(
+        "SELECT api_calls, message FROM collection_runs WHERE source = 'inventory'"
+    ).fetchone()
+    assert full[1] == "2 functions"
+    lam = small_moto_fleet.client("lambda", "us-east-1")
+    role = small_moto_fleet.client("iam", "us-east-1").get_role(RoleName="fn-role")["Role"]["Arn"]
+    lam.create_function(
+        FunctionName="new-fn",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        MemorySize=256,
+    )
+    try:
+        resumed = _options(small_moto_fleet, only=(), logs_mode="filter")
+        for hours in range(1, 6):
+            run_collection(db, resumed, now=start + timedelta(hours=hours))
+            light = db.conn.execute(
+                "SELECT api_calls, message FROM collection_runs WHERE source = 'inventory'"
+                " ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            # one ListFunctions page instead of 5 calls per function + 3
+            assert light == (1, "3 functions listed; details every 6 h")
+        # The new function is known (its configuration stored) before its details are.
+        row = db.conn.execute(
+            "SELECT memory_mb, runtime, inventory_at, deleted_at FROM functions"
+            " WHERE function_name = 'new-fn'"
+        ).fetchone()
+        assert row == (256, "python3.12", None, None)
+        run_collection(db, resumed, now=start + timedelta(hours=6))
+        again = db.conn.execute(
+            "SELECT api_calls, message FROM collection_runs WHERE source = 'inventory'"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        assert again[1] == "3 functions" and again[0] > full[0]
+        assert db.conn.execute(
+            "SELECT inventory_at FROM functions WHERE function_name = 'new-fn'"
+        ).fetchone() == (to_epoch(start + timedelta(hours=6)),)
+    finally:
+        lam.delete_function(FunctionName="new-fn")
+
+
+def test_pairs_refresh_details_in_different_hours() -> None:
+    session = boto3.Session()
+    now = to_epoch(datetime(2026, 3, 10, 12, 20, tzinfo=UTC))
+    slots = {
+        details_slot(Target(session, f"{n:012d}", region), now)
+        for n in range(50)
+        for region in ("us-east-1", "eu-west-1", "us-west-2", "ap-south-1")
+    }
+    assert slots == {hour_floor(now) - h * HOUR_S for h in range(6)}

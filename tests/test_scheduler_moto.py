@@ -31,6 +31,10 @@ from lambdascope.scheduler import ScheduleLock
 SEEN_COLUMNS = {
     "functions": ("first_seen", "last_seen", "inventory_at"),
     "watermarks": ("updated_at",),
+    # the collection cadence: when ListMetrics ran and saw a function, when details were read
+    "metric_cadence": ("listed_at", "covered_from"),
+    "metric_activity": ("active_at",),
+    "inventory_cadence": ("details_at",),
 }
 ENV = dict(os.environ, AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")
 # accounts x regions x (inventory, metrics, logs)
