@@ -18,7 +18,7 @@ Events older than LATE_HORIZON_S before the watermark are not looked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from lambdascope.timeutil import HOUR_S, hour_floor
@@ -83,3 +83,60 @@ def previous_logs_run(store: Any, account_id: str, region: str) -> tuple[int, in
             (account_id, region),
         ).fetchone()
     return (int(row[0]), int(row[1])) if row else None
+
+
+def recently_active(store: Any, account_id: str, region: str, since: int, until: int) -> set[int]:
+    """Functions with REPORT facts in [since, until) or listed with invocations since then."""
+    with store.lock:
+        rows = store.db.conn.execute(
+            "SELECT DISTINCT h.function_id FROM hourly_facts h JOIN functions f"
+            " ON f.id = h.function_id WHERE f.account_id = ? AND f.region = ? AND h.hour >= ?"
+            " AND h.hour < ? UNION SELECT a.function_id FROM metric_activity a JOIN functions f"
+            " ON f.id = a.function_id WHERE f.account_id = ? AND f.region = ?"
+            " AND a.metric_name = 'Invocations' AND a.active_at >= ?",
+            (account_id, region, since, until, account_id, region, since),
+        ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
+# reread(start, end, log groups): read those log groups again over [start, end)
+Reread = Callable[[int, int, set[str]], None]
+
+
+def reread_late(
+    store: Any,
+    client: Any,
+    target: Any,
+    result: Any,
+    writers: dict[str, set[int]],
+    reread: Reread,
+    settle_s: int,
+) -> None:
+    """Re-read the hours before the logs watermark that received late events, for the log
+    groups (``writers``: log group -> ids of the functions writing to it) of functions active
+    in the day before it, one DescribeLogStreams listing each; ``reread`` reads a set of
+    log groups over a window the way the run read its own window."""
+    previous = previous_logs_run(store, target.account_id, target.region)
+    if previous is None:
+        return
+    watermark, previous_run = previous
+    horizon = watermark - LATE_HORIZON_S
+    active = recently_active(store, target.account_id, target.region, horizon, watermark)
+    spans: dict[tuple[int, int], set[str]] = {}
+    for group, ids in sorted(writers.items()):
+        if not ids & active:
+            continue
+        streams = list(recent_streams(client, group, horizon))
+        found = late_hours(
+            streams, watermark=watermark, previous_run=previous_run, settle_s=settle_s
+        )
+        for span in found:
+            spans.setdefault(span, set()).add(group)
+    if not spans:
+        return
+    message = result.message
+    for (start, end), chosen in sorted(spans.items()):
+        reread(start, end, chosen)
+    groups = set().union(*spans.values())
+    hours = sum((end - start) // HOUR_S for start, end in spans)
+    result.message = f"{message}; late events: {len(groups)} log groups re-read over {hours} hours"

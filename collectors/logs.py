@@ -623,92 +623,6 @@ def collect_filter(
         result.message += f"; stopped after {done - 1} of {len(groups)} log groups"
 
 
-def _recently_active(store: Store, target: Target, since: int, until: int) -> set[int]:
-    """Functions with REPORT facts in [since, until) or listed with invocations since then."""
-    with store.lock:
-        rows = store.db.conn.execute(
-            "SELECT DISTINCT h.function_id FROM hourly_facts h JOIN functions f"
-            " ON f.id = h.function_id WHERE f.account_id = ? AND f.region = ? AND h.hour >= ?"
-            " AND h.hour < ? UNION SELECT a.function_id FROM metric_activity a JOIN functions f"
-            " ON f.id = a.function_id WHERE f.account_id = ? AND f.region = ?"
-            " AND a.metric_name = 'Invocations' AND a.active_at >= ?",
-            (
-                target.account_id,
-                target.region,
-                since,
-                until,
-                target.account_id,
-                target.region,
-                since,
-            ),
-        ).fetchall()
-    return {int(r[0]) for r in rows}
-
-
-def reread_late(
-    store: Store,
-    client: Any,
-    groups: dict[str, int],
-    result: SourceResult,
-    *,
-    target: Target,
-    options: CollectOptions,
-    json_groups: frozenset[str] = frozenset(),
-    sleep: Sleep = time.sleep,
-    stop: Stop = never,
-) -> None:
-    """Re-read the hours before the watermark that received late events (collectors.late),
-    for the log groups of functions active in the day before it, one DescribeLogStreams
-    listing each."""
-    previous = late.previous_logs_run(store, target.account_id, target.region)
-    if previous is None:
-        return
-    watermark, previous_run = previous
-    horizon = watermark - late.LATE_HORIZON_S
-    active = _recently_active(store, target, horizon, watermark)
-    spans: dict[tuple[int, int], dict[str, int]] = {}
-    for group, fid in sorted(groups.items()):
-        if fid not in active:
-            continue
-        streams = list(late.recent_streams(client, group, horizon))
-        found = late.late_hours(
-            streams, watermark=watermark, previous_run=previous_run, settle_s=LOGS_SETTLE_S
-        )
-        for span in found:
-            spans.setdefault(span, {})[group] = fid
-    if not spans:
-        return
-    message = result.message
-    for (start, end), chosen in sorted(spans.items()):
-        if options.logs_mode == "filter":
-            collect_filter(
-                store,
-                client,
-                chosen,
-                result,
-                start=start,
-                end=end,
-                json_groups=json_groups,
-                stop=stop,
-            )
-        else:
-            collect_insights(
-                store,
-                client,
-                chosen,
-                result,
-                start=start,
-                end=end,
-                max_concurrent=options.max_concurrent_queries,
-                sleep=sleep,
-                poll_s=options.poll_interval_s,
-                stop=stop,
-            )
-    reread = {g for chosen in spans.values() for g in chosen}
-    hours = sum((end - start) // HOUR_S for start, end in spans)
-    result.message = f"{message}; late events: {len(reread)} log groups re-read over {hours} hours"
-
-
 def collect(
     store: Store,
     target: Target,
@@ -762,18 +676,37 @@ def collect(
         record_failure(result, client, getattr(exc, "operation_name", operation), exc)
         return
     if options.start is None and options.since is None and result.status == "ok":
+
+        def reread(start: int, end: int, chosen: set[str]) -> None:
+            subset = {g: groups[g] for g in sorted(chosen)}
+            if options.logs_mode == "filter":
+                collect_filter(
+                    store,
+                    client,
+                    subset,
+                    result,
+                    start=start,
+                    end=end,
+                    json_groups=json_groups,
+                    stop=stop,
+                )
+            else:
+                collect_insights(
+                    store,
+                    client,
+                    subset,
+                    result,
+                    start=start,
+                    end=end,
+                    max_concurrent=options.max_concurrent_queries,
+                    sleep=sleep,
+                    poll_s=options.poll_interval_s,
+                    stop=stop,
+                )
+
+        writers = {g: {fid} for g, fid in groups.items()}
         try:
-            reread_late(
-                store,
-                client,
-                groups,
-                result,
-                target=target,
-                options=options,
-                json_groups=json_groups,
-                sleep=sleep,
-                stop=stop,
-            )
+            late.reread_late(store, client, target, result, writers, reread, LOGS_SETTLE_S)
         except ClientError as exc:
             record_failure(
                 result, client, getattr(exc, "operation_name", "DescribeLogStreams"), exc
