@@ -137,6 +137,7 @@ def test_internal_error_makes_the_part_partial_and_keeps_the_watermark(
         only=("inventory", "metrics"),
         since=timedelta(hours=6),
         endpoint_url=small_moto_fleet.endpoint_url,
+        metric_set="full",
     )
     run_collection(db, options, now=NOW)
     watermark = "SELECT watermark FROM watermarks WHERE source = 'metrics'"
@@ -168,3 +169,4 @@ def test_internal_error_makes_the_part_partial_and_keeps_the_watermark(
     assert calls == [len(METRIC_QUERIES) * 2, 1]  # the batch, then the failing query again
     assert db.conn.execute(watermark).fetchone() == (first_mark,)
     assert summary.exit_code == 2
+
