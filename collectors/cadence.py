@@ -35,6 +35,7 @@ from collectors.metrics import (
     QueryRef,
     batches,
     complete_columns,
+    failed_queries,
     get_metric_data,
     load_metrics,
     transform_results,
@@ -348,6 +349,7 @@ def collect(
     revise_from = hour_floor(revise_from - 1) + HOUR_S if revise_from % HOUR_S else revise_from
     requested = 0
     stored: set[tuple[int, int]] = set()
+    failed_columns: set[str] = set()
     interrupted = False
     for window_start, pairs in sorted(plan.items()):
         queries, refs = build_spec_queries(pairs)
@@ -362,13 +364,24 @@ def collect(
             revise = (complete_columns(results, refs), max(revise_from, window_start), end)
             load_metrics(store, rows, revise)
             stored.update(rows)
+            for code, ids in failed_queries(results).items():
+                # Partial: neither the watermark nor these metrics' cadence moves, so their
+                # hours are asked again next run (stored values are kept meanwhile).
+                failed_columns.update(refs[i].column for i in ids if i in refs)
+                result.fail(
+                    "cloudwatch:GetMetricData",
+                    code,
+                    f"{len(ids)} metric queries answered {code} after a retry (e.g. {ids[0]});"
+                    " their hours keep what was stored and are read again next run",
+                )
         if interrupted:
             break
     if interrupted:
         result.status = "interrupted"
     else:
         for spec in due:
-            _save_fetched(store, target, spec.metric, min(end, hour_floor(now)))
+            if spec.column not in failed_columns:
+                _save_fetched(store, target, spec.metric, min(end, hour_floor(now)))
     result.items = len(stored)
     result.estimated_cost_usd = (
         requested * PRICE_PER_METRIC_USD + lists * PRICE_PER_LIST_REQUEST_USD
