@@ -140,21 +140,35 @@ class CollectionPlan:
         return out
 
 
-def _functions(store: Store, target: Target) -> list[tuple[int, str]]:
+# (id, function name, log group, log format): what logs.group_functions reads
+FunctionRow = tuple[int, str, str | None, str | None]
+
+
+def _functions(store: Store, target: Target) -> list[FunctionRow]:
     rows = store.db.conn.execute(
-        "SELECT id, function_name FROM functions WHERE account_id = ? AND region = ?"
-        " AND deleted_at IS NULL",
+        "SELECT id, function_name, log_group, log_format FROM functions WHERE account_id = ?"
+        " AND region = ? AND deleted_at IS NULL",
         (target.account_id, target.region),
     ).fetchall()
-    return [(int(r[0]), str(r[1])) for r in rows]
+    return [(int(r[0]), str(r[1]), r[2], r[3]) for r in rows]
 
 
-def _listed_functions(target: Target, counter: CallCounter) -> list[str]:
+def _listed_functions(target: Target, counter: CallCounter) -> list[FunctionRow]:
+    """Functions of a ListFunctions listing, numbered from 0 (not stored)."""
     client = target.client("lambda", counter)
-    names: list[str] = []
+    rows: list[FunctionRow] = []
     for page in client.get_paginator("list_functions").paginate():
-        names.extend(f["FunctionName"] for f in page.get("Functions", []))
-    return names
+        for config in page.get("Functions", []):
+            logging = config.get("LoggingConfig") or {}
+            rows.append(
+                (
+                    len(rows),
+                    config["FunctionName"],
+                    logging.get("LogGroup"),
+                    logging.get("LogFormat"),
+                )
+            )
+    return rows
 
 
 def daily_bytes(
@@ -182,26 +196,28 @@ def window_bytes(
 
 def _log_groups(
     store: Store, target: Target, counter: CallCounter, names: Sequence[str]
-) -> tuple[list[tuple[int, int | None, int | None]], str]:
+) -> tuple[dict[str, tuple[int, int | None, int | None]], str]:
+    """{log group: (stored bytes, creation time, retention days)} of those of ``names``
+    that exist: as the last collection remembered them, or described now."""
     rows = store.db.conn.execute(
-        "SELECT stored_bytes, creation_time, retention_days FROM log_groups"
+        "SELECT log_group, stored_bytes, creation_time, retention_days FROM log_groups"
         " WHERE account_id = ? AND region = ?",
         (target.account_id, target.region),
     ).fetchall()
     if rows:
-        return [(int(r[0] or 0), r[1], r[2]) for r in rows], "store"
+        wanted = set(names)
+        return {r[0]: (int(r[1] or 0), r[2], r[3]) for r in rows if r[0] in wanted}, "store"
     client = target.client("logs", counter)
     described: dict[str, dict[str, Any]] = {}
     present = logs.existing_log_groups(client, list(names), described)
-    groups = [described[g] for g in present]
-    return [
-        (
-            int(g.get("storedBytes") or 0),
-            int(g["creationTime"]) // 1000 if g.get("creationTime") else None,
-            g.get("retentionInDays"),
+    return {
+        g: (
+            int(described[g].get("storedBytes") or 0),
+            int(described[g]["creationTime"]) // 1000 if described[g].get("creationTime") else None,
+            described[g].get("retentionInDays"),
         )
-        for g in groups
-    ], "listing"
+        for g in present
+    }, "listing"
 
 
 def _active_estimate(
@@ -247,19 +263,19 @@ def plan_target(
     plan = TargetPlan(target.account_id, target.region)
     now_s = to_epoch(now)
     known = _functions(store, target)
-    names = [n for _, n in known]
+    functions = known
     if not known:
-        names = _listed_functions(target, counter)
+        functions = _listed_functions(target, counter)
         plan.functions_from = "listing"
-    plan.functions = len(names)
-    ids = [fid for fid, _ in known] or list(range(len(names)))
+    plan.functions = len(functions)
+    ids = [fid for fid, *_ in known] or list(range(len(functions)))
     runs_per_month = HOURS_PER_MONTH * HOUR_S / schedule_every_s
     sources = options.sources()
     if "metrics" in sources:
         start, end = resolve_window(store.db, options, target, "metrics", now)
         plan.metrics_window = (start, end)
         if options.metric_set == "full":
-            requested = len(names) * len(metrics.METRIC_QUERIES)
+            requested = len(functions) * len(metrics.METRIC_QUERIES)
             pages = math.ceil(min(requested, 500) * ((end - start) // HOUR_S) / 100_800) or 1
             plan.get_metric_data_calls = _calls(requested, metrics.MAX_QUERIES_PER_CALL) * pages
             plan.metrics_requested = requested * pages
@@ -273,11 +289,16 @@ def plan_target(
     if "logs" in sources:
         start, end = resolve_window(store.db, options, target, "logs", now)
         plan.logs_window = (start, end)
-        groups, plan.log_groups_from = _log_groups(
-            store, target, counter, [f"/aws/lambda/{n}" for n in names]
-        )
+        # default, custom and shared log groups as the logs collector reads them: shared
+        # and custom ones in batches of their own
+        writers = logs.group_functions(functions)
+        found, plan.log_groups_from = _log_groups(store, target, counter, writers.names())
+        groups = list(found.values())
         plan.log_groups = len(groups)
-        plan.insights_queries = math.ceil(len(groups) / logs.MAX_LOG_GROUPS_PER_QUERY)
+        plan.insights_queries = sum(
+            math.ceil(len([g for g in kind if g in found]) / logs.MAX_LOG_GROUPS_PER_QUERY)
+            for kind in (writers.dedicated, writers.shared)
+        )
         plan.estimated_bytes_scanned = window_bytes(groups, start, min(end, now_s), now_s)
         if options.logs_mode == "insights":
             plan.logs_cost_usd = plan.estimated_bytes_scanned / 1e9 * logs.PRICE_PER_GB_SCANNED_USD
@@ -351,6 +372,11 @@ def plan_collection(
     counter = CallCounter()
     reach = resolve_accounts(options, clock)
     plan.notes.extend(reach.notes)
+    if options.logs_mode == "athena" and "logs" in options.sources():
+        plan.notes.append(
+            "logs in Athena mode: the Athena query's charge ($5 per TB scanned, 10 MB minimum)"
+            " is not estimated"
+        )
     for failure in reach.failures:
         reason = failure.errors[0]["message"] if failure.errors else failure.status
         plan.notes.append(f"{failure.account_id}: not priced, {reason}")

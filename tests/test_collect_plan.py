@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from click.testing import CliRunner
+from sqlite_utils import Database
 
 import collectors.common
-from collectors.aws import iam_action
-from collectors.plan import daily_bytes, window_bytes
+from collectors.aws import CallCounter, CollectOptions, Store, Target, iam_action
+from collectors.plan import daily_bytes, plan_target, window_bytes
 from lambdascope.cli import cli
-from lambdascope.db import open_db
+from lambdascope.db import function_id, open_db
+from lambdascope.timeutil import from_epoch
 from tests.moto_fleet import DEFAULT_ACCOUNT, Fleet, small_moto_fleet
 
 __all__ = ["small_moto_fleet"]
@@ -175,3 +179,38 @@ def test_bad_schedule_interval_is_one_line(small_moto_fleet: Fleet, db_path: Pat
         " (use e.g. 30m, 24h, 14d, 2w)"
     )
     assert "Traceback" not in result.output
+
+
+def test_plan_counts_shared_log_groups_as_the_logs_collector_reads_them(db: Database) -> None:
+    """Functions writing to a custom log group (LoggingConfig.LogGroup) are priced on that
+    group, read in a batch of its own; a remembered group no live function writes to is
+    not priced."""
+    account, region = "123456789012", "us-east-1"
+    with db.conn:
+        for name, group in (("checkout", "/app/shop"), ("payments", "/app/shop"), ("orders", None)):
+            fid = function_id(db, name, account, region)
+            db.conn.execute("UPDATE functions SET log_group = ? WHERE id = ?", (group, fid))
+        for group, stored in (("/app/shop", 14 * DAY), ("/aws/lambda/orders", 7 * DAY)):
+            db.conn.execute(
+                "INSERT INTO log_groups (account_id, region, log_group, stored_bytes,"
+                " creation_time, retention_days) VALUES (?, ?, ?, ?, ?, NULL)",
+                (account, region, group, stored, NOW - 14 * DAY),
+            )
+        # the group of a function deleted since: remembered, no longer read
+        db.conn.execute(
+            "INSERT INTO log_groups (account_id, region, log_group, stored_bytes, creation_time,"
+            " retention_days) VALUES (?, ?, '/aws/lambda/retired', ?, ?, NULL)",
+            (account, region, 14 * DAY, NOW - 14 * DAY),
+        )
+    target = Target(boto3.Session(region_name=region), account, region, "http://127.0.0.1:9")
+    counter = CallCounter()
+    options = CollectOptions(only=("logs",), since=timedelta(days=1))
+    plan = plan_target(Store(db), target, options, from_epoch(NOW), counter)
+    assert counter.calls == 0  # everything from the store
+    assert (plan.functions, plan.log_groups, plan.log_groups_from) == (3, 2, "store")
+    # one batch of default groups, one of custom (shared) groups
+    assert plan.insights_queries == 2
+    # the window (a day, from the start of its first hour) of each: /app/shop 1 byte/s over
+    # its 14 days, orders 0.5 byte/s; retired's group not at all
+    window = NOW - (NOW - DAY) // 3600 * 3600
+    assert plan.estimated_bytes_scanned == window + window // 2
