@@ -22,7 +22,7 @@ from botocore.exceptions import (
 )
 from sqlite_utils import Database
 
-from collectors import accounts, inventory, logs, metrics
+from collectors import accounts, cadence, inventory, logs, metrics
 from collectors.common import (
     NOT_OFFERED,
     RETRY_CONFIG,
@@ -48,6 +48,7 @@ from collectors.common import (
     role_renewal_message,
 )
 from collectors.runs import (
+    LOGS_SETTLE_S,
     record_run,
     resolve_window,
     save_watermark,
@@ -160,16 +161,36 @@ def _collect_target(
             continue
         try:
             if source == "inventory":
-                inventory.collect(store, target, result, counter, now=now)
-                if result.status != "failed":
-                    from collectors import compute_optimizer
+                resumed = not options.only and options.start is None and options.since is None
+                if cadence.details_due(store, target, now=to_epoch(now), resumed=resumed):
+                    inventory.collect(store, target, result, counter, now=now)
+                    if result.status == "ok":
+                        cadence.save_details_at(store, target, to_epoch(now))
+                    if result.status != "failed":
+                        from collectors import compute_optimizer
 
-                    compute_optimizer.collect(store, target, result, counter, now=to_epoch(now))
+                        compute_optimizer.collect(
+                            store, target, result, counter, now=to_epoch(now)
+                        )
+                else:
+                    cadence.list_functions(store, target, result, counter, now=to_epoch(now))
             else:
                 with store.lock:  # one connection is shared by the collection threads
                     start, end = resolve_window(store.db, options, target, source, now)
                 result.window_start, result.window_end = start, end
-                if source == "metrics":
+                if source == "metrics" and options.metric_set == "lean":
+                    cadence.collect(
+                        store,
+                        target,
+                        result,
+                        counter,
+                        start=start,
+                        end=end,
+                        now=to_epoch(now),
+                        explicit=options.start is not None or options.since is not None,
+                        stop=stop,
+                    )
+                elif source == "metrics":
                     metrics.collect(
                         store,
                         target,
@@ -210,7 +231,8 @@ def _collect_target(
                             poll_s=options.poll_interval_s,
                         )
                 if result.status == "ok":
-                    save_watermark(store, target, source, end, now)
+                    settle = LOGS_SETTLE_S if source == "logs" else 0
+                    save_watermark(store, target, source, end, now, settle)
         except (ClientError, EndpointConnectionError, CredentialsError) as exc:
             service = {"inventory": "lambda", "metrics": "cloudwatch", "logs": "logs"}[source]
             operation = getattr(exc, "operation_name", "") or "request"

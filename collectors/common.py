@@ -93,6 +93,9 @@ class CollectOptions:
     athena_table: str | None = None  # logs_mode "athena": DATABASE.TABLE of the archive
     athena_output: str | None = None  # s3://bucket/prefix/ for the query results
     athena_workgroup: str = "primary"
+    # "lean": only the CloudWatch metrics logs cannot give, on their cadence; "full": all
+    # metrics of every function each run (stores fed without logs)
+    metric_set: str = "lean"
     endpoint_url: str | None = None
     # AWS Organizations: assume this role in every ACTIVE member account.
     org_role_name: str | None = None

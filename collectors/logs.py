@@ -37,6 +37,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from collectors import late
 from collectors.common import (
     CallCounter,
     CollectOptions,
@@ -49,6 +50,7 @@ from collectors.common import (
     never,
     record_failure,
 )
+from collectors.runs import LOGS_SETTLE_S
 from lambdascope import histogram
 from lambdascope.logparse import parse_line
 from lambdascope.models import PlatformEvent
@@ -576,15 +578,46 @@ def run_queries(
     return finished
 
 
-def existing_log_groups(client: Any, wanted: Sequence[str]) -> list[str]:
-    """Those of ``wanted`` that exist (a missing group means the function never ran)."""
+def existing_log_groups(
+    client: Any, wanted: Sequence[str], described: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
+    """Those of ``wanted`` that exist (a missing group means the function never ran).
+
+    With ``described``, every group's DescribeLogGroups entry is put there by name.
+    """
     found: set[str] = set()
     prefixes = {"/aws/lambda/"} | {g for g in wanted if not g.startswith("/aws/lambda/")}
     for prefix in sorted(prefixes):
         paginator = client.get_paginator("describe_log_groups")
         for page in paginator.paginate(logGroupNamePrefix=prefix):
             found.update(g["logGroupName"] for g in page.get("logGroups", []))
+            if described is not None:
+                described.update({g["logGroupName"]: g for g in page.get("logGroups", [])})
     return [g for g in wanted if g in found]
+
+
+def save_log_groups(store: Store, target: Target, groups: Sequence[dict[str, Any]]) -> None:
+    """Remember each log group's size (DescribeLogGroups ``storedBytes``, creation time,
+    retention) for cost estimates; a group described again replaces its row."""
+    with store.write() as db:
+        db.conn.executemany(
+            "INSERT INTO log_groups (account_id, region, log_group, stored_bytes, creation_time,"
+            " retention_days) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (account_id, region, log_group) DO UPDATE SET"
+            " stored_bytes = excluded.stored_bytes, creation_time = excluded.creation_time,"
+            " retention_days = excluded.retention_days",
+            [
+                (
+                    target.account_id,
+                    target.region,
+                    g["logGroupName"],
+                    g.get("storedBytes"),
+                    int(g["creationTime"]) // 1000 if g.get("creationTime") else None,
+                    g.get("retentionInDays"),
+                )
+                for g in groups
+            ],
+        )
 
 
 def _merge(into: dict[str, Any], row: dict[str, Any]) -> None:
@@ -913,12 +946,14 @@ def collect(
 ) -> None:
     """REPORT statistics of the account/region's known functions over [start, end)."""
     client = target.client("logs", counter)
+    described: dict[str, dict[str, Any]] = {}
     try:
         groups = _functions(store, target)
-        groups = groups.only(existing_log_groups(client, groups.names()))
+        groups = groups.only(existing_log_groups(client, groups.names(), described))
     except ClientError as exc:
         record_failure(result, client, "DescribeLogGroups", exc)
         return
+    save_log_groups(store, target, [described[g] for g in groups.names()])
     try:
         if options.logs_mode == "filter":
             collect_filter(
@@ -949,3 +984,44 @@ def collect(
     except ClientError as exc:
         operation = "FilterLogEvents" if options.logs_mode == "filter" else "StartQuery"
         record_failure(result, client, getattr(exc, "operation_name", operation), exc)
+        return
+    if options.start is None and options.since is None and result.status == "ok":
+
+        def reread(start: int, end: int, chosen: set[str]) -> None:
+            subset = groups.only(sorted(chosen))
+            if options.logs_mode == "filter":
+                collect_filter(
+                    store,
+                    client,
+                    subset.dedicated,
+                    result,
+                    start=start,
+                    end=end,
+                    shared=subset.shared,
+                    formats=subset.formats,
+                    stop=stop,
+                )
+            else:
+                collect_insights(
+                    store,
+                    client,
+                    subset.dedicated,
+                    result,
+                    start=start,
+                    end=end,
+                    shared=subset.shared,
+                    max_concurrent=options.max_concurrent_queries,
+                    sleep=sleep,
+                    poll_s=options.poll_interval_s,
+                    stop=stop,
+                )
+
+        # log group -> the functions writing to it (dedicated: one; shared: by stream name)
+        writers = {g: {fid} for g, fid in groups.dedicated.items()}
+        writers.update({g: set(ids.values()) for g, ids in groups.shared.items()})
+        try:
+            late.reread_late(store, client, target, result, writers, reread, LOGS_SETTLE_S)
+        except ClientError as exc:
+            record_failure(
+                result, client, getattr(exc, "operation_name", "DescribeLogStreams"), exc
+            )

@@ -14,6 +14,13 @@ from lambdascope.timeutil import HOUR_S, hour_floor, to_epoch
 DEFAULT_SINCE = timedelta(days=14)
 # Re-read this much before the last watermark: CloudWatch and log delivery can be late.
 WATERMARK_OVERLAP_S = 2 * HOUR_S
+# Logs read from CloudWatch Logs resume at the watermark (the start of the last hour not yet
+# complete): Logs Insights bills every byte scanned, so complete hours are not scanned
+# again. An hour is complete once a run starts LOGS_SETTLE_S after its end (events delivered
+# later are found by collectors.late). The Athena archive keeps the overlap: Firehose
+# buffers records before writing them to S3.
+SOURCE_OVERLAP_S = {"logs": 0}
+LOGS_SETTLE_S = 10 * 60
 
 
 def resolve_window(
@@ -36,15 +43,24 @@ def resolve_window(
             "SELECT watermark FROM watermarks WHERE account_id = ? AND region = ? AND source = ?",
             (target.account_id, target.region, source),
         ).fetchone()
-        start = (
-            int(row[0]) - WATERMARK_OVERLAP_S if row else now_s - int(DEFAULT_SINCE.total_seconds())
-        )
+        overlap = watermark_overlap_s(options, source)
+        start = int(row[0]) - overlap if row else now_s - int(DEFAULT_SINCE.total_seconds())
     return hour_floor(start), end
 
 
-def save_watermark(store: Store, target: Target, source: str, end: int, now: datetime) -> None:
-    """Advance the watermark to the last complete hour before ``end`` (never backwards)."""
-    mark = min(end, hour_floor(to_epoch(now)))
+def watermark_overlap_s(options: CollectOptions, source: str) -> int:
+    """Seconds re-read before a source's watermark when a run resumes."""
+    if source == "logs" and options.logs_mode == "athena":
+        return WATERMARK_OVERLAP_S
+    return SOURCE_OVERLAP_S.get(source, WATERMARK_OVERLAP_S)
+
+
+def save_watermark(
+    store: Store, target: Target, source: str, end: int, now: datetime, settle_s: int = 0
+) -> None:
+    """Advance the watermark to the last hour before ``end`` complete ``settle_s`` ago
+    (never backwards)."""
+    mark = min(end, hour_floor(to_epoch(now) - settle_s))
     with store.write() as db:
         db.conn.execute(
             "INSERT INTO watermarks (account_id, region, source, watermark, updated_at)"

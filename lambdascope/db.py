@@ -767,3 +767,48 @@ CREATE TABLE insights_hourly (
 @migrations(name="0013_evidence_more")
 def _m0013_evidence_more(db: Database) -> None:
     _run_script(db, _SCHEMA_0013)
+
+
+@migrations(name="0006_collection_cadence")
+def _m0006_collection_cadence(db: Database) -> None:
+    _run_script(db, _SCHEMA_0006)
+
+
+# The collection cadence (collectors.cadence): per account x region x CloudWatch metric, up
+# to which hour the metric was fetched (``fetched_until``); in the row with an empty
+# metric_name, when ListMetrics last ran (``listed_at``) and since when listings covered
+# every hour without a gap (``covered_from``); per function x metric, the last listing that
+# saw it active; per log group, its size as DescribeLogGroups reported it (``collect --plan``);
+# per account x region, when the last full inventory (with per-function details) ran.
+_SCHEMA_0006 = """
+CREATE TABLE metric_cadence (
+    account_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    metric_name TEXT NOT NULL,
+    listed_at INTEGER,
+    covered_from INTEGER,
+    fetched_until INTEGER,
+    PRIMARY KEY (account_id, region, metric_name)
+) STRICT;
+CREATE TABLE metric_activity (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    metric_name TEXT NOT NULL,
+    active_at INTEGER NOT NULL,
+    PRIMARY KEY (function_id, metric_name)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE log_groups (
+    account_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    log_group TEXT NOT NULL,
+    stored_bytes INTEGER,
+    creation_time INTEGER,
+    retention_days INTEGER,
+    PRIMARY KEY (account_id, region, log_group)
+) STRICT;
+CREATE TABLE inventory_cadence (
+    account_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    details_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, region)
+) STRICT
+"""

@@ -17,8 +17,9 @@ The merged view ("one view of a function"), per function x hour:
   function-hour has a metrics row; they are allocated to the hour's memory rows in
   proportion to the invocations the logs saw at each memory size (equally when the logs
   saw none). Without metrics they come from hourly_facts (throttles are then 0, logs do
-  not show throttles). A metrics hour without any facts counts at the function's
-  inventory memory size;
+  not show throttles); so do invocations and errors of an hour whose metrics row holds
+  neither (the lean metric set asks CloudWatch only for what logs cannot give). A
+  metrics hour without any facts counts at the function's inventory memory size;
 - distributions (memory used, duration, billed duration, init) come from the fact
   histograms. When a row has no log data at all, duration percentiles fall back to
   CloudWatch: p50 = invocation-weighted mean of hourly p50, p95/p99 = max of hourly
@@ -237,7 +238,8 @@ MERGED_COLUMNS = (
 _MERGED_SQL = """
 SELECT function_id, hour, memory_mb, source,
   CASE WHEN m_inv IS NULL THEN invocations ELSE m_inv * share END AS invocations,
-  CASE WHEN has_metrics THEN coalesce(m_err, 0) * share ELSE errors + timeouts END AS errors,
+  CASE WHEN m_inv IS NOT NULL OR m_err IS NOT NULL THEN coalesce(m_err, 0) * share
+       ELSE errors + timeouts END AS errors,
   CASE WHEN has_metrics THEN coalesce(m_thr, 0) * share ELSE 0 END AS throttles,
   timeouts, out_of_memory, cold_starts, invocations AS log_invocations,
   duration_ms_sum, duration_ms_max, billed_duration_ms_sum, max_memory_used_mb_max,

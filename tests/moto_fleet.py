@@ -173,6 +173,17 @@ def seed_metrics(fleet: Fleet, region: str = REGIONS[0]) -> None:
                     "Unit": "Milliseconds",
                 }
             )
+            if index == 1:
+                # A metric the logs cannot give (collected by the lean metric set).
+                data.append(
+                    {
+                        "MetricName": "ConcurrentExecutions",
+                        "Dimensions": dims,
+                        "Timestamp": at,
+                        "Value": 3.0 + hour,
+                        "Unit": "Count",
+                    }
+                )
             if index == 0 and hour == 1:
                 data.append(
                     {

@@ -110,7 +110,8 @@ def test_access_denied_in_one_region_is_recorded_and_the_rest_continues(
             stubbers.append(stubber)
 
     patch_clients(monkeypatch, prepare)
-    summary = run_collection(db, options(small_moto_fleet, only=("inventory", "metrics")), now=NOW)
+    opts = options(small_moto_fleet, only=("inventory", "metrics"), metric_set="full")
+    summary = run_collection(db, opts, now=NOW)
     runs = {
         (r[0], r[1]): (r[2], json.loads(r[3]))
         for r in db.conn.execute(

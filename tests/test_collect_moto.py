@@ -37,6 +37,7 @@ def options(fleet: Fleet, **overrides: Any) -> CollectOptions:
         "endpoint_url": fleet.endpoint_url,
         "poll_interval_s": 0.0,
         "concurrency": 2,
+        "metric_set": "full",  # the lean cadence: tests/test_collect_cadence.py
     }
     values.update(overrides)
     return CollectOptions(**values)
@@ -233,6 +234,8 @@ def test_summary_after_collect_shows_the_collected_metrics(
             "us-east-1",
             "--since",
             "6h",
+            "--metric-set",
+            "full",
             "--endpoint-url",
             moto_fleet.endpoint_url,
         ],

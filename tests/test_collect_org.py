@@ -537,3 +537,34 @@ def test_a_role_session_that_cannot_be_renewed_fails_that_account_only(
     assert ("sts:AssumeRole", "AccessDenied") in {(e["action"], e["code"]) for e in failed.errors}
     assert not any("missing IAM permission lambda" in e["message"] for e in failed.errors)
     assert {a for a, _ in stored_functions(db)} >= {DEFAULT_ACCOUNT}
+
+
+def test_plan_covers_every_account_a_run_would_collect(moto_org: OrgFleet, db_path: Path) -> None:
+    """`collect --plan` resolves accounts as a run does: the caller's own account and every
+    ACTIVE member through its role, each priced from its own listing; nothing is stored."""
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(db_path),
+            "collect",
+            "--endpoint-url",
+            moto_org.endpoint_url,
+            "--region",
+            "us-east-1",
+            "--org-role-name",
+            ORG_ROLE,
+            "--plan",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert {t["account_id"]: t["functions"] for t in plan["targets"]} == {
+        DEFAULT_ACCOUNT: 2,
+        **dict.fromkeys(moto_org.members, FUNCTIONS_PER_MEMBER),
+    }
+    assert plan["functions"] == 2 + 3 * FUNCTIONS_PER_MEMBER
+    assert plan["notes"] == []
+    assert stored_functions(Database(db_path)) == []

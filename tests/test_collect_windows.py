@@ -8,7 +8,7 @@ import boto3
 from sqlite_utils import Database
 
 from collectors.common import CollectOptions, Store, Target
-from collectors.runs import WATERMARK_OVERLAP_S, resolve_window, save_watermark
+from collectors.runs import LOGS_SETTLE_S, WATERMARK_OVERLAP_S, resolve_window, save_watermark
 from lambdascope.timeutil import to_epoch
 
 NOW = datetime(2026, 3, 10, 12, 40, tzinfo=UTC)
@@ -49,3 +49,19 @@ def test_explicit_windows_are_hour_aligned(db: Database) -> None:
         to_epoch(datetime(2026, 3, 10, 6, tzinfo=UTC)),
         to_epoch(NOW) // 3600 * 3600 + 3600,
     )
+
+
+def test_logs_resume_without_overlap_but_the_athena_archive_keeps_it(db: Database) -> None:
+    """Logs read from CloudWatch Logs are billed per byte and their late events are looked
+    for separately: they resume at the watermark. Firehose buffers records before they
+    reach the Athena archive, so Athena mode re-reads the overlap."""
+    _, end = resolve_window(db, CollectOptions(), TARGET, "logs", NOW)
+    save_watermark(Store(db), TARGET, "logs", end, NOW, LOGS_SETTLE_S)
+    mark = to_epoch(datetime(2026, 3, 10, 12, tzinfo=UTC))  # the hour 12:00 is not complete
+    later = NOW + timedelta(hours=1)
+    for mode in ("insights", "filter"):
+        start, _ = resolve_window(db, CollectOptions(logs_mode=mode), TARGET, "logs", later)
+        assert start == mark
+    athena = CollectOptions(logs_mode="athena", athena_table="db.t", athena_output="s3://b/")
+    start, _ = resolve_window(db, athena, TARGET, "logs", later)
+    assert start == mark - WATERMARK_OVERLAP_S

@@ -26,6 +26,7 @@ def test_migrations_apply_once_and_wal(db_path: Path) -> None:
     assert names[:3] == ["0001_initial", "0002_rollups", "0003_sealed_hours"]
     assert "0009_alerts" in names and "0008_rightsizing2" in names
     assert "0012_evidence" in names and "0013_evidence_more" in names
+    assert "0006_collection_cadence" in names
     assert len(names) == len(set(names))
     assert migrations.pending(db) == []
 

@@ -123,6 +123,10 @@ def test_policy_allows_exactly_the_operations_collectors_make(
     finally:
         set_athena_transition(small_moto_fleet, None)
     run_collection(db, CollectOptions(**athena), now=NOW)
+    # A resumed run also looks for late log events (DescribeLogStreams).
+    resumed = {k: v for k, v in base.items() if k != "since"}
+    later = NOW + timedelta(hours=1)
+    run_collection(db, CollectOptions(**resumed, logs_mode="filter", only=("logs",)), now=later)
     # --all-regions only adds region discovery; resolving the targets makes that call.
     all_regions = {**base, "all_regions": True, "regions": ("us-east-1",)}
     assert len(resolve_targets(CollectOptions(**all_regions))) > 2 * len(REGIONS)

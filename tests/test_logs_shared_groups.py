@@ -25,6 +25,7 @@ from sqlite_utils import Database
 
 from collectors import inventory, logs
 from collectors.aws import CallCounter, CollectOptions, SourceResult, Store, Target
+from collectors.runs import LOGS_SETTLE_S, resolve_window, save_watermark
 from lambdascope.timeutil import to_epoch
 
 ACCOUNT = "123456789012"
@@ -204,3 +205,64 @@ def test_filter_pattern_matches_the_formats_of_the_group() -> None:
     )
     assert logs.stream_function("2026/12/04/checkout[$LATEST]5b1e") == "checkout"
     assert logs.stream_function("2026/12/04/[$LATEST]5b1e") == ""
+
+
+def test_late_events_in_a_shared_log_group_are_read_again_for_their_function(
+    endpoint: str, db: Database
+) -> None:
+    """A resumed run looks for late events in shared log groups too: a REPORT line that
+    reaches a shared group's stream after its hour was read is booked to the function the
+    stream names, and only that group's hours are read again."""
+    session = boto3.Session(region_name=REGION)
+    _seed(session, endpoint)
+    session.events.register("after-call.lambda.ListFunctions", _with_logging_config)
+    target = Target(session, ACCOUNT, REGION, endpoint)
+    store = Store(db)
+    listed = SourceResult(ACCOUNT, REGION, "inventory")
+    inventory.collect(store, target, listed, CallCounter(), now=NOW)
+    options = CollectOptions(logs_mode="filter")
+
+    def resumed_run(now: datetime, first: bool = False) -> SourceResult:
+        """The logs part of a resumed run, with its window and watermark as collectors.aws
+        keeps them (moto stamps ingestion with the real clock: runs follow it)."""
+        result = SourceResult(ACCOUNT, REGION, "logs")
+        start, end = resolve_window(db, options, target, "logs", now)
+        if first:
+            start = to_epoch(HOUR0)  # from the seeded hours on
+        logs.collect(store, target, result, CallCounter(), start=start, end=end, options=options)
+        assert result.status == "ok", result.errors
+        save_watermark(store, target, "logs", end, now, LOGS_SETTLE_S)
+        return result
+
+    first_at = datetime.now(UTC)
+    resumed_run(first_at, first=True)
+    hour0_invocations = (
+        "SELECT h.invocations FROM hourly_facts h JOIN functions f ON f.id = h.function_id"
+        " WHERE f.function_name = ? AND h.hour = ?"
+    )
+    assert db.conn.execute(hour0_invocations, ("checkout", to_epoch(HOUR0))).fetchone() == (2,)
+    # A REPORT line of an hour read long ago arrives now, in a new stream of the shared group.
+    late_stream = f"{HOUR0:%Y/%m/%d}/checkout[$LATEST]1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6"
+    client = session.client("logs", endpoint_url=endpoint)
+    client.create_log_stream(logGroupName=SHARED, logStreamName=late_stream)
+    client.put_log_events(
+        logGroupName=SHARED,
+        logStreamName=late_stream,
+        logEvents=[
+            {
+                "timestamp": int((HOUR0 + timedelta(minutes=20)).timestamp() * 1000),
+                "message": _report("c-late", 40.0, 95),
+            }
+        ],
+    )
+    before = {
+        name: db.conn.execute(hour0_invocations, (name, to_epoch(HOUR0))).fetchone()
+        for name in ("payments", "orders")
+    }
+    result = resumed_run(first_at + timedelta(hours=1))
+    assert db.conn.execute(hour0_invocations, ("checkout", to_epoch(HOUR0))).fetchone() == (3,)
+    assert {
+        name: db.conn.execute(hour0_invocations, (name, to_epoch(HOUR0))).fetchone()
+        for name in ("payments", "orders")
+    } == before
+    assert "; late events: 1 log groups re-read over " in result.message

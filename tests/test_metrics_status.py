@@ -137,6 +137,7 @@ def test_internal_error_makes_the_part_partial_and_keeps_the_watermark(
         only=("inventory", "metrics"),
         since=timedelta(hours=6),
         endpoint_url=small_moto_fleet.endpoint_url,
+        metric_set="full",
     )
     run_collection(db, options, now=NOW)
     watermark = "SELECT watermark FROM watermarks WHERE source = 'metrics'"
@@ -168,3 +169,57 @@ def test_internal_error_makes_the_part_partial_and_keeps_the_watermark(
     assert calls == [len(METRIC_QUERIES) * 2, 1]  # the batch, then the failing query again
     assert db.conn.execute(watermark).fetchone() == (first_mark,)
     assert summary.exit_code == 2
+
+
+def test_lean_cadence_keeps_a_failed_metric_due_and_the_watermark(
+    small_moto_fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the lean cadence a query answered InternalError twice makes the part partial,
+    and neither the watermark nor that metric's cadence moves: the next run asks for the
+    same hours again and, once CloudWatch answers, both move on."""
+    options = CollectOptions(
+        regions=("us-east-1",),
+        only=("inventory", "metrics"),
+        endpoint_url=small_moto_fleet.endpoint_url,
+    )
+    run_collection(db, CollectOptions(**{**vars(options), "since": timedelta(hours=6)}), now=NOW)
+    watermark = "SELECT watermark FROM watermarks WHERE source = 'metrics'"
+    fetched = (
+        "SELECT fetched_until FROM metric_cadence WHERE metric_name = 'ConcurrentExecutions'"
+    )
+    (first_mark,) = db.conn.execute(watermark).fetchone()
+    (first_fetched,) = db.conn.execute(fetched).fetchone()
+
+    failing = [True]
+
+    def internal_error(parsed: dict[str, Any], **_: Any) -> None:
+        if failing[0]:
+            for result in parsed["MetricDataResults"]:
+                result["StatusCode"] = "InternalError"
+
+    original = collectors.common.make_client
+
+    def make_client(session: Any, service: str, region: str, endpoint_url: Any) -> Any:
+        made = original(session, service, region, endpoint_url)
+        if service == "cloudwatch":
+            made.meta.events.register("after-call.cloudwatch.GetMetricData", internal_error)
+        return made
+
+    monkeypatch.setattr(collectors.common, "make_client", make_client)
+    later = NOW + timedelta(hours=3)  # ConcurrentExecutions (every 3 h) is due again
+    summary = run_collection(db, options, now=later)
+
+    metrics = next(r for r in summary.results if r.source == "metrics")
+    assert metrics.status == "partial"
+    assert {(e["action"], e["code"]) for e in metrics.failures} == {
+        ("cloudwatch:GetMetricData", "InternalError")
+    }
+    assert db.conn.execute(watermark).fetchone() == (first_mark,)
+    assert db.conn.execute(fetched).fetchone() == (first_fetched,)
+    assert summary.exit_code == 2
+
+    failing[0] = False
+    again = run_collection(db, options, now=later)
+    assert next(r for r in again.results if r.source == "metrics").status == "ok"
+    assert db.conn.execute(watermark).fetchone()[0] > first_mark
+    assert db.conn.execute(fetched).fetchone()[0] > first_fetched

@@ -34,6 +34,10 @@ SEEN_COLUMNS = {
     # an open alert's latest figures follow each check
     "alerts": ("last_seen", "summary", "details_json", "window_end"),
     "alert_destinations": ("last_used",),
+    # the collection cadence: when ListMetrics ran and saw a function, when details were read
+    "metric_cadence": ("listed_at", "covered_from"),
+    "metric_activity": ("active_at",),
+    "inventory_cadence": ("details_at",),
 }
 ENV = dict(os.environ, AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")
 # accounts x regions x (inventory, metrics, logs)

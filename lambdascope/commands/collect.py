@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
@@ -46,6 +47,42 @@ def _account_ids(
         if not re.fullmatch(r"\d{12}", value):
             raise click.BadParameter(f"not a 12-digit AWS account id: {value!r}")
     return values
+
+
+def _check_plan(
+    ctx: click.Context,
+    db: Any,
+    options: Any,
+    every_s: int,
+    plan_only: bool,
+    max_cost: float | None,
+    output_format: str,
+) -> None:
+    """Print the plan (--plan) and/or refuse a run estimated above --max-cost (exit 3)."""
+    from collectors.aws import CollectionAborted
+    from collectors.plan import plan_collection
+
+    try:
+        plan = plan_collection(db, options, now=utcnow(), schedule_every_s=every_s)
+    except CollectionAborted as exc:
+        raise click.ClickException(str(exc)) from None
+    if plan_only:
+        if output_format == "json":
+            payload = plan.to_dict() | {"max_cost_usd": max_cost}
+            click.echo(json.dumps(payload, indent=2, sort_keys=True))
+        else:
+            for line in plan.lines():
+                click.echo(line)
+    over = max_cost is not None and plan.estimated_cost_usd > max_cost
+    if over:
+        click.echo(
+            f"estimated AWS charge ${plan.estimated_cost_usd:.4f} is above --max-cost"
+            f" ${max_cost:.4f}: not collecting",
+            err=True,
+        )
+        ctx.exit(3)
+    if plan_only:
+        ctx.exit(0)
 
 
 class TerminalProgress:
@@ -210,6 +247,14 @@ class TerminalProgress:
 )
 @click.option("--athena-workgroup", default="primary", show_default=True)
 @click.option(
+    "--metric-set",
+    type=click.Choice(["lean", "full"]),
+    default="lean",
+    show_default=True,
+    help="lean: only what logs cannot give, for active functions, on a cadence;"
+    " full: all 14 metrics of every function each run.",
+)
+@click.option(
     "--endpoint-url", default=None, help="Endpoint for every AWS service (moto, LocalStack)."
 )
 @click.option(
@@ -218,6 +263,29 @@ class TerminalProgress:
     show_default=True,
     type=click.IntRange(1, 64),
     help="Accounts, then account x region pairs, collected in parallel.",
+)
+@click.option(
+    "--plan", "plan_only", is_flag=True, help="Print what a run would do and cost; collect nothing."
+)
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Refuse a run whose estimated AWS charge (USD) is higher.",
+)
+@click.option(
+    "--schedule-every",
+    default="1h",
+    show_default=True,
+    help="Interval of the schedule the monthly estimate of --plan assumes.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output of --plan.",
 )
 @click.pass_context
 def collect(
@@ -239,12 +307,21 @@ def collect(
     athena_table: str | None,
     athena_output: str | None,
     athena_workgroup: str,
+    metric_set: str,
     endpoint_url: str | None,
     concurrency: int,
+    plan_only: bool,
+    max_cost: float | None,
+    schedule_every: str,
+    output_format: str,
 ) -> None:
     """Collect AWS Lambda inventory, CloudWatch metrics and REPORT statistics.
 
     Exit status 0 when every part succeeded, 2 when some part failed (see the summary).
+    With --plan nothing is collected: the plan is printed (exit 3 when its estimate is above
+    --max-cost); without it, --max-cost refuses (exit 3) a run estimated above it.
+
+    Example: lambdascope collect --region eu-west-1 --plan --max-cost 0.50
     """
     from collectors.aws import CollectionAborted, CollectOptions, never, run_collection
     from lambdascope.scheduler import STOP_META_KEY
@@ -290,10 +367,21 @@ def collect(
         athena_table=athena_table,
         athena_output=athena_output,
         athena_workgroup=athena_workgroup,
+        metric_set=metric_set,
         endpoint_url=endpoint_url,
         concurrency=concurrency,
     )
+    try:
+        every = parse_duration(schedule_every)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--schedule-every") from None
+    if every.total_seconds() < 60:
+        raise click.BadParameter("must be at least 1m", param_hint="--schedule-every")
     db = open_db(db_path_of(ctx))
+    if plan_only or max_cost is not None:
+        _check_plan(
+            ctx, db, options, int(every.total_seconds()), plan_only, max_cost, output_format
+        )
     note_rollup_backlog(db)
     # A terminal gets a progress bar; anything else (cron, systemd, pipes) one line per part.
     bar = (

@@ -386,7 +386,8 @@ def _adopt_collect_options() -> None:
     if command is None:
         return
     for target in (schedule, serve):
-        taken = {p.name for p in target.params}
+        # The cost preview options describe one run; a schedule keeps --max-cost only.
+        taken = {p.name for p in target.params} | {"plan_only", "output_format", "schedule_every"}
         for param in command.params:
             if param.name not in taken and param.name != "help":
                 target.params.append(param)
