@@ -954,33 +954,37 @@ def collect(
         record_failure(result, client, "DescribeLogGroups", exc)
         return
     save_log_groups(store, target, [described[g] for g in groups.names()])
-    try:
+    def read(subset: LogGroups, start: int, end: int) -> None:
+        """The REPORT facts of these log groups over [start, end), in the chosen mode."""
         if options.logs_mode == "filter":
             collect_filter(
                 store,
                 client,
-                groups.dedicated,
+                subset.dedicated,
                 result,
                 start=start,
                 end=end,
-                shared=groups.shared,
-                formats=groups.formats,
+                shared=subset.shared,
+                formats=subset.formats,
                 stop=stop,
             )
         else:
             collect_insights(
                 store,
                 client,
-                groups.dedicated,
+                subset.dedicated,
                 result,
                 start=start,
                 end=end,
-                shared=groups.shared,
+                shared=subset.shared,
                 max_concurrent=options.max_concurrent_queries,
                 sleep=sleep,
                 poll_s=options.poll_interval_s,
                 stop=stop,
             )
+
+    try:
+        read(groups, start, end)
     except ClientError as exc:
         operation = "FilterLogEvents" if options.logs_mode == "filter" else "StartQuery"
         record_failure(result, client, getattr(exc, "operation_name", operation), exc)
@@ -988,33 +992,7 @@ def collect(
     if options.start is None and options.since is None and result.status == "ok":
 
         def reread(start: int, end: int, chosen: set[str]) -> None:
-            subset = groups.only(sorted(chosen))
-            if options.logs_mode == "filter":
-                collect_filter(
-                    store,
-                    client,
-                    subset.dedicated,
-                    result,
-                    start=start,
-                    end=end,
-                    shared=subset.shared,
-                    formats=subset.formats,
-                    stop=stop,
-                )
-            else:
-                collect_insights(
-                    store,
-                    client,
-                    subset.dedicated,
-                    result,
-                    start=start,
-                    end=end,
-                    shared=subset.shared,
-                    max_concurrent=options.max_concurrent_queries,
-                    sleep=sleep,
-                    poll_s=options.poll_interval_s,
-                    stop=stop,
-                )
+            read(groups.only(sorted(chosen)), start, end)
 
         # log group -> the functions writing to it (dedicated: one; shared: by stream name)
         writers = {g: {fid} for g, fid in groups.dedicated.items()}
