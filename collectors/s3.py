@@ -33,7 +33,7 @@ from botocore.exceptions import (
 )
 from sqlite_utils import Database
 
-from collectors.aws import RETRY_CONFIG, error_code
+from collectors.common import RETRY_CONFIG, error_code
 from collectors.local import IngestResult, Job, _Writer, iter_batches, prepare
 from lambdascope import rollup
 from lambdascope.store import rebuild_dirty_hours
@@ -77,7 +77,7 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
     return session.client(
         "s3",
         endpoint_url=endpoint_url,
-        config=Config(retries=RETRY_CONFIG),  # type: ignore[arg-type]
+        config=Config(retries=dict(RETRY_CONFIG)),  # type: ignore[arg-type]  # botocore edits it
     )
 
 

@@ -45,7 +45,7 @@ def _summary_invocations(db_path: Path) -> int:
         cli, ["--db", str(db_path), "summary", "--since", "60d", "--format", "json"]
     )
     assert result.exit_code == 0, result.output
-    return int(sum(row["invocations"] for row in json.loads(result.output)["functions"]))
+    return int(sum(row["invocations"] for row in json.loads(result.stdout)["functions"]))
 
 
 def _ingest(db_path: Path, *args: str) -> str:
