@@ -251,3 +251,36 @@ def test_memory_report_shows_both_answers_in_every_format(db_path: Path) -> None
     html = report("html")
     assert "AWS Compute Optimizer: NotOptimized (MemoryOverprovisioned), 128 MB" in html
     assert "Compute Optimizer&#x27;s 128 MB is below" in html
+
+
+def test_each_ranked_row_gets_its_own_functions_answer(db_path: Path) -> None:
+    """The report ranks its rows (savings first); Compute Optimizer's answers follow their
+    functions, not the order the recommendations were computed in."""
+    db = open_db(db_path)
+    # "a-small" saves little, "z-large" much: ranked z-large first, computed a-small first
+    add_hours(db, "a-small", memory_mb=256, hours=48, per_hour=20, memory_used=(60, 80))
+    add_hours(db, "z-large", memory_mb=3008, hours=48, per_hour=200, memory_used=(60, 80))
+    for name, memory in (("a-small", 128), ("z-large", 512)):
+        fid = function_id(db, name, ACCOUNT, REGION)
+        with db.conn:
+            db.conn.execute(
+                "INSERT INTO compute_optimizer_recommendations (function_id, function_version,"
+                " collected_at, finding, finding_reasons_json, current_memory_mb, options_json)"
+                " VALUES (?, '$LATEST', 0, 'NotOptimized', '[\"MemoryOverprovisioned\"]', ?, ?)",
+                (
+                    fid,
+                    256 if name == "a-small" else 3008,
+                    json.dumps([{"rank": 1, "memory_mb": memory, "monthly_savings_usd": 0.1}]),
+                ),
+            )
+    db.conn.close()
+    result = CliRunner().invoke(
+        cli, ["--db", str(db_path), "report", "memory", "--until", UNTIL, "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["function_name"] for r in rows] == ["z-large", "a-small"]
+    assert {r["function_name"]: r["compute_optimizer_memory_mb"] for r in rows} == {
+        "z-large": 512,
+        "a-small": 128,
+    }

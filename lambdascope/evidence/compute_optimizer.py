@@ -187,12 +187,17 @@ def side_by_side(ours: Answer, co: CoRecommendation | None) -> dict[str, Any]:
 
 
 def attach(db: Database, recs: list[Any], rows: list[dict[str, Any]], columns: list[str]) -> bool:
-    """Add the Compute Optimizer keys to the memory report's ``rows`` (same order as
-    ``recs``), and its columns before ``reasons`` when the store has any recommendation.
-    Returns whether it had any."""
+    """Add the Compute Optimizer keys to the memory report's ``rows`` (matched to ``recs``
+    by account, region and function: the rows are ranked, the recommendations are not),
+    and its columns before ``reasons`` when the store has any recommendation. Returns
+    whether it had any."""
     found = read_all(db)
-    for rec, row in zip(recs, rows, strict=True):
-        row.update(side_by_side(rec, found.get((rec.account_id, rec.region, rec.function_name))))
+    by_key = {(rec.account_id, rec.region, rec.function_name): rec for rec in recs}
+    for row in rows:
+        key = (row.get("account_id"), row.get("region"), row.get("function_name"))
+        rec = by_key.get(key)
+        if rec is not None:
+            row.update(side_by_side(rec, found.get(key)))  # type: ignore[arg-type]
     if found and "compute_optimizer_memory_mb" not in columns:
         at = columns.index("reasons") if "reasons" in columns else len(columns)
         columns[at:at] = COLUMNS
