@@ -1,0 +1,285 @@
+"""Lambda Managed Instances: capacity-provider utilisation collected over real HTTP from an
+in-process moto server (ListMetrics + GetMetricData), a refused call (before-send hook),
+the aggregation over instance types, and what the function page and the memory report
+show."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.stub import Stubber
+from moto.server import ThreadedMotoServer
+from sqlite_utils import Database
+
+from collectors import capacity_providers
+from collectors.aws import CallCounter, SourceResult, Store, Target
+from lambdascope.db import function_id
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PROVIDER = "batch-fleet"
+PROVIDER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:capacity-provider:{PROVIDER}"
+HOUR = 3600
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+START = int((NOW - timedelta(hours=4)).timestamp())
+END = int(NOW.timestamp())
+
+
+@pytest.fixture
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def session() -> boto3.Session:
+    return boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+
+
+def put(url: str, data: list[dict[str, Any]]) -> None:
+    cw = session().client(
+        "cloudwatch", endpoint_url=url, config=Config(disable_request_compression=True)
+    )
+    cw.put_metric_data(Namespace="AWS/Lambda", MetricData=data)
+
+
+def seed_provider(url: str) -> None:
+    """Two instance types over four hours; an execution-environment series that must not be
+    read as the provider's; another provider no function runs on."""
+    data: list[dict[str, Any]] = []
+    for h in range(4):
+        at = datetime.fromtimestamp(START + h * HOUR + 600, UTC)
+        later = datetime.fromtimestamp(START + h * HOUR + 1800, UTC)
+        for instance_type, cpu, memory in (("m7g.xlarge", 40.0, 50.0), ("c7g.2xlarge", 60.0, 30.0)):
+            dims = [
+                {"Name": "CapacityProviderName", "Value": PROVIDER},
+                {"Name": "InstanceType", "Value": instance_type},
+            ]
+            peak = cpu + (30.0 if h == 2 else 10.0)
+            for metric, values in (
+                ("CPUUtilization", (cpu, peak)),
+                ("MemoryUtilization", (memory, memory + 5.0)),
+                ("vCPUAvailable", (4.0, 4.0)),
+                ("vCPUAllocated", (2.0, 2.0)),
+                ("MemoryAvailable", (16e9, 16e9)),
+                ("MemoryAllocated", (8e9, 8e9)),
+            ):
+                for moment, value in zip((at, later), values, strict=True):
+                    data.append(
+                        {
+                            "MetricName": metric,
+                            "Dimensions": dims,
+                            "Timestamp": moment,
+                            "Value": value,
+                        }
+                    )
+        data.append(
+            {
+                "MetricName": "CPUUtilization",
+                "Dimensions": [
+                    {"Name": "CapacityProviderName", "Value": PROVIDER},
+                    {"Name": "FunctionName", "Value": "resize"},
+                ],
+                "Timestamp": at,
+                "Value": 99.0,
+            }
+        )
+        data.append(
+            {
+                "MetricName": "CPUUtilization",
+                "Dimensions": [
+                    {"Name": "CapacityProviderName", "Value": "unused"},
+                    {"Name": "InstanceType", "Value": "m7g.xlarge"},
+                ],
+                "Timestamp": at,
+                "Value": 1.0,
+            }
+        )
+    put(url, data)
+
+
+def managed_function(db: Database, name: str = "resize") -> int:
+    fid = function_id(db, name, ACCOUNT, REGION)
+    with db.conn:
+        db.conn.execute(
+            "UPDATE functions SET capacity_provider_arn = ?, memory_gib_per_vcpu = 2.0,"
+            " max_concurrency_per_environment = 10 WHERE id = ?",
+            (PROVIDER_ARN, fid),
+        )
+    return fid
+
+
+def stored(db: Database) -> list[dict[str, Any]]:
+    return [
+        dict(r)
+        for r in db.query(
+            "SELECT * FROM capacity_provider_hourly ORDER BY capacity_provider_name, hour"
+        )
+    ]
+
+
+def test_provider_name_is_the_last_part_of_the_arn() -> None:
+    assert capacity_providers.provider_name(PROVIDER_ARN) == PROVIDER
+
+
+def test_instance_types_are_aggregated_per_provider_hour() -> None:
+    values = {
+        (PROVIDER, 0): {
+            "cpu_utilization_avg": {"a": 40.0, "b": 60.0},
+            "cpu_utilization_max": {"a": 50.0, "b": 90.0},
+            "vcpu_available": {"a": 4.0, "b": 8.0},
+        }
+    }
+    assert capacity_providers.aggregate(values) == {
+        (PROVIDER, 0): {
+            "cpu_utilization_avg": 50.0,
+            "cpu_utilization_max": 90.0,
+            "vcpu_available": 12.0,
+            "instance_types": 2.0,
+        }
+    }
+
+
+def test_collect_lists_the_series_and_stores_hourly_utilisation(
+    db: Database, moto_url: str
+) -> None:
+    seed_provider(moto_url)
+    managed_function(db)
+    function_id(db, "on-demand", ACCOUNT, REGION)
+    counter = CallCounter()
+    result = SourceResult(ACCOUNT, REGION, "metrics")
+    target = Target(session(), ACCOUNT, REGION, moto_url)
+    count = capacity_providers.collect(Store(db), target, result, counter, start=START, end=END)
+    assert result.status == "ok", result.errors
+    assert count == 4
+    assert counter.operations == ["ListMetrics", "GetMetricData"]
+    rows = stored(db)
+    assert [r["capacity_provider_name"] for r in rows] == [PROVIDER] * 4
+    assert [r["hour"] for r in rows] == [START + h * HOUR for h in range(4)]
+    third = rows[2]
+    assert third["instance_types"] == 2
+    assert third["cpu_utilization_avg"] == pytest.approx((55.0 + 75.0) / 2)  # mean of the types
+    assert third["cpu_utilization_max"] == pytest.approx(90.0)  # the execution env's 99 not read
+    assert third["memory_utilization_max"] == pytest.approx(55.0)
+    assert third["vcpu_available"] == pytest.approx(8.0)  # 4 per type, summed
+    assert third["memory_allocated_bytes"] == pytest.approx(16e9)
+    # 12 series (2 types x 6 metrics) -> 16 queries (Average and Maximum for utilisation)
+    assert "16 metrics requested" in result.message
+    assert result.estimated_cost_usd == pytest.approx(16 * 0.01 / 1000 + 0.01 / 1000)
+    # Re-running changes nothing.
+    again = SourceResult(ACCOUNT, REGION, "metrics")
+    capacity_providers.collect(Store(db), target, again, CallCounter(), start=START, end=END)
+    assert stored(db) == rows
+
+
+def test_no_function_on_a_capacity_provider_makes_no_call(db: Database, moto_url: str) -> None:
+    function_id(db, "on-demand", ACCOUNT, REGION)
+    counter = CallCounter()
+    result = SourceResult(ACCOUNT, REGION, "metrics")
+    target = Target(session(), ACCOUNT, REGION, moto_url)
+    assert capacity_providers.collect(Store(db), target, result, counter, start=START, end=END) == 0
+    assert counter.calls == 0
+    assert result.estimated_cost_usd == 0.0
+    assert result.message == ""
+
+
+class StubbedTarget(Target):
+    """A CloudWatch client served by botocore's Stubber (the refused calls)."""
+
+    stubbed: Any = None
+
+    def client(self, service: str, counter: CallCounter | None = None) -> Any:
+        if counter is not None:
+            counter.attach(self.stubbed)
+        return self.stubbed
+
+
+def listing() -> dict[str, Any]:
+    """A ListMetrics answer as the API reference documents it: one provider-level series."""
+    return {
+        "Metrics": [
+            {
+                "Namespace": "AWS/Lambda",
+                "MetricName": "CPUUtilization",
+                "Dimensions": [
+                    {"Name": "CapacityProviderName", "Value": PROVIDER},
+                    {"Name": "InstanceType", "Value": "m7g.xlarge"},
+                ],
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize("operation", ["GetMetricData", "ListMetrics"])
+def test_a_refused_call_is_partial_and_keeps_stored_hours(
+    db: Database, moto_url: str, operation: str
+) -> None:
+    seed_provider(moto_url)
+    managed_function(db)
+    target = Target(session(), ACCOUNT, REGION, moto_url)
+    first = SourceResult(ACCOUNT, REGION, "metrics")
+    capacity_providers.collect(Store(db), target, first, CallCounter(), start=START, end=END)
+    before = stored(db)
+    assert len(before) == 4
+    client = session().client("cloudwatch", region_name=REGION)
+    stubber = Stubber(client)
+    if operation == "ListMetrics":
+        stubber.add_client_error("list_metrics", "AccessDenied", "not allowed", 403)
+    else:
+        stubber.add_response("list_metrics", listing())
+        stubber.add_client_error("get_metric_data", "AccessDenied", "not allowed", 403)
+    refusing = StubbedTarget(session(), ACCOUNT, REGION)
+    refusing.stubbed = client
+    result = SourceResult(ACCOUNT, REGION, "metrics")
+    with stubber:
+        capacity_providers.collect(Store(db), refusing, result, CallCounter(), start=START, end=END)
+    stubber.assert_no_pending_responses()
+    assert result.status == "partial"
+    assert result.errors == [
+        {
+            "action": f"cloudwatch:{operation}",
+            "code": "AccessDenied",
+            "message": f"missing IAM permission cloudwatch:{operation}",
+        }
+    ]
+    assert stored(db) == before
+
+
+def test_an_incomplete_answer_is_partial() -> None:
+    refs = {"c0_m0": (PROVIDER, "m7g.xlarge", "cpu_utilization_avg")}
+    at = datetime.fromtimestamp(START, UTC)
+    values, incomplete = capacity_providers.transform_results(
+        [{"Id": "c0_m0", "StatusCode": "Forbidden", "Timestamps": [at], "Values": [12.0]}], refs
+    )
+    assert values == {(PROVIDER, START): {"cpu_utilization_avg": {"m7g.xlarge": 12.0}}}
+    assert incomplete == [("c0_m0", "Forbidden")]
+
+
+def test_listing_keeps_only_provider_level_series() -> None:
+    item = {
+        "MetricName": "CPUUtilization",
+        "Dimensions": [
+            {"Name": "InstanceType", "Value": "m7g.xlarge"},
+            {"Name": "CapacityProviderName", "Value": PROVIDER},
+        ],
+    }
+    assert capacity_providers.transform_listing(item, PROVIDER) == [
+        capacity_providers.Series(PROVIDER, "m7g.xlarge", "CPUUtilization")
+    ]
+    env = {**item, "Dimensions": [*item["Dimensions"], {"Name": "FunctionName", "Value": "x"}]}
+    assert capacity_providers.transform_listing(env, PROVIDER) == []
+    assert capacity_providers.transform_listing({**item, "MetricName": "Other"}, PROVIDER) == []
+    assert json.dumps(capacity_providers.build_queries([])) == "[[], {}]"
