@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from collectors.common import CallCounter, SourceResult, Store, Target, record_failure
 from collectors.metrics import MAX_QUERIES_PER_CALL, PRICE_PER_METRIC_USD, batches, get_metric_data
+from lambdascope.managed_instances import provider_name
 from lambdascope.timeutil import HOUR_S, hour_floor, to_epoch
 
 NAMESPACE = "AWS/Lambda"
@@ -53,11 +54,6 @@ class Series:
     provider: str
     instance_type: str
     metric: str
-
-
-def provider_name(arn: str) -> str:
-    """``arn:aws:lambda:R:A:capacity-provider:NAME`` -> ``NAME`` (the last part)."""
-    return arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
 
 
 def providers_of(store: Store, target: Target) -> list[str]:

@@ -5,7 +5,10 @@ show."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -283,3 +286,168 @@ def test_listing_keeps_only_provider_level_series() -> None:
     assert capacity_providers.transform_listing(env, PROVIDER) == []
     assert capacity_providers.transform_listing({**item, "MetricName": "Other"}, PROVIDER) == []
     assert json.dumps(capacity_providers.build_queries([])) == "[[], {}]"
+
+
+# ---------------------------------------------------------------- what users see
+
+REPORT_END = 1767225600  # 2026-01-01T00:00:00Z, the memory report tests' --until
+
+
+def store_provider_hours(db: Database, end: int, hours: int = 24) -> None:
+    """Hourly rows as the collector writes them: CPU mean 30 %, peak 85 % in one hour."""
+    with db.conn:
+        for h in range(hours):
+            db.conn.execute(
+                "INSERT INTO capacity_provider_hourly (account_id, region,"
+                " capacity_provider_name, hour, instance_types, cpu_utilization_avg,"
+                " cpu_utilization_max, memory_utilization_avg, memory_utilization_max)"
+                " VALUES (?, ?, ?, ?, 2, ?, ?, 40.0, 50.0)",
+                (
+                    "111111111111",
+                    REGION,
+                    PROVIDER,
+                    end - (h + 1) * HOUR,
+                    30.0,
+                    85.0 if h == 3 else 45.0,
+                ),
+            )
+
+
+def test_the_figure_shows_cpu_and_memory_mean_and_peak() -> None:
+    from dashboards import data, figures
+    from lambdascope import managed_instances
+
+    hours = [
+        {
+            "hour": START + h * HOUR,
+            "cpu_utilization_avg": 30.0 + h,
+            "cpu_utilization_max": 60.0,
+            "memory_utilization_avg": 40.0,
+            "memory_utilization_max": None,
+        }
+        for h in range(3)
+    ]
+    figure = figures.capacity_provider_utilisation(data.capacity_frame(hours), PROVIDER)
+    fig = figure.to_plotly_json()
+    names = [t["name"] for t in fig["data"]]
+    assert names == ["CPU (mean)", "CPU (peak)", "Memory (mean)", "Memory (peak)"]
+    assert [float(v) for v in figure.data[0].y] == [30.0, 31.0, 32.0]
+    assert all(math.isnan(v) for v in figure.data[3].y)  # absence stays absence
+    assert (
+        str(figure.data[0].x[0])
+        .replace(" ", "T")
+        .startswith(datetime.fromtimestamp(START, UTC).strftime("%Y-%m-%dT%H"))
+    )
+    assert fig["layout"]["yaxis"]["range"] == [0, 100]
+    assert PROVIDER in fig["layout"]["title"]["text"]
+    empty = figures.capacity_provider_utilisation(
+        data.capacity_frame([]), PROVIDER
+    ).to_plotly_json()
+    assert empty["data"] == []
+    assert "No capacity provider utilisation" in empty["layout"]["annotations"][0]["text"]
+    summary = managed_instances.summarise(PROVIDER, hours)
+    assert (summary.cpu_max, summary.cpu_mean, summary.memory_max) == (60.0, 31.0, None)
+    assert summary.sentence() == (
+        f"Capacity provider {PROVIDER} over 3 hours: CPU peak 60.0 %, mean 31.0 %;"
+        " memory peak —, mean 40.0 %."
+    )
+
+
+def test_the_memory_report_gives_managed_functions_their_provider_utilisation(
+    db_path: Any,
+) -> None:
+    from lambdascope.db import open_db
+    from tests.test_cli_report import add_hours, run
+
+    db = open_db(db_path)
+    fid = add_hours(
+        db, "on-instances", memory_mb=2048, hours=48, per_hour=20, memory_used=(150, 200)
+    )
+    add_hours(db, "on-demand", memory_mb=1024, hours=48, per_hour=20, memory_used=(150, 200))
+    provider_arn = f"arn:aws:lambda:{REGION}:111111111111:capacity-provider:{PROVIDER}"
+    with db.conn:
+        db.conn.execute(
+            "UPDATE functions SET capacity_provider_arn = ? WHERE id = ?", (provider_arn, fid)
+        )
+    store_provider_hours(db, REPORT_END)
+    db.conn.close()
+    code, out, _ = run(db_path, "report", "memory", "--until", "2026-01-01T00:00:00Z")
+    assert code == 0
+    rows = {r["function_name"]: r for r in json.loads(out)}
+    managed = rows["on-instances"]
+    assert managed["finding"] == "managed-instances"
+    assert managed["capacity_provider_cpu_utilization_max"] == 85.0
+    assert managed["capacity_provider_cpu_utilization_mean"] == 30.0
+    assert managed["capacity_provider_memory_utilization_max"] == 50.0
+    assert managed["capacity_provider_memory_utilization_mean"] == 40.0
+    assert managed["reasons"][-1].startswith(
+        f"Capacity provider {PROVIDER} over 24 hours: CPU peak 85.0 %"
+    )
+    assert rows["on-demand"]["capacity_provider_cpu_utilization_max"] is None
+    _, csv_out, _ = run(
+        db_path, "report", "memory", "--until", "2026-01-01T00:00:00Z", "--format", "csv"
+    )
+    by_name = {r["function_name"]: r for r in csv.DictReader(io.StringIO(csv_out))}
+    assert by_name["on-instances"]["capacity_provider_cpu_utilization_max"] == "85.0"
+    assert by_name["on-instances"]["capacity_provider_memory_utilization_mean"] == "40.0"
+    assert by_name["on-demand"]["capacity_provider_cpu_utilization_max"] == ""
+    _, md, _ = run(db_path, "report", "memory", "--until", "2026-01-01T00:00:00Z", "--format", "md")
+    assert (
+        "| capacity_provider_cpu_utilization_max | capacity_provider_cpu_utilization_mean |" in md
+    )
+    assert "| 85.0 | 30.0 | 50.0 | 40.0 |" in md
+    _, page, _ = run(
+        db_path, "report", "memory", "--until", "2026-01-01T00:00:00Z", "--format", "html"
+    )
+    assert f"Capacity provider {PROVIDER} over 24 hours: CPU peak 85.0 %, mean 30.0 %" in page
+
+
+def test_a_store_without_managed_functions_has_no_provider_columns(db_path: Any) -> None:
+    from lambdascope.db import open_db
+    from tests.test_cli_report import add_hours, run
+
+    db = open_db(db_path)
+    add_hours(db, "on-demand", memory_mb=1024, hours=48, per_hour=20, memory_used=(150, 200))
+    db.conn.close()
+    _, out, _ = run(db_path, "report", "memory", "--until", "2026-01-01T00:00:00Z")
+    (row,) = json.loads(out)
+    assert not any(k.startswith("capacity_provider_") for k in row)
+
+
+def test_the_function_page_shows_the_provider_utilisation_instead_of_memory(
+    db_path: Any,
+) -> None:
+    from dashboards.app import create_app
+    from lambdascope.db import open_db
+    from tests.test_dashboard_data import NOW, _render
+    from tests.test_queries import T0, add_fact, add_function
+
+    db = open_db(db_path)
+    fid = add_function(db, "on-instances", runtime="python3.12")
+    add_fact(db, fid, T0 - HOUR, 2048, durations=[50.0] * 60)
+    with db.conn:
+        db.conn.execute(
+            "UPDATE functions SET capacity_provider_arn = ? WHERE id = ?",
+            (f"arn:aws:lambda:{REGION}:111111111111:capacity-provider:{PROVIDER}", fid),
+        )
+    (account, region) = db.conn.execute(
+        "SELECT account_id, region FROM functions WHERE id = ?", (fid,)
+    ).fetchone()
+    with db.conn:
+        for h in range(6):
+            db.conn.execute(
+                "INSERT INTO capacity_provider_hourly (account_id, region,"
+                " capacity_provider_name, hour, instance_types, cpu_utilization_avg,"
+                " cpu_utilization_max, memory_utilization_avg, memory_utilization_max)"
+                " VALUES (?, ?, ?, ?, 1, 20.0, ?, 35.0, 45.0)",
+                (account, region, PROVIDER, T0 - (h + 1) * HOUR, 70.0 if h == 0 else 40.0),
+            )
+    client = create_app(db_path, clock=lambda: NOW).server.test_client()
+    body = _render(client, "/functions/on-instances")
+    assert "function-capacity-graph" in body
+    assert f"Capacity provider {PROVIDER} over 6 hours: CPU peak 70.0 %, mean 20.0 %" in body
+    assert "function-memory-graph" not in body and "function-memory-histogram" not in body
+    plain = add_function(db, "on-demand", runtime="python3.12")
+    add_fact(db, plain, T0 - HOUR, 1024, durations=[50.0] * 60)
+    body = _render(client, "/functions/on-demand")
+    assert "function-memory-graph" in body and "function-capacity-graph" not in body
