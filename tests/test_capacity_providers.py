@@ -451,3 +451,32 @@ def test_the_function_page_shows_the_provider_utilisation_instead_of_memory(
     add_fact(db, plain, T0 - HOUR, 1024, durations=[50.0] * 60)
     body = _render(client, "/functions/on-demand")
     assert "function-memory-graph" in body and "function-capacity-graph" not in body
+
+
+@pytest.mark.parametrize("metric_set", ["lean", "full"])
+def test_collect_runs_it_in_the_metrics_source(db: Database, metric_set: str) -> None:
+    from collectors.aws import CollectOptions, run_collection
+    from tests.moto_fleet import moto_cloud
+
+    with moto_cloud() as url:
+        seed_provider(url)
+        managed_function(db)
+        options = CollectOptions(
+            regions=(REGION,),
+            since=timedelta(hours=6),
+            only=("metrics",),
+            endpoint_url=url,
+            metric_set=metric_set,
+        )
+        summary = run_collection(db, options, now=NOW + timedelta(minutes=30))
+    assert summary.exit_code == 0, summary.lines()
+    (result,) = summary.results
+    assert "capacity providers: 1, 12 series listed, 16 metrics requested, 4 provider-hours" in (
+        result.message
+    )
+    assert len(stored(db)) == 4
+    (message, cost) = db.conn.execute(
+        "SELECT message, estimated_cost_usd FROM collection_runs WHERE source = 'metrics'"
+    ).fetchone()
+    assert "4 provider-hours" in message
+    assert cost >= (16 + 1) * 0.01 / 1000
