@@ -184,7 +184,9 @@ def aggregate(values: Values) -> dict[tuple[str, int], dict[str, float]]:
     return rows
 
 
-def load_hours(store: Store, target: Target, rows: dict[tuple[str, int], dict[str, float]]) -> int:
+def load_hours(
+    store: Store, account_id: str, region: str, rows: dict[tuple[str, int], dict[str, float]]
+) -> int:
     """Upsert provider-hours; only columns with a datapoint are written (none is cleared)."""
     with store.write() as db:
         for (provider, hour), values in sorted(rows.items()):
@@ -200,8 +202,8 @@ def load_hours(store: Store, target: Target, rows: dict[tuple[str, int], dict[st
                 " ON CONFLICT (account_id, region, capacity_provider_name, hour)"
                 f" DO UPDATE SET {updates}",
                 (
-                    target.account_id,
-                    target.region,
+                    account_id,
+                    region,
                     provider,
                     hour,
                     *(int(values[c]) if c == "instance_types" else values[c] for c in columns),
@@ -260,7 +262,7 @@ def collect(
                 "cloudwatch:GetMetricData", code, f"{provider} {instance_type} {column}: {code}"
             )
     result.estimated_cost_usd += requested * PRICE_PER_METRIC_USD
-    stored = load_hours(store, target, aggregate(collected))
+    stored = load_hours(store, target.account_id, target.region, aggregate(collected))
     result.message += (
         f"; capacity providers: {len(providers)}, {len(series)} series listed,"
         f" {requested} metrics requested, {stored} provider-hours"
