@@ -480,3 +480,45 @@ def test_collect_runs_it_in_the_metrics_source(db: Database, metric_set: str) ->
     ).fetchone()
     assert "4 provider-hours" in message
     assert cost >= (16 + 1) * 0.01 / 1000
+
+
+def test_listing_follows_next_token_pages() -> None:
+    """ListMetrics returns up to 500 metrics per call and a NextToken for the rest (API
+    reference): every page is read, and the execution-environment series are left out."""
+    client = session().client("cloudwatch", region_name=REGION)
+    stubber = Stubber(client)
+    wanted = {
+        "Namespace": "AWS/Lambda",
+        "Dimensions": [{"Name": "CapacityProviderName", "Value": PROVIDER}],
+    }
+    env = {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "CPUUtilization",
+        "Dimensions": [
+            {"Name": "CapacityProviderName", "Value": PROVIDER},
+            {"Name": "FunctionName", "Value": "resize"},
+        ],
+    }
+    stubber.add_response("list_metrics", {**listing(), "NextToken": "page-2"}, wanted)
+    second = {
+        "Metrics": [
+            env,
+            {
+                "Namespace": "AWS/Lambda",
+                "MetricName": "MemoryAllocated",
+                "Dimensions": [
+                    {"Name": "CapacityProviderName", "Value": PROVIDER},
+                    {"Name": "InstanceType", "Value": "c7g.2xlarge"},
+                ],
+            },
+        ]
+    }
+    stubber.add_response("list_metrics", second, {**wanted, "NextToken": "page-2"})
+    with stubber:
+        series, pages = capacity_providers.list_series(client, PROVIDER)
+    stubber.assert_no_pending_responses()
+    assert pages == 2
+    assert series == [
+        capacity_providers.Series(PROVIDER, "c7g.2xlarge", "MemoryAllocated"),
+        capacity_providers.Series(PROVIDER, "m7g.xlarge", "CPUUtilization"),
+    ]
