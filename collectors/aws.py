@@ -230,6 +230,10 @@ def _collect_target(
                             end=end,
                             poll_s=options.poll_interval_s,
                         )
+                if source == "metrics" and result.status != "interrupted":
+                    from collectors import capacity_providers
+
+                    capacity_providers.collect(store, target, result, counter, start=start, end=end)
                 if result.status == "ok":
                     settle = LOGS_SETTLE_S if source == "logs" else 0
                     save_watermark(store, target, source, end, now, settle)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from collectors import compute_optimizer, provisioned
+from collectors import capacity_providers, compute_optimizer, provisioned
 from collectors.aws import Store
 from lambdascope.evidence import power_tuning
 from lambdascope.pricing import cpu_share
@@ -165,3 +165,50 @@ def _seed_provisioned(store: Store, row: tuple[Any, ...], start: int, end: int) 
             "duration_avg_ms": duration,
         }
     provisioned.load_hours(store, hours)
+
+
+def seed_managed_instances(
+    db: Database, functions: list[tuple[str, str, str]], *, now_s: int, say: Say
+) -> None:
+    """Put ``functions`` (name, account, region) on a Lambda Managed Instances capacity
+    provider per account x region, as the inventory records it, and give each provider 14
+    days of hourly utilisation over two instance types, stored through the collector's
+    aggregate and load steps (a daily cycle: CPU busier than memory)."""
+    end = now_s - now_s % HOUR_S
+    rng = random.Random(14)
+    store = Store(db)
+    by_target: dict[tuple[str, str], list[str]] = {}
+    for name, account, region in functions:
+        by_target.setdefault((account, region), []).append(name)
+    for (account, region), names in sorted(by_target.items()):
+        provider = f"demo-fleet-{region}"
+        arn = f"arn:aws:lambda:{region}:{account}:capacity-provider:{provider}"
+        with db.conn:
+            db.conn.executemany(
+                "UPDATE functions SET capacity_provider_arn = ?, memory_gib_per_vcpu = 2.0,"
+                " max_concurrency_per_environment = 16 WHERE account_id = ? AND region = ?"
+                " AND function_name = ?",
+                [(arn, account, region, name) for name in names],
+            )
+        values: capacity_providers.Values = {}
+        for hour in range(end - 14 * 86400, end, HOUR_S):
+            busy = 0.5 + 0.5 * math.sin((hour % 86400) / 86400 * 2 * math.pi)
+            for instance_type, scale in (("m7g.xlarge", 1.0), ("c7g.2xlarge", 0.8)):
+                cpu = (20.0 + 45.0 * busy) * scale * rng.uniform(0.9, 1.1)
+                memory = (30.0 + 15.0 * busy) * rng.uniform(0.95, 1.05)
+                for column, value in (
+                    ("cpu_utilization_avg", cpu),
+                    ("cpu_utilization_max", min(100.0, cpu * rng.uniform(1.2, 1.5))),
+                    ("memory_utilization_avg", memory),
+                    ("memory_utilization_max", min(100.0, memory * 1.1)),
+                    ("vcpu_available", 4.0 if scale == 1.0 else 8.0),
+                    ("vcpu_allocated", round((4.0 if scale == 1.0 else 8.0) * busy)),
+                ):
+                    by_type = values.setdefault((provider, hour), {}).setdefault(column, {})
+                    by_type[instance_type] = value
+        rows = capacity_providers.aggregate(values)
+        capacity_providers.load_hours(store, account, region, rows)
+    say(
+        f"Lambda Managed Instances: {', '.join(name for name, _, _ in functions)} on"
+        f" {len(by_target)} capacity provider(s) with 14 days of utilisation"
+    )

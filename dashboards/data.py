@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from lambdascope import cost, histogram, queries, rightsizing, staleness
+from lambdascope import cost, histogram, managed_instances, queries, rightsizing, staleness
 from lambdascope.queries import Conn, Filters, FunctionInfo, FunctionStats
 
 RANGES: dict[str, int] = {"24h": 1, "7d": 7, "14d": 14, "30d": 30, "90d": 90}
@@ -275,6 +275,13 @@ FLEET_SERIES = (
 
 def _times(starts: Iterable[int]) -> pd.Series:
     return pd.to_datetime(pd.Series(list(starts), dtype="int64"), unit="s", utc=True)
+
+
+def capacity_frame(hours: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """A capacity provider's hours (``managed_instances.provider_hours``) with ``time``."""
+    frame = pd.DataFrame(list(hours), columns=list(managed_instances.HOUR_COLUMNS), dtype="float64")
+    frame["time"] = _times(int(h["hour"]) for h in hours)
+    return frame
 
 
 def fleet_frame(db: Conn, view: View) -> pd.DataFrame:

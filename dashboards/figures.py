@@ -544,3 +544,34 @@ def async_delivery_over_time(frame: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="stack")
     fig.update_yaxes(rangemode="tozero")
     return fig
+
+
+def capacity_provider_utilisation(frame: pd.DataFrame, provider: str) -> go.Figure:
+    """A capacity provider's hourly CPU and memory utilisation (percent, 0-100): the mean of
+    its instance types' averages as lines, their largest maximum dotted. ``frame`` has
+    ``time`` and the capacity_provider_hourly columns."""
+    title = f"Capacity provider {provider}: utilisation"
+    columns = ("cpu_utilization_avg", "cpu_utilization_max")
+    memory = ("memory_utilization_avg", "memory_utilization_max")
+    if frame.empty or frame[[*columns, *memory]].isna().all().all():
+        return empty_figure(title, "No capacity provider utilisation in this time range")
+    fig = go.Figure()
+    for column, name, colour, dash in (
+        ("cpu_utilization_avg", "CPU (mean)", "#1f77b4", "solid"),
+        ("cpu_utilization_max", "CPU (peak)", "#1f77b4", "dot"),
+        ("memory_utilization_avg", "Memory (mean)", "#2a9d8f", "solid"),
+        ("memory_utilization_max", "Memory (peak)", "#2a9d8f", "dot"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=frame["time"],
+                y=frame[column],
+                name=name,
+                mode="lines",
+                line={"color": colour, "width": 2, "dash": dash},
+                hovertemplate="%{y:.1f} %",
+            )
+        )
+    _layout(fig, title, "Utilisation (%)")
+    fig.update_yaxes(range=[0, 100])
+    return fig

@@ -812,3 +812,33 @@ CREATE TABLE inventory_cadence (
     PRIMARY KEY (account_id, region)
 ) STRICT
 """
+
+
+# Lambda Managed Instances: a capacity provider's hourly utilisation (collectors.
+# capacity_providers), per account x region x capacity provider name x hour, aggregated over
+# its instance types: utilisation averages are the mean of the instance types' hourly
+# averages (each type weighted equally), maxima the largest maximum; the capacity columns
+# (vCPUs, bytes) are the sum of the instance types' hourly averages. Absent datapoints stay NULL.
+_SCHEMA_0014 = """
+CREATE TABLE capacity_provider_hourly (
+    account_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    capacity_provider_name TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    instance_types INTEGER NOT NULL,
+    cpu_utilization_avg REAL,
+    cpu_utilization_max REAL,
+    memory_utilization_avg REAL,
+    memory_utilization_max REAL,
+    vcpu_available REAL,
+    vcpu_allocated REAL,
+    memory_available_bytes REAL,
+    memory_allocated_bytes REAL,
+    PRIMARY KEY (account_id, region, capacity_provider_name, hour)
+) STRICT
+"""
+
+
+@migrations(name="0014_capacity_providers")
+def _m0014_capacity_providers(db: Database) -> None:
+    _run_script(db, _SCHEMA_0014)

@@ -67,6 +67,7 @@ def test_demo_store_has_each_kind_of_evidence(demo_db: Path) -> None:
         "compute_optimizer_recommendations",
         "provisioned_concurrency_configs",
         "provisioned_concurrency_hourly",
+        "capacity_provider_hourly",
     ):
         assert db.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] > 0, table
     result = CliRunner().invoke(

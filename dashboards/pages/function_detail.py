@@ -25,7 +25,7 @@ from dashboards.components import (
     store,
 )
 from dashboards.evidence import evidence_children
-from lambdascope import queries, rightsizing, staleness
+from lambdascope import managed_instances, queries, rightsizing, staleness
 from lambdascope.alerts import history
 from lambdascope.timeutil import iso
 
@@ -230,6 +230,28 @@ def _config_table(fn: dict[str, Any]) -> html.Table:
     )
 
 
+def _memory_graphs(series: Any, deploys: Any, mem_hist: Any, fn: dict[str, Any]) -> list[dbc.Col]:
+    """Reported vs configured memory over time and its distribution (on-demand Lambda)."""
+    return [
+        dbc.Col(
+            graph(
+                "function-memory-graph",
+                add_deploy_markers(figures.memory_over_time(series), deploys),
+            ),
+            lg=6,
+        ),
+        dbc.Col(
+            graph(
+                "function-memory-histogram",
+                figures.memory_histogram(
+                    mem_hist, fn.get("memory_mb"), fn.get("max_memory_used_mb")
+                ),
+            ),
+            lg=6,
+        ),
+    ]
+
+
 @cached_layout
 def layout(name: str = "", **query: Any) -> html.Div:
     name = unquote(name)  # the path segment function_href percent-encoded
@@ -287,6 +309,14 @@ def layout(name: str = "", **query: Any) -> html.Div:
         stale = data.stale_report(conn, at, view, [info]).functions
         deploys = history.deploy_markers(conn, info.function_id, view.start, view.end)
         evidence = evidence_children(conn, info.function_id, view.start, view.end, recs)
+        arn = fn.get("capacity_provider_arn")
+        capacity = (
+            managed_instances.function_utilisation(
+                conn, info.account_id, info.region, arn, view.start, view.end
+            )
+            if arn
+            else None
+        )
     row = records(stats)[0] if not stats.empty else {}
     invocations = row.get("invocations", 0)
     cards = dbc.Row(
@@ -315,6 +345,11 @@ def layout(name: str = "", **query: Any) -> html.Div:
             [
                 html.H5("Recommendation", className="section-title mt-0"),
                 recommendation_block(recs),
+                *(
+                    [html.P(capacity[1].sentence(), id="function-capacity-utilisation")]
+                    if capacity is not None
+                    else []
+                ),
                 *evidence,
                 html.H6("Timeout", className="section-title"),
                 html.P(
@@ -391,21 +426,22 @@ def layout(name: str = "", **query: Any) -> html.Div:
                         ),
                         lg=6,
                     ),
-                    dbc.Col(
-                        graph(
-                            "function-memory-graph",
-                            add_deploy_markers(figures.memory_over_time(series), deploys),
-                        ),
-                        lg=6,
-                    ),
-                    dbc.Col(
-                        graph(
-                            "function-memory-histogram",
-                            figures.memory_histogram(
-                                mem_hist, fn.get("memory_mb"), fn.get("max_memory_used_mb")
-                            ),
-                        ),
-                        lg=6,
+                    *(_memory_graphs(series, deploys, mem_hist, fn) if capacity is None else []),
+                    *(
+                        [
+                            dbc.Col(
+                                graph(
+                                    "function-capacity-graph",
+                                    figures.capacity_provider_utilisation(
+                                        data.capacity_frame(capacity[0]),
+                                        capacity[1].capacity_provider,
+                                    ),
+                                ),
+                                lg=6,
+                            )
+                        ]
+                        if capacity is not None
+                        else []
                     ),
                     dbc.Col(
                         graph("function-coldstart-graph", figures.cold_starts_over_time(series)),

@@ -157,6 +157,16 @@ def build_demo(db_path: Path, *, now_s: int, say: Any) -> None:
         from collectors.demo_evidence import seed_evidence
 
         seed_evidence(db, now_s=now_s, say=step)
+        from collectors.demo_evidence import seed_managed_instances
+
+        # two right-sized functions of middling traffic (no planted finding to hide)
+        steady = sorted(
+            (f for f in fleet if f.kind == "right_sized"), key=lambda f: f.rate_per_hour
+        )
+        middle = steady[len(steady) // 2 : len(steady) // 2 + 2]
+        seed_managed_instances(
+            db, [(f.name, f.account_id, f.region) for f in middle], now_s=now_s, say=step
+        )
     finally:
         server.stop()
         db.conn.close()

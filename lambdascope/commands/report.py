@@ -155,6 +155,13 @@ def _run(
                 "Compute Optimizer: its latest collected answer per function, and why it"
                 " differs from lambdascope's where it does"
             )
+        from lambdascope import managed_instances
+
+        if managed_instances.attach(db, data.rows, data.columns, start, end):
+            data.summary.append(
+                "Lambda Managed Instances: no memory advice; their capacity provider's CPU and"
+                " memory utilisation (peak and mean) instead"
+            )
         levels = _provisioned(db, start, end, functions, regions, accounts)
         if levels:
             from lambdascope.evidence import provisioned
