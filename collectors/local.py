@@ -462,12 +462,42 @@ def _envelope_batches(
             queued += len(found_events) + other
         else:
             for name, messages, seconds in _log_events(obj):
-                pending.add(name or default_function, messages, seconds, chunks)
                 queued += len(messages)
+                if name is None:  # e.g. filter-log-events output of /aws/lambda-insights
+                    messages, seconds, found_events = _split_insights(messages, seconds)
+                    performance.extend(found_events)
+                    performance_lines += len(found_events)
+                pending.add(name or default_function, messages, seconds, chunks)
         if queued >= ENVELOPE_BATCH_MESSAGES:
             queued = 0
             yield batch()
     yield batch()
+
+
+_MARKER_TEXT = lambda_insights.EVENT_MARKER.decode()
+
+
+def _split_insights(
+    messages: list[str], seconds: list[float]
+) -> tuple[list[str], list[float], list[lambda_insights.PerformanceEvent]]:
+    """Lambda Insights performance events among log event messages of no known log group
+    (``aws logs filter-log-events`` output names none), and the other messages."""
+    if not any(_MARKER_TEXT in message for message in messages):
+        return messages, seconds, []
+    kept: list[str] = []
+    kept_seconds: list[float] = []
+    events = []
+    for message, second in zip(messages, seconds, strict=True):
+        event = None
+        if _MARKER_TEXT in message and '"request_id"' in message:
+            stamp = None if second != second else second * 1000.0  # NaN: no event time
+            event = lambda_insights.event_of_message(message, stamp)
+        if event is None:
+            kept.append(message)
+            kept_seconds.append(second)
+        else:
+            events.append(event)
+    return kept, kept_seconds, events
 
 
 @dataclass

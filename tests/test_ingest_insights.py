@@ -271,3 +271,30 @@ def test_reading_processes_carry_the_events(tmp_path: Path, workers: int) -> Non
     result = ingest_paths(db, [str(mixed), str(logs)], workers=workers)
     assert (result.insights_events, result.insights_added, result.reports) == (9, 9, 7)
     assert len(insights_rows(tmp_path / "s.db")) == 9
+
+
+def test_filter_log_events_output_of_the_insights_group(tmp_path: Path) -> None:
+    """`aws logs filter-log-events --log-group-name /aws/lambda-insights` names no log
+    group in its events: the performance events are told apart by their fields."""
+    events = [
+        {
+            "logStreamName": "2025/11/24/[$LATEST]0123456789abcdef",
+            "timestamp": T0_MS + i,
+            "message": json.dumps(event(f"f{i}", duration=30.0, cpu=3.0 + i, at_ms=T0_MS + i)),
+            "ingestionTime": T0_MS + 500,
+            "eventId": str(i),
+        }
+        for i in range(3)
+    ]
+    events.append({"logStreamName": "s", "timestamp": T0_MS, "message": report("x1", 12.0)})
+    path = tmp_path / "orders-api" / "insights.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"events": events, "searchedLogStreams": []}, indent=4))
+    db = tmp_path / "s.db"
+    output = run(["--db", str(db), "ingest", str(path)])
+    assert "1 reports (1 new)" in last_line(output)
+    assert last_line(output).endswith("; 3 Lambda Insights events (3 new)")
+    imported = tmp_path / "import.db"
+    run(["--db", str(imported), "insights", "import", str(path)])
+    assert insights_rows(db) == insights_rows(imported)
+    assert [row[3] for row in insights_rows(db)] == ["f0", "f1", "f2"]
