@@ -40,6 +40,7 @@ from sqlite_utils import Database
 
 from lambdascope import db as store_db
 from lambdascope import logparse, logscan, rollup, store
+from lambdascope.evidence import insights as lambda_insights
 from lambdascope.logscan import Item
 from lambdascope.models import PlatformEvent
 from lambdascope.store import rebuild_dirty_hours
@@ -66,6 +67,9 @@ class Batch:
     end_offset: int
     function_name: str | None = None
     estimated: Counter[str] = field(default_factory=Counter)  # reports dated by a rule
+    insights: list[lambda_insights.PerformanceEvent] = field(
+        default_factory=list
+    )  # Lambda Insights
 
     @property
     def events(self) -> list[PlatformEvent]:
@@ -97,6 +101,8 @@ class IngestResult:
     bytes_done: int = 0
     sealed: int = 0  # reports in hours already summarised whose raw rows were pruned
     estimated_times: Counter[str] = field(default_factory=Counter)  # reports per source
+    insights_events: int = 0  # Lambda Insights performance events read
+    insights_added: int = 0  # of them, new in the store
 
     def summary_line(self) -> str:
         """The one-line summary printed at the end of ``lambdascope ingest``."""
@@ -117,6 +123,10 @@ class IngestResult:
                 f"{n:,} from {source}" for source, n in self.estimated_times.most_common()
             )
             text += f"; reports without a time of their own dated {sources}"
+        if self.insights_events:
+            text += (
+                f"; {self.insights_events:,} Lambda Insights events ({self.insights_added:,} new)"
+            )
         return text
 
 
@@ -312,8 +322,20 @@ def _text_batches(
         carried = found.last_timestamp
         start = offset
         offset += len(chunk)
+        # Lambda Insights events as JSON lines: the scanner ignores them; one byte search
+        # per chunk keeps files without them as fast as before
+        performance = (
+            lambda_insights.events_in_lines(chunk) if lambda_insights.EVENT_MARKER in chunk else []
+        )
         yield Batch(
-            [(None, found)], found.lines, found.skipped, start, offset, default_function, estimated
+            [(None, found)],
+            found.lines,
+            found.skipped,
+            start,
+            offset,
+            default_function,
+            estimated,
+            performance,
         )
 
 
@@ -353,6 +375,8 @@ def default_time(path: str, mtime: float) -> tuple[float, str]:
 
 # log event messages per batch of an envelope file (their text is held while scanned)
 ENVELOPE_BATCH_MESSAGES = 10_000
+# a log event of /aws/lambda-insights that is not a performance event
+NOT_INSIGHTS_EVENT = "not_lambda_insights_event"
 
 
 def _envelope_batches(
@@ -365,6 +389,8 @@ def _envelope_batches(
     pending = _Messages()
     chunks: list[tuple[str | None, logscan.ChunkColumns]] = []
     skipped: Counter[str] = Counter()
+    performance: list[lambda_insights.PerformanceEvent] = []
+    performance_lines = 0
     start = offset
     text = buf.decode("utf-8", "surrogateescape")
     pos = 0
@@ -382,14 +408,15 @@ def _envelope_batches(
         return True
 
     def batch() -> Batch:
-        nonlocal chunks, skipped, start
+        nonlocal chunks, skipped, start, performance, performance_lines
         pending.flush(chunks)
         here = offset + len(text[:pos].encode("utf-8", "surrogateescape"))
-        lines = sum(found.lines for _name, found in chunks)
+        lines = sum(found.lines for _name, found in chunks) + performance_lines
         for _name, found in chunks:
             skipped.update(found.skipped)
-        done = Batch(chunks, lines, skipped, start, here, default_function)
+        done = Batch(chunks, lines, skipped, start, here, default_function, insights=performance)
         chunks, skipped, start = [], Counter(), here
+        performance, performance_lines = [], 0
         return done
 
     while True:
@@ -425,14 +452,52 @@ def _envelope_batches(
             obj = {"events": [obj]}  # one log event of an array of them
         if not logparse.is_envelope(obj):
             skipped[logparse.NOT_ENVELOPE] += 1
+        elif obj.get("logGroup") == lambda_insights.INSIGHTS_LOG_GROUP:
+            # Lambda Insights performance events: for the insights parser, not the scanner
+            found_events, other = lambda_insights.envelope_events(obj)
+            performance.extend(found_events)
+            performance_lines += len(found_events) + other
+            if other:
+                skipped[NOT_INSIGHTS_EVENT] += other
+            queued += len(found_events) + other
         else:
             for name, messages, seconds in _log_events(obj):
-                pending.add(name or default_function, messages, seconds, chunks)
                 queued += len(messages)
+                if name is None:  # e.g. filter-log-events output of /aws/lambda-insights
+                    messages, seconds, found_events = _split_insights(messages, seconds)
+                    performance.extend(found_events)
+                    performance_lines += len(found_events)
+                pending.add(name or default_function, messages, seconds, chunks)
         if queued >= ENVELOPE_BATCH_MESSAGES:
             queued = 0
             yield batch()
     yield batch()
+
+
+_MARKER_TEXT = lambda_insights.EVENT_MARKER.decode()
+
+
+def _split_insights(
+    messages: list[str], seconds: list[float]
+) -> tuple[list[str], list[float], list[lambda_insights.PerformanceEvent]]:
+    """Lambda Insights performance events among log event messages of no known log group
+    (``aws logs filter-log-events`` output names none), and the other messages."""
+    if not any(_MARKER_TEXT in message for message in messages):
+        return messages, seconds, []
+    kept: list[str] = []
+    kept_seconds: list[float] = []
+    events = []
+    for message, second in zip(messages, seconds, strict=True):
+        event = None
+        if _MARKER_TEXT in message and '"request_id"' in message:
+            stamp = None if second != second else second * 1000.0  # NaN: no event time
+            event = lambda_insights.event_of_message(message, stamp)
+        if event is None:
+            kept.append(message)
+            kept_seconds.append(second)
+        else:
+            events.append(event)
+    return kept, kept_seconds, events
 
 
 @dataclass
@@ -937,6 +1002,7 @@ class _Writer:
         )
         if (
             batch.reports
+            or batch.insights
             or batch.skipped.get(logparse.NO_REQUEST_ID)
             or any(part.marks for part in batch.parts.values())
         ):
@@ -1055,6 +1121,7 @@ class Prepared:
     end_offset: int
     estimated: Counter[str] = field(default_factory=Counter)
     named_by_log_group: frozenset[str] = frozenset()
+    insights: list[lambda_insights.PerformanceEvent] = field(default_factory=list)
 
 
 UNNAMED = "no function name (stdin without --function or envelope)"
@@ -1101,6 +1168,7 @@ def prepare(batch: Batch) -> Prepared:
         batch.end_offset,
         batch.estimated,
         from_log_groups,
+        batch.insights,
     )
 
 
@@ -1213,6 +1281,11 @@ def _store_batch(
         still_pending.extend((name, *marks[i]) for i in missing if i >= len(carried))
         store.merge_facts(facts, delta)
         store.add_facts(db, fid, facts)
+    if batch.insights:
+        result.insights_events += len(batch.insights)
+        result.insights_added += lambda_insights.insert_events(
+            db, batch.insights, account_id=account_id, region=region
+        )
     if registry is not None:
         key_path, size, mtime, head = registry
         offset = batch.start_offset if still_pending else batch.end_offset

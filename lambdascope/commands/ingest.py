@@ -67,6 +67,9 @@ def ingest(
 
     Objects in S3 are identified by key and ETag: a re-run reads only new or replaced ones.
 
+    Lambda Insights performance events among them (/aws/lambda-insights envelopes, JSON
+    lines) are stored as `lambdascope insights import` stores them.
+
     Example: lambdascope ingest tests/data/logs/sample && lambdascope summary --since 1000d
     """
     from collectors.local import UNNAMED, ingest_paths

@@ -82,6 +82,53 @@ def parse_event(obj: Any, fallback_timestamp_ms: float | None = None) -> Perform
     )
 
 
+def event_of_message(message: Any, timestamp_ms: float | None = None) -> PerformanceEvent | None:
+    """A performance event from a log event's message (JSON text or decoded), or None."""
+    if isinstance(message, str | bytes):
+        try:
+            message = json.loads(message)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+    return parse_event(message, timestamp_ms)
+
+
+def envelope_events(
+    obj: dict[str, Any],
+) -> tuple[list[PerformanceEvent], int]:
+    """The performance events of a ``/aws/lambda-insights`` subscription envelope, and
+    how many of its log events are not performance events."""
+    events, other = [], 0
+    for message, stamp in _messages(obj):
+        event = event_of_message(message, stamp)
+        if event is None:
+            other += 1
+        else:
+            events.append(event)
+    return events, other
+
+
+# The key every performance event has and no platform line does: a cheap test on raw bytes
+EVENT_MARKER = b'"cpu_total_time"'
+
+
+def events_in_lines(data: bytes) -> list[PerformanceEvent]:
+    """The performance events among JSON lines of ``data`` (lines holding
+    ``"cpu_total_time"`` and ``"request_id"``; the rest is not looked at)."""
+    events = []
+    at = data.find(EVENT_MARKER)
+    while at >= 0:
+        start = data.rfind(b"\n", 0, at) + 1
+        end = data.find(b"\n", at)
+        end = len(data) if end < 0 else end
+        line = data[start:end]
+        if b'"request_id"' in line:
+            event = event_of_message(line)
+            if event is not None:
+                events.append(event)
+        at = data.find(EVENT_MARKER, end)
+    return events
+
+
 @dataclass
 class ReadCounts:
     """What a read found: events kept, lines skipped (not JSON, not performance events)."""
@@ -123,13 +170,7 @@ def read_events(chunks: Iterable[bytes], counts: ReadCounts) -> Iterator[Perform
                 position = len(text) if end < 0 else end + 1
                 continue
             for message, stamp in _messages(obj):
-                if isinstance(message, str):
-                    try:
-                        message = json.loads(message)
-                    except json.JSONDecodeError:
-                        counts.skipped += 1
-                        continue
-                event = parse_event(message, stamp)
+                event = event_of_message(message, stamp)
                 if event is None:
                     counts.skipped += 1
                 else:
@@ -140,30 +181,38 @@ def read_events(chunks: Iterable[bytes], counts: ReadCounts) -> Iterator[Perform
 def store_events(
     db: Database, events: Iterable[PerformanceEvent], *, account_id: str = "", region: str = ""
 ) -> int:
-    """Store events (one row per function and request id; a repeat adds nothing).
-    Returns the rows added."""
+    """Store events (one row per function and request id; a repeat adds nothing) in one
+    transaction. Returns the rows added."""
+    with db.conn:
+        return insert_events(db, events, account_id=account_id, region=region)
+
+
+def insert_events(
+    db: Database, events: Iterable[PerformanceEvent], *, account_id: str = "", region: str = ""
+) -> int:
+    """``store_events`` inside the caller's transaction (commits nothing). Returns the
+    rows added."""
     added = 0
     ids: dict[str, int] = {}
-    with db.conn:
-        for e in events:
-            fid = ids.get(e.function_name)
-            if fid is None:
-                fid = ids[e.function_name] = function_id(db, e.function_name, account_id, region)
-            cursor = db.conn.execute(
-                "INSERT OR IGNORE INTO insights_invocations (function_id, request_id, hour,"
-                " memory_mb, duration_ms, cpu_total_ms, used_memory_max_mb)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    fid,
-                    e.request_id,
-                    e.timestamp_s - e.timestamp_s % 3600,
-                    e.memory_mb,
-                    e.duration_ms,
-                    e.cpu_total_ms,
-                    e.used_memory_max_mb,
-                ),
-            )
-            added += cursor.rowcount
+    for e in events:
+        fid = ids.get(e.function_name)
+        if fid is None:
+            fid = ids[e.function_name] = function_id(db, e.function_name, account_id, region)
+        cursor = db.conn.execute(
+            "INSERT OR IGNORE INTO insights_invocations (function_id, request_id, hour,"
+            " memory_mb, duration_ms, cpu_total_ms, used_memory_max_mb)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                fid,
+                e.request_id,
+                e.timestamp_s - e.timestamp_s % 3600,
+                e.memory_mb,
+                e.duration_ms,
+                e.cpu_total_ms,
+                e.used_memory_max_mb,
+            ),
+        )
+        added += cursor.rowcount
     return added
 
 
