@@ -17,15 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from collectors.common import CallCounter, SourceResult, Store, Target, record_failure
-from collectors.metrics import MAX_QUERIES_PER_CALL, PRICE_PER_METRIC_USD, batches, get_metric_data
+from collectors.metrics import (
+    MAX_QUERIES_PER_CALL,
+    PRICE_PER_METRIC_USD,
+    batches,
+    get_metric_data,
+    hourly_datapoints,
+    incomplete_queries,
+)
 from lambdascope.managed_instances import provider_name
-from lambdascope.timeutil import HOUR_S, hour_floor, to_epoch
+from lambdascope.timeutil import HOUR_S
 
 NAMESPACE = "AWS/Lambda"
 # ListMetrics list price (us-east-1): $0.01 per 1,000 requests.
@@ -143,22 +149,9 @@ def transform_results(
     """MetricDataResults -> {(provider, hour): {column: {instance type: value}}} and the
     (query id, status) of queries CloudWatch did not answer completely (pure)."""
     values: Values = {}
-    status: dict[str, str] = {}
-    for result in results:
-        ref = refs.get(str(result.get("Id", "")))
-        if ref is None:
-            continue
-        status[result["Id"]] = str(result.get("StatusCode", "Complete"))
-        provider, instance_type, column = ref
-        for timestamp, value in zip(
-            result.get("Timestamps", []), result.get("Values", []), strict=False
-        ):
-            if isinstance(timestamp, datetime):
-                hour = hour_floor(to_epoch(timestamp))
-                by_type = values.setdefault((provider, hour), {}).setdefault(column, {})
-                by_type[instance_type] = float(value)
-    incomplete = [(qid, code) for qid, code in status.items() if code != "Complete"]
-    return values, incomplete
+    for (provider, instance_type, column), hour, value in hourly_datapoints(results, refs):
+        values.setdefault((provider, hour), {}).setdefault(column, {})[instance_type] = value
+    return values, incomplete_queries(results, refs)
 
 
 def aggregate(values: Values) -> dict[tuple[str, int], dict[str, float]]:

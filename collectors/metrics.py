@@ -13,10 +13,10 @@ history lambdascope keeps beyond CloudWatch retention — is never cleared.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from collectors.common import CallCounter, SourceResult, Stop, Store, Target, never
 from lambdascope.timeutil import HOUR_S, from_epoch, hour_floor, to_epoch
@@ -127,6 +127,37 @@ def get_metric_data(
         kwargs["MetricDataQueries"] = [q for q in queries if q["Id"] in failing]
 
 
+Ref = TypeVar("Ref")
+
+
+def hourly_datapoints(
+    results: Sequence[dict[str, Any]], refs: Mapping[str, Ref]
+) -> Iterator[tuple[Ref, int, float]]:
+    """(the query's ref, start of the hour, value) of every datapoint of the
+    MetricDataResults whose Id is in ``refs`` (pure); pages of a query come one after
+    the other."""
+    for result in results:
+        ref = refs.get(str(result.get("Id", "")))
+        if ref is None:
+            continue
+        for timestamp, value in zip(
+            result.get("Timestamps", []), result.get("Values", []), strict=False
+        ):
+            if isinstance(timestamp, datetime):
+                yield ref, hour_floor(to_epoch(timestamp)), float(value)
+
+
+def incomplete_queries(
+    results: Sequence[dict[str, Any]], refs: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """(query id, status) of the queries in ``refs`` whose last page was not Complete."""
+    status: dict[str, str] = {}
+    for result in results:
+        if str(result.get("Id", "")) in refs:
+            status[result["Id"]] = str(result.get("StatusCode", "Complete"))
+    return [(qid, code) for qid, code in status.items() if code != "Complete"]
+
+
 def transform_results(
     results: Sequence[dict[str, Any]], refs: dict[str, QueryRef]
 ) -> dict[tuple[int, int], dict[str, float]]:
@@ -135,18 +166,8 @@ def transform_results(
     Pages of the same query id are merged; an hour without a datapoint has no entry.
     """
     rows: dict[tuple[int, int], dict[str, float]] = {}
-    for result in results:
-        ref = refs.get(result["Id"])
-        if ref is None:
-            continue
-        for timestamp, value in zip(
-            result.get("Timestamps", []), result.get("Values", []), strict=False
-        ):
-            moment = timestamp if isinstance(timestamp, datetime) else None
-            if moment is None:
-                continue
-            hour = hour_floor(to_epoch(moment))
-            rows.setdefault((ref.function_id, hour), {})[ref.column] = float(value)
+    for ref, hour, value in hourly_datapoints(results, refs):
+        rows.setdefault((ref.function_id, hour), {})[ref.column] = value
     return rows
 
 

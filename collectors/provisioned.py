@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,8 +26,15 @@ from collectors.common import (
     is_not_offered,
     record_failure,
 )
-from collectors.metrics import MAX_QUERIES_PER_CALL, PRICE_PER_METRIC_USD, batches, get_metric_data
-from lambdascope.timeutil import HOUR_S, hour_floor, parse_timestamp, to_epoch
+from collectors.metrics import (
+    MAX_QUERIES_PER_CALL,
+    PRICE_PER_METRIC_USD,
+    batches,
+    get_metric_data,
+    hourly_datapoints,
+    incomplete_queries,
+)
+from lambdascope.timeutil import HOUR_S, parse_timestamp, to_epoch
 
 # (column in provisioned_concurrency_hourly, metric name, statistic); AWS documents MAX for
 # the concurrency gauges and SUM for the invocation counts
@@ -141,21 +147,9 @@ def transform_results(
     """MetricDataResults -> {(function_id, qualifier, hour): {column: value}} and the
     (query id, status) of queries CloudWatch did not answer completely (pure)."""
     rows: dict[tuple[int, str, int], dict[str, float]] = {}
-    status: dict[str, str] = {}
-    for result in results:
-        ref = refs.get(result.get("Id", ""))
-        if ref is None:
-            continue
-        status[result["Id"]] = str(result.get("StatusCode", "Complete"))
-        fid, qualifier, column = ref
-        for timestamp, value in zip(
-            result.get("Timestamps", []), result.get("Values", []), strict=False
-        ):
-            if isinstance(timestamp, datetime):
-                hour = hour_floor(to_epoch(timestamp))
-                rows.setdefault((fid, qualifier, hour), {})[column] = float(value)
-    incomplete = [(qid, code) for qid, code in status.items() if code != "Complete"]
-    return rows, incomplete
+    for (fid, qualifier, column), hour, value in hourly_datapoints(results, refs):
+        rows.setdefault((fid, qualifier, hour), {})[column] = value
+    return rows, incomplete_queries(results, refs)
 
 
 def load_configs(
