@@ -9,6 +9,7 @@ import click
 
 from lambdascope.cli import db_path_of
 from lambdascope.db import open_db
+from lambdascope.terminal import TableColumn, render_table
 from lambdascope.timeutil import iso
 
 
@@ -52,25 +53,40 @@ def stats(ctx: click.Context, fmt: str) -> None:
         f" {_size(found.bytes_per_function_day)} per function-day;"
         f" auto-vacuum {found.auto_vacuum}"
     )
-    click.echo("")
-    click.echo(f"{'tier':<8} {'size':>10} {'per fn-day':>11} {'fn-days':>9}  oldest → newest")
-    for tier in found.tiers:
-        span = (
-            f"{iso(tier.oldest)} → {iso(tier.newest)}"
-            if tier.oldest is not None and tier.newest is not None
-            else "-"
-        )
-        click.echo(
-            f"{tier.name:<8} {_size(tier.bytes):>10} {_size(tier.bytes_per_function_day):>11}"
-            f" {tier.function_days:>9,}  {span}"
-        )
-    click.echo("")
-    click.echo(f"{'table':<24} {'rows':>12} {'data':>10} {'indexes':>10}  tier")
-    for table in found.tables:
-        click.echo(
-            f"{table.name:<24} {table.rows:>12,} {_size(table.bytes):>10}"
-            f" {_size(table.index_bytes):>10}  {table.tier or ''}"
-        )
+    tiers = [
+        [
+            tier.name,
+            _size(tier.bytes),
+            _size(tier.bytes_per_function_day),
+            f"{tier.function_days:,}",
+            f"{iso(tier.oldest)} → {iso(tier.newest)}" if tier.oldest is not None else "-",
+        ]
+        for tier in found.tiers
+    ]
+    tables = [
+        [t.name, f"{t.rows:,}", _size(t.bytes), _size(t.index_bytes), t.tier or ""]
+        for t in found.tables
+    ]
+    for columns, rows in ((_TIER_COLUMNS, tiers), (_TABLE_COLUMNS, tables)):
+        text, _hidden = render_table(columns, rows)
+        click.echo("")
+        click.echo(text, nl=False)
+
+
+_TIER_COLUMNS = [
+    TableColumn("TIER"),
+    TableColumn("SIZE", "right"),
+    TableColumn("PER FN-DAY", "right"),
+    TableColumn("FN-DAYS", "right"),
+    TableColumn("OLDEST → NEWEST"),
+]
+_TABLE_COLUMNS = [
+    TableColumn("TABLE"),
+    TableColumn("ROWS", "right"),
+    TableColumn("DATA", "right"),
+    TableColumn("INDEXES", "right"),
+    TableColumn("TIER"),
+]
 
 
 @store.command()
