@@ -371,12 +371,26 @@ def _has_rollups(conn: sqlite3.Connection) -> bool:
     return bool(row[0])
 
 
+def hourly_from(db: Conn) -> int:
+    """The first UTC day (epoch seconds) the hourly tier keeps: hours before it were
+    rolled up into daily rows and deleted (lambdascope.tiers); 0 when nothing was."""
+    conn = _conn(db)
+    has_table = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'retention_tiers'"
+    ).fetchone()[0]
+    if not has_table:
+        return 0
+    row = conn.execute("SELECT kept_from FROM retention_tiers WHERE tier = 'hourly'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def _dirty_span(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int] | None:
     """The part of ``[start, end)`` covered by function-days that wait for a refresh (from
-    the first such day to the end of the last), None when there are none."""
+    the first such day to the end of the last), None when there are none. Days before the
+    hourly boundary are final whatever their marks say."""
     row = conn.execute(
         "SELECT min(day), max(day) FROM rollup_dirty WHERE day >= ? AND day < ?",
-        (int(start) - int(start) % DAY_S, int(end)),
+        (max(int(start) - int(start) % DAY_S, hourly_from(conn)), int(end)),
     ).fetchone()
     if row is None or row[0] is None:
         return None
@@ -409,10 +423,17 @@ def _split(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
 
     Whole UTC days inside the window qualify, and so does a partial day at either edge
     when nothing is stored in its part outside the window: the usual window ending now
-    ends after the latest stored hour, so today's daily rows serve it.
+    ends after the latest stored hour, so today's daily rows serve it. A partial day
+    before the hourly boundary (lambdascope.tiers) is read whole: its hours are gone.
     """
     d0 = -(-int(start) // DAY_S) * DAY_S
     d1 = int(end) // DAY_S * DAY_S
+    # a partial day before the hourly boundary has only its daily row: read it whole
+    boundary = hourly_from(conn)
+    if start < d0 and d0 - DAY_S < boundary:
+        d0 -= DAY_S
+    if d1 < end and d1 < boundary:
+        d1 += DAY_S
     if d0 > d1:  # inside one day
         return d0, d1
 
