@@ -166,14 +166,14 @@ def move(
     try:
         result.days_refreshed = _seal_hourly(db, hourly_target, epoch, stop, progress)
         for table, column in HOURLY_TABLES:
-            result.deleted[table] = _delete_below(
-                conn, table, column, hourly_target, stop, progress, batch_rows
+            _delete_below(
+                conn, table, column, hourly_target, result.deleted, stop, progress, batch_rows
             )
         if daily_target:
             _set_boundary(conn, "daily", daily_target, epoch)
             for table, column in DAILY_TABLES:
-                result.deleted[table] = _delete_below(
-                    conn, table, column, daily_target, stop, progress, batch_rows
+                _delete_below(
+                    conn, table, column, daily_target, result.deleted, stop, progress, batch_rows
                 )
     except TierInterrupted:
         result.interrupted = True
@@ -266,17 +266,18 @@ def _delete_below(
     table: str,
     column: str,
     limit: int,
+    deleted_by_table: dict[str, int],
     stop: Stop | None,
     progress: Progress | None,
     batch_rows: int,
-) -> int:
+) -> None:
     """Delete the rows of ``table`` with ``column`` < ``limit`` in batches, each its own
-    transaction; returns the rows deleted."""
+    transaction, counting them in ``deleted_by_table`` as they go."""
     keys = ", ".join(_primary_key(conn, table))
     total = int(
         conn.execute(f"SELECT count(*) FROM {table} WHERE {column} < ?", (limit,)).fetchone()[0]
     )
-    deleted = 0
+    deleted = deleted_by_table[table] = 0
     while deleted < total:
         _check(stop)
         with conn:
@@ -288,9 +289,9 @@ def _delete_below(
         if n <= 0:
             break
         deleted += n
+        deleted_by_table[table] = deleted
         if progress is not None:
             progress(f"deleting {table}", deleted, total)
-    return deleted
 
 
 def _primary_key(conn: sqlite3.Connection, table: str) -> list[str]:
