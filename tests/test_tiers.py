@@ -434,3 +434,19 @@ def test_dashboard_pages_render_over_a_window_crossing_the_boundary(tmp_path: Pa
     points = queries.fleet_timeseries(conn, END - 30 * DAY, END)
     assert {p.span_s for p in points if p.start < BOUNDARY} == {DAY}
     assert {p.span_s for p in points if p.start >= BOUNDARY} == {H}
+
+
+def test_the_schedules_prune_job_moves_the_hourly_tier(tmp_path: Path) -> None:
+    db_path = tmp_path / "store.db"
+    db = open_db(db_path)
+    now = int(datetime.now(UTC).timestamp())  # the job prunes relative to the clock
+    generate_store(db, functions=3, days=12, seed=4, end=now)
+    boundary = now // DAY * DAY - 5 * DAY
+    args = ["schedule", "--once", "--job", "prune", "--keep-raw", "2d", "--keep-hourly", "5d"]
+    result = CliRunner().invoke(cli, ["--db", str(db_path), *args])
+    assert result.exit_code == 0, result.output
+    assert "prune: deleted 0 raw invocation rows older than 2d," in result.output
+    moved = queries.hourly_from(db)
+    assert moved in (boundary, boundary + DAY)  # the job's clock may have passed midnight
+    assert f"hourly rows before {datetime.fromtimestamp(moved, UTC).date()}" in result.output
+    assert _hourly_below(db, moved) == 0
