@@ -312,3 +312,24 @@ def older_data_notice(conn: sqlite3.Connection, page: str, query: dict[str, Any]
             id=f"{page}-older-data",
         )
     ]
+
+
+def resolution_note(
+    conn: sqlite3.Connection, page: str, view: data.View, *, hourly: bool = False
+) -> list[Any]:
+    """Under a time-series chart whose range reaches before the hourly boundary (older
+    hours were rolled up into days, lambdascope.tiers): where the resolution changes.
+    ``hourly``: the chart is hour by hour whatever the range (else daily beyond 14 days,
+    where nothing changes)."""
+    boundary = queries.hourly_from(conn)
+    if view.start >= boundary or (not hourly and view.bucket_s % data.DAY_S == 0):
+        return []
+    day = datetime.fromtimestamp(boundary, UTC).date().isoformat()
+    return [
+        html.P(
+            f"Before {day} the store keeps one point per day (daily totals; older hours were"
+            " rolled up), hour by hour after it.",
+            className="small text-muted",
+            id=f"{page}-resolution-note",
+        )
+    ]

@@ -842,3 +842,93 @@ CREATE TABLE capacity_provider_hourly (
 @migrations(name="0014_capacity_providers")
 def _m0014_capacity_providers(db: Database) -> None:
     _run_script(db, _SCHEMA_0014)
+
+
+# Retention tiers (lambdascope.tiers): ``retention_tiers`` remembers, per tier, from which
+# UTC day on it keeps data ('hourly': hours before it live only in daily_facts and
+# daily_metrics; 'daily': days before it are deleted). ``daily_metrics`` keeps the
+# CloudWatch health figures of hourly_metrics per function x UTC day once their hours
+# leave the hourly tier (maxima of hourly maxima, sums of hourly sums). A write to
+# hourly_facts or hourly_metrics for an hour before the hourly boundary is dropped by a
+# trigger and counted in ``late_writes`` (its day's rollup is final). The rollup triggers
+# of migration 0002 are re-created so that rows before the boundary never mark their day
+# for a refresh: a tiered day must never be recomputed from (now empty) hourly tables.
+_SCHEMA_0016 = """
+CREATE TABLE retention_tiers (
+    tier TEXT PRIMARY KEY,
+    kept_from INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE daily_metrics (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    day INTEGER NOT NULL,
+    hours INTEGER NOT NULL,
+    concurrent_executions_max REAL,
+    iterator_age_max_ms REAL,
+    async_events_dropped REAL,
+    dead_letter_errors REAL,
+    destination_delivery_failures REAL,
+    provisioned_concurrency_spillover_invocations REAL,
+    PRIMARY KEY (function_id, day)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX daily_metrics_by_day ON daily_metrics (day);
+CREATE TABLE late_writes (
+    table_name TEXT PRIMARY KEY,
+    rows INTEGER NOT NULL DEFAULT 0,
+    last_at INTEGER
+) STRICT;
+INSERT INTO late_writes (table_name) VALUES ('hourly_facts'), ('hourly_metrics');
+DROP TRIGGER IF EXISTS functions_memory_dirty;
+CREATE TRIGGER functions_memory_dirty AFTER UPDATE OF memory_mb ON functions
+WHEN OLD.memory_mb IS NOT NEW.memory_mb BEGIN
+    INSERT INTO rollup_dirty
+    SELECT DISTINCT m.function_id, m.hour - m.hour % 86400 FROM hourly_metrics m
+    WHERE m.function_id = NEW.id
+      AND m.hour >= coalesce((SELECT kept_from FROM retention_tiers WHERE tier = 'hourly'), 0)
+      AND NOT EXISTS (SELECT 1 FROM rollup_dirty d
+        WHERE d.function_id = NEW.id AND d.day = m.hour - m.hour % 86400);
+END;
+{tier_triggers}"""
+
+_HOURLY_FROM = "(SELECT kept_from FROM retention_tiers WHERE tier = 'hourly')"
+
+
+def _tier_triggers() -> str:
+    """The rollup triggers of 0002 with rows before the hourly boundary left unmarked, and
+    triggers dropping (and counting) writes of hours before the boundary."""
+
+    def mark(row: str) -> str:
+        day = f"{row}.hour - {row}.hour % 86400"
+        return (
+            f"    INSERT INTO rollup_dirty SELECT {row}.function_id, {day}\n"
+            f"    WHERE {row}.hour >= coalesce({_HOURLY_FROM}, 0)\n"
+            f"      AND NOT EXISTS (SELECT 1 FROM rollup_dirty"
+            f" WHERE function_id = {row}.function_id AND day = {day});\n"
+        )
+
+    script = ""
+    for table in ("hourly_facts", "hourly_metrics"):
+        for event, rows in (("INSERT", ("NEW",)), ("UPDATE", ("OLD", "NEW")), ("DELETE", ("OLD",))):
+            name = f"{table}_dirty_{event.lower()}"
+            script += (
+                f"DROP TRIGGER IF EXISTS {name};\n"
+                f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN\n"
+                + "".join(mark(row) for row in rows)
+                + "END;\n"
+            )
+        for event in ("INSERT", "UPDATE"):
+            script += (
+                f"CREATE TRIGGER {table}_tiered_{event.lower()} BEFORE {event} ON {table}\n"
+                f"WHEN NEW.hour < {_HOURLY_FROM} BEGIN\n"
+                "    UPDATE late_writes SET rows = rows + 1,"
+                " last_at = CAST(strftime('%s', 'now') AS INTEGER)"
+                f" WHERE table_name = '{table}';\n"
+                f"    SELECT RAISE(IGNORE);\n"
+                "END;\n"
+            )
+    return script
+
+
+@migrations(name="0016_retention_tiers")
+def _m0016_retention_tiers(db: Database) -> None:
+    _run_script(db, _SCHEMA_0016.replace("{tier_triggers}", _tier_triggers()))

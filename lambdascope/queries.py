@@ -371,12 +371,26 @@ def _has_rollups(conn: sqlite3.Connection) -> bool:
     return bool(row[0])
 
 
+def hourly_from(db: Conn) -> int:
+    """The first UTC day (epoch seconds) the hourly tier keeps: hours before it were
+    rolled up into daily rows and deleted (lambdascope.tiers); 0 when nothing was."""
+    conn = _conn(db)
+    has_table = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'retention_tiers'"
+    ).fetchone()[0]
+    if not has_table:
+        return 0
+    row = conn.execute("SELECT kept_from FROM retention_tiers WHERE tier = 'hourly'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def _dirty_span(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int] | None:
     """The part of ``[start, end)`` covered by function-days that wait for a refresh (from
-    the first such day to the end of the last), None when there are none."""
+    the first such day to the end of the last), None when there are none. Days before the
+    hourly boundary are final whatever their marks say."""
     row = conn.execute(
         "SELECT min(day), max(day) FROM rollup_dirty WHERE day >= ? AND day < ?",
-        (int(start) - int(start) % DAY_S, int(end)),
+        (max(int(start) - int(start) % DAY_S, hourly_from(conn)), int(end)),
     ).fetchone()
     if row is None or row[0] is None:
         return None
@@ -409,10 +423,17 @@ def _split(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
 
     Whole UTC days inside the window qualify, and so does a partial day at either edge
     when nothing is stored in its part outside the window: the usual window ending now
-    ends after the latest stored hour, so today's daily rows serve it.
+    ends after the latest stored hour, so today's daily rows serve it. A partial day
+    before the hourly boundary (lambdascope.tiers) is read whole: its hours are gone.
     """
     d0 = -(-int(start) // DAY_S) * DAY_S
     d1 = int(end) // DAY_S * DAY_S
+    # a partial day before the hourly boundary has only its daily row: read it whole
+    boundary = hourly_from(conn)
+    if start < d0 and d0 - DAY_S < boundary:
+        d0 -= DAY_S
+    if d1 < end and d1 < boundary:
+        d1 += DAY_S
     if d0 > d1:  # inside one day
         return d0, d1
 
@@ -749,14 +770,14 @@ def activity(db: Conn, filters: Filters = ALL) -> dict[int, tuple[int | None, fl
 
 def latest_data_hour(db: Conn) -> int | None:
     """The latest hour with any fact or metric stored (None for an empty store)."""
-    row = (
-        _conn(db)
-        .execute(
-            "SELECT max(h) FROM (SELECT max(hour) AS h FROM hourly_facts"
-            " UNION ALL SELECT max(hour) FROM hourly_metrics)"
-        )
-        .fetchone()
-    )
+    conn = _conn(db)
+    row = conn.execute(
+        "SELECT max(h) FROM (SELECT max(hour) AS h FROM hourly_facts"
+        " UNION ALL SELECT max(hour) FROM hourly_metrics)"
+    ).fetchone()
+    if (row is None or row[0] is None) and hourly_from(conn):
+        # only daily rows left (all data older than the hourly span): their last hour
+        row = conn.execute(f"SELECT max(day) + {DAY_S - 3600} FROM daily_facts").fetchone()
     return None if row is None or row[0] is None else int(row[0])
 
 
@@ -818,13 +839,22 @@ class HourPoint:
     init_p95_ms: float | None
     billed_duration_ms_sum: float
     gb_seconds: float
+    span_s: int = 3600  # a day (86400) before the hourly boundary: the day's totals
 
 
 def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> list[HourPoint]:
     """Hourly merged view of one function in ``[start, end)``; hours without data are absent
-    (treat them as zero invocations)."""
+    (treat them as zero invocations). Before the hourly boundary (lambdascope.tiers) one
+    point per UTC day (``span_s`` 86400) with the day's totals and percentiles."""
     conn = _conn(db)
     one = Filters(include_deleted=True, function_ids=(function_id,))
+    boundary = hourly_from(conn)
+    days: list[HourPoint] = []
+    if start < boundary:
+        days = _day_points(conn, function_id, start, min(end, boundary))
+        start = boundary
+        if start >= end:
+            return days
     sql, params = _hourly_rows(conn, start, end, one)
     cur = conn.execute(f"SELECT * FROM ({sql}) ORDER BY hour, memory_mb", params)
     names = [d[0] for d in cur.description]
@@ -889,6 +919,77 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
                 ),
             )
         )
+    return [*days, *points]
+
+
+def _day_points(
+    conn: sqlite3.Connection, function_id: int, start: int, end: int
+) -> list[HourPoint]:
+    """One :class:`HourPoint` per UTC day of one function from the daily rows (the days
+    that left the hourly tier); a partial day counts whole."""
+    one = Filters(include_deleted=True, function_ids=(function_id,))
+    sql, params = _window_day_rows(conn, start, end, one)
+    cur = conn.execute(f"SELECT * FROM ({sql}) ORDER BY day, memory_mb", params)
+    names = [d[0] for d in cur.description]
+    by_day: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in cur.fetchall():
+        by_day[row[1]].append(dict(zip(names, row, strict=True)))
+    d0, d1 = _split(conn, start, end)
+    day_hists: dict[int, list[Histogram]] = {}
+    for day, dh, mh, ih in conn.execute(
+        "SELECT day, duration_hist, max_memory_used_hist, init_duration_hist FROM daily_facts"
+        " WHERE function_id = ? AND day >= ? AND day < ?",
+        (function_id, d0, d1),
+    ):
+        hists = day_hists.setdefault(day, [{}, {}, {}])
+        for i, text in enumerate((dh, mh, ih)):
+            for key, cnt in histogram.from_json(text).items():
+                hists[i][key] = hists[i].get(key, 0) + cnt
+    points = []
+    for day in sorted(by_day):
+        rs = by_day[day]
+
+        def total(column: str, day_rows: list[dict[str, Any]] = rs) -> float:
+            return float(sum(r[column] or 0 for r in day_rows))
+
+        dur, mem, init = day_hists.get(day, [{}, {}, {}])
+        mmax = _max(r["max_memory_used_mb_max"] for r in rs)
+        dmax = _max(r["duration_ms_max"] for r in rs)
+        if dur:
+            p50, p95, p99 = (histogram.quantile(dur, q, dmax) for q in (0.5, 0.95, 0.99))
+        else:  # CloudWatch's hourly statistics of the day
+            weight = total("cw_p50_weight")
+            p50 = total("cw_p50_weighted") / weight if weight else None
+            p95, p99 = _max(r["cw_p95_max"] for r in rs), _max(r["cw_p99_max"] for r in rs)
+            dmax = _max(r["cw_max"] for r in rs) if dmax is None else dmax
+        points.append(
+            HourPoint(
+                hour=day,
+                invocations=total("invocations"),
+                errors=total("errors"),
+                throttles=total("throttles"),
+                timeouts=int(total("timeouts")),
+                out_of_memory=int(total("out_of_memory")),
+                cold_starts=int(total("cold_starts")),
+                log_invocations=int(total("log_invocations")),
+                duration_p50_ms=p50,
+                duration_p95_ms=p95,
+                duration_p99_ms=p99,
+                duration_max_ms=dmax,
+                max_memory_used_mb=mmax,
+                p99_memory_used_mb=histogram.quantile(mem, 0.99, mmax),
+                memory_mb=_max(r["memory_mb"] for r in rs),
+                init_p95_ms=histogram.quantile(
+                    init, 0.95, _max(r["init_duration_ms_max"] for r in rs)
+                ),
+                billed_duration_ms_sum=total("billed_duration_ms_sum"),
+                gb_seconds=sum(
+                    (r["billed_duration_ms_sum"] or 0) / 1000.0 * (r["memory_mb"] or 0) / 1024.0
+                    for r in rs
+                ),
+                span_s=DAY_S,
+            )
+        )
     return points
 
 
@@ -915,16 +1016,23 @@ class FleetPoint:
     duration_ms_sum: float
     billed_duration_ms_sum: float
     gb_seconds: float
+    span_s: int = 3600  # the bucket's length: a day before the hourly boundary
 
 
 def fleet_timeseries(
     db: Conn, start: int, end: int, filters: Filters = ALL, bucket_s: int = 3600
 ) -> list[FleetPoint]:
     """Fleet totals per ``bucket_s`` bucket (aligned on epoch multiples of ``bucket_s``) in
-    ``[start, end)``; buckets without data are absent."""
+    ``[start, end)``; buckets without data are absent. Buckets shorter than a day become
+    UTC days before the hourly boundary (lambdascope.tiers; ``span_s`` says which)."""
     if bucket_s <= 0:
         raise ValueError("bucket_s must be positive")
     conn = _conn(db)
+    boundary = hourly_from(conn)
+    if bucket_s % DAY_S and start < boundary:
+        days = fleet_timeseries(conn, start, min(end, boundary), filters, DAY_S)
+        rest = fleet_timeseries(conn, boundary, end, filters, bucket_s) if boundary < end else []
+        return [*days, *rest]
     if bucket_s % DAY_S == 0:  # whole-day buckets: read the daily rollup
         sql, params = _window_day_rows(conn, start, end, filters)
         time_column = "day"
@@ -955,6 +1063,7 @@ def fleet_timeseries(
             duration_ms_sum=float(r[8] or 0),
             billed_duration_ms_sum=float(r[9] or 0),
             gb_seconds=float(r[10] or 0),
+            span_s=int(bucket_s),
         )
         for r in rows
     ]
@@ -1180,23 +1289,22 @@ class FunctionHealth:
 
 def function_health(db: Conn, start: int, end: int, filters: Filters = ALL) -> list[FunctionHealth]:
     """Per function matching ``filters``, hourly_metrics in ``[start, end)`` (see
-    :class:`FunctionHealth`); functions without metrics come back with None figures."""
+    :class:`FunctionHealth`); functions without metrics come back with None figures.
+    Days before the hourly boundary come from daily_metrics (a partial day counts whole)."""
     where, params = filters.where("f")
-    rows = (
-        _conn(db)
-        .execute(
-            "SELECT f.id, f.reserved_concurrency, f.provisioned_concurrency,"
-            " max(m.concurrent_executions_max), max(m.iterator_age_max_ms),"
-            " sum(m.async_events_dropped), sum(m.dead_letter_errors),"
-            " sum(m.destination_delivery_failures),"
-            " sum(m.provisioned_concurrency_spillover_invocations)"
-            " FROM functions f LEFT JOIN hourly_metrics m"
-            "   ON m.function_id = f.id AND m.hour >= ? AND m.hour < ?"
-            f" WHERE {where} GROUP BY f.id ORDER BY f.id",
-            [int(start), int(end), *params],
-        )
-        .fetchall()
-    )
+    conn = _conn(db)
+    boundary = hourly_from(conn)
+    rows = conn.execute(
+        "SELECT f.id, f.reserved_concurrency, f.provisioned_concurrency,"
+        " max(m.concurrent_executions_max), max(m.iterator_age_max_ms),"
+        " sum(m.async_events_dropped), sum(m.dead_letter_errors),"
+        " sum(m.destination_delivery_failures),"
+        " sum(m.provisioned_concurrency_spillover_invocations)"
+        f" FROM functions f LEFT JOIN ({_health_rows(boundary)}) m"
+        "   ON m.function_id = f.id AND m.hour >= ? AND m.hour < ?"
+        f" WHERE {where} GROUP BY f.id ORDER BY f.id",
+        [int(start) - int(start) % DAY_S if start < boundary else int(start), int(end), *params],
+    ).fetchall()
     return [FunctionHealth(*row) for row in rows]
 
 
@@ -1215,20 +1323,46 @@ class HealthPoint:
     async_events_dropped: float | None
     dead_letter_errors: float | None
     destination_delivery_failures: float | None
+    span_s: int = 3600  # the bucket's length: a day before the hourly boundary
+
+
+_HEALTH_COLUMNS = (
+    "function_id, {time} AS hour, concurrent_executions_max, iterator_age_max_ms,"
+    " async_events_dropped, dead_letter_errors, destination_delivery_failures,"
+    " provisioned_concurrency_spillover_invocations"
+)
+
+
+def _health_rows(boundary: int) -> str:
+    """hourly_metrics from the hourly boundary on, daily_metrics (one row per day, dated
+    by its first hour) before it."""
+    hourly = f"SELECT {_HEALTH_COLUMNS.format(time='hour')} FROM hourly_metrics"
+    if not boundary:
+        return hourly
+    return (
+        f"{hourly} WHERE hour >= {int(boundary)} UNION ALL"
+        f" SELECT {_HEALTH_COLUMNS.format(time='day')} FROM daily_metrics"
+        f" WHERE day < {int(boundary)}"
+    )
 
 
 def health_timeseries(
     db: Conn, start: int, end: int, filters: Filters = ALL, bucket_s: int = 3600
 ) -> list[HealthPoint]:
     """:class:`HealthPoint` per ``bucket_s`` bucket (aligned on epoch multiples) in
-    ``[start, end)`` from hourly_metrics; buckets without metrics rows are absent."""
+    ``[start, end)`` from hourly_metrics; buckets without metrics rows are absent. Before
+    the hourly boundary the buckets are UTC days from daily_metrics (``span_s``)."""
     if bucket_s <= 0:
         raise ValueError("bucket_s must be positive")
+    conn = _conn(db)
+    boundary = hourly_from(conn)
+    if start < boundary:
+        days = _daily_health(conn, start, min(end, boundary), filters, max(bucket_s, DAY_S))
+        rest = health_timeseries(conn, boundary, end, filters, bucket_s) if boundary < end else []
+        return [*days, *rest]
     where, params = filters.where("f")
-    rows = (
-        _conn(db)
-        .execute(
-            f"""
+    rows = conn.execute(
+        f"""
             SELECT (hour / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),
               sum(dlq), sum(destination)
             FROM (
@@ -1242,11 +1376,39 @@ def health_timeseries(
               GROUP BY m.hour
             ) GROUP BY b ORDER BY b
             """,
-            [int(bucket_s), int(bucket_s), int(start), int(end), *params],
-        )
-        .fetchall()
-    )
-    return [HealthPoint(int(r[0]), *r[1:]) for r in rows]
+        [int(bucket_s), int(bucket_s), int(start), int(end), *params],
+    ).fetchall()
+    return [
+        HealthPoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], span_s=int(bucket_s)) for r in rows
+    ]
+
+
+def _daily_health(
+    conn: sqlite3.Connection, start: int, end: int, filters: Filters, bucket_s: int
+) -> list[HealthPoint]:
+    """:class:`HealthPoint` per day-multiple bucket from daily_metrics (partial days whole):
+    the concurrency figure sums each function's peak of the day, an upper bound again."""
+    where, params = filters.where("f")
+    rows = conn.execute(
+        f"""
+        SELECT (day / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),
+          sum(dlq), sum(destination)
+        FROM (
+          SELECT m.day, sum(m.concurrent_executions_max) AS concurrency,
+            max(m.iterator_age_max_ms) AS iterator_age,
+            sum(m.async_events_dropped) AS dropped, sum(m.dead_letter_errors) AS dlq,
+            sum(m.destination_delivery_failures) AS destination
+          FROM daily_metrics m
+          WHERE m.day >= ? AND m.day < ?
+            AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})
+          GROUP BY m.day
+        ) GROUP BY b ORDER BY b
+        """,
+        [int(bucket_s), int(bucket_s), int(start) - int(start) % DAY_S, int(end), *params],
+    ).fetchall()
+    return [
+        HealthPoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], span_s=int(bucket_s)) for r in rows
+    ]
 
 
 def tag_choices(db: Conn) -> tuple[str, ...]:

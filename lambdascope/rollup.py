@@ -39,16 +39,28 @@ def pending(db: Database | sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0])
 
 
-def refresh(db: Database, progress: Progress | None = None) -> int:
-    """Recompute every dirty function-day; returns how many were refreshed.
+def refresh(db: Database, progress: Progress | None = None, *, before: int | None = None) -> int:
+    """Recompute every dirty function-day (with ``before``, only days starting before that
+    epoch second); returns how many were refreshed.
 
     Each day is refreshed in its own transaction (derived rows and their dirty marks go
     together), so an interrupted refresh leaves the remaining days dirty and correct to
-    read. ``progress(done_days, total_days)`` is called after each day.
+    read. ``progress(done_days, total_days)`` is called after each day. Days that left the
+    hourly tier (lambdascope.tiers) are final: their marks are dropped, never recomputed
+    from the hourly tables, which no longer hold them.
     """
     conn = db.conn
+    hourly_from = queries.hourly_from(conn)
+    if hourly_from and conn.execute(
+        "SELECT 1 FROM rollup_dirty WHERE day < ? LIMIT 1", (hourly_from,)
+    ).fetchone():
+        with conn:
+            conn.execute("DELETE FROM rollup_dirty WHERE day < ?", (hourly_from,))
     dirty: dict[int, list[int]] = defaultdict(list)
-    for function_id, day in conn.execute("SELECT function_id, day FROM rollup_dirty"):
+    limit = 2**62 if before is None else int(before)
+    for function_id, day in conn.execute(
+        "SELECT function_id, day FROM rollup_dirty WHERE day < ?", (limit,)
+    ):
         dirty[int(day)].append(int(function_id))
     done = 0
     for n, day in enumerate(sorted(dirty), start=1):

@@ -28,6 +28,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlite_utils import Database
 
+from lambdascope.tiers import Progress as TierProgress
+from lambdascope.tiers import Spans, TierResult, check_spans
+from lambdascope.tiers import move as tier_move
 from lambdascope.timeutil import Clock, hour_floor, to_epoch
 
 # A run that wakes up later than this after its due time (e.g. a suspended laptop) still runs once.
@@ -253,6 +256,69 @@ def prune_raw_invocations(
         message=f"deleted {deleted} raw invocation rows older than {keep}",
     )
     return deleted
+
+
+def iso_day(epoch: int) -> str:
+    """The UTC date of ``epoch`` (2026-11-04)."""
+    return datetime.fromtimestamp(epoch, UTC).date().isoformat()
+
+
+@dataclass
+class PruneSummary:
+    """What one prune did: raw rows, the tier move, the space given back."""
+
+    raw_rows: int
+    tiers: TierResult
+    bytes_given_back: int = 0
+
+    def line(self, keep_raw: str) -> str:
+        """One summary line (the schedule's log, ``store prune``); ``keep_raw`` as the
+        user wrote it."""
+        verb = "would delete" if self.tiers.dry_run else "deleted"
+        hourly = self.tiers.hourly_from
+        text = (
+            f"{verb} {self.raw_rows:,} raw invocation rows older than {keep_raw},"
+            f" {self.tiers.hourly_rows:,} hourly rows before {iso_day(hourly) if hourly else '-'}"
+        )
+        if self.tiers.daily_from:
+            text += (
+                f", {self.tiers.daily_rows:,} daily rows before {iso_day(self.tiers.daily_from)}"
+            )
+        if self.tiers.dry_run:
+            return text + " (dry run: nothing changed)"
+        text += f"; {self.bytes_given_back / 1e6:,.1f} MB given back"
+        return text + ("; interrupted, run again to finish" if self.tiers.interrupted else "")
+
+
+def prune_store(
+    db: Database,
+    spans: Spans,
+    *,
+    now: datetime,
+    stop: StopFlag | None = None,
+    progress: TierProgress | None = None,
+    dry_run: bool = False,
+) -> PruneSummary:
+    """Prune raw invocations older than ``spans.keep_raw``, move days older than
+    ``spans.keep_hourly`` to the daily tier, delete daily rows older than
+    ``spans.keep_daily`` (lambdascope.tiers), then give the freed pages back in short
+    incremental-vacuum steps. Raises SpanError for spans that make no sense together."""
+    from lambdascope.storeadmin import incremental_vacuum
+
+    check_spans(spans, MIN_KEEP_RAW)
+    stopped = None if stop is None else stop.is_set
+    if dry_run:
+        cutoff = hour_floor(to_epoch(now) - int(spans.keep_raw.total_seconds()))
+        raw = int(
+            db.conn.execute(
+                "SELECT count(*) FROM invocations WHERE timestamp < ?", (cutoff,)
+            ).fetchone()[0]
+        )
+        return PruneSummary(raw, tier_move(db, spans, now=now, dry_run=True))
+    raw = prune_raw_invocations(db, spans.keep_raw, now=now, stop=stop)
+    moved = tier_move(db, spans, now=now, stop=stopped, progress=progress)
+    given = incremental_vacuum(db, stop=stopped)
+    return PruneSummary(raw, moved, given)
 
 
 # ---------------------------------------------------------------- running

@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from lambdascope import histogram
 from lambdascope.logscan import FastColumns
 from lambdascope.models import PlatformEvent
+from lambdascope.queries import hourly_from
 from lambdascope.timeutil import HOUR_S, hour_floor
 
 _INSERT = (
@@ -50,14 +51,19 @@ def _is_oom(error_type: str | None) -> bool:
 def sealed_hours(db: Database, function_id: int, first: int, last: int) -> set[int]:
     """The hours from ``first`` to ``last`` (epoch seconds) of this function whose raw
     invocations were pruned: their local facts are final, and a report that falls in one
-    was counted when its hour was summarised (see prune_raw_invocations)."""
-    return {
+    was counted when its hour was summarised (see prune_raw_invocations). Hours before
+    the hourly boundary (lambdascope.tiers) are sealed too: their day is final."""
+    sealed = {
         int(hour)
         for (hour,) in db.conn.execute(
             "SELECT hour FROM sealed_hours WHERE function_id = ? AND hour BETWEEN ? AND ?",
             (function_id, hour_floor(first), hour_floor(last)),
         )
     }
+    boundary = hourly_from(db)
+    if hour_floor(first) < boundary:
+        sealed.update(range(hour_floor(first), min(hour_floor(last) + HOUR_S, boundary), HOUR_S))
+    return sealed
 
 
 def store_events(db: Database, function_id: int, events: Iterable[PlatformEvent]) -> int:

@@ -27,7 +27,7 @@ DAY_S = 86_400
 TIERS: dict[str, tuple[tuple[str, ...], str]] = {
     "raw": (("invocations",), "timestamp"),
     "hourly": (("hourly_facts", "hourly_metrics", "merged_hourly"), "hour"),
-    "daily": (("daily_facts",), "day"),
+    "daily": (("daily_facts", "daily_metrics"), "day"),
 }
 
 
@@ -69,6 +69,9 @@ class StoreStats:
     auto_vacuum: str
     tables: list[TableStats]
     tiers: list[TierStats]
+    hourly_from: int = 0  # hours before this day live only in daily rows (0: none moved)
+    daily_from: int = 0  # daily rows before this day were deleted (0: kept for ever)
+    late_writes: dict[str, int] = field(default_factory=dict)  # dropped: hour already tiered
 
     @property
     def function_days(self) -> int:
@@ -91,6 +94,9 @@ class StoreStats:
             "auto_vacuum": self.auto_vacuum,
             "function_days": self.function_days,
             "bytes_per_function_day": self.bytes_per_function_day,
+            "hourly_from": self.hourly_from or None,
+            "daily_from": self.daily_from or None,
+            "late_writes": self.late_writes,
             "tables": [t.__dict__ for t in self.tables],
             "tiers": [
                 {**t.__dict__, "bytes_per_function_day": t.bytes_per_function_day}
@@ -145,9 +151,17 @@ def stats(db: Database, path: Path) -> StoreStats:
         days = _function_days(conn, present, column)
         size = sum(by_name[n].bytes + by_name[n].index_bytes for n in present)
         tiers.append(TierStats(tier, size, oldest, newest, days))
-    return StoreStats(
+    found = StoreStats(
         str(path), page_size * pages, page_size * free, page_size, mode, tables, tiers
     )
+    if "retention_tiers" in by_name:
+        bounds = dict(conn.execute("SELECT tier, kept_from FROM retention_tiers").fetchall())
+        found.hourly_from = int(bounds.get("hourly", 0))
+        found.daily_from = int(bounds.get("daily", 0))
+        found.late_writes = {
+            str(t): int(n) for t, n in conn.execute("SELECT table_name, rows FROM late_writes")
+        }
+    return found
 
 
 def _function_days(conn: sqlite3.Connection, tables: list[str], column: str) -> int:
@@ -194,9 +208,7 @@ def check(db: Database, *, quick: bool = False) -> CheckResult:
     broken = conn.execute("PRAGMA foreign_key_check").fetchall()
     if broken:
         tables = sorted({row[0] for row in broken})
-        result.problems.append(
-            f"{len(broken):,} rows refer to missing rows ({', '.join(tables)})"
-        )
+        result.problems.append(f"{len(broken):,} rows refer to missing rows ({', '.join(tables)})")
     if queries._has_rollups(conn):
         _check_rollups(conn, result)
     _check_raw_against_facts(conn, result)
@@ -204,21 +216,22 @@ def check(db: Database, *, quick: bool = False) -> CheckResult:
 
 
 def _check_rollups(conn: sqlite3.Connection, result: CheckResult) -> None:
+    # days before the hourly boundary are final daily rows: nothing left to compare with
+    boundary = queries.hourly_from(conn)
     result.checks.append("merged_hourly = the merged view of the base tables")
     span = conn.execute(
         "SELECT MIN(hour), MAX(hour) FROM (SELECT hour FROM hourly_facts"
-        " UNION ALL SELECT hour FROM hourly_metrics)"
+        " UNION ALL SELECT hour FROM hourly_metrics) WHERE hour >= ?",
+        (boundary,),
     ).fetchone()
     if span[0] is None:
         return
     start, end = int(span[0]) - int(span[0]) % DAY_S, int(span[1]) + HOUR_S
-    sql, params = queries.merged_hourly_sql(
-        start, end, queries.Filters(include_deleted=True)
-    )
+    sql, params = queries.merged_hourly_sql(start, end, queries.Filters(include_deleted=True))
     columns = queries.MERGED_COLUMNS
     clean = f"NOT ({queries._dirty('m')})"
     expected = f"SELECT {columns} FROM ({sql}) m WHERE {clean}"
-    stored = f"SELECT {columns} FROM merged_hourly m WHERE {clean}"
+    stored = f"SELECT {columns} FROM merged_hourly m WHERE {clean} AND m.hour >= {boundary}"
     missing = conn.execute(
         f"SELECT function_id, hour FROM ({expected} EXCEPT {stored}) LIMIT {_SAMPLE + 1}",
         params,
@@ -235,7 +248,9 @@ def _check_rollups(conn: sqlite3.Connection, result: CheckResult) -> None:
                 " --rebuild-rollups` rebuilds them"
             )
     result.checks.append("daily_facts = the sum of merged_hourly per day")
-    day_rows = queries.DAY_AGG_SQL.format(rows=f"SELECT {columns} FROM merged_hourly")
+    day_rows = queries.DAY_AGG_SQL.format(
+        rows=f"SELECT {columns} FROM merged_hourly WHERE hour >= {boundary}"
+    )
     diff = conn.execute(
         f"SELECT function_id, day FROM (SELECT {queries.DAY_COLUMNS} FROM ({day_rows}) m"
         f" WHERE NOT ({queries._dirty('m', 'day')})"
@@ -249,6 +264,7 @@ def _check_rollups(conn: sqlite3.Connection, result: CheckResult) -> None:
 
 def _check_raw_against_facts(conn: sqlite3.Connection, result: CheckResult) -> None:
     result.checks.append("raw invocations = local hourly facts (hours not sealed)")
+    boundary = queries.hourly_from(conn)
     rows = conn.execute(
         f"""
         SELECT r.function_id, r.hour, r.n, COALESCE(f.n, 0) FROM (
@@ -258,7 +274,7 @@ def _check_raw_against_facts(conn: sqlite3.Connection, result: CheckResult) -> N
             SELECT function_id, hour, SUM(invocations) AS n FROM hourly_facts
             WHERE source = 'local' GROUP BY 1, 2) f
           ON f.function_id = r.function_id AND f.hour = r.hour
-        WHERE r.n != COALESCE(f.n, 0)
+        WHERE r.n != COALESCE(f.n, 0) AND r.hour >= {boundary}
           AND NOT EXISTS (SELECT 1 FROM sealed_hours s
                           WHERE s.function_id = r.function_id AND s.hour = r.hour)
         LIMIT {_SAMPLE + 1}

@@ -18,6 +18,7 @@ from dashboards.components import (
     no_match,
     now,
     page_frame,
+    resolution_note,
     store,
 )
 from dashboards.components import records as _records
@@ -47,6 +48,7 @@ def layout(**query: Any) -> html.Div:
         series = data.fleet_frame(conn, view)
         health = data.health_table(conn, view)
         health_series = data.health_frame(conn, view)
+        note = resolution_note(conn, "errors", view)
     merged = stats.merge(health, how="left", left_on="id", right_on="function_id")
     failing = merged[
         (
@@ -169,6 +171,7 @@ def layout(**query: Any) -> html.Div:
                     ),
                 ]
             ),
+            *note,
         ],
     )
 

@@ -22,6 +22,7 @@ from dashboards.components import (
     now,
     page_frame,
     records,
+    resolution_note,
     store,
 )
 from dashboards.evidence import evidence_children
@@ -302,6 +303,7 @@ def layout(name: str = "", **query: Any) -> html.Div:
             queries.Filters(function_ids=(info.function_id,), include_deleted=True),
         )
         series = data.function_series(conn, info, view)
+        note = resolution_note(conn, "function", view, hourly=True)
         mem_hist = queries.memory_histogram(conn, info.function_id, view.start, view.end)
         stats = data.function_table(conn, one, histograms=queries.HIST_COLUMNS)
         versions = queries.function_versions(conn, info.function_id)
@@ -456,5 +458,6 @@ def layout(name: str = "", **query: Any) -> html.Div:
                     ),
                 ]
             ),
+            *note,
         ],
     )

@@ -19,6 +19,7 @@ from dashboards.components import (
     no_match,
     now,
     page_frame,
+    resolution_note,
     store,
 )
 from lambdascope import cost, histogram, queries, rightsizing
@@ -51,6 +52,7 @@ def layout(**query: Any) -> html.Div:
         )
         stats = data.stats_frame(raw)
         series = data.fleet_frame(conn, view)
+        note = resolution_note(conn, "overview", view)
         recs = data.recommendations(conn, view, infos, raw)
         stale = data.stale_report(conn, at, view, infos)
     invocations = float(stats["invocations"].sum())
@@ -191,6 +193,7 @@ def layout(**query: Any) -> html.Div:
                 "overview-counts-graph",
                 figures.counts_over_time(series, "Invocations, errors and throttles"),
             ),
+            *note,
             tops,
         ],
     )

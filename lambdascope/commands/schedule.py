@@ -31,12 +31,13 @@ from lambdascope.scheduler import (
     build_scheduler,
     daily_trigger,
     make_trigger,
-    prune_raw_invocations,
+    prune_store,
     record_run,
     run_blocking,
     run_once,
     stop_on_signals,
 )
+from lambdascope.tiers import SpanError, Spans, check_spans
 from lambdascope.timeutil import parse_duration, to_epoch
 
 JOB_NAMES = ("collect", "prune", "report", "digest")
@@ -99,25 +100,41 @@ def _collect_job(
     return run
 
 
-def _prune_job(db_path: Path, keep_raw: str) -> Callable[[StopFlag], str]:
-    keep = parse_duration(keep_raw)
-
+def _prune_job(db_path: Path, spans: Spans, keep_raw: str) -> Callable[[StopFlag], str]:
     def run(stop: StopFlag) -> str:
-        from lambdascope.storeadmin import incremental_vacuum
-
         db = open_db(db_path)
         try:
-            deleted = prune_raw_invocations(db, keep, now=datetime.now(UTC), stop=stop)
-            # the pages the prune freed go back to the file system, a short step at a time
-            given = incremental_vacuum(db, stop=stop.is_set)
+            # raw rows, then the hourly tier, then the pages freed, a short step at a time
+            summary = prune_store(db, spans, now=datetime.now(UTC), stop=stop)
         finally:
             db.conn.close()
-        return (
-            f"deleted {deleted} raw invocation rows older than {keep_raw};"
-            f" {given / 1e6:,.1f} MB given back"
-        )
+        return summary.line(keep_raw)
 
     return run
+
+
+def retention_spans(keep_raw: str, keep_hourly: str, keep_daily: str | None) -> Spans:
+    """The three ``--keep-*`` options as Spans; click.UsageError (one line) when one is
+    not a duration or they make no sense together."""
+    try:
+        spans = Spans(
+            parse_duration(keep_raw),
+            parse_duration(keep_hourly),
+            None if keep_daily is None else parse_duration(keep_daily),
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if spans.keep_raw < MIN_KEEP_RAW:
+        raise click.UsageError(
+            f"--keep-raw {keep_raw} would delete raw invocations that late timeout and"
+            f" out-of-memory lines are still matched against: keep at least"
+            f" {MIN_KEEP_RAW.days}d (hourly facts are kept whatever the value)"
+        )
+    try:
+        check_spans(spans, MIN_KEEP_RAW)
+    except SpanError as exc:
+        raise click.UsageError(str(exc)) from None
+    return spans
 
 
 def report_file_names(report_dir: Path, day: date) -> tuple[Path, Path]:
@@ -170,21 +187,17 @@ def build_jobs(
     only: tuple[str, ...],
     collect_kwargs: dict[str, Any],
     alerts: AlertSettings | None = None,
+    keep_hourly: str = "90d",
+    keep_daily: str | None = None,
 ) -> list[Job]:
     """The jobs of one schedule, in the order ``--once`` runs them. With ``alerts``
     enabled, the alert check runs after each collection and the digest weekly."""
     db_path = db_path_of(ctx)
     try:
         trigger = make_trigger(every, cron)
-        keep = parse_duration(keep_raw)
     except (ScheduleError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
-    if keep < MIN_KEEP_RAW:
-        raise click.UsageError(
-            f"--keep-raw {keep_raw} would delete raw invocations that late timeout and"
-            f" out-of-memory lines are still matched against: keep at least"
-            f" {MIN_KEEP_RAW.days}d (hourly facts are kept whatever the value)"
-        )
+    spans = retention_spans(keep_raw, keep_hourly, keep_daily)
     wanted = set(only or JOB_NAMES)
     jobs: list[Job] = []
     if "collect" in wanted:
@@ -192,7 +205,7 @@ def build_jobs(
             raise click.ClickException("the collect command is not installed")
         jobs.append(Job("collect", _collect_job(ctx, collect_kwargs, alerts), trigger))
     if "prune" in wanted:
-        jobs.append(Job("prune", _prune_job(db_path, keep_raw), daily_trigger(hour=3)))
+        jobs.append(Job("prune", _prune_job(db_path, spans, keep_raw), daily_trigger(hour=3)))
     if "report" in wanted and report_dir is not None:
         jobs.append(Job("report", _report_job(ctx, db_path, report_dir), daily_trigger(hour=6)))
     if "digest" in wanted and alerts is not None and alerts.enabled:
@@ -222,6 +235,19 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Prune raw invocation rows older than this, at least 1d (hourly facts are"
             " kept; pruned hours are sealed so re-ingested logs are not counted twice).",
+        ),
+        click.option(
+            "--keep-hourly",
+            default="90d",
+            show_default=True,
+            help="Keep hourly facts and metrics this long, at least --keep-raw; older days"
+            " are kept as daily rows (totals, daily percentiles, right-sizing unchanged).",
+        ),
+        click.option(
+            "--keep-daily",
+            default=None,
+            help="Delete daily rows older than this, at least --keep-hourly [default: keep"
+            " for ever].",
         ),
         click.option(
             "--report-dir",
@@ -254,7 +280,8 @@ def serve_alert_settings(mine: dict[str, Any]) -> AlertSettings:
 
 
 def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    own = {"every", "cron", "keep_raw", "report_dir", "only", "once", "host", "port", "debug"}
+    own = {"every", "cron", "keep_raw", "keep_hourly", "keep_daily", "report_dir", "only"}
+    own |= {"once", "host", "port", "debug"}
     own |= ALERT_KWARGS
     mine = {k: v for k, v in kwargs.items() if k in own}
     return mine, {k: v for k, v in kwargs.items() if k not in own}
@@ -278,6 +305,8 @@ def schedule(ctx: click.Context, /, **kwargs: Any) -> None:
         every=mine["every"],
         cron=mine["cron"],
         keep_raw=mine["keep_raw"],
+        keep_hourly=mine["keep_hourly"],
+        keep_daily=mine["keep_daily"],
         report_dir=mine["report_dir"],
         only=mine["only"],
         collect_kwargs=collect_kwargs,
@@ -336,6 +365,8 @@ def serve(ctx: click.Context, /, **kwargs: Any) -> None:
         every=mine["every"],
         cron=mine["cron"],
         keep_raw=mine["keep_raw"],
+        keep_hourly=mine["keep_hourly"],
+        keep_daily=mine["keep_daily"],
         report_dir=mine["report_dir"],
         only=mine["only"],
         collect_kwargs=collect_kwargs,

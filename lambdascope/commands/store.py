@@ -1,9 +1,12 @@
-"""``lambdascope store stats|check|vacuum``: what takes the space, is it sound, give space back."""
+"""``lambdascope store stats|check|vacuum|prune``: what takes the space, is it sound, give
+space back, move old data to coarser tiers."""
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -53,6 +56,17 @@ def stats(ctx: click.Context, fmt: str) -> None:
         f" {_size(found.bytes_per_function_day)} per function-day;"
         f" auto-vacuum {found.auto_vacuum}"
     )
+    if found.hourly_from:
+        dropped = sum(found.late_writes.values())
+        click.echo(
+            f"hourly tier from {iso(found.hourly_from)} (daily rows before it"
+            + (
+                f", deleted before {iso(found.daily_from)}"
+                if found.daily_from
+                else ", kept for ever"
+            )
+            + f"); {dropped:,} late hourly writes dropped"
+        )
     tiers = [
         [
             tier.name,
@@ -148,3 +162,89 @@ def vacuum(ctx: click.Context, full: bool) -> None:
         incremental_vacuum(db)
     after = path.stat().st_size
     click.echo(f"{path}: {_size(before)} → {_size(after)} ({_size(before - after)} given back)")
+
+
+@store.command()
+@click.option(
+    "--keep-raw",
+    default="14d",
+    show_default=True,
+    help="Delete raw invocation rows older than this (at least 1d).",
+)
+@click.option(
+    "--keep-hourly",
+    default="90d",
+    show_default=True,
+    help="Keep hourly facts and metrics this long (at least --keep-raw); older days stay as"
+    " daily rows.",
+)
+@click.option(
+    "--keep-daily",
+    default=None,
+    help="Delete daily rows older than this (at least --keep-hourly) [default: keep for ever].",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+@click.pass_context
+def prune(
+    ctx: click.Context, keep_raw: str, keep_hourly: str, keep_daily: str | None, dry_run: bool
+) -> None:
+    """Move old data to coarser tiers, as the schedule's prune job does: raw invocations
+    beyond --keep-raw, hourly facts beyond --keep-hourly (their days stay as daily rows),
+    daily rows beyond --keep-daily; then give the freed space back in short steps.
+
+    Interrupt it at any time (Ctrl-C finishes the current batch); running it again
+    resumes. Readers and the dashboard are never blocked for more than one batch.
+
+    Example: lambdascope store prune --keep-hourly 60d --dry-run
+    """
+    from lambdascope.commands.schedule import retention_spans
+    from lambdascope.scheduler import StopFlag, prune_store, stop_on_signals
+
+    spans = retention_spans(keep_raw, keep_hourly, keep_daily)
+    path = db_path_of(ctx)
+    db = open_db(path)
+    bar = _PruneProgress() if sys.stderr.isatty() and not dry_run else None
+    try:
+        with stop_on_signals(StopFlag(), lambda m: click.echo(m, err=True)) as stop:
+            summary = prune_store(
+                db,
+                spans,
+                now=datetime.now(UTC),
+                stop=stop,
+                progress=None if bar is None else bar.update,
+                dry_run=dry_run,
+            )
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(f"{path}: {summary.line(keep_raw)}")
+    if summary.tiers.interrupted:
+        sys.exit(1)
+
+
+class _PruneProgress:
+    """One rich progress bar per step of the tier move (on a terminal only)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        from lambdascope.terminal import terminal_console
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=terminal_console(sys.stderr),
+            transient=True,
+        )
+        self._tasks: dict[str, Any] = {}
+        self._progress.start()
+
+    def update(self, step: str, done: int, total: int) -> None:
+        task = self._tasks.get(step)
+        if task is None:
+            task = self._tasks[step] = self._progress.add_task(step, total=total)
+        self._progress.update(task, completed=done, total=total)
+
+    def close(self) -> None:
+        self._progress.stop()
