@@ -720,6 +720,10 @@ def _p99_to_mean(stats: MemoryStats) -> float:
     return p99 / mean if mean > 0 and p99 > 0 else 1.0
 
 
+def _cpu_evidence(cpu: insights.CpuProfile) -> str:
+    return "invocations in LambdaInsights metrics" if cpu.source == "metrics" else "events"
+
+
 def project_options(
     stats: MemoryStats,
     sizes: Sequence[int],
@@ -974,7 +978,8 @@ def recommend(
     elif model is None and cpu is not None:
         reasons.append(
             f"Lambda Insights: {cpu.wall_share:.0%} of the duration is CPU time at"
-            f" {stats.memory_mb} MB ({cpu.invocations:,} events); that part scales with the"
+            f" {stats.memory_mb} MB ({cpu.invocations:,} {_cpu_evidence(cpu)}); that part"
+            " scales with the"
             f" CPU share (range: {cpu.share_below:.0%} below to {cpu.share_above:.0%} above)"
         )
     elif model is not None:

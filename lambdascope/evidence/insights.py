@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,6 +232,7 @@ class CpuProfile:
     wall_share: float
     share_below: float
     share_above: float
+    source: str = "events"  # "events" (performance events) or "metrics" (LambdaInsights)
 
 
 def profile_from_sums(
@@ -281,10 +282,71 @@ def cpu_profiles(db: Database, start: int, end: int) -> dict[tuple[str, str, str
         " WHERE p.d > 0 GROUP BY p.function_id, p.memory_mb",
         (start, end, start, end),
     ).fetchall()
-    return {
+    profiles = {
         (str(a), str(r), str(name), int(m)): profile_from_sums(int(m), int(n), d, c, s, sq)
         for a, r, name, m, n, d, c, s, sq in rows
     }
+    with_events = {key[:3] for key in profiles}
+    for key, profile in metrics_profiles(db, start, end).items():
+        if key[:3] not in with_events:  # performance events give per-invocation CPU time
+            profiles[key] = profile
+    return profiles
+
+
+# With a single hour of LambdaInsights metrics, how far the hour's CPU share may be from
+# the function's usual one (no spread between hours is measured then)
+SINGLE_HOUR_ERROR = 0.05
+
+
+def profile_from_hours(memory_mb: int, hours: Sequence[tuple[float, float, float]]) -> CpuProfile:
+    """The profile from hourly (invocations, mean duration ms, mean CPU ms) of one size:
+    the share of the summed means; the range adds two standard errors of the hourly
+    shares (invocation-weighted; hours, not invocations, are the samples) to the model
+    errors."""
+    n = sum(h[0] for h in hours)
+    duration_sum = sum(k * d for k, d, _ in hours)
+    cpu_sum = sum(k * c for k, _, c in hours)
+    share = min(1.0, cpu_sum / (cpu_share(memory_mb) * duration_sum))
+    shares = [min(1.0, c / (cpu_share(memory_mb) * d)) for _, d, c in hours]
+    if len(hours) > 1:
+        mean = sum(k * s for (k, _, _), s in zip(hours, shares, strict=True)) / n
+        variance = sum(k * (s - mean) ** 2 for (k, _, _), s in zip(hours, shares, strict=True))
+        error = 2.0 * math.sqrt(variance / n / len(hours))
+    else:
+        error = SINGLE_HOUR_ERROR
+    return CpuProfile(
+        memory_mb,
+        int(n),
+        duration_sum / n,
+        cpu_sum / n,
+        share,
+        MODEL_ERROR_BELOW + error,
+        MODEL_ERROR_ABOVE + error,
+        source="metrics",
+    )
+
+
+def metrics_profiles(
+    db: Database, start: int, end: int
+) -> dict[tuple[str, str, str, int], CpuProfile]:
+    """CPU profiles from LambdaInsights metrics hours in [start, end) (hours of one size,
+    with CPU time and the AWS/Lambda Duration of the same hour)."""
+    if not has_table(db, "insights_metrics_hourly"):
+        return {}
+    rows = db.conn.execute(
+        "SELECT f.account_id, f.region, f.function_name, h.total_memory_max_mb,"
+        " h.invocations, h.duration_ms_sum / h.duration_count, h.cpu_total_ms_sum / h.invocations"
+        " FROM insights_metrics_hourly h JOIN functions f ON f.id = h.function_id"
+        " WHERE h.hour >= ? AND h.hour < ? AND h.total_memory_min_mb = h.total_memory_max_mb"
+        " AND h.invocations > 0 AND h.duration_count > 0 AND h.duration_ms_sum > 0"
+        " AND h.cpu_total_ms_sum IS NOT NULL ORDER BY h.function_id, h.hour",
+        (start, end),
+    ).fetchall()
+    hours: dict[tuple[str, str, str, int], list[tuple[float, float, float]]] = {}
+    for a, r, name, memory, n, duration, cpu in rows:
+        key = (str(a), str(r), str(name), int(memory))
+        hours.setdefault(key, []).append((float(n), float(duration), float(cpu)))
+    return {key: profile_from_hours(key[3], h) for key, h in hours.items()}
 
 
 def project(
