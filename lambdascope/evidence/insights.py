@@ -24,7 +24,7 @@ from sqlite_utils import Database
 
 from lambdascope.db import function_id
 from lambdascope.evidence import has_table
-from lambdascope.pricing import cpu_share
+from lambdascope.pricing import MAX_MEMORY_MB, cpu_share, cpu_throughput, vcpus
 
 INSIGHTS_LOG_GROUP = "/aws/lambda-insights"
 # The measured CPU share overstates the part of duration that scales with the CPU share:
@@ -349,20 +349,36 @@ def metrics_profiles(
     return {key: profile_from_hours(key[3], h) for key, h in hours.items()}
 
 
+def busy_vcpus(profile: CpuProfile) -> float:
+    """vCPUs busy on average during an invocation at the profile's size (CPU time over
+    duration); above 1 the code runs on several vCPUs at once."""
+    return profile.mean_cpu_ms / profile.mean_duration_ms if profile.mean_duration_ms > 0 else 0.0
+
+
 def project(
     current_ms: float, current_mb: int, target_mb: int, profile: CpuProfile
 ) -> tuple[float, float, float]:
     """Projected mean duration (lower, expected, upper) in ms at ``target_mb``: the CPU
-    part of today's mean scales with the CPU share, the rest stays; the range comes from
-    the CPU share's error."""
-    ratio = cpu_share(current_mb) / cpu_share(target_mb)
+    part of today's mean scales with the vCPUs the code can use, the rest stays.
 
-    def at(share: float) -> float:
-        share = min(1.0, max(0.0, share))
-        return current_ms * ((1.0 - share) + share * ratio)
+    The environment gets ``vcpus(m)`` = m / 1,769 vCPUs; code keeping ``t`` threads busy
+    uses ``min(t, vcpus(m))`` of them. CPU time only shows ``t`` when more than one vCPU
+    was busy at today's size (``busy_vcpus`` > 1), so the expected value assumes the
+    fewest threads the measurement allows (single-threaded below that) and the range also
+    spans code that uses every vCPU of the target (it matters above 1,769 MB only), on top
+    of the CPU share's error.
+    """
+    busy = busy_vcpus(profile)
+    fewest = max(1.0, busy)
 
-    low, high = (
-        at(profile.wall_share - profile.share_below),
-        at(profile.wall_share + profile.share_above),
-    )
-    return min(low, high), at(profile.wall_share), max(low, high)
+    def at(threads: float, error: float) -> float:
+        today, there = cpu_throughput(current_mb, threads), cpu_throughput(target_mb, threads)
+        share = min(1.0, max(0.0, min(1.0, busy / today) + error))
+        return current_ms * ((1.0 - share) + share * today / there)
+
+    ends = [
+        at(threads, error)
+        for threads in (fewest, vcpus(MAX_MEMORY_MB))
+        for error in (-profile.share_below, profile.share_above)
+    ]
+    return min(ends), at(fewest, 0.0), max(ends)
