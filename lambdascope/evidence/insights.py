@@ -111,22 +111,75 @@ def envelope_events(
 EVENT_MARKER = b'"cpu_total_time"'
 
 
-def events_in_lines(data: bytes) -> list[PerformanceEvent]:
-    """The performance events among JSON lines of ``data`` (lines holding
-    ``"cpu_total_time"`` and ``"request_id"``; the rest is not looked at)."""
-    events = []
+# A pretty-printed event (``jq .``, ``json.dumps(indent=2)``) opens with "{" and closes with
+# "}" at the start of a line; one whose start lies further back than this is not looked for
+MAX_EVENT_BYTES = 256 * 1024
+_OPEN, _CLOSE = b"\n{", b"\n}"
+
+
+def events_in_text(data: bytes, carried: bytes = b"") -> tuple[list[PerformanceEvent], bytes]:
+    """The performance events of text: JSON lines holding ``"cpu_total_time"`` and
+    ``"request_id"``, and pretty-printed events spread over several lines; the rest is
+    not looked at. ``carried`` is what the call for the previous chunk of the same file
+    returned: the start of an object its end cut. Returns the events and such a start at
+    the end of ``data`` (``b""`` when there is none) for the next chunk."""
+    if carried:
+        data = carried + data
+    events: list[PerformanceEvent] = []
+    done = 0  # bytes before this belong to an object already read
     at = data.find(EVENT_MARKER)
     while at >= 0:
         start = data.rfind(b"\n", 0, at) + 1
         end = data.find(b"\n", at)
         end = len(data) if end < 0 else end
         line = data[start:end]
-        if b'"request_id"' in line:
-            event = event_of_message(line)
+        event = event_of_message(line) if b'"request_id"' in line else None
+        if event is not None:
+            events.append(event)
+            done = end
+            at = data.find(EVENT_MARKER, end)
+            continue
+        opening = data.rfind(_OPEN, max(done, at - MAX_EVENT_BYTES), at)
+        begin = opening + 1 if opening >= 0 else 0
+        if (
+            (opening < 0 and (done > 0 or at > MAX_EVENT_BYTES))
+            or not _lone_brace(data, begin)
+            or data.find(_CLOSE, begin, at) >= 0  # that object ended before the key
+        ):
+            at = data.find(EVENT_MARKER, end)  # a line that only mentions the key, or junk
+            continue
+        following = data.find(_OPEN, at)
+        closing = data.find(_CLOSE, at, len(data) if following < 0 else following)
+        if closing < 0 and following < 0:  # cut by the end of the chunk: read with the next
+            return events, data[begin:] if len(data) - begin <= MAX_EVENT_BYTES else b""
+        if closing >= 0:
+            event = event_of_message(data[begin : closing + 2])
             if event is not None:
                 events.append(event)
-        at = data.find(EVENT_MARKER, end)
-    return events
+        done = closing + 2 if closing >= 0 else following  # an object left open: the next
+        at = data.find(EVENT_MARKER, done)
+    return events, open_tail(data, done)
+
+
+def _lone_brace(data: bytes, begin: int) -> bool:
+    """Whether the line at ``begin`` is "{" alone, as pretty-printers open an object."""
+    end = data.find(b"\n", begin)
+    return data[begin : len(data) if end < 0 else end].strip() == b"{"
+
+
+def open_tail(data: bytes, done: int = 0) -> bytes:
+    """The bytes from the last line opening an object that no line closes, when the end
+    of ``data`` may have cut an event before its ``"cpu_total_time"``."""
+    opening = data.rfind(_OPEN, max(done, len(data) - MAX_EVENT_BYTES))
+    if opening < 0 or data.find(_CLOSE, opening + 1) >= 0 or not _lone_brace(data, opening + 1):
+        return b""
+    return data[opening + 1 :]
+
+
+def events_in_lines(data: bytes) -> list[PerformanceEvent]:
+    """The performance events of ``data`` (see ``events_in_text``) when nothing carries
+    over from or to another chunk."""
+    return events_in_text(data)[0]
 
 
 @dataclass
