@@ -295,3 +295,48 @@ def test_extension_layer_and_queries() -> None:
 def test_migration_adds_the_table(tmp_path: Path) -> None:
     db = open_db(tmp_path / "s.db")
     assert "insights_metrics_hourly" in db.table_names()
+
+
+def test_denied_listing_falls_back_to_the_layers(
+    fleet: Fleet, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ListMetrics denied: recorded (the part is partial, the daily fetch is not marked
+    done), and functions whose layers show the extension are still read."""
+    run_collection(db, CollectOptions(**{**vars(options(fleet)), "only": ("inventory",)}), now=NOW)
+    layer = "arn:aws:lambda:us-east-1:580247275435:layer:LambdaInsightsExtension:53"
+    db.conn.execute(
+        "UPDATE functions SET layers_json = ? WHERE function_name = ?", (f'["{layer}"]', NAME)
+    )
+    db.conn.commit()
+
+    def deny(request: Any, **_: Any) -> AWSResponse:
+        return AWSResponse(
+            request.url,
+            403,
+            {
+                "x-amzn-query-error": "AccessDenied;Sender",
+                "Content-Type": "application/cbor",
+                "smithy-protocol": "rpc-v2-cbor",
+            },
+            _Body(b""),  # type: ignore[arg-type]
+        )
+
+    original = collectors.common.make_client
+
+    def make_client(session: Any, service: str, region: str, endpoint_url: Any) -> Any:
+        made = original(session, service, region, endpoint_url)
+        if service == "cloudwatch":
+            made.meta.events.register("before-send.cloudwatch.ListMetrics", deny)
+        return made
+
+    monkeypatch.setattr(collectors.common, "make_client", make_client)
+    summary = run_collection(
+        db, CollectOptions(**{**vars(options(fleet)), "only": ("metrics",)}), now=NOW
+    )
+    metrics = next(r for r in summary.results if r.source == "metrics")
+    assert metrics.status == "partial"
+    assert ("cloudwatch:ListMetrics", "AccessDenied") in {
+        (e["action"], e["code"]) for e in metrics.failures
+    }
+    assert "Lambda Insights metrics: 1 functions, 3 hours" in metrics.message
+    assert db.conn.execute("SELECT COUNT(*) FROM insights_metrics_fetched").fetchone() == (0,)
