@@ -19,7 +19,7 @@ I/O-bound and CPU-bound bounds) and the Insights projection before the vCPU mode
 (``project_single_threaded``: CPU share capped at one vCPU for every function).
 
 Command: python bench/bench_insights.py [--functions 400] [--events 200] [--seed 7]
-[--parallel-share 0.3] [--overhead-beyond-allotment]
+[--parallel-share 0.3] [--overhead-beyond-allotment] [--from-metrics]
 """
 
 from __future__ import annotations
@@ -30,11 +30,17 @@ import random
 import statistics
 import time
 
-from lambdascope.evidence.insights import CpuProfile, profile_from_sums, project
+from lambdascope.evidence.insights import (
+    CpuProfile,
+    profile_from_hours,
+    profile_from_sums,
+    project,
+)
 from lambdascope.pricing import cpu_share, cpu_throughput, vcpus
 from lambdascope.rightsizing import project_duration
 
 SIZES = (128, 256, 384, 512, 768, 1024, 1536, 1769, 2048, 3008, 4096, 6144, 8192, 10240)
+HOUR_EVENTS = 20  # --from-metrics: the events of one hour (200 events = 10 hours)
 CONFIGURED = (128, 256, 512, 1024, 1536, 2048, 3008, 4096, 6144, 10240)
 
 
@@ -67,6 +73,7 @@ def simulate(
     parallel_share: float = 0.3,
     single_threaded_model: bool = False,
     overhead_beyond_allotment: bool = False,
+    from_metrics: bool = False,
 ) -> dict[str, float]:
     rng = random.Random(seed)
     errors_insights: list[float] = []
@@ -105,16 +112,25 @@ def simulate(
             return io + busy + max(0.0, overhead - idle) / vcpus(size)
 
         d_sum = c_sum = s_sum = s_sq = 0.0
-        for _ in range(events):
+        hours: list[tuple[float, float, float]] = []  # LambdaInsights metrics: hourly means
+        for k in range(events):
             noise = math.exp(rng.gauss(0.0, 0.25))
             duration = truth(memory) * noise
             cpu_time = (cpu + overhead) * noise
+            if k % HOUR_EVENTS == 0:
+                hours.append((0.0, 0.0, 0.0))
+            n, d, c = hours[-1]
+            hours[-1] = (n + 1, (d * n + duration) / (n + 1), (c * n + cpu_time) / (n + 1))
             share = min(1.0, cpu_time / duration / cpu_share(memory))
             d_sum += duration
             c_sum += cpu_time
             s_sum += share
             s_sq += share * share
-        profile = profile_from_sums(memory, events, d_sum, c_sum, s_sum, s_sq)
+        profile = (
+            profile_from_hours(memory, hours)
+            if from_metrics
+            else profile_from_sums(memory, events, d_sum, c_sum, s_sum, s_sq)
+        )
         today = d_sum / events
         for size in SIZES:
             if size == memory or max(size / memory, memory / size) > max_step:
@@ -166,6 +182,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--parallel-share", type=float, default=0.3)
     parser.add_argument(
+        "--from-metrics",
+        action="store_true",
+        help="profiles from LambdaInsights metrics (hourly means of 20 events) instead of"
+        " the events",
+    )
+    parser.add_argument(
         "--overhead-beyond-allotment",
         action="store_true",
         help="the simulator before: the runtime's and the I/O's CPU time never takes time,"
@@ -189,6 +211,7 @@ def main() -> None:
                     parallel_share=args.parallel_share,
                     single_threaded_model=single,
                     overhead_beyond_allotment=args.overhead_beyond_allotment,
+                    from_metrics=args.from_metrics,
                     **params,
                 )
                 print(
@@ -208,6 +231,7 @@ def main() -> None:
             parallel_share=args.parallel_share,
             single_threaded_model=single,
             overhead_beyond_allotment=args.overhead_beyond_allotment,
+            from_metrics=args.from_metrics,
         )
         bands = ", ".join(f"{k[7:]} {v:.1%}" for k, v in r.items() if k.startswith("median "))
         print(f"- {model}: {bands}")
