@@ -976,11 +976,17 @@ def recommend(
     if measured is not None:
         reasons.append(_measured_reason(measured, stats.memory_mb))
     elif model is None and cpu is not None:
+        busy = insights.busy_vcpus(cpu)
+        scaling = (
+            f"{busy:.1f} vCPUs busy on average: that part scales with up to that many vCPUs"
+            if busy > 1
+            else "that part scales with the CPU share up to one vCPU (the range allows"
+            " multi-threaded code more)"
+        )
         reasons.append(
             f"Lambda Insights: {cpu.wall_share:.0%} of the duration is CPU time at"
-            f" {stats.memory_mb} MB ({cpu.invocations:,} {_cpu_evidence(cpu)}); that part"
-            " scales with the"
-            f" CPU share (range: {cpu.share_below:.0%} below to {cpu.share_above:.0%} above)"
+            f" {stats.memory_mb} MB ({cpu.invocations:,} {_cpu_evidence(cpu)}); {scaling}"
+            f" (range: {cpu.share_below:.0%} below to {cpu.share_above:.0%} above)"
         )
     elif model is not None:
         reasons.append(

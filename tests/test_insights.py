@@ -389,3 +389,31 @@ def test_no_insights_log_group_means_no_query(db_path: Path) -> None:
         )
     stubber.assert_no_pending_responses()
     assert result.status == "ok" and not result.errors
+
+
+def test_lambda_insights_metrics_alone_narrow_the_range(db_path: Path) -> None:
+    """No performance events, only the LambdaInsights metrics' hours (as the metrics
+    source stores them): the report projects from them and says so."""
+    store_with_events(db_path, io_ms=80.0, cpu_ms=10.0)
+    before = json.loads(run(db_path, "report", "memory", "--until", UNTIL).stdout)[0]
+    duration = 80.0 + 10.0 / cpu_share(512)
+    db = open_db(db_path)
+    (fid,) = db.conn.execute(
+        "SELECT id FROM functions WHERE function_name = 'orders-api'"
+    ).fetchone()
+    with db.conn:
+        for k in range(1, 41):
+            db.conn.execute(
+                "INSERT INTO insights_metrics_hourly (function_id, hour, invocations,"
+                " cpu_total_ms_sum, total_memory_min_mb, total_memory_max_mb, duration_ms_sum,"
+                " duration_count) VALUES (?, ?, 20, ?, 512, 512, ?, 20)",
+                (fid, END - 3600 * k, 20 * 10.0 * (1 + 0.05 * (k % 3)), 20 * duration),
+            )
+    db.conn.close()
+    after = json.loads(run(db_path, "report", "memory", "--until", UNTIL).stdout)[0]
+    assert after["duration_evidence"] == "lambda-insights"
+    reason = next(r for r in after["reasons"] if r.startswith("Lambda Insights"))
+    assert "(800 invocations in LambdaInsights metrics)" in reason
+    assert "up to one vCPU" in reason
+    rng, old = after["projected_duration_ms"], before["projected_duration_ms"]
+    assert (rng["upper"] - rng["lower"]) * 2 <= old["upper"] - old["lower"]
