@@ -234,6 +234,11 @@ def _collect_target(
                     from collectors import capacity_providers
 
                     capacity_providers.collect(store, target, result, counter, start=start, end=end)
+                    from collectors import insights_metrics
+
+                    insights_metrics.collect(
+                        store, target, result, counter, start=start, end=end, now=to_epoch(now)
+                    )
                 if result.status == "ok":
                     settle = LOGS_SETTLE_S if source == "logs" else 0
                     save_watermark(store, target, source, end, now, settle)

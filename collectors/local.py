@@ -264,6 +264,7 @@ def _text_batches(
     default_source: str = "the file's modification time",
 ) -> Iterator[Batch]:
     carried: float | None = None
+    insights_carried = b""  # the start of a pretty-printed event the chunk's end cut
     skipped_long = 0
     eof = False
     while not eof or buf:
@@ -322,11 +323,14 @@ def _text_batches(
         carried = found.last_timestamp
         start = offset
         offset += len(chunk)
-        # Lambda Insights events as JSON lines: the scanner ignores them; one byte search
-        # per chunk keeps files without them as fast as before
-        performance = (
-            lambda_insights.events_in_lines(chunk) if lambda_insights.EVENT_MARKER in chunk else []
-        )
+        # Lambda Insights events (JSON lines or pretty-printed over several lines): the
+        # scanner ignores them; one byte search per chunk keeps files without them as fast
+        # as before, and an event cut at the chunk's end is read with the next chunk
+        performance: list[lambda_insights.PerformanceEvent] = []
+        if insights_carried or lambda_insights.EVENT_MARKER in chunk:
+            performance, insights_carried = lambda_insights.events_in_text(chunk, insights_carried)
+        else:  # an event may start here and show its key in the next chunk only
+            insights_carried = lambda_insights.open_tail(chunk)
         yield Batch(
             [(None, found)],
             found.lines,

@@ -932,3 +932,40 @@ def _tier_triggers() -> str:
 @migrations(name="0016_retention_tiers")
 def _m0016_retention_tiers(db: Database) -> None:
     _run_script(db, _SCHEMA_0016.replace("{tier_triggers}", _tier_triggers()))
+
+# Lambda Insights metrics (CloudWatch namespace LambdaInsights, dimension function_name) per
+# function x hour, for functions whose performance events are not read: the extension's
+# CPU time and memory as hourly statistics, with the hour's AWS/Lambda Duration next to
+# them so the CPU share can be computed. ``total_memory_min_mb`` and ``total_memory_max_mb``
+# differ when the hour saw two sizes. Units in the names; an absent datapoint stays NULL.
+# ``insights_metrics_fetched``: per account x region, up to which hour they were fetched
+# (they are fetched once a day: GetMetricData bills per metric, whatever the hours).
+_SCHEMA_0017 = """
+CREATE TABLE insights_metrics_hourly (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour INTEGER NOT NULL,
+    invocations REAL,
+    cpu_total_ms_sum REAL,
+    total_memory_min_mb REAL,
+    total_memory_max_mb REAL,
+    used_memory_max_mb REAL,
+    memory_utilization_max_pct REAL,
+    init_duration_max_ms REAL,
+    init_count REAL,
+    total_network_bytes_sum REAL,
+    duration_ms_sum REAL,
+    duration_count REAL,
+    PRIMARY KEY (function_id, hour)
+) STRICT;
+CREATE TABLE insights_metrics_fetched (
+    account_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    fetched_until INTEGER NOT NULL,
+    PRIMARY KEY (account_id, region)
+) STRICT
+"""
+
+
+@migrations(name="0017_insights_metrics")
+def _m0017_insights_metrics(db: Database) -> None:
+    _run_script(db, _SCHEMA_0017)

@@ -160,3 +160,16 @@ def tiered_duration_usd(total_gb_seconds: float, price: ArchPrice) -> float:
 def cpu_share(memory_mb: float) -> float:
     """vCPU share a single-threaded function gets at a memory size (1,769 MB = 1 vCPU)."""
     return min(float(memory_mb), ONE_VCPU_MB) / ONE_VCPU_MB
+
+
+def vcpus(memory_mb: float) -> float:
+    """vCPU-seconds of CPU per second an execution environment gets at a memory size: in
+    proportion to memory, 1 at 1,769 MB, 5.79 at 10,240 MB ("up to 6 vCPUs")."""
+    return min(float(memory_mb), MAX_MEMORY_MB) / ONE_VCPU_MB
+
+
+def cpu_throughput(memory_mb: float, threads: float) -> float:
+    """vCPUs code that keeps ``threads`` threads busy at once can use at a memory size:
+    the environment's allotment, at most one vCPU per thread (single-threaded code gains
+    nothing above 1,769 MB)."""
+    return min(max(1.0, threads), vcpus(memory_mb))

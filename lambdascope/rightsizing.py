@@ -720,6 +720,10 @@ def _p99_to_mean(stats: MemoryStats) -> float:
     return p99 / mean if mean > 0 and p99 > 0 else 1.0
 
 
+def _cpu_evidence(cpu: insights.CpuProfile) -> str:
+    return "invocations in LambdaInsights metrics" if cpu.source == "metrics" else "events"
+
+
 def project_options(
     stats: MemoryStats,
     sizes: Sequence[int],
@@ -972,10 +976,17 @@ def recommend(
     if measured is not None:
         reasons.append(_measured_reason(measured, stats.memory_mb))
     elif model is None and cpu is not None:
+        busy = insights.busy_vcpus(cpu)
+        scaling = (
+            f"{busy:.1f} vCPUs busy on average: that part scales with up to that many vCPUs"
+            if busy > 1
+            else "that part scales with the CPU share up to one vCPU (the range allows"
+            " multi-threaded code more)"
+        )
         reasons.append(
             f"Lambda Insights: {cpu.wall_share:.0%} of the duration is CPU time at"
-            f" {stats.memory_mb} MB ({cpu.invocations:,} events); that part scales with the"
-            f" CPU share (range: {cpu.share_below:.0%} below to {cpu.share_above:.0%} above)"
+            f" {stats.memory_mb} MB ({cpu.invocations:,} {_cpu_evidence(cpu)}); {scaling}"
+            f" (range: {cpu.share_below:.0%} below to {cpu.share_above:.0%} above)"
         )
     elif model is not None:
         reasons.append(

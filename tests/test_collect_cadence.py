@@ -163,11 +163,19 @@ def test_lean_collection_asks_only_for_listed_metrics_then_resumes_on_its_cadenc
         "SELECT status, api_calls, estimated_cost_usd, message FROM collection_runs"
         " WHERE source = 'metrics'"
     ).fetchone()
-    # one ListMetrics page + one GetMetricData call, 1 metric requested
-    assert run[:3] == ("ok", 2, 0.00002)
+    # one ListMetrics page + one GetMetricData call, 1 metric requested; one ListMetrics
+    # of the LambdaInsights namespace (daily) finds no function with the extension
+    assert run[:3] == ("ok", 3, 0.00003)
     assert "1 metrics requested" in run[3]
     # A 6-hour window is more than RecentlyActive's three hours: the two-week listing.
-    assert list_calls == [{"Namespace": "AWS/Lambda", "Dimensions": [{"Name": "FunctionName"}]}]
+    assert list_calls == [
+        {"Namespace": "AWS/Lambda", "Dimensions": [{"Name": "FunctionName"}]},
+        {
+            "Namespace": "LambdaInsights",
+            "MetricName": "cpu_total_time",
+            "Dimensions": [{"Name": "function_name"}],
+        },
+    ]
 
     # An hour later, resuming: the listing is RecentlyActive, ConcurrentExecutions (every
     # 3 h) is not due, and the hourly metrics have no listed function: no GetMetricData.

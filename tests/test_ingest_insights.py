@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from collectors.local import ingest_paths
 from lambdascope.cli import cli
 from lambdascope.db import open_db
+from lambdascope.evidence.insights import events_in_text
 from tests.test_insights import event
 
 T0_MS = 1_764_000_000_000  # 2025-11-24T16:00:00Z
@@ -298,3 +299,63 @@ def test_filter_log_events_output_of_the_insights_group(tmp_path: Path) -> None:
     run(["--db", str(imported), "insights", "import", str(path)])
     assert insights_rows(db) == insights_rows(imported)
     assert [row[3] for row in insights_rows(db)] == ["f0", "f1", "f2"]
+
+
+def pretty_events(count: int, first: int = 0) -> str:
+    """Performance events as `jq .` prints them: one object over many lines each."""
+    return "".join(
+        json.dumps(
+            event(f"p{i}", duration=80.0 + i, cpu=15.0 + i, at_ms=T0_MS + i * 60_000), indent=2
+        )
+        + "\n"
+        for i in range(first, first + count)
+    )
+
+
+def test_pretty_printed_events_in_a_text_file_are_stored(tmp_path: Path) -> None:
+    """A text file of REPORT lines with pretty-printed events between them: `ingest`
+    stores both, as `insights import` stores the events; a second run adds nothing."""
+    text = (
+        "2025-11-24T16:00:01.000Z\t"
+        + report("a1", 80.0)
+        + "\n"
+        + pretty_events(3)
+        + "2025-11-24T16:00:02.000Z\t"
+        + report("a2", 81.0)
+        + "\n"
+        + pretty_events(2, first=3)
+    )
+    path = tmp_path / "orders-api.log"
+    path.write_text(text)
+    db = tmp_path / "s.db"
+    args = ["--db", str(db), "ingest", "--function", "orders-api", str(path)]
+    assert "5 Lambda Insights events (5 new)" in last_line(run(args))
+    rows = insights_rows(db)
+    assert [(r[2], r[3], r[6], r[7]) for r in rows] == [
+        ("orders-api", f"p{i}", 80.0 + i, 15.0 + i) for i in range(5)
+    ]
+    invocations, _ = report_facts(db)
+    assert [r[1] for r in invocations] == ["a1", "a2"]
+    run(args)  # a second run: the file was read to its end, nothing changes
+    assert insights_rows(db) == rows
+    imported = tmp_path / "imported.db"
+    run(["--db", str(imported), "insights", "import", str(path)])
+    assert insights_rows(imported) == rows
+
+
+@pytest.mark.parametrize("cut", range(0, 2400, 37))
+def test_a_pretty_printed_event_cut_by_a_chunk_end_is_read_with_the_next(cut: int) -> None:
+    """Wherever a chunk ends (before an event's key, after it, between events), the
+    events of the two chunks are each found once."""
+    data = ("REPORT line\n" + pretty_events(3) + "another line\n").encode()
+    assert len(data) > 2400
+    newline = data.rfind(b"\n", 0, cut) + 1  # chunks end after a newline
+    first, carried = events_in_text(data[:newline])
+    second, rest = events_in_text(data[newline:], carried)
+    assert [e.request_id for e in first + second] == ["p0", "p1", "p2"]
+    assert rest == b""
+
+
+def test_lines_that_only_mention_the_key_are_not_events() -> None:
+    data = b'{\n  "note": "no \\"cpu_total_time\\" here"\n}\nthe "cpu_total_time" key\n'
+    assert events_in_text(data) == ([], b"")

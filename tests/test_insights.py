@@ -18,12 +18,13 @@ from lambdascope.db import open_db
 from lambdascope.evidence.insights import (
     CpuProfile,
     ReadCounts,
+    busy_vcpus,
     cpu_profiles,
     parse_event,
     project,
     read_events,
 )
-from lambdascope.pricing import cpu_share
+from lambdascope.pricing import cpu_share, cpu_throughput, vcpus
 from tests.test_cli_report import END, UNTIL, add_hours
 
 
@@ -131,6 +132,35 @@ def test_projection_scales_only_the_cpu_part() -> None:
     # faster at 1,024 MB: more CPU share means shorter, less means longer
     assert expected - low == pytest.approx(100.0 * 0.05 * (1 - share / cpu_share(1024)))
     assert high - expected == pytest.approx(100.0 * 0.15 * (1 - share / cpu_share(1024)))
+
+
+def test_single_threaded_code_gains_nothing_above_one_vcpu_but_the_range_allows_threads() -> None:
+    # 512 MB, 100 ms, CPU 20 vCPU-ms: nothing says the code uses more than one thread
+    profile = CpuProfile(512, 1000, 100.0, 20.0, 0.2 / cpu_share(512), 0.15, 0.05)
+    _, at_1769, _ = project(100.0, 512, 1769, profile)
+    low, at_4096, high = project(100.0, 512, 4096, profile)
+    assert at_4096 == pytest.approx(at_1769)  # one vCPU at most for one thread
+    # code keeping every vCPU busy would run its CPU part on 4096 / 1769 of them
+    most = 0.2 / cpu_share(512) + 0.05  # the share's upper error: the most CPU-bound
+    assert low == pytest.approx(100.0 * ((1 - most) + most * 512 / 4096))
+    assert high > at_4096
+    # below 1,769 MB the number of threads changes nothing: the range is the share's error
+    low, expected, high = project(100.0, 512, 1024, profile)
+    assert expected - low == pytest.approx(100.0 * 0.05 * (1 - cpu_share(512) / cpu_share(1024)))
+
+
+def test_cpu_time_beyond_one_vcpu_means_several_threads() -> None:
+    # 6,144 MB (3.47 vCPUs), 100 ms, 250 vCPU-ms of CPU: 2.5 vCPUs busy on average
+    profile = CpuProfile(6144, 1000, 100.0, 250.0, 1.0, 0.15, 0.05)
+    assert busy_vcpus(profile) == pytest.approx(2.5)
+    low, expected, high = project(100.0, 6144, 3008, profile)
+    # at least 2.5 threads: at 3,008 MB only 1.70 vCPUs are there, so it slows down
+    assert expected == pytest.approx(100.0 * 2.5 / vcpus(3008))
+    assert low <= expected <= high
+    # the model before (one vCPU at most) projected no change at all
+    assert expected > 140.0
+    assert cpu_throughput(3008, 1) == 1.0
+    assert vcpus(10240) == pytest.approx(5.79, abs=0.01)
 
 
 def store_with_events(db_path: Path, *, io_ms: float, cpu_ms: float, n: int = 400) -> list[str]:
@@ -359,3 +389,31 @@ def test_no_insights_log_group_means_no_query(db_path: Path) -> None:
         )
     stubber.assert_no_pending_responses()
     assert result.status == "ok" and not result.errors
+
+
+def test_lambda_insights_metrics_alone_narrow_the_range(db_path: Path) -> None:
+    """No performance events, only the LambdaInsights metrics' hours (as the metrics
+    source stores them): the report projects from them and says so."""
+    store_with_events(db_path, io_ms=80.0, cpu_ms=10.0)
+    before = json.loads(run(db_path, "report", "memory", "--until", UNTIL).stdout)[0]
+    duration = 80.0 + 10.0 / cpu_share(512)
+    db = open_db(db_path)
+    (fid,) = db.conn.execute(
+        "SELECT id FROM functions WHERE function_name = 'orders-api'"
+    ).fetchone()
+    with db.conn:
+        for k in range(1, 41):
+            db.conn.execute(
+                "INSERT INTO insights_metrics_hourly (function_id, hour, invocations,"
+                " cpu_total_ms_sum, total_memory_min_mb, total_memory_max_mb, duration_ms_sum,"
+                " duration_count) VALUES (?, ?, 20, ?, 512, 512, ?, 20)",
+                (fid, END - 3600 * k, 20 * 10.0 * (1 + 0.05 * (k % 3)), 20 * duration),
+            )
+    db.conn.close()
+    after = json.loads(run(db_path, "report", "memory", "--until", UNTIL).stdout)[0]
+    assert after["duration_evidence"] == "lambda-insights"
+    reason = next(r for r in after["reasons"] if r.startswith("Lambda Insights"))
+    assert "(800 invocations in LambdaInsights metrics)" in reason
+    assert "up to one vCPU" in reason
+    rng, old = after["projected_duration_ms"], before["projected_duration_ms"]
+    assert (rng["upper"] - rng["lower"]) * 2 <= old["upper"] - old["lower"]

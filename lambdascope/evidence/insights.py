@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlite_utils import Database
 
 from lambdascope.db import function_id
 from lambdascope.evidence import has_table
-from lambdascope.pricing import cpu_share
+from lambdascope.pricing import MAX_MEMORY_MB, cpu_share, cpu_throughput, vcpus
 
 INSIGHTS_LOG_GROUP = "/aws/lambda-insights"
 # The measured CPU share overstates the part of duration that scales with the CPU share:
@@ -111,22 +111,75 @@ def envelope_events(
 EVENT_MARKER = b'"cpu_total_time"'
 
 
-def events_in_lines(data: bytes) -> list[PerformanceEvent]:
-    """The performance events among JSON lines of ``data`` (lines holding
-    ``"cpu_total_time"`` and ``"request_id"``; the rest is not looked at)."""
-    events = []
+# A pretty-printed event (``jq .``, ``json.dumps(indent=2)``) opens with "{" and closes with
+# "}" at the start of a line; one whose start lies further back than this is not looked for
+MAX_EVENT_BYTES = 256 * 1024
+_OPEN, _CLOSE = b"\n{", b"\n}"
+
+
+def events_in_text(data: bytes, carried: bytes = b"") -> tuple[list[PerformanceEvent], bytes]:
+    """The performance events of text: JSON lines holding ``"cpu_total_time"`` and
+    ``"request_id"``, and pretty-printed events spread over several lines; the rest is
+    not looked at. ``carried`` is what the call for the previous chunk of the same file
+    returned: the start of an object its end cut. Returns the events and such a start at
+    the end of ``data`` (``b""`` when there is none) for the next chunk."""
+    if carried:
+        data = carried + data
+    events: list[PerformanceEvent] = []
+    done = 0  # bytes before this belong to an object already read
     at = data.find(EVENT_MARKER)
     while at >= 0:
         start = data.rfind(b"\n", 0, at) + 1
         end = data.find(b"\n", at)
         end = len(data) if end < 0 else end
         line = data[start:end]
-        if b'"request_id"' in line:
-            event = event_of_message(line)
+        event = event_of_message(line) if b'"request_id"' in line else None
+        if event is not None:
+            events.append(event)
+            done = end
+            at = data.find(EVENT_MARKER, end)
+            continue
+        opening = data.rfind(_OPEN, max(done, at - MAX_EVENT_BYTES), at)
+        begin = opening + 1 if opening >= 0 else 0
+        if (
+            (opening < 0 and (done > 0 or at > MAX_EVENT_BYTES))
+            or not _lone_brace(data, begin)
+            or data.find(_CLOSE, begin, at) >= 0  # that object ended before the key
+        ):
+            at = data.find(EVENT_MARKER, end)  # a line that only mentions the key, or junk
+            continue
+        following = data.find(_OPEN, at)
+        closing = data.find(_CLOSE, at, len(data) if following < 0 else following)
+        if closing < 0 and following < 0:  # cut by the end of the chunk: read with the next
+            return events, data[begin:] if len(data) - begin <= MAX_EVENT_BYTES else b""
+        if closing >= 0:
+            event = event_of_message(data[begin : closing + 2])
             if event is not None:
                 events.append(event)
-        at = data.find(EVENT_MARKER, end)
-    return events
+        done = closing + 2 if closing >= 0 else following  # an object left open: the next
+        at = data.find(EVENT_MARKER, done)
+    return events, open_tail(data, done)
+
+
+def _lone_brace(data: bytes, begin: int) -> bool:
+    """Whether the line at ``begin`` is "{" alone, as pretty-printers open an object."""
+    end = data.find(b"\n", begin)
+    return data[begin : len(data) if end < 0 else end].strip() == b"{"
+
+
+def open_tail(data: bytes, done: int = 0) -> bytes:
+    """The bytes from the last line opening an object that no line closes, when the end
+    of ``data`` may have cut an event before its ``"cpu_total_time"``."""
+    opening = data.rfind(_OPEN, max(done, len(data) - MAX_EVENT_BYTES))
+    if opening < 0 or data.find(_CLOSE, opening + 1) >= 0 or not _lone_brace(data, opening + 1):
+        return b""
+    return data[opening + 1 :]
+
+
+def events_in_lines(data: bytes) -> list[PerformanceEvent]:
+    """The performance events of ``data`` (see ``events_in_text``) when nothing carries
+    over from or to another chunk."""
+    return events_in_text(data)[0]
 
 
 @dataclass
@@ -232,6 +285,7 @@ class CpuProfile:
     wall_share: float
     share_below: float
     share_above: float
+    source: str = "events"  # "events" (performance events) or "metrics" (LambdaInsights)
 
 
 def profile_from_sums(
@@ -281,26 +335,103 @@ def cpu_profiles(db: Database, start: int, end: int) -> dict[tuple[str, str, str
         " WHERE p.d > 0 GROUP BY p.function_id, p.memory_mb",
         (start, end, start, end),
     ).fetchall()
-    return {
+    profiles = {
         (str(a), str(r), str(name), int(m)): profile_from_sums(int(m), int(n), d, c, s, sq)
         for a, r, name, m, n, d, c, s, sq in rows
     }
+    with_events = {key[:3] for key in profiles}
+    for key, profile in metrics_profiles(db, start, end).items():
+        if key[:3] not in with_events:  # performance events give per-invocation CPU time
+            profiles[key] = profile
+    return profiles
+
+
+# With a single hour of LambdaInsights metrics, how far the hour's CPU share may be from
+# the function's usual one (no spread between hours is measured then)
+SINGLE_HOUR_ERROR = 0.05
+
+
+def profile_from_hours(memory_mb: int, hours: Sequence[tuple[float, float, float]]) -> CpuProfile:
+    """The profile from hourly (invocations, mean duration ms, mean CPU ms) of one size:
+    the share of the summed means; the range adds two standard errors of the hourly
+    shares (invocation-weighted; hours, not invocations, are the samples) to the model
+    errors."""
+    n = sum(h[0] for h in hours)
+    duration_sum = sum(k * d for k, d, _ in hours)
+    cpu_sum = sum(k * c for k, _, c in hours)
+    share = min(1.0, cpu_sum / (cpu_share(memory_mb) * duration_sum))
+    shares = [min(1.0, c / (cpu_share(memory_mb) * d)) for _, d, c in hours]
+    if len(hours) > 1:
+        mean = sum(k * s for (k, _, _), s in zip(hours, shares, strict=True)) / n
+        variance = sum(k * (s - mean) ** 2 for (k, _, _), s in zip(hours, shares, strict=True))
+        error = 2.0 * math.sqrt(variance / n / len(hours))
+    else:
+        error = SINGLE_HOUR_ERROR
+    return CpuProfile(
+        memory_mb,
+        int(n),
+        duration_sum / n,
+        cpu_sum / n,
+        share,
+        MODEL_ERROR_BELOW + error,
+        MODEL_ERROR_ABOVE + error,
+        source="metrics",
+    )
+
+
+def metrics_profiles(
+    db: Database, start: int, end: int
+) -> dict[tuple[str, str, str, int], CpuProfile]:
+    """CPU profiles from LambdaInsights metrics hours in [start, end) (hours of one size,
+    with CPU time and the AWS/Lambda Duration of the same hour)."""
+    if not has_table(db, "insights_metrics_hourly"):
+        return {}
+    rows = db.conn.execute(
+        "SELECT f.account_id, f.region, f.function_name, h.total_memory_max_mb,"
+        " h.invocations, h.duration_ms_sum / h.duration_count, h.cpu_total_ms_sum / h.invocations"
+        " FROM insights_metrics_hourly h JOIN functions f ON f.id = h.function_id"
+        " WHERE h.hour >= ? AND h.hour < ? AND h.total_memory_min_mb = h.total_memory_max_mb"
+        " AND h.invocations > 0 AND h.duration_count > 0 AND h.duration_ms_sum > 0"
+        " AND h.cpu_total_ms_sum IS NOT NULL ORDER BY h.function_id, h.hour",
+        (start, end),
+    ).fetchall()
+    hours: dict[tuple[str, str, str, int], list[tuple[float, float, float]]] = {}
+    for a, r, name, memory, n, duration, cpu in rows:
+        key = (str(a), str(r), str(name), int(memory))
+        hours.setdefault(key, []).append((float(n), float(duration), float(cpu)))
+    return {key: profile_from_hours(key[3], h) for key, h in hours.items()}
+
+
+def busy_vcpus(profile: CpuProfile) -> float:
+    """vCPUs busy on average during an invocation at the profile's size (CPU time over
+    duration); above 1 the code runs on several vCPUs at once."""
+    return profile.mean_cpu_ms / profile.mean_duration_ms if profile.mean_duration_ms > 0 else 0.0
 
 
 def project(
     current_ms: float, current_mb: int, target_mb: int, profile: CpuProfile
 ) -> tuple[float, float, float]:
     """Projected mean duration (lower, expected, upper) in ms at ``target_mb``: the CPU
-    part of today's mean scales with the CPU share, the rest stays; the range comes from
-    the CPU share's error."""
-    ratio = cpu_share(current_mb) / cpu_share(target_mb)
+    part of today's mean scales with the vCPUs the code can use, the rest stays.
 
-    def at(share: float) -> float:
-        share = min(1.0, max(0.0, share))
-        return current_ms * ((1.0 - share) + share * ratio)
+    The environment gets ``vcpus(m)`` = m / 1,769 vCPUs; code keeping ``t`` threads busy
+    uses ``min(t, vcpus(m))`` of them. CPU time only shows ``t`` when more than one vCPU
+    was busy at today's size (``busy_vcpus`` > 1), so the expected value assumes the
+    fewest threads the measurement allows (single-threaded below that) and the range also
+    spans code that uses every vCPU of the target (it matters above 1,769 MB only), on top
+    of the CPU share's error.
+    """
+    busy = busy_vcpus(profile)
+    fewest = max(1.0, busy)
 
-    low, high = (
-        at(profile.wall_share - profile.share_below),
-        at(profile.wall_share + profile.share_above),
-    )
-    return min(low, high), at(profile.wall_share), max(low, high)
+    def at(threads: float, error: float) -> float:
+        today, there = cpu_throughput(current_mb, threads), cpu_throughput(target_mb, threads)
+        share = min(1.0, max(0.0, min(1.0, busy / today) + error))
+        return current_ms * ((1.0 - share) + share * today / there)
+
+    ends = [
+        at(threads, error)
+        for threads in (fewest, vcpus(MAX_MEMORY_MB))
+        for error in (-profile.share_below, profile.share_above)
+    ]
+    return min(ends), at(fewest, 0.0), max(ends)
