@@ -1,0 +1,255 @@
+"""Migration 0015: JSON-text histograms rebuilt as bytes, resumable after any interruption."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from lambdascope import compaction, histcodec, queries
+from lambdascope.alerts.rules import hourly_histograms
+from lambdascope.cli import cli
+from lambdascope.db import open_db
+from lambdascope.storeadmin import check
+from tests import histstores
+from tests.histstores import END, build_store, column_types, downgrade, schema, table_rows
+
+DAY = 86_400
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store written by the code's own writers (read-only for the tests: copy it)."""
+    path = tmp_path_factory.mktemp("built") / "store.db"
+    build_store(path)
+    return path
+
+
+@pytest.fixture
+def old_store(built: Path, tmp_path: Path) -> Path:
+    """The built store as a store from before migration 0015 holds it."""
+    path = tmp_path / "old.db"
+    shutil.copy(built, path)
+    downgrade(path)
+    return path
+
+
+def test_old_store_holds_json_text(old_store: Path, built: Path) -> None:
+    assert set(column_types(old_store, "hourly_facts").values()) == {"TEXT"}
+    assert set(column_types(old_store, "daily_facts").values()) == {"TEXT"}
+    text = sqlite3.connect(old_store).execute("SELECT duration_hist FROM hourly_facts").fetchone()
+    assert text[0].startswith('{"')
+    assert table_rows(old_store) == table_rows(built)
+
+
+def test_migration_keeps_every_row_indexes_and_triggers(old_store: Path, built: Path) -> None:
+    open_db(old_store).conn.close()
+    for table in ("hourly_facts", "daily_facts"):
+        assert set(column_types(old_store, table).values()) == {"BLOB"}
+    assert table_rows(old_store) == table_rows(built)
+    assert schema(old_store) == schema(built)
+    conn = sqlite3.connect(old_store)
+    assert conn.execute("SELECT DISTINCT typeof(duration_hist) FROM hourly_facts").fetchall() == [
+        ("blob",)
+    ]
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    # nothing was marked for a rollup refresh by the copy
+    assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0] == 0
+    # the rollup triggers work on the rebuilt table
+    with conn:
+        conn.execute(
+            "UPDATE hourly_facts SET errors = errors + 0 WHERE (function_id, hour) ="
+            " (SELECT function_id, hour FROM hourly_facts LIMIT 1)"
+        )
+    assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0] == 1
+    conn.close()
+
+
+def test_store_check_passes_after_migration_and_names_a_corrupt_histogram(
+    old_store: Path,
+) -> None:
+    db = open_db(old_store)
+    result = check(db)
+    assert result.ok, result.problems
+    assert "stored histograms are valid" in result.checks
+    with db.conn:
+        db.conn.execute(
+            "UPDATE daily_facts SET max_memory_used_hist = x'07' WHERE rowid = (SELECT"
+            " min(rowid) FROM daily_facts)"
+        )
+    assert check(db).problems == [
+        "1 daily_facts rows hold a histogram that cannot be read (read as empty)"
+    ]
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("stop_after", "phase"), [(3, "hourly_facts"), (59, "daily_facts")])
+def test_an_interrupted_rebuild_is_finished_by_the_next_opening(
+    old_store: Path, built: Path, stop_after: int, phase: str
+) -> None:
+    expected_answers = answers(built)
+    conn = sqlite3.connect(old_store)
+    histcodec.register(conn)
+    chunks = 0
+
+    def stop() -> None:
+        nonlocal chunks
+        chunks += 1
+        if chunks == stop_after:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        compaction.compact(conn, chunk_rows=10, after_chunk=stop)
+    conn.close()
+    # hourly_facts holds 578 rows: 57 full chunks of 10, so chunk 59 is daily_facts' second
+    assert len(table_rows(built)["hourly_facts"]) == 578
+    assert set(column_types(old_store, phase).values()) == {"TEXT"}
+    done = "hourly_facts" if phase == "daily_facts" else None
+    if done:
+        assert set(column_types(old_store, done).values()) == {"BLOB"}
+    copied = sqlite3.connect(old_store).execute(f"SELECT count(*) FROM {phase}_compact")
+    assert copied.fetchone()[0] == 10 * (stop_after if phase == "hourly_facts" else 2)
+    # a reader meanwhile (read-only, as the dashboard) gets every answer unchanged
+    assert table_rows(old_store) == table_rows(built)
+    assert answers(old_store) == expected_answers
+
+    open_db(old_store).conn.close()
+    assert table_rows(old_store) == table_rows(built)
+    assert schema(old_store) == schema(built)
+    assert answers(old_store) == expected_answers
+
+
+_KILLER = textwrap.dedent(
+    """
+    import os, signal, sqlite3, sys
+    from lambdascope import compaction, histcodec
+    conn = sqlite3.connect(sys.argv[1])
+    histcodec.register(conn)
+    calls = 0
+    def convert(value):
+        global calls
+        calls += 1
+        if calls == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)  # inside a chunk's transaction
+        return histcodec.from_text(value)
+    conn.create_function("hist_from_text", 1, convert)
+    compaction.compact(conn, chunk_rows=100)
+    """
+)
+
+
+# hist_from_text runs once per histogram: four times a row
+@pytest.mark.parametrize("kill_at", [4 * 250, 4 * (578 + 20)])
+def test_kill_9_in_the_middle_of_a_chunk(old_store: Path, built: Path, kill_at: int) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLER, str(old_store), str(kill_at)], env=env, check=False
+    )
+    assert done.returncode == -9
+    conn = sqlite3.connect(old_store)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    # row 250: two chunks of hourly_facts committed, the third lost; row 598: hourly_facts
+    # rebuilt, daily_facts' first chunk lost
+    in_hourly = kill_at == 4 * 250
+    assert ("hourly_facts_compact" in tables) == in_hourly
+    assert ("daily_facts_compact" in tables) == (not in_hourly)
+    if in_hourly:
+        copied = sqlite3.connect(old_store).execute("SELECT count(*) FROM hourly_facts_compact")
+        assert copied.fetchone()[0] == 200
+    open_db(old_store).conn.close()
+    assert table_rows(old_store) == table_rows(built)
+    assert schema(old_store) == schema(built)
+
+
+def test_a_migrated_store_is_left_alone(old_store: Path) -> None:
+    open_db(old_store).conn.close()
+    before = old_store.read_bytes()
+    conn = sqlite3.connect(old_store)
+    histcodec.register(conn)
+    assert not compaction.needs_compaction(conn)
+    compaction.compact(conn)
+    conn.close()
+    assert old_store.read_bytes() == before
+
+
+def test_every_read_answers_the_same_before_and_after_the_migration(
+    old_store: Path, built: Path
+) -> None:
+    reference = answers(built)
+    assert answers(old_store) == reference  # the old form, read by this version
+    open_db(old_store).conn.close()
+    assert answers(old_store) == reference
+    # and the daily rollups rebuilt from the migrated hours are the migrated ones
+    db = open_db(old_store)
+    with db.conn:
+        db.conn.execute(
+            "INSERT OR IGNORE INTO rollup_dirty SELECT DISTINCT function_id, day FROM daily_facts"
+        )
+    from lambdascope import rollup
+
+    rollup.refresh(db)
+    db.conn.close()
+    assert table_rows(old_store)["daily_facts"] != []
+    assert answers(old_store) == reference
+
+
+def answers(path: Path) -> dict[str, Any]:
+    """What the reports, dashboards and alerts read from the store at ``path``."""
+    db = open_db(path, readonly=True)
+    out: dict[str, Any] = {}
+    windows = {
+        "whole days": (END - 3 * DAY, END),
+        "edge hours": (END - 2 * DAY - 5 * 3600, END - 7 * 3600),
+        "everything": (0, END + DAY),
+    }
+    for name, (start, end) in windows.items():
+        stats = queries.function_stats(db, start, end)
+        out[f"stats {name}"] = [asdict(s) for s in stats]
+        out[f"fleet {name}"] = [asdict(p) for p in queries.fleet_timeseries(db, start, end)]
+        for s in stats[:4]:
+            out[f"memory {name} {s.function_id}"] = queries.memory_histogram(
+                db, s.function_id, start, end
+            )
+    functions = queries.list_functions(db)
+    assert len(functions) > 8
+    for f in functions:
+        out[f"timeseries {f.function_id}"] = [
+            asdict(p) for p in queries.function_timeseries(db, f.function_id, 0, END + DAY)
+        ]
+        out[f"alert hours {f.function_id}"] = hourly_histograms(
+            db, f.function_id, END - 2 * DAY, END, "duration_hist"
+        )
+    db.conn.close()
+    runner = CliRunner()
+    for command in (
+        ["report", "memory", "--format", "json"],
+        ["report", "cost", "--format", "json"],
+        ["report", "cold-starts", "--format", "json"],
+        ["report", "stale", "--format", "json"],
+        ["summary", "--format", "json"],
+    ):
+        for since, until in (("3d", "2026-01-01"), ("50h", "2025-12-31T17:00Z")):
+            args = ["--db", str(path), *command, "--since", since, "--until", until]
+            result = runner.invoke(cli, args)
+            assert result.exit_code == 0, (command, result.output)
+            out[" ".join(command[:2]) + since] = json.loads(result.output)
+    return out
+
+
+def test_histstores_tables_cover_every_histogram_column() -> None:
+    assert set(histstores.HIST_COLUMNS) == set(queries.HIST_COLUMNS)
+    assert set(compaction.HIST_COLUMNS) == set(queries.HIST_COLUMNS)
