@@ -15,6 +15,7 @@ hourly histogram of 30 buckets takes about 60 bytes instead of 250 of JSON text.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from itertools import accumulate
@@ -39,10 +40,47 @@ def encode(hist: Mapping[str, int]) -> bytes:
     """The stored form of ``hist`` (keys as in lambdascope.histogram, counts >= 0).
 
     Raises InvalidHistogram for a key that is neither ``"z"`` nor an integer, or a count
-    that is negative or above MAX_VALUE. Keys equal as integers ("07", "7") are added up.
+    that is negative, not whole, or above MAX_VALUE. Keys equal as integers ("07", "7")
+    are added up.
     """
     if not hist:
         return EMPTY
+    # the common case in one pass: distinct integer keys and counts; anything else (keys
+    # equal as integers, a bad key or count) goes the checked way
+    try:
+        return _encode_small(hist)
+    except (TypeError, ValueError):
+        return _encode_checked(hist)
+
+
+def _encode_small(hist: Mapping[str, int]) -> bytes:
+    numbers: list[int] = []
+    zero = hist.get(ZERO_KEY)
+    if zero is not None:
+        numbers.append(zero)
+    pairs = sorted((int(k), c) for k, c in hist.items() if k != ZERO_KEY)
+    previous: int | None = None
+    for index, count in pairs:
+        if previous is None:
+            numbers.append(index * 2 if index >= 0 else -index * 2 - 1)
+        elif index == previous:
+            raise ValueError("keys equal as integers")
+        else:
+            numbers.append(index - previous)
+        numbers.append(count)
+        previous = index
+    kind = FORMAT_PLAIN if zero is None else FORMAT_WITH_ZERO
+    if max(numbers) < 0x80:
+        return bytes((kind, *numbers))  # refuses a negative or fractional count
+    out = bytearray((kind,))
+    for number in numbers:
+        if type(number) is not int or number < 0:
+            raise ValueError("not a count")
+        _put(out, number)
+    return bytes(out)
+
+
+def _encode_checked(hist: Mapping[str, int]) -> bytes:
     zero = 0
     has_zero = False
     buckets: dict[int, int] = {}
@@ -206,11 +244,22 @@ def merge_stored(values: Iterable[bytes | str | None]) -> Histogram:
 
 
 def from_text(text: str | None) -> bytes:
-    """The stored form of a JSON-text histogram of an older store (invalid buckets are
-    dropped, as readers of the JSON form skipped them)."""
-    parsed = histogram.from_json(text)
+    """The stored form of a JSON-text histogram of an older store, read as the JSON
+    readers read it (lambdascope.histogram.from_json: invalid text is empty, fractional
+    counts are truncated); buckets that are not integers are dropped."""
+    if not text:
+        return EMPTY
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return EMPTY
+    if isinstance(data, dict) and all(type(c) is int for c in data.values()):
+        try:
+            return encode(data)
+        except InvalidHistogram:
+            pass
     kept: Histogram = {}
-    for key, count in parsed.items():
+    for key, count in histogram.from_json(text).items():
         try:
             if key != ZERO_KEY:
                 int(key)
