@@ -1,16 +1,21 @@
 """Migration 0015: histogram columns from JSON text to bytes (lambdascope.histcodec).
 
 The STRICT TEXT columns of ``hourly_facts`` and ``daily_facts`` cannot hold bytes, so each
-table is rebuilt (SQLite's procedure for schema changes ALTER TABLE cannot make): a copy
-``<table>_compact`` with BLOB histogram columns is filled in chunks of rows, each chunk
-its own short write transaction, then one transaction drops the old table, renames the
-copy and recreates the old table's indexes and triggers.
+table is rebuilt (SQLite's procedure for the schema changes ALTER TABLE cannot make):
 
-A kill at any point leaves a consistent store: the old table stays complete (and is what
-readers read, its JSON text decodes as before) until the swap commits; the next opening
-continues the copy after the last row the copy holds. Copying never fires the rollup
-triggers, so no day is marked for a refresh. Readers (WAL) are never blocked; a writer
-waits at most one chunk, or the swap (dropping the old table, building its index).
+1. one transaction creates ``<table>_compact`` with BLOB histogram columns and moves the
+   table's indexes onto it (so they grow with the copy instead of being built at the end);
+2. rows are copied in key order in chunks, each its own short write transaction;
+3. one transaction copies any rows added since, renames the old table ``<table>_json`` and
+   the copy to ``<table>``, and recreates the triggers (the rollup triggers of 0002);
+4. the old table is emptied in chunks, then dropped.
+
+A kill at any point leaves a consistent store: until step 3 commits the old table is
+complete and is what readers read (its JSON text decodes as before); the next opening
+continues after the last row the copy holds, or the emptying. Copying fires no rollup
+trigger, so no day is marked for a refresh. Readers (WAL) are never blocked; a writer
+waits for one chunk at most. The freed pages stay in the file for later writes until
+``lambdascope store vacuum`` gives them back.
 """
 
 from __future__ import annotations
@@ -29,9 +34,6 @@ HIST_COLUMNS = (
     "init_duration_hist",
 )
 
-# Rows per write transaction: about 0.1 s of copying on a small machine.
-CHUNK_ROWS = 10_000
-
 Progress = Callable[[str, int, int], None]
 
 
@@ -39,15 +41,20 @@ Progress = Callable[[str, int, int], None]
 class _Table:
     name: str
     key: tuple[str, ...]  # the copy's order and resume point: the primary key, or rowid
+    chunk_rows: int  # rows per write transaction: about 0.1 s of work on a small machine
 
     @property
     def copy(self) -> str:
         return f"{self.name}_compact"
 
+    @property
+    def old(self) -> str:
+        return f"{self.name}_json"
+
 
 TABLES = (
-    _Table("hourly_facts", ("function_id", "hour", "memory_mb", "source")),
-    _Table("daily_facts", ("rowid",)),
+    _Table("hourly_facts", ("function_id", "hour", "memory_mb", "source"), 2_000),
+    _Table("daily_facts", ("rowid",), 500),
 )
 
 
@@ -56,36 +63,43 @@ def needs_compaction(conn: sqlite3.Connection) -> bool:
     return any(_text_columns(conn, t.name) for t in TABLES)
 
 
+def pending(conn: sqlite3.Connection) -> bool:
+    """True while :func:`compact` has work left: TEXT columns, or an old table to drop."""
+    return needs_compaction(conn) or any(_exists(conn, t.old) for t in TABLES)
+
+
 def compact(
     conn: sqlite3.Connection,
     progress: Progress | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
     after_chunk: Callable[[], None] | None = None,
 ) -> None:
     """Rebuild both tables with BLOB histograms; resumes an interrupted rebuild and does
     nothing on a rebuilt store. Needs ``hist_from_text`` (histcodec.register) on ``conn``.
 
-    ``progress(table, rows_copied, rows_total)`` after each chunk; ``after_chunk`` is
-    called after each committed chunk (tests interrupt the rebuild there).
+    ``progress(step, rows_done, rows_total)`` after each chunk of the copy (step: the
+    table's name) and of the emptying (step: "<table>: freeing ..."); ``chunk_rows`` overrides
+    the rows per transaction; ``after_chunk`` is called after each committed chunk of the
+    copy or of the emptying (tests interrupt the rebuild there).
     """
     for table in TABLES:
-        if not _text_columns(conn, table.name):
-            _drop_copy(conn, table)  # a copy left by a rebuild that another process swapped
-            continue
-        _create_copy(conn, table)
-        total = _count(conn, table.name)
-        done = _count(conn, table.copy)
-        while True:
-            with _write(conn):
-                copied = _copy_chunk(conn, table, chunk_rows)
-            done += copied
-            if progress is not None:
-                progress(table.name, min(done, total), total)
-            if copied < chunk_rows:
-                break
-            if after_chunk is not None:
-                after_chunk()
-        _swap(conn, table)
+        rows = chunk_rows or table.chunk_rows
+        if _text_columns(conn, table.name):
+            _start_copy(conn, table)
+            total = _count(conn, table.name)
+            done = _count(conn, table.copy)
+            while True:
+                with _write(conn):
+                    copied = _copy_chunk(conn, table, rows)
+                done += copied
+                if progress is not None:
+                    progress(table.name, min(done, total), total)
+                if copied < rows:
+                    break
+                if after_chunk is not None:
+                    after_chunk()
+            _swap(conn, table)
+        _drop_old(conn, table, rows, progress, after_chunk)
 
 
 @contextmanager
@@ -108,22 +122,42 @@ def _text_columns(conn: sqlite3.Connection, table: str) -> list[str]:
     ]
 
 
-def _create_copy(conn: sqlite3.Connection, table: _Table) -> None:
-    (sql,) = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
-    ).fetchone()
-    head = sql[: sql.index("(")]
-    new_sql = f"CREATE TABLE IF NOT EXISTS {table.copy} " + sql[len(head) :]
-    for column in HIST_COLUMNS:
-        new_sql, found = re.subn(
-            rf"\b{column} TEXT NOT NULL DEFAULT '{{}}'",
-            f"{column} BLOB NOT NULL DEFAULT x''",
-            new_sql,
-        )
-        if found != 1:
-            raise sqlite3.DatabaseError(f"unexpected definition of {table.name}.{column}")
-    with conn:
+def _exists(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return row.fetchone() is not None
+
+
+def _start_copy(conn: sqlite3.Connection, table: _Table) -> None:
+    """Create the copy and move the table's indexes onto it (once: both or neither)."""
+    with _write(conn):
+        if _exists(conn, table.copy):
+            return
+        (sql,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
+        ).fetchone()
+        new_sql = f"CREATE TABLE {table.copy} " + sql[sql.index("(") :]
+        for column in HIST_COLUMNS:
+            new_sql, found = re.subn(
+                rf"\b{column} TEXT NOT NULL DEFAULT '{{}}'",
+                f"{column} BLOB NOT NULL DEFAULT x''",
+                new_sql,
+            )
+            if found != 1:
+                raise sqlite3.DatabaseError(f"unexpected definition of {table.name}.{column}")
         conn.execute(new_sql)
+        indexes = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+            " AND sql IS NOT NULL ORDER BY rowid",
+            (table.name,),
+        ).fetchall()
+        for name, index_sql in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
+            moved, found = re.subn(
+                rf'\bON\s+"?{table.name}"?\s*\(', f"ON {table.copy} (", index_sql, count=1
+            )
+            if found != 1:
+                raise sqlite3.DatabaseError(f"unexpected definition of index {name}")
+            conn.execute(moved)
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -158,11 +192,10 @@ def _copy_chunk(conn: sqlite3.Connection, table: _Table, limit: int | None) -> i
 
 
 def _swap(conn: sqlite3.Connection, table: _Table) -> None:
-    """Drop the old table and put the copy in its place, with the old table's indexes and
-    triggers (and those of other tables that name it), in one transaction."""
+    """Put the copy in the old table's place, with the triggers (and views) that name the
+    table, in one transaction; the old table stays, renamed, to be emptied in chunks."""
     with _write(conn):
         if not _text_columns(conn, table.name):  # another process swapped meanwhile
-            conn.execute(f"DROP TABLE IF EXISTS {table.copy}")
             return
         _copy_chunk(conn, table, None)  # rows added after the last chunk
         if _count(conn, table.name) != _count(conn, table.copy):
@@ -176,18 +209,46 @@ def _swap(conn: sqlite3.Connection, table: _Table) -> None:
             (table.name, table.name),
         ).fetchall()
         for kind, name, _ in dependants:
-            if kind != "index":
-                conn.execute(f'DROP {kind.upper()} "{name}"')
-        conn.execute(f"DROP TABLE {table.name}")
+            conn.execute(f'DROP {kind.upper()} "{name}"')
+        conn.execute(f"ALTER TABLE {table.name} RENAME TO {table.old}")
         conn.execute(f"ALTER TABLE {table.copy} RENAME TO {table.name}")
         for _, _, sql in dependants:
             conn.execute(sql)
 
 
+def _drop_old(
+    conn: sqlite3.Connection,
+    table: _Table,
+    rows: int,
+    progress: Progress | None,
+    after_chunk: Callable[[], None] | None,
+) -> None:
+    """Empty the renamed old table in chunks (each a short transaction), then drop it."""
+    if not _exists(conn, table.old):
+        return
+    keys = ", ".join(table.key)
+    total = _count(conn, table.old)
+    done = 0
+    while True:
+        with _write(conn):
+            deleted = conn.execute(
+                f"DELETE FROM {table.old} WHERE ({keys}) IN"
+                f" (SELECT {keys} FROM {table.old} ORDER BY {keys} LIMIT {int(rows)})"
+            ).rowcount
+        done += deleted
+        if progress is not None:
+            progress(f"{table.name}: freeing the old rows", min(done, total), total)
+        if deleted < rows:
+            break
+        if after_chunk is not None:
+            after_chunk()
+    _drop(conn, table.old)
+
+
+def _drop(conn: sqlite3.Connection, name: str) -> None:
+    with _write(conn):
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+
 def _count(conn: sqlite3.Connection, table: str) -> int:
     return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-
-def _drop_copy(conn: sqlite3.Connection, table: _Table) -> None:
-    with conn:
-        conn.execute(f"DROP TABLE IF EXISTS {table.copy}")

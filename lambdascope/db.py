@@ -856,7 +856,7 @@ def _m0014_capacity_providers(db: Database) -> None:
 @migrations(name="0015_compact_histograms", transactional=False)
 def _m0015_compact_histograms(db: Database) -> None:
     conn = db.conn
-    if not compaction.needs_compaction(conn):
+    if not compaction.pending(conn):
         return
     rows = sum(
         int(conn.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0])
@@ -882,7 +882,7 @@ def _m0015_compact_histograms(db: Database) -> None:
         console=Console(file=sys.stderr),
         transient=True,
     ) as bar:
-        task = bar.add_task("compact", total=rows, table="")
+        task = bar.add_task("compact", total=2 * rows, table="")  # copied, then freed
         finished: dict[str, int] = {}
 
         def show(table: str, done: int, total: int) -> None:

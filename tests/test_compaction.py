@@ -96,11 +96,21 @@ class Interrupted(Exception):
     pass
 
 
-@pytest.mark.parametrize(("stop_after", "phase"), [(3, "hourly_facts"), (59, "daily_facts")])
+# hourly_facts holds 578 rows, daily_facts 33: with chunks of 10 rows, hourly_facts takes
+# 57 full chunks to copy and 57 to empty after the swap, daily_facts 3 to copy
+@pytest.mark.parametrize(
+    ("stop_after", "state"),
+    [
+        (3, {"hourly_facts_compact": 30, "hourly_facts": "TEXT", "daily_facts": "TEXT"}),
+        (57 + 20, {"hourly_facts_json": 578 - 200, "hourly_facts": "BLOB", "daily_facts": "TEXT"}),
+        (114 + 2, {"daily_facts_compact": 20, "hourly_facts": "BLOB", "daily_facts": "TEXT"}),
+    ],
+)
 def test_an_interrupted_rebuild_is_finished_by_the_next_opening(
-    old_store: Path, built: Path, stop_after: int, phase: str
+    old_store: Path, built: Path, stop_after: int, state: dict[str, Any]
 ) -> None:
     expected_answers = answers(built)
+    assert [len(rows) for rows in table_rows(built).values()] == [578, 33]
     conn = sqlite3.connect(old_store)
     histcodec.register(conn)
     chunks = 0
@@ -114,14 +124,17 @@ def test_an_interrupted_rebuild_is_finished_by_the_next_opening(
     with pytest.raises(Interrupted):
         compaction.compact(conn, chunk_rows=10, after_chunk=stop)
     conn.close()
-    # hourly_facts holds 578 rows: 57 full chunks of 10, so chunk 59 is daily_facts' second
-    assert len(table_rows(built)["hourly_facts"]) == 578
-    assert set(column_types(old_store, phase).values()) == {"TEXT"}
-    done = "hourly_facts" if phase == "daily_facts" else None
-    if done:
-        assert set(column_types(old_store, done).values()) == {"BLOB"}
-    copied = sqlite3.connect(old_store).execute(f"SELECT count(*) FROM {phase}_compact")
-    assert copied.fetchone()[0] == 10 * (stop_after if phase == "hourly_facts" else 2)
+    check_conn = sqlite3.connect(old_store)
+    tables = {r[0] for r in check_conn.execute("SELECT name FROM sqlite_master")}
+    for name, expected in state.items():
+        if isinstance(expected, int):
+            assert check_conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == expected
+        else:
+            assert set(column_types(old_store, name).values()) == {expected}
+    assert not {"hourly_facts_compact", "hourly_facts_json", "daily_facts_compact"} & (
+        tables - set(state)
+    )
+    check_conn.close()
     # a reader meanwhile (read-only, as the dashboard) gets every answer unchanged
     assert table_rows(old_store) == table_rows(built)
     assert answers(old_store) == expected_answers
@@ -138,38 +151,48 @@ _KILLER = textwrap.dedent(
     from lambdascope import compaction, histcodec
     conn = sqlite3.connect(sys.argv[1])
     histcodec.register(conn)
+    kill_at, where = int(sys.argv[2]), sys.argv[3]
     calls = 0
-    def convert(value):
+    def count(where_now):
         global calls
-        calls += 1
-        if calls == int(sys.argv[2]):
-            os.kill(os.getpid(), signal.SIGKILL)  # inside a chunk's transaction
+        if where_now == where:
+            calls += 1
+            if calls == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+    def convert(value):
+        count("in a copy chunk")  # inside the chunk's transaction
         return histcodec.from_text(value)
     conn.create_function("hist_from_text", 1, convert)
-    compaction.compact(conn, chunk_rows=100)
+    compaction.compact(conn, chunk_rows=100, after_chunk=lambda: count("between chunks"))
     """
 )
 
 
-# hist_from_text runs once per histogram: four times a row
-@pytest.mark.parametrize("kill_at", [4 * 250, 4 * (578 + 20)])
-def test_kill_9_in_the_middle_of_a_chunk(old_store: Path, built: Path, kill_at: int) -> None:
+# hist_from_text runs once per histogram, four times a row; hourly_facts (578 rows) takes
+# 5 full chunks of 100 to copy and 5 to empty
+@pytest.mark.parametrize(
+    ("kill_at", "where", "left"),
+    [
+        (4 * 250, "in a copy chunk", {"hourly_facts_compact": 200}),
+        (4 * (578 + 20), "in a copy chunk", {"daily_facts_compact": 0}),
+        (7, "between chunks", {"hourly_facts_json": 578 - 200}),
+    ],
+)
+def test_kill_9_during_the_rebuild(
+    old_store: Path, built: Path, kill_at: int, where: str, left: dict[str, int]
+) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     done = subprocess.run(
-        [sys.executable, "-c", _KILLER, str(old_store), str(kill_at)], env=env, check=False
+        [sys.executable, "-c", _KILLER, str(old_store), str(kill_at), where], env=env, check=False
     )
     assert done.returncode == -9
     conn = sqlite3.connect(old_store)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    leftovers = {t for t in tables if t.endswith(("_compact", "_json"))}
+    assert leftovers == set(left)
+    for name, rows in left.items():
+        assert conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == rows
     conn.close()
-    # row 250: two chunks of hourly_facts committed, the third lost; row 598: hourly_facts
-    # rebuilt, daily_facts' first chunk lost
-    in_hourly = kill_at == 4 * 250
-    assert ("hourly_facts_compact" in tables) == in_hourly
-    assert ("daily_facts_compact" in tables) == (not in_hourly)
-    if in_hourly:
-        copied = sqlite3.connect(old_store).execute("SELECT count(*) FROM hourly_facts_compact")
-        assert copied.fetchone()[0] == 200
     open_db(old_store).conn.close()
     assert table_rows(old_store) == table_rows(built)
     assert schema(old_store) == schema(built)
