@@ -78,7 +78,7 @@ def compact(
     nothing on a rebuilt store. Needs ``hist_from_text`` (histcodec.register) on ``conn``.
 
     ``progress(step, rows_done, rows_total)`` after each chunk of the copy (step: the
-    table's name) and of the emptying (step: "<table>: freeing ..."); ``chunk_rows`` overrides
+    table's name) and of the emptying (step: "<table> (freeing)"); ``chunk_rows`` overrides
     the rows per transaction; ``after_chunk`` is called after each committed chunk of the
     copy or of the emptying (tests interrupt the rebuild there).
     """
@@ -237,7 +237,7 @@ def _drop_old(
             ).rowcount
         done += deleted
         if progress is not None:
-            progress(f"{table.name}: freeing the old rows", min(done, total), total)
+            progress(f"{table.name} (freeing)", min(done, total), total)
         if deleted < rows:
             break
         if after_chunk is not None:

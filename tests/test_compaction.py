@@ -276,3 +276,19 @@ def answers(path: Path) -> dict[str, Any]:
 def test_histstores_tables_cover_every_histogram_column() -> None:
     assert set(histstores.HIST_COLUMNS) == set(queries.HIST_COLUMNS)
     assert set(compaction.HIST_COLUMNS) == set(queries.HIST_COLUMNS)
+
+
+def test_progress_counts_every_row_copied_then_freed(old_store: Path) -> None:
+    conn = sqlite3.connect(old_store)
+    histcodec.register(conn)
+    seen: list[tuple[str, int, int]] = []
+    compaction.compact(conn, progress=lambda *step: seen.append(step), chunk_rows=100)
+    conn.close()
+    last = {step: (done, total) for step, done, total in seen}
+    assert last == {
+        "hourly_facts": (578, 578),
+        "hourly_facts (freeing)": (578, 578),
+        "daily_facts": (33, 33),
+        "daily_facts (freeing)": (33, 33),
+    }
+    assert [s[1] for s in seen if s[0] == "hourly_facts"] == [100, 200, 300, 400, 500, 578]
