@@ -84,13 +84,15 @@ def compact(
     """
     for table in TABLES:
         rows = chunk_rows or table.chunk_rows
-        if _text_columns(conn, table.name):
-            _start_copy(conn, table)
+        if _text_columns(conn, table.name) and _start_copy(conn, table):
             total = _count(conn, table.name)
-            done = _count(conn, table.copy)
+            with _write(conn):  # rows a killed rebuild copied already
+                done = _count(conn, table.copy) if _exists(conn, table.copy) else total
             while True:
                 with _write(conn):
-                    copied = _copy_chunk(conn, table, rows)
+                    # another process rebuilding at the same time may have swapped already
+                    live = _exists(conn, table.copy)
+                    copied = _copy_chunk(conn, table, rows) if live else 0
                 done += copied
                 if progress is not None:
                     progress(table.name, min(done, total), total)
@@ -127,11 +129,14 @@ def _exists(conn: sqlite3.Connection, name: str) -> bool:
     return row.fetchone() is not None
 
 
-def _start_copy(conn: sqlite3.Connection, table: _Table) -> None:
-    """Create the copy and move the table's indexes onto it (once: both or neither)."""
+def _start_copy(conn: sqlite3.Connection, table: _Table) -> bool:
+    """Create the copy and move the table's indexes onto it (once: both or neither);
+    False when another process has rebuilt the table meanwhile."""
     with _write(conn):
+        if not _text_columns(conn, table.name):
+            return False
         if _exists(conn, table.copy):
-            return
+            return True
         (sql,) = conn.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
         ).fetchone()
@@ -158,6 +163,7 @@ def _start_copy(conn: sqlite3.Connection, table: _Table) -> None:
             if found != 1:
                 raise sqlite3.DatabaseError(f"unexpected definition of index {name}")
             conn.execute(moved)
+    return True
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -231,6 +237,8 @@ def _drop_old(
     done = 0
     while True:
         with _write(conn):
+            if not _exists(conn, table.old):  # another process finished it meanwhile
+                return
             deleted = conn.execute(
                 f"DELETE FROM {table.old} WHERE ({keys}) IN"
                 f" (SELECT {keys} FROM {table.old} ORDER BY {keys} LIMIT {int(rows)})"

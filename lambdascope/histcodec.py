@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from itertools import accumulate
 
 from lambdascope import histogram
@@ -230,17 +230,6 @@ def is_valid(data: object) -> bool:
     except InvalidHistogram:
         return False
     return True
-
-
-def merge_stored(values: Iterable[bytes | str | None]) -> Histogram:
-    """The sum of several stored histograms."""
-    total: Histogram = {}
-    get = total.get
-    for value in values:
-        if value:
-            for key, count in decode(value).items():
-                total[key] = get(key, 0) + count
-    return total
 
 
 def from_text(text: str | None) -> bytes:

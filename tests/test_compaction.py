@@ -292,3 +292,29 @@ def test_progress_counts_every_row_copied_then_freed(old_store: Path) -> None:
         "daily_facts (freeing)": (33, 33),
     }
     assert [s[1] for s in seen if s[0] == "hourly_facts"] == [100, 200, 300, 400, 500, 578]
+
+
+_REBUILD = textwrap.dedent(
+    """
+    import sqlite3, sys
+    from lambdascope import compaction, histcodec
+    conn = sqlite3.connect(sys.argv[1], timeout=30)
+    conn.execute("PRAGMA journal_mode = WAL")
+    histcodec.register(conn)
+    compaction.compact(conn, chunk_rows=20)
+    """
+)
+
+
+def test_two_processes_rebuilding_at_once_give_one_whole_store(
+    old_store: Path, built: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    command = [sys.executable, "-c", _REBUILD, str(old_store)]
+    first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    errors = (first.communicate()[1], second.communicate()[1])
+    assert (first.returncode, second.returncode) == (0, 0), errors
+    open_db(old_store).conn.close()
+    assert table_rows(old_store) == table_rows(built)
+    assert schema(old_store) == schema(built)

@@ -32,7 +32,6 @@ def test_merge_commutes_with_encode(a: dict[str, int], b: dict[str, int]) -> Non
         return
     read = h.merge([histcodec.decode(histcodec.encode(a)), histcodec.decode(histcodec.encode(b))])
     assert read == histcodec.decode(histcodec.encode(merged)) == merged
-    assert histcodec.merge_stored([histcodec.encode(a), histcodec.encode(b)]) == merged
 
 
 @given(st.lists(st.floats(min_value=0.0, max_value=1e9), max_size=200), st.floats(0.0, 1.0))
