@@ -78,12 +78,25 @@ def open_db(path: str | Path, readonly: bool = False) -> Database:
         conn.execute("PRAGMA foreign_keys = ON")
         histcodec.register(conn)
         db = Database(conn)
-        migrations.apply(db)
+        _apply_migrations(db)
         return db
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open database {db_path}: {exc}") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {db_path}: {exc.strerror or exc}") from None
+
+
+def _apply_migrations(db: Database) -> None:
+    """Apply pending migrations. Two processes opening an older store at once both run a
+    migration that is not one transaction (0015); the second to record it as applied
+    fails on the unique record, and then goes on with the migrations after it."""
+    for attempt in range(3):
+        try:
+            migrations.apply(db)
+            return
+        except sqlite3.IntegrityError:
+            if attempt == 2 or db.conn.in_transaction:
+                raise
 
 
 def _check_schema(conn: sqlite3.Connection, db_path: Path) -> bool:
@@ -859,8 +872,7 @@ def _m0015_compact_histograms(db: Database) -> None:
     if not compaction.pending(conn):
         return
     rows = sum(
-        int(conn.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0])
-        for t in compaction.TABLES
+        int(conn.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0]) for t in compaction.TABLES
     )
     if rows < _PROGRESS_ROWS or not sys.stderr.isatty():
         compaction.compact(conn)

@@ -298,19 +298,24 @@ _REBUILD = textwrap.dedent(
     """
     import sqlite3, sys
     from lambdascope import compaction, histcodec
-    conn = sqlite3.connect(sys.argv[1], timeout=30)
-    conn.execute("PRAGMA journal_mode = WAL")
-    histcodec.register(conn)
-    compaction.compact(conn, chunk_rows=20)
+    from lambdascope.db import open_db
+    if sys.argv[2] == "open_db":
+        open_db(sys.argv[1])
+    else:
+        conn = sqlite3.connect(sys.argv[1], timeout=30)
+        conn.execute("PRAGMA journal_mode = WAL")
+        histcodec.register(conn)
+        compaction.compact(conn, chunk_rows=20)
     """
 )
 
 
+@pytest.mark.parametrize("how", ["compact", "open_db"])
 def test_two_processes_rebuilding_at_once_give_one_whole_store(
-    old_store: Path, built: Path
+    old_store: Path, built: Path, how: str
 ) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
-    command = [sys.executable, "-c", _REBUILD, str(old_store)]
+    command = [sys.executable, "-c", _REBUILD, str(old_store), how]
     first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     second = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     errors = (first.communicate()[1], second.communicate()[1])
