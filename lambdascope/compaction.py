@@ -3,11 +3,14 @@
 The STRICT TEXT columns of ``hourly_facts`` and ``daily_facts`` cannot hold bytes, so each
 table is rebuilt (SQLite's procedure for the schema changes ALTER TABLE cannot make):
 
-1. one transaction creates ``<table>_compact`` with BLOB histogram columns and moves the
-   table's indexes onto it (so they grow with the copy instead of being built at the end);
+1. one transaction creates ``<table>_compact`` with BLOB histogram columns, moves the
+   table's indexes onto it (so they grow with the copy instead of being built at the end)
+   and adds triggers recording the key of any row written to the old table meanwhile
+   (by a process of an older lambdascope still running) in ``<table>_compact_redo``;
 2. rows are copied in key order in chunks, each its own short write transaction;
-3. one transaction copies any rows added since, renames the old table ``<table>_json`` and
-   the copy to ``<table>``, and recreates the triggers (the rollup triggers of 0002);
+3. one transaction copies the rows added since and again those recorded, renames the old
+   table ``<table>_json`` and the copy to ``<table>``, and recreates the triggers (the
+   rollup triggers of 0002);
 4. the old table is emptied in chunks, then dropped.
 
 A kill at any point leaves a consistent store: until step 3 commits the old table is
@@ -50,6 +53,10 @@ class _Table:
     @property
     def old(self) -> str:
         return f"{self.name}_json"
+
+    @property
+    def redo(self) -> str:
+        return f"{self.name}_compact_redo"
 
 
 TABLES = (
@@ -163,7 +170,24 @@ def _start_copy(conn: sqlite3.Connection, table: _Table) -> bool:
             if found != 1:
                 raise sqlite3.DatabaseError(f"unexpected definition of index {name}")
             conn.execute(moved)
+        _track_changes(conn, table)
     return True
+
+
+def _track_changes(conn: sqlite3.Connection, table: _Table) -> None:
+    """Record the key of every row written to the old table from now on (a process of an
+    older lambdascope, still running, writes there): the swap copies those rows again."""
+    keys = [f"k{i}" for i in range(len(table.key))]
+    conn.execute(f"CREATE TABLE {table.redo} ({', '.join(keys)})")
+    for event, rows in (("INSERT", ("NEW",)), ("UPDATE", ("OLD", "NEW")), ("DELETE", ("OLD",))):
+        inserts = "".join(
+            f"INSERT INTO {table.redo} VALUES ({', '.join(f'{row}.{k}' for k in table.key)});\n"
+            for row in rows
+        )
+        conn.execute(
+            f"CREATE TRIGGER {table.redo}_{event.lower()} AFTER {event} ON {table.name}"
+            f" BEGIN\n{inserts}END"
+        )
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -204,10 +228,7 @@ def _swap(conn: sqlite3.Connection, table: _Table) -> None:
         if not _text_columns(conn, table.name):  # another process swapped meanwhile
             return
         _copy_chunk(conn, table, None)  # rows added after the last chunk
-        if _count(conn, table.name) != _count(conn, table.copy):
-            # rows changed behind the copy (a writer that skipped the migration): copy all
-            conn.execute(f"DELETE FROM {table.copy}")
-            _copy_chunk(conn, table, None)
+        _redo(conn, table)
         dependants = conn.execute(
             "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
             " AND type IN ('index', 'trigger', 'view') AND name NOT LIKE 'sqlite_%'"
@@ -216,10 +237,28 @@ def _swap(conn: sqlite3.Connection, table: _Table) -> None:
         ).fetchall()
         for kind, name, _ in dependants:
             conn.execute(f'DROP {kind.upper()} "{name}"')
+        conn.execute(f"DROP TABLE {table.redo}")
         conn.execute(f"ALTER TABLE {table.name} RENAME TO {table.old}")
         conn.execute(f"ALTER TABLE {table.copy} RENAME TO {table.name}")
-        for _, _, sql in dependants:
-            conn.execute(sql)
+        for _, name, sql in dependants:
+            if not name.startswith(table.redo):
+                conn.execute(sql)
+
+
+def _redo(conn: sqlite3.Connection, table: _Table) -> None:
+    """Copy again the rows written to the old table after its copy began."""
+    keys = ", ".join(table.key)
+    recorded = ", ".join(f"k{i}" for i in range(len(table.key)))
+    changed = f"({keys}) IN (SELECT {recorded} FROM {table.redo})"
+    conn.execute(f"DELETE FROM {table.copy} WHERE {changed}")
+    columns = _columns(conn, table.name)
+    select = ", ".join(f"hist_from_text({c})" if c in HIST_COLUMNS else c for c in columns)
+    names = ", ".join(columns)
+    if table.key == ("rowid",):
+        names, select = f"rowid, {names}", f"rowid, {select}"
+    conn.execute(
+        f"INSERT INTO {table.copy} ({names}) SELECT {select} FROM {table.name} WHERE {changed}"
+    )
 
 
 def _drop_old(

@@ -323,3 +323,51 @@ def test_two_processes_rebuilding_at_once_give_one_whole_store(
     open_db(old_store).conn.close()
     assert table_rows(old_store) == table_rows(built)
     assert schema(old_store) == schema(built)
+
+
+def test_writes_of_an_older_version_during_the_rebuild_are_kept(
+    old_store: Path, built: Path
+) -> None:
+    # a process started before the upgrade still writes JSON text to the old table
+    conn = sqlite3.connect(old_store)
+    histcodec.register(conn)
+    chunks = 0
+
+    def stop() -> None:
+        nonlocal chunks
+        chunks += 1
+        if chunks == 3:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        compaction.compact(conn, chunk_rows=100, after_chunk=stop)
+    first, last = conn.execute(
+        "SELECT min(function_id), max(function_id) FROM hourly_facts_compact"
+    ).fetchone()
+    with conn:  # already copied rows change, one goes, one comes before and one after
+        conn.execute(
+            "UPDATE hourly_facts SET invocations = invocations + 7, duration_hist = '{\"5\":9}'"
+            " WHERE function_id = ?",
+            (first,),
+        )
+        conn.execute(
+            "DELETE FROM hourly_facts WHERE (function_id, hour) IN"
+            " (SELECT function_id, hour FROM hourly_facts WHERE function_id = ? LIMIT 1)",
+            (last,),
+        )
+        newest = conn.execute("SELECT max(id) FROM functions").fetchone()[0]
+        assert newest > last
+        for fid, hour in ((first, 0), (newest, END)):
+            conn.execute(
+                "INSERT INTO hourly_facts (function_id, hour, memory_mb, source, invocations,"
+                " max_memory_used_hist) VALUES (?, ?, 128, 'local', 2, '{\"z\":2}')",
+                (fid, hour),
+            )
+        conn.execute("UPDATE daily_facts SET init_duration_hist = '{\"-3\":1}' WHERE rowid = 1")
+    expected = table_rows(old_store)
+    conn.close()
+    assert expected != table_rows(built)
+
+    open_db(old_store).conn.close()
+    assert table_rows(old_store) == expected
+    assert schema(old_store) == schema(built)
