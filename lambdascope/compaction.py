@@ -235,6 +235,7 @@ def _swap(conn: sqlite3.Connection, table: _Table) -> None:
             " AND (tbl_name = ? OR (type != 'index' AND instr(sql, ?) > 0)) ORDER BY rowid",
             (table.name, table.name),
         ).fetchall()
+        _refuse_references(conn, table)
         for kind, name, _ in dependants:
             conn.execute(f'DROP {kind.upper()} "{name}"')
         conn.execute(f"DROP TABLE {table.redo}")
@@ -243,6 +244,15 @@ def _swap(conn: sqlite3.Connection, table: _Table) -> None:
         for _, name, sql in dependants:
             if not name.startswith(table.redo):
                 conn.execute(sql)
+
+
+def _refuse_references(conn: sqlite3.Connection, table: _Table) -> None:
+    """Renaming the old table would carry a foreign key of another table along to it (and
+    to its drop); no table refers to these two, and this keeps it a loud failure."""
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        for reference in conn.execute(f'PRAGMA foreign_key_list("{name}")'):
+            if reference[2] == table.name:
+                raise sqlite3.DatabaseError(f"{name} refers to {table.name}: cannot rebuild it")
 
 
 def _redo(conn: sqlite3.Connection, table: _Table) -> None:

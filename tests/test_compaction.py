@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from lambdascope import compaction, histcodec, queries
 from lambdascope.alerts.rules import hourly_histograms
 from lambdascope.cli import cli
-from lambdascope.db import open_db
+from lambdascope.db import StoreError, open_db
 from lambdascope.storeadmin import check
 from tests import histstores
 from tests.histstores import END, build_store, column_types, downgrade, schema, table_rows
@@ -371,3 +371,19 @@ def test_writes_of_an_older_version_during_the_rebuild_are_kept(
     open_db(old_store).conn.close()
     assert table_rows(old_store) == expected
     assert schema(old_store) == schema(built)
+
+
+def test_a_table_referring_to_the_rebuilt_one_stops_the_migration_loudly(
+    old_store: Path, built: Path
+) -> None:
+    conn = sqlite3.connect(old_store)
+    conn.execute(
+        "CREATE TABLE notes (function_id INTEGER, hour INTEGER, memory_mb INTEGER, source TEXT,"
+        " FOREIGN KEY (function_id, hour, memory_mb, source) REFERENCES hourly_facts)"
+    )
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="notes refers to hourly_facts: cannot rebuild it"):
+        open_db(old_store)
+    assert table_rows(old_store) == table_rows(built)  # nothing lost, still the old form
+    assert set(column_types(old_store, "hourly_facts").values()) == {"TEXT"}
