@@ -60,8 +60,8 @@ class _Table:
 
 
 TABLES = (
-    _Table("hourly_facts", ("function_id", "hour", "memory_mb", "source"), 2_000),
-    _Table("daily_facts", ("rowid",), 500),
+    _Table("hourly_facts", ("function_id", "hour", "memory_mb", "source"), 1_000),
+    _Table("daily_facts", ("rowid",), 250),
 )
 
 
