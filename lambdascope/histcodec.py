@@ -167,8 +167,13 @@ class _Keys(dict[int, str]):
     """Bucket index -> key text, remembered (str() of an int costs more than a lookup)."""
 
     def __missing__(self, index: int) -> str:
-        key = self[index] = str(index)
+        key = str(index)
+        if -_KEPT_KEYS <= index <= _KEPT_KEYS:  # what a double can reach, not what bad bytes can
+            self[index] = key
         return key
+
+
+_KEPT_KEYS = 40_000
 
 
 # every bucket of values from 1 µs to 10**17 is ready; others are added when first seen
@@ -190,6 +195,8 @@ def _read_head(data: bytes, wanted: int) -> tuple[list[int], int]:
             if shift >= 7 * _MAX_VARINT_BYTES:
                 raise InvalidHistogram("histogram number too long")
             continue
+        if value > MAX_VALUE:
+            raise InvalidHistogram("histogram number too large")
         numbers.append(value)
         value = shift = 0
     if shift:

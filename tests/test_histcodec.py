@@ -101,6 +101,8 @@ def test_invalid_histograms_are_refused_when_encoding(hist: dict[str, int], mess
         b"\x01\x02\x01\x03",  # a bucket without its count
         b"\x01\x02\x81",  # ends inside a number
         b"\x01" + b"\xff" * 11 + b"\x01",  # a number longer than any count
+        b"\x02" + b"\xff" * 9 + b"\x7f",  # a zero count above 2**64 - 1
+        b"\x01\x02\x01\x02" + b"\xff" * 9 + b"\x7f",  # a count above 2**64 - 1
     ],
 )
 def test_invalid_bytes_read_as_empty_and_are_reported_as_invalid(data: bytes) -> None:
