@@ -56,7 +56,7 @@ from collectors.common import (
 )
 from collectors.runs import record_run, resolve_window, save_watermark
 from lambdascope import db as store_db
-from lambdascope import histogram
+from lambdascope import histcodec, histogram
 from lambdascope.timeutil import HOUR_S, hour_floor, to_epoch
 
 # Athena list price (us-east-1): $5 per TB scanned, bytes rounded up to the megabyte,
@@ -527,7 +527,7 @@ def load_facts(
             placement.ids[(account, name)] = ids[0]
             row = {
                 **{c: values[c] for c in FACT_COLUMNS if c not in HISTOGRAMS},
-                **{c: histogram.to_json(values[c]) for c in HISTOGRAMS},
+                **{c: histcodec.encode(values[c]) for c in HISTOGRAMS},
             }
             names = ", ".join(["function_id", "hour", "memory_mb", "source", *row])
             marks = ", ".join("?" for _ in range(len(row) + 4))

@@ -51,7 +51,7 @@ from collectors.common import (
     record_failure,
 )
 from collectors.runs import LOGS_SETTLE_S
-from lambdascope import histogram
+from lambdascope import histcodec, histogram
 from lambdascope.logparse import parse_line
 from lambdascope.models import PlatformEvent
 from lambdascope.store import rebuild_hourly_facts, store_events
@@ -673,7 +673,7 @@ def load_facts(
         for (fid, hour, memory), row in sorted(resolved.items()):
             values = {
                 **{c: row[c] for c in (*_ADDED, *_MAXIMA)},
-                **{c: histogram.to_json(row[c]) for c in HISTOGRAMS},
+                **{c: histcodec.encode(row[c]) for c in HISTOGRAMS},
             }
             # UPDATE, then INSERT when there was no row (the same as an upsert).
             sets = ", ".join(f"{c} = ?" for c in values)

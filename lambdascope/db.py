@@ -4,16 +4,20 @@ Conventions (see README "Data model"):
 - every timestamp is INTEGER epoch seconds, UTC; every hour column is the start of
   the UTC hour;
 - unknown account or region (local logs) is the empty string, so natural keys stay unique;
-- units are in column names; distributions are histogram JSON (lambdascope.histogram).
+- units are in column names; distributions are histograms stored as bytes
+  (lambdascope.histcodec; JSON text before migration 0015).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 from sqlite_utils import Database, Migrations
+
+from lambdascope import compaction, histcodec
 
 DEFAULT_DB_ENV = "LAMBDASCOPE_DB"
 BUSY_TIMEOUT_MS = 30_000
@@ -57,6 +61,7 @@ def open_db(path: str | Path, readonly: bool = False) -> Database:
                     f"{db_path} holds no lambdascope data yet"
                     " (run `lambdascope ingest` or `collect` first)"
                 )
+            histcodec.register(conn)
             return Database(conn)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(db_path), check_same_thread=False)
@@ -71,13 +76,27 @@ def open_db(path: str | Path, readonly: bool = False) -> Database:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        histcodec.register(conn)
         db = Database(conn)
-        migrations.apply(db)
+        _apply_migrations(db)
         return db
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open database {db_path}: {exc}") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {db_path}: {exc.strerror or exc}") from None
+
+
+def _apply_migrations(db: Database) -> None:
+    """Apply pending migrations. Two processes opening an older store at once both run a
+    migration that is not one transaction (0015); the second to record it as applied
+    fails on the unique record, and then goes on with the migrations after it."""
+    for attempt in range(3):
+        try:
+            migrations.apply(db)
+            return
+        except sqlite3.IntegrityError:
+            if attempt == 2 or db.conn.in_transaction:
+                raise
 
 
 def _check_schema(conn: sqlite3.Connection, db_path: Path) -> bool:
@@ -843,6 +862,50 @@ CREATE TABLE capacity_provider_hourly (
 def _m0014_capacity_providers(db: Database) -> None:
     _run_script(db, _SCHEMA_0014)
 
+
+# Histogram columns from JSON text to bytes (lambdascope.histcodec): hourly_facts and
+# daily_facts are rebuilt in chunks of rows, each its own transaction, so this migration
+# runs outside one (an interrupted rebuild is continued by the next opening).
+@migrations(name="0015_compact_histograms", transactional=False)
+def _m0015_compact_histograms(db: Database) -> None:
+    conn = db.conn
+    if not compaction.pending(conn):
+        return
+    rows = sum(
+        int(conn.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0]) for t in compaction.TABLES
+    )
+    if rows < _PROGRESS_ROWS or not sys.stderr.isatty():
+        compaction.compact(conn)
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("compacting histograms: {task.fields[table]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("compact", total=2 * rows, table="")  # copied, then freed
+        finished: dict[str, int] = {}
+
+        def show(table: str, done: int, total: int) -> None:
+            finished[table] = done
+            bar.update(task, completed=sum(finished.values()), table=table)
+
+        compaction.compact(conn, progress=show)
+
+
+# Stores with more rows than this show a progress bar on a terminal while they migrate.
+_PROGRESS_ROWS = 200_000
 
 # Retention tiers (lambdascope.tiers): ``retention_tiers`` remembers, per tier, from which
 # UTC day on it keeps data ('hourly': hours before it live only in daily_facts and

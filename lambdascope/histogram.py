@@ -7,8 +7,9 @@ sources or functions merge by adding counts. The same bucketing can be computed 
 CloudWatch Logs Insights query (``floor(log(x)/log(1.02))``), so Insights results and
 local logs fill the same shape.
 
-Stored as compact JSON text: ``{"<bucket>": count, ...}``; zero and negative values use
-the bucket key ``"z"`` (read back as 0).
+A histogram is ``{"<bucket>": count, ...}``; zero and negative values use the bucket key
+``"z"`` (read back as 0). The store keeps them as bytes (lambdascope.histcodec); the JSON
+text of :func:`to_json` is what stores held before migration 0015.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def mean(hist: Mapping[str, int]) -> float | None:
 
 
 def to_json(hist: Mapping[str, int]) -> str:
-    """Compact, key-sorted JSON text for storage."""
+    """Compact, key-sorted JSON text (the stored form before migration 0015)."""
     return json.dumps(dict(sorted(hist.items())), separators=(",", ":"))
 
 

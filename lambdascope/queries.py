@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lambdascope import histogram
+from lambdascope import histcodec, histogram
 from lambdascope.histogram import Histogram
 
 Conn = Database | sqlite3.Connection
@@ -501,8 +501,7 @@ def _merged_histograms(
 ) -> dict[str, dict[tuple[int, int], Histogram]]:
     """Histogram ``columns`` merged per (function_id, memory_mb), in one pass: whole days
     from daily_facts (from the facts for function-days that wait for a refresh), edge
-    hours from the facts of the merged view. Merged in Python: about twice as fast as
-    json_each."""
+    hours from the facts of the merged view. Merged in Python (lambdascope.histcodec)."""
     where, params = filter_sql(filters)
     d0, d1 = _split(conn, start, end) if _has_rollups(conn) else (0, 0)
     ranges = [(start, end)]
@@ -522,18 +521,18 @@ def _merged_histograms(
     parts.extend(facts_histogram_sql(lo, hi, where, columns) for lo, hi in ranges if lo < hi)
     out: dict[str, dict[tuple[int, int], Histogram]] = {c: {} for c in columns}
     targets = [out[c] for c in columns]
-    loads = json.loads
+    decode = histcodec.decode
     for row in conn.execute(" UNION ALL ".join(parts), params):
         key = (row[0], row[1])
-        for target, text in zip(targets, row[2:], strict=True):
-            if not text or text == "{}":
+        for target, stored in zip(targets, row[2:], strict=True):
+            if not stored or stored == "{}":
                 continue
             merged = target.get(key)
             if merged is None:
-                target[key] = loads(text)
+                target[key] = decode(stored)
                 continue
             get = merged.get
-            for bucket, count in loads(text).items():
+            for bucket, count in decode(stored).items():
                 merged[bucket] = get(bucket, 0) + count
     return out
 
@@ -871,7 +870,7 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
     for hour, dh, mh, ih in hist_rows:
         hists = hour_hists.setdefault(hour, [{}, {}, {}])
         for i, text in enumerate((dh, mh, ih)):
-            for key, cnt in histogram.from_json(text).items():
+            for key, cnt in histcodec.decode(text).items():
                 hists[i][key] = hists[i].get(key, 0) + cnt
     by_hour: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -942,8 +941,8 @@ def _day_points(
         (function_id, d0, d1),
     ):
         hists = day_hists.setdefault(day, [{}, {}, {}])
-        for i, text in enumerate((dh, mh, ih)):
-            for key, cnt in histogram.from_json(text).items():
+        for i, stored in enumerate((dh, mh, ih)):
+            for key, cnt in histcodec.decode(stored).items():
                 hists[i][key] = hists[i].get(key, 0) + cnt
     points = []
     for day in sorted(by_day):

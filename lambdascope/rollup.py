@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from sqlite_utils import Database
 
-from lambdascope import queries
+from lambdascope import histcodec, queries
 from lambdascope.queries import (
     DAY_AGG_SQL,
     DAY_COLUMNS,
@@ -50,6 +50,7 @@ def refresh(db: Database, progress: Progress | None = None, *, before: int | Non
     from the hourly tables, which no longer hold them.
     """
     conn = db.conn
+    histcodec.register(conn)  # hist_merge, also on a connection not made by open_db
     hourly_from = queries.hourly_from(conn)
     if hourly_from and conn.execute(
         "SELECT 1 FROM rollup_dirty WHERE day < ? LIMIT 1", (hourly_from,)
@@ -93,22 +94,19 @@ def _refresh_day(conn: sqlite3.Connection, day: int, ids: tuple[int, ...]) -> No
     )
     conn.execute(f"INSERT INTO daily_facts ({DAY_COLUMNS}) " + DAY_AGG_SQL.format(rows=hours), ids)
     where, params = queries.filter_sql(Filters(include_deleted=True, function_ids=ids))
-    for column in HIST_COLUMNS:
-        facts = queries.facts_histogram_sql(day, end, where, (column,))
-        conn.execute(
-            f"""
-            UPDATE daily_facts SET {column} = m.hist
-            FROM (
-              SELECT function_id, memory_mb, json_group_object(key, total) AS hist FROM (
-                SELECT x.function_id, x.memory_mb, j.key, sum(j.value) AS total
-                FROM ({facts}) x, json_each(x.{column}) j
-                GROUP BY x.function_id, x.memory_mb, j.key)
-              GROUP BY function_id, memory_mb) m
-            WHERE daily_facts.day = {day} AND daily_facts.function_id = m.function_id
-              AND daily_facts.memory_mb = m.memory_mb
-            """,
-            params,
-        )
+    # the day's merged histograms, all four in one pass (hist_merge: lambdascope.histcodec)
+    facts = queries.facts_histogram_sql(day, end, where, HIST_COLUMNS)
+    merged = ", ".join(f"hist_merge(x.{c}) AS {c}" for c in HIST_COLUMNS)
+    conn.execute(
+        f"""
+        UPDATE daily_facts SET {", ".join(f"{c} = m.{c}" for c in HIST_COLUMNS)}
+        FROM (SELECT x.function_id, x.memory_mb, {merged} FROM ({facts}) x
+              GROUP BY x.function_id, x.memory_mb) m
+        WHERE daily_facts.day = {day} AND daily_facts.function_id = m.function_id
+          AND daily_facts.memory_mb = m.memory_mb
+        """,
+        params,
+    )
     conn.execute(
         f"DELETE FROM rollup_dirty WHERE day = ? AND function_id IN ({marks})", (day, *ids)
     )

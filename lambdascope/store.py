@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlite_utils import Database
 
-from lambdascope import histogram
+from lambdascope import histcodec, histogram
 from lambdascope.logscan import FastColumns
 from lambdascope.models import PlatformEvent
 from lambdascope.queries import hourly_from
@@ -143,7 +143,7 @@ def rebuild_hourly_facts(db: Database, function_id: int, hours: Iterable[int]) -
         groups = _facts_sql(db, span) if in_sql else _facts_python(db, span)
         for memory, fact in sorted(groups.items()):
             for key in _HIST_COLUMNS.values():
-                fact[key] = histogram.to_json(fact[key])
+                fact[key] = histcodec.encode(fact[key])
             columns = ["function_id", "hour", "memory_mb", "source", *fact]
             conn.execute(
                 f"INSERT INTO hourly_facts ({', '.join(columns)})"
@@ -570,10 +570,10 @@ def add_facts(db: Database, function_id: int, facts: Facts) -> None:
         else:
             merged = dict(zip(_FACT_KEYS, row, strict=True))
             for key in _HIST_COLUMNS.values():
-                merged[key] = histogram.from_json(merged[key])
+                merged[key] = histcodec.decode(merged[key])
         _merge_fact(merged, fact)
         for key in _HIST_COLUMNS.values():
-            merged[key] = histogram.to_json({k: n for k, n in merged[key].items() if n})
+            merged[key] = histcodec.encode({k: n for k, n in merged[key].items() if n})
         conn.execute(
             f"INSERT INTO hourly_facts (function_id, hour, memory_mb, source, {columns})"
             f" VALUES (?, ?, ?, 'local', {', '.join('?' for _ in _FACT_KEYS)})"

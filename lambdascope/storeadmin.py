@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lambdascope import queries
+from lambdascope import compaction, histcodec, queries
 from lambdascope.timeutil import HOUR_S
 
 DAY_S = 86_400
@@ -212,7 +212,22 @@ def check(db: Database, *, quick: bool = False) -> CheckResult:
     if queries._has_rollups(conn):
         _check_rollups(conn, result)
     _check_raw_against_facts(conn, result)
+    _check_histograms(conn, result)
     return result
+
+
+def _check_histograms(conn: sqlite3.Connection, result: CheckResult) -> None:
+    if compaction.needs_compaction(conn):  # JSON text: a store opened read-only, not migrated
+        return
+    result.checks.append("stored histograms are valid")
+    histcodec.register(conn)
+    for table in ("hourly_facts", "daily_facts"):
+        valid = " AND ".join(f"hist_valid({c})" for c in compaction.HIST_COLUMNS)
+        bad = conn.execute(f"SELECT count(*) FROM {table} WHERE NOT ({valid})").fetchone()[0]
+        if bad:
+            result.problems.append(
+                f"{bad:,} {table} rows hold a histogram that cannot be read (read as empty)"
+            )
 
 
 def _check_rollups(conn: sqlite3.Connection, result: CheckResult) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lambdascope import histogram, rollup
+from lambdascope import histcodec, histogram, rollup
 from lambdascope.pricing import cpu_share
 from lambdascope.timeutil import DAY_S, HOUR_S
 
@@ -530,16 +530,16 @@ class _Template:
     max_memory_used_mb_max: int
     init_duration_ms_sum: float
     init_duration_ms_max: float | None
-    duration_hist: str
-    billed_hist: str
-    memory_hist: str
-    init_hist: str
+    duration_hist: bytes
+    billed_hist: bytes
+    memory_hist: bytes
+    init_hist: bytes
     p50: float
     p95: float
     p99: float
 
 
-def _scaled(values: list[float], scale: float) -> str:
+def _scaled(values: list[float], scale: float) -> bytes:
     hist: dict[str, int] = {}
     for v in values:
         histogram.add(hist, float(v))
@@ -550,7 +550,7 @@ def _scaled(values: list[float], scale: float) -> str:
     by_remainder = sorted(exact, key=lambda key: (out[key] - exact[key], key))
     for key in by_remainder[:missing]:
         out[key] += 1
-    return histogram.to_json({key: c for key, c in out.items() if c})
+    return histcodec.encode({key: c for key, c in out.items() if c})
 
 
 def _template(rng: random.Random, fn: SyntheticFunction, memory: int, n: int) -> _Template:
@@ -585,7 +585,7 @@ def _template(rng: random.Random, fn: SyntheticFunction, memory: int, n: int) ->
         duration_hist=_scaled(durations, scale),
         billed_hist=_scaled(billed, scale),
         memory_hist=_scaled(used, scale),
-        init_hist=_scaled(inits, scale) if inits else "{}",
+        init_hist=_scaled(inits, scale) if inits else histcodec.EMPTY,
         p50=pct(0.5),
         p95=pct(0.95),
         p99=pct(0.99),
@@ -843,7 +843,7 @@ def _with_hourly_peak(
         return t
     out_of_memory = peak >= memory_mb
     peak = float(memory_mb) if out_of_memory else peak
-    hist = json.loads(t.memory_hist)
+    hist = histcodec.decode(t.memory_hist)
     top = max(hist, key=histogram.bucket_value)
     hist[top] -= 1
     if not hist[top]:
@@ -851,7 +851,7 @@ def _with_hourly_peak(
     histogram.add(hist, peak)
     return dataclasses.replace(
         t,
-        memory_hist=histogram.to_json(hist),
+        memory_hist=histcodec.encode(hist),
         max_memory_used_mb_max=int(peak),
         out_of_memory=t.out_of_memory + out_of_memory,
         errors=min(t.invocations, t.errors + out_of_memory),

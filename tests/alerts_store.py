@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from sqlite_utils import Database
 
-from lambdascope import histogram
+from lambdascope import histcodec, histogram
 from lambdascope.db import function_id
 
 HOUR = 3600
@@ -68,9 +68,9 @@ def add_hour(
                 max(durations) if durations else None,
                 float(sum(int(d) + 1 for d in durations)),
                 int(max(used)) if used else None,
-                histogram.to_json(histogram.from_values(durations)),
-                histogram.to_json(histogram.from_values([int(d) + 1 for d in durations])),
-                histogram.to_json(histogram.from_values(used)),
+                histcodec.encode(histogram.from_values(durations)),
+                histcodec.encode(histogram.from_values([int(d) + 1 for d in durations])),
+                histcodec.encode(histogram.from_values(used)),
             ),
         )
 

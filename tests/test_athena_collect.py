@@ -27,6 +27,7 @@ import collectors.aws
 import collectors.common
 from collectors import athena
 from collectors.aws import CollectOptions, Store, Target, resolve_targets, run_collection
+from lambdascope import histcodec
 from lambdascope.cli import cli
 from lambdascope.db import open_db
 from lambdascope.timeutil import hour_floor, to_epoch
@@ -131,7 +132,8 @@ def options(fleet: Fleet, **overrides: Any) -> CollectOptions:
 
 
 def insights_facts(db: Database) -> list[tuple[Any, ...]]:
-    return db.conn.execute(
+    """The insights facts, histograms decoded."""
+    rows = db.conn.execute(
         "SELECT f.account_id, f.region, f.function_name, hf.hour, hf.memory_mb,"
         " hf.invocations, hf.errors, hf.timeouts, hf.out_of_memory, hf.cold_starts,"
         " hf.duration_ms_sum, hf.duration_ms_max, hf.max_memory_used_mb_max,"
@@ -139,6 +141,7 @@ def insights_facts(db: Database) -> list[tuple[Any, ...]]:
         " FROM hourly_facts hf JOIN functions f ON f.id = hf.function_id"
         " WHERE hf.source = 'insights' ORDER BY 1, 2, 3, 4, 5"
     ).fetchall()
+    return [(*row[:-2], histcodec.decode(row[-2]), histcodec.decode(row[-1])) for row in rows]
 
 
 def logs_runs(db: Database) -> list[tuple[Any, ...]]:
@@ -208,8 +211,8 @@ def test_athena_collect_cli_against_moto_stores_facts_and_records_run(
         1234.5,
         900.25,
         300,
-        '{"300":9,"343":1}',
-        '{"270":1,"278":1}',
+        {"300": 9, "343": 1},
+        {"270": 1, "278": 1},
     )
     # one logs run for the one query: the 10 MB minimum charge ($5 per TB)
     runs = logs_runs(db)

@@ -28,6 +28,7 @@ from collectors.athena import (
     window_partitions,
 )
 from collectors.local import ingest_paths
+from lambdascope import histcodec
 from lambdascope.db import open_db
 from tests import firehose_archive
 from tests.firehose_archive import ACCOUNTS, BASE, HOURS, SHARED_FUNCTION
@@ -80,8 +81,6 @@ def athena_facts(root: Path, start: int, end: int) -> dict[tuple[Any, ...], dict
 
 
 def ingested_facts(db: Database) -> dict[tuple[Any, ...], dict[str, Any]]:
-    import json
-
     columns = ", ".join(f"hf.{c}" for c in FACT_COLUMNS)
     out = {}
     for row in db.conn.execute(
@@ -91,7 +90,7 @@ def ingested_facts(db: Database) -> dict[tuple[Any, ...], dict[str, Any]]:
     ):
         values = dict(zip(FACT_COLUMNS, row[4:], strict=True))
         for column in HISTOGRAMS:
-            values[column] = json.loads(values[column])
+            values[column] = histcodec.decode(values[column])
         out[tuple(row[:4])] = values
     return out
 

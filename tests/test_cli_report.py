@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlite_utils import Database
 
-from lambdascope import histogram
+from lambdascope import histcodec, histogram
 from lambdascope.cli import cli
 from lambdascope.db import function_id, open_db
 
@@ -79,9 +79,9 @@ def add_hours(
                     int(max(mem)),
                     sum(inits),
                     max(inits, default=None),
-                    histogram.to_json(histogram.from_values(dur)),
-                    histogram.to_json(histogram.from_values(mem)),
-                    histogram.to_json(histogram.from_values(inits)),
+                    histcodec.encode(histogram.from_values(dur)),
+                    histcodec.encode(histogram.from_values(mem)),
+                    histcodec.encode(histogram.from_values(inits)),
                 ),
             )
     return fid
@@ -366,9 +366,9 @@ def _exact_hour(
                 fid,
                 hour,
                 billed_ms,
-                histogram.to_json({histogram.bucket_of(100.0): 1000}),
-                histogram.to_json({histogram.bucket_of(200.0): 1000}),
-                histogram.to_json({histogram.bucket_of(250.0): 10}),
+                histcodec.encode({histogram.bucket_of(100.0): 1000}),
+                histcodec.encode({histogram.bucket_of(200.0): 1000}),
+                histcodec.encode({histogram.bucket_of(250.0): 10}),
             ),
         )
 
@@ -436,8 +436,8 @@ def _raw_hour(db: Database, fid: int, hour: int, memory_mb: int, **values: float
                 hour,
                 memory_mb,
                 *columns.values(),
-                histogram.to_json({histogram.bucket_of(mean): n}),
-                histogram.to_json({histogram.bucket_of(used): n}),
+                histcodec.encode({histogram.bucket_of(mean): n}),
+                histcodec.encode({histogram.bucket_of(used): n}),
             ),
         )
 

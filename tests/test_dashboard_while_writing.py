@@ -16,7 +16,8 @@ from lambdascope.synthetic import generate_store
 END = 1_767_225_600  # 2026-01-01T00:00:00Z
 H = 3600
 
-# Upserts hourly facts in many small transactions and refreshes the rollups after each,
+# Upserts hourly facts (histograms {"81": 1} and {"245": 1} as lambdascope.histcodec stores
+# them) in many small transactions and refreshes the rollups after each,
 # like an ingest or a collection does, for about three seconds.
 WRITER = """
 import sys, time
@@ -32,7 +33,7 @@ while time.monotonic() < deadline:
             db.conn.execute(
                 "INSERT INTO hourly_facts (function_id, hour, memory_mb, source, invocations,"
                 " duration_ms_sum, duration_hist, max_memory_used_hist)"
-                " VALUES (?, ?, 128, 'local', 1, 5.0, '{\\"81\\":1}', '{\\"245\\":1}')"
+                " VALUES (?, ?, 128, 'local', 1, 5.0, x'01a20101', x'01ea0301')"
                 " ON CONFLICT (function_id, hour, memory_mb, source)"
                 " DO UPDATE SET invocations = invocations + 1",
                 (fid, int(sys.argv[2]) - 3600),

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlite_utils import Database
 
 from collectors.local import IngestResult, ingest_paths
-from lambdascope import histogram
+from lambdascope import histcodec, histogram
 from lambdascope.cli import cli
 from lambdascope.db import open_db
 
@@ -81,7 +81,7 @@ def test_hourly_facts_are_rebuilt_from_invocations(db: Database) -> None:
         (hour, 512, "local", 4, 0, 1, 0, 1, 30030.0, 200),
         (hour, 1024, "local", 1, 0, 0, 0, 0, 45.31, 300),
     ]
-    assert histogram.count(histogram.from_json(facts[1][10])) == 4
+    assert histogram.count(histcodec.decode(facts[1][10])) == 4
 
 
 def test_reingest_adds_nothing_and_grown_file_continues(db: Database, tmp_path: Path) -> None:

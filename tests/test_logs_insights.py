@@ -45,7 +45,7 @@ from collectors.logs import (
     split_truncated,
     transform_rows,
 )
-from lambdascope import histogram
+from lambdascope import histcodec, histogram
 from lambdascope.db import function_id
 from lambdascope.logparse import parse_line
 from lambdascope.models import PlatformEvent
@@ -513,7 +513,7 @@ def test_transform_fills_the_same_facts_as_local_ingest(
     # memory in MB whatever the format: 512 configured, at most 158 + 3 used
     assert [r[:3] for r in insights] == [(HOUR, 512, 200), (HOUR + 3600, 512, 200)]
     assert [r[10] for r in insights] == [157, 162]  # max_memory_used_mb_max
-    assert set(json.loads(insights[1][15])) == {  # max_memory_used_hist, MB buckets
+    assert set(histcodec.decode(insights[1][15])) == {  # max_memory_used_hist, MB buckets
         histogram.bucket_of(float(mb)) for mb in range(155, 163)
     }
     # hour 0: errors 4 OOM + 3 other + 2 "failure", timeouts 4, OOM 4, cold starts 8
@@ -692,8 +692,8 @@ def test_one_query_per_batch_polled_with_backoff_and_stored(db: Database) -> Non
         (ids[GROUP_B], HOUR, 256, "insights", 2, 250, 1, 1),
     ]
     assert stored[2][8:] == (
-        histogram.to_json({histogram.bucket_of(300.0): 1}),
-        histogram.to_json({histogram.bucket_of(64.0): 1, histogram.bucket_of(250.0): 1}),
+        histcodec.encode({histogram.bucket_of(300.0): 1}),
+        histcodec.encode({histogram.bucket_of(64.0): 1, histogram.bucket_of(250.0): 1}),
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from lambdascope import histogram, queries
+from lambdascope import histcodec, histogram, queries
 from lambdascope.db import function_id
 from lambdascope.models import PlatformEvent
 from lambdascope.queries import Filters, function_stats
@@ -60,8 +60,8 @@ def add_fact(
             sum(durations),
             max(durations) if durations else None,
             max(used) if used else None,
-            histogram.to_json(histogram.from_values(durations)),
-            histogram.to_json(histogram.from_values(used)),
+            histcodec.encode(histogram.from_values(durations)),
+            histcodec.encode(histogram.from_values(used)),
         ),
     )
     db.conn.commit()

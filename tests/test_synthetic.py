@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from lambdascope import histogram, queries
+from lambdascope import histcodec, histogram, queries
 from lambdascope.db import open_db
 from lambdascope.synthetic import DEFAULT_END, generate_store
 
@@ -53,8 +53,8 @@ def test_fleet_is_consistent_and_diverse(db: Database) -> None:
     for inv, dur, mem in conn.execute(
         "SELECT invocations, duration_hist, max_memory_used_hist FROM hourly_facts"
     ):
-        dcount = histogram.count(histogram.from_json(dur))
-        mcount = histogram.count(histogram.from_json(mem))
+        dcount = histogram.count(histcodec.decode(dur))
+        mcount = histogram.count(histcodec.decode(mem))
         bad += dcount != inv or mcount != inv
     assert bad == 0
     mismatch = conn.execute(

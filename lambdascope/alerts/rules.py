@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lambdascope import histogram, queries, rightsizing, staleness
+from lambdascope import histcodec, histogram, queries, rightsizing, staleness
 from lambdascope.alerts import detector
 from lambdascope.alerts.config import AlertConfig
 from lambdascope.alerts.model import Finding
@@ -93,7 +93,7 @@ def hourly_histograms(
     out: dict[int, Histogram] = {}
     for hour, text in rows:
         merged = out.setdefault(int(hour), {})
-        for key, count in histogram.from_json(text).items():
+        for key, count in histcodec.decode(text).items():
             merged[key] = merged.get(key, 0) + count
     return out
 
