@@ -139,3 +139,27 @@ def test_a_power_tuning_run_takes_precedence_and_the_page_says_so(db_path: Path)
     page = function_page(db_path)
     assert "function-insights" in page
     assert "Not used: the recommendation projects from the Power Tuning run instead." in page
+
+
+def test_logs_insights_hourly_sums_count_as_performance_events(db_path: Path) -> None:
+    """Hours Logs Insights summed (the logs source in Insights mode) show on the page like
+    imported events, and hours with imported events are not counted twice."""
+    lines = store_with_events(db_path, io_ms=80.0, cpu_ms=10.0, n=40)
+    import_events(db_path, lines)  # 40 events in the 40 hours before END
+    duration = 80.0 + 10.0 / cpu_share(512)
+    share = 10.0 / cpu_share(512) / duration
+    db = open_db(db_path)
+    (fid,) = db.conn.execute(
+        "SELECT id FROM functions WHERE function_name = 'orders-api'"
+    ).fetchone()
+    with db.conn:
+        for k in range(1, 46):  # hours 1-40 have events: only 41-45 add their 30 each
+            db.conn.execute(
+                "INSERT INTO insights_hourly (function_id, hour, memory_mb, invocations,"
+                " duration_ms_sum, cpu_total_ms_sum, cpu_wall_share_sum, cpu_wall_share_sq_sum)"
+                " VALUES (?, ?, 512, 30, ?, ?, ?, ?)",
+                (fid, END - 3600 * k, 30 * duration, 30 * 10.0, 30 * share, 30 * share * share),
+            )
+    db.conn.close()
+    page = function_page(db_path)
+    assert "From performance events: 190 invocations." in page
