@@ -1,11 +1,14 @@
 """Evidence for the demo store that moto cannot serve: a Power Tuning run, Compute
-Optimizer recommendations and provisioned concurrency on a few functions.
+Optimizer recommendations, provisioned concurrency and Lambda Insights on a few functions.
 
 Each goes through the same code as real data: the Power Tuning output is the state
 machine's output shape read by ``lambdascope power-tuning import``'s parser; Compute
 Optimizer items and provisioned-concurrency configurations are API-reference shapes read
 by the collectors' transform and load steps; the provisioned-concurrency metrics are
-hourly rows as the collector stores them. The values are derived from each function's
+hourly rows as the collector stores them; Lambda Insights performance events are JSON
+lines in the documented event shape, read and stored by ``lambdascope insights import``'s
+functions, and LambdaInsights metrics are hourly rows stored by the metrics source's
+load step. The values are derived from each function's
 stored behaviour, so the answers side by side are plausible, not measured.
 """
 
@@ -22,9 +25,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from collectors import capacity_providers, compute_optimizer, provisioned
+from collectors import capacity_providers, compute_optimizer, insights_metrics, provisioned
 from collectors.aws import Store
-from lambdascope.evidence import power_tuning
+from lambdascope.evidence import insights, power_tuning
 from lambdascope.pricing import cpu_share
 from lambdascope.timeutil import HOUR_S
 
@@ -212,3 +215,152 @@ def seed_managed_instances(
         f"Lambda Managed Instances: {', '.join(name for name, _, _ in functions)} on"
         f" {len(by_target)} capacity provider(s) with 14 days of utilisation"
     )
+
+
+# Lambda Insights in the demo: hours of events or metrics, and the part of each demo
+# function's duration that is CPU work (the demo fleet's functions are half CPU-bound)
+INSIGHTS_HOURS = 48
+INSIGHTS_CPU_FRACTION = 0.5
+
+
+def _insights_candidates(db: Database, start: int, end: int) -> list[tuple[Any, ...]]:
+    """Busy functions whose projection Insights would feed: one memory size over the
+    history (no natural experiment), no Power Tuning run, no capacity provider; the most
+    over-provisioned first (where a smaller size's duration matters)."""
+    tuned = set(power_tuning.latest_curves(db))
+    several = {
+        int(fid)
+        for (fid,) in db.conn.execute(
+            "SELECT function_id FROM hourly_facts WHERE hour >= ? AND hour < ?"
+            " GROUP BY function_id HAVING COUNT(DISTINCT memory_mb) > 1",
+            (start, end),
+        )
+    }
+    managed = {
+        int(fid)
+        for (fid,) in db.conn.execute(
+            "SELECT id FROM functions WHERE capacity_provider_arn IS NOT NULL"
+        )
+    }
+    rows = [
+        r
+        for r in _busiest(db, start, end, 200)
+        if int(r[0]) not in several | managed
+        and (str(r[2]), str(r[3]), str(r[1])) not in tuned
+        and r[5]
+        and r[6]
+    ]
+    return sorted(rows, key=lambda r: (-float(r[4]) / float(r[6]), str(r[1])))
+
+
+def _performance_event(
+    row: tuple[Any, ...], request_id: str, at_ms: int, rng: random.Random
+) -> dict[str, Any]:
+    """One performance event of the demo function ``row`` in the documented shape."""
+    _, name, _, _, memory, mean_ms, peak, _ = row
+    duration = round(float(mean_ms) * math.exp(rng.gauss(0, 0.3) - 0.045), 2)
+    cpu = duration * INSIGHTS_CPU_FRACTION * cpu_share(int(memory)) * math.exp(rng.gauss(0, 0.1))
+    used = round(float(peak) * rng.uniform(0.75, 1.0))
+    cold = rng.random() < 0.03
+    network = rng.randint(2_000, 40_000)
+    return {
+        "_aws": {
+            "Timestamp": at_ms,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "LambdaInsights",
+                    "Dimensions": [["function_name"], ["function_name", "version"]],
+                    "Metrics": [{"Name": "cpu_total_time", "Unit": "Milliseconds"}],
+                }
+            ],
+        },
+        "event_type": "performance",
+        "function_name": name,
+        "version": "$LATEST",
+        "request_id": request_id,
+        "duration": duration,
+        "billed_duration": math.ceil(duration),
+        "billed_mb_ms": math.ceil(duration) * int(memory),
+        "cold_start": cold,
+        "init_duration": round(rng.uniform(200, 600), 2) if cold else 0,
+        "memory_utilization": round(100.0 * used / int(memory), 1),
+        "total_memory": int(memory),
+        "used_memory_max": used,
+        "cpu_user_time": round(cpu * 0.85, 3),
+        "cpu_system_time": round(cpu * 0.15, 3),
+        "cpu_total_time": round(cpu, 3),
+        "rx_bytes": network // 3,
+        "tx_bytes": network - network // 3,
+        "total_network": network,
+        "agent_version": "1.0.333.0",
+    }
+
+
+def _performance_lines(row: tuple[Any, ...], end: int, rng: random.Random) -> bytes:
+    """JSON lines of events for each of the last INSIGHTS_HOURS hours before ``end``, as
+    many per hour as the function's hourly calls (2 to 10)."""
+    per_hour = min(10, max(2, round(float(row[7]))))
+    lines = []
+    for k in range(1, INSIGHTS_HOURS + 1):
+        hour = end - k * HOUR_S
+        for i in range(per_hour):
+            at_ms = (hour + rng.randrange(HOUR_S)) * 1000
+            event = _performance_event(row, f"demo-{row[0]}-{hour}-{i}", at_ms, rng)
+            lines.append(json.dumps(event))
+    return "\n".join(lines).encode()
+
+
+def _metrics_hours(
+    row: tuple[Any, ...], end: int, rng: random.Random
+) -> dict[tuple[int, int], dict[str, float]]:
+    """LambdaInsights metrics hours (with the hour's AWS/Lambda Duration) as the metrics
+    source's transform step returns them."""
+    fid, _, _, _, memory, mean_ms, peak, calls = row
+    out = {}
+    for k in range(1, INSIGHTS_HOURS + 1):
+        n = max(1.0, round(float(calls) * rng.uniform(0.8, 1.2)))
+        duration = float(mean_ms) * rng.uniform(0.95, 1.05)
+        cpu = duration * INSIGHTS_CPU_FRACTION * cpu_share(int(memory)) * rng.uniform(0.9, 1.1)
+        used = round(float(peak) * rng.uniform(0.8, 1.0))
+        out[(int(fid), end - k * HOUR_S)] = {
+            "invocations": n,
+            "cpu_total_ms_sum": n * cpu,
+            "total_memory_min_mb": float(memory),
+            "total_memory_max_mb": float(memory),
+            "used_memory_max_mb": float(used),
+            "memory_utilization_max_pct": 100.0 * used / int(memory),
+            "init_duration_max_ms": round(rng.uniform(200, 600), 2),
+            "init_count": 1.0,
+            "total_network_bytes_sum": n * rng.uniform(5_000, 30_000),
+            "duration_ms_sum": n * duration,
+            "duration_count": n,
+        }
+    return out
+
+
+def seed_insights(
+    db: Database, *, now_s: int, say: Say, events: int = 2, metrics: int = 1
+) -> list[str]:
+    """Lambda Insights for a few demo functions: performance events for ``events``
+    functions (read and stored as ``lambdascope insights import`` does) and
+    LambdaInsights metrics hours for ``metrics`` more, over the last INSIGHTS_HOURS hours,
+    from each function's stored mean duration, memory and peak memory. Returns the names."""
+    end = now_s - now_s % HOUR_S
+    rows = _insights_candidates(db, end - 14 * 86400, end)[: events + metrics]
+    if len(rows) < events + metrics:
+        say("Lambda Insights: too few busy functions in the demo store; none added")
+        return []
+    rng = random.Random(16)
+    counts = insights.ReadCounts()
+    for row in rows[:events]:
+        stream = insights.read_events([_performance_lines(row, end, rng)], counts)
+        insights.store_events(db, stream, account_id=str(row[2]), region=str(row[3]))
+    store = Store(db)
+    for row in rows[events:]:
+        insights_metrics.load_hours(store, _metrics_hours(row, end, rng))
+    names = [str(r[1]) for r in rows]
+    say(
+        f"Lambda Insights: {counts.events:,} performance events for"
+        f" {', '.join(names[:events])}; LambdaInsights metrics for {', '.join(names[events:])}"
+    )
+    return names

@@ -1,6 +1,6 @@
 """The evidence blocks in a real headless Chromium: the function page shows the Power
-Tuning run, Compute Optimizer's answer and provisioned concurrency; the right-sizing grid
-has Compute Optimizer's size next to lambdascope's."""
+Tuning run, Compute Optimizer's answer, Lambda Insights and provisioned concurrency; the
+right-sizing grid has Compute Optimizer's size next to lambdascope's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from dash.testing.wait import until
 
-from collectors.demo_evidence import seed_evidence
+from collectors.demo_evidence import seed_evidence, seed_insights
 from dashboards.app import create_app
 from lambdascope.db import open_db
 from lambdascope.synthetic import DEFAULT_END, generate_store
@@ -25,6 +25,7 @@ def evidence_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[st
     generate_store(db, functions=24, days=14, seed=7)
     said: list[str] = []
     seed_evidence(db, now_s=DEFAULT_END, say=said.append)
+    seed_insights(db, now_s=DEFAULT_END, say=said.append)
     db.conn.close()
     return path, said
 
@@ -64,6 +65,26 @@ def test_function_pages_show_each_kind_of_evidence(
     until(lambda: "(lower)" in _text(dash_duo, "#function-provisioned-table"), 10)
     assert "live" in _text(dash_duo, "#function-provisioned-table")
     assert _text(dash_duo, "#function-compute-optimizer").startswith("Optimized")
+    assert dash_duo.get_logs() == []
+
+
+def test_function_page_shows_lambda_insights(
+    dash_duo: Any, evidence_db: tuple[Path, list[str]]
+) -> None:
+    path, said = evidence_db
+    # "Lambda Insights: N performance events for A, B; LambdaInsights metrics for C"
+    line = said[1]
+    with_events = line.split("performance events for ")[1].split(",")[0]
+    with_metrics = line.split("LambdaInsights metrics for ")[1]
+    dash_duo.start_server(create_app(path, clock=lambda: DEFAULT_END - 1))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/functions/{with_events}")
+    dash_duo.wait_for_element("#function-insights-table", timeout=30)
+    until(lambda: "performance events" in _text(dash_duo, "#function-insights-source"), 10)
+    assert "Busy vCPUs" in _text(dash_duo, "#function-insights-table")
+    assert "The recommendation uses it." in _text(dash_duo, "#function-insights-projection")
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/functions/{with_metrics}")
+    until(lambda: "LambdaInsights metrics" in _text(dash_duo, "#function-insights-source"), 30)
+    assert "per invocation" in _text(dash_duo, "#function-insights-table")  # network
     assert dash_duo.get_logs() == []
 
 

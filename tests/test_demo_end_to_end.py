@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,42 @@ def test_demo_store_has_each_kind_of_evidence(demo_db: Path) -> None:
         cli, ["--db", str(demo_db), "report", "provisioned-concurrency", "--format", "md"]
     )
     assert result.exit_code == 0 and "| live |" in result.stdout
+
+
+def test_demo_functions_with_lambda_insights_use_it_in_the_memory_report(demo_db: Path) -> None:
+    db = open_db(demo_db)
+    with_events = {
+        name
+        for (name,) in db.conn.execute(
+            "SELECT DISTINCT f.function_name FROM insights_invocations i"
+            " JOIN functions f ON f.id = i.function_id"
+        )
+    }
+    with_metrics = {
+        name
+        for (name,) in db.conn.execute(
+            "SELECT DISTINCT f.function_name FROM insights_metrics_hourly h"
+            " JOIN functions f ON f.id = h.function_id"
+        )
+    }
+    assert len(with_events) == 2 and len(with_metrics) == 1
+    fleet = {f.name: f for f in build_fleet()}
+    # the events were stored under each function's own account and region
+    for name in with_events:
+        ((account, region),) = db.conn.execute(
+            "SELECT DISTINCT f.account_id, f.region FROM insights_invocations i"
+            " JOIN functions f ON f.id = i.function_id WHERE f.function_name = ?",
+            (name,),
+        )
+        assert (account, region) == (fleet[name].account_id, fleet[name].region)
+    result = CliRunner().invoke(cli, ["--db", str(demo_db), "report", "memory", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["function_name"]: r for r in json.loads(result.stdout)}
+    for name in with_events | with_metrics:
+        assert rows[name]["duration_evidence"] == "lambda-insights", name
+        reason = next(r for r in rows[name]["reasons"] if r.startswith("Lambda Insights"))
+        source = "events" if name in with_events else "invocations in LambdaInsights metrics"
+        assert f" {source})" in reason, reason
 
 
 def test_stale_report_finds_the_planted_stale_functions(demo_db: Path) -> None:

@@ -167,6 +167,9 @@ def build_demo(db_path: Path, *, now_s: int, say: Any) -> None:
         seed_managed_instances(
             db, [(f.name, f.account_id, f.region) for f in middle], now_s=now_s, say=step
         )
+        from collectors.demo_evidence import seed_insights
+
+        seed_insights(db, now_s=now_s, say=step)
     finally:
         server.stop()
         db.conn.close()

@@ -435,3 +435,72 @@ def project(
         for error in (-profile.share_below, profile.share_above)
     ]
     return min(ends), at(fewest, 0.0), max(ends)
+
+
+# ---------------------------------------------------------------- one function's usage
+
+
+@dataclass(frozen=True)
+class InsightsUsage:
+    """What Lambda Insights recorded of one function in a window besides CPU time:
+    ``events`` performance events (imported, or summed per hour by Logs Insights),
+    ``metric_hours`` hours of LambdaInsights metrics (with ``metric_invocations``
+    invocations), memory in MB, init in ms, network in bytes; None where no source has
+    the value (performance events keep no init or network)."""
+
+    events: int
+    metric_hours: int
+    metric_invocations: float
+    memory_mb: float | None
+    used_memory_max_mb: float | None
+    memory_utilization_max_pct: float | None
+    init_duration_max_ms: float | None
+    init_count: float | None
+    network_bytes_sum: float | None
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def function_usage(db: Database, function_id: int, start: int, end: int) -> InsightsUsage | None:
+    """Lambda Insights' events and metrics of ``function_id`` in hours [start, end), or
+    None when it has neither there."""
+    events, memory, used, utilisation = 0, None, None, None
+    if has_table(db, "insights_invocations"):
+        events, memory, used, utilisation = db.conn.execute(
+            "SELECT COUNT(*), MAX(memory_mb), MAX(used_memory_max_mb),"
+            " MAX(100.0 * used_memory_max_mb / memory_mb) FROM insights_invocations"
+            " WHERE function_id = ? AND hour >= ? AND hour < ?",
+            (function_id, start, end),
+        ).fetchone()
+        # hours Logs Insights summed (collect), where no events were imported
+        (summed,) = db.conn.execute(
+            "SELECT COALESCE(SUM(invocations), 0) FROM insights_hourly h"
+            " WHERE function_id = ? AND hour >= ? AND hour < ? AND NOT EXISTS (SELECT 1"
+            " FROM insights_invocations i WHERE i.function_id = h.function_id"
+            " AND i.hour = h.hour)",
+            (function_id, start, end),
+        ).fetchone()
+        events += int(summed)
+    hours, calls, init_max, init_count, network = 0, 0.0, None, None, None
+    if has_table(db, "insights_metrics_hourly"):
+        row = db.conn.execute(
+            "SELECT COUNT(*), SUM(invocations), MAX(total_memory_max_mb),"
+            " MAX(used_memory_max_mb), MAX(memory_utilization_max_pct),"
+            " MAX(init_duration_max_ms), SUM(init_count), SUM(total_network_bytes_sum)"
+            " FROM insights_metrics_hourly WHERE function_id = ? AND hour >= ? AND hour < ?",
+            (function_id, start, end),
+        ).fetchone()
+        hours, calls = int(row[0]), float(row[1] or 0.0)
+        memory, used, utilisation = (
+            _max(memory, row[2]),
+            _max(used, row[3]),
+            _max(utilisation, row[4]),
+        )
+        init_max, init_count, network = row[5], row[6], row[7]
+    if not events and not hours:
+        return None
+    return InsightsUsage(
+        int(events), hours, calls, memory, used, utilisation, init_max, init_count, network
+    )
