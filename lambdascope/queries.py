@@ -878,12 +878,7 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
     points: list[HourPoint] = []
     for hour in sorted(by_hour):
         rs = by_hour[hour]
-
-        def total(column: str, hour_rows: list[dict[str, Any]] = rs) -> float:
-            return float(sum(r[column] or 0 for r in hour_rows))
-
         dur, mem, init = hour_hists.get(hour, [{}, {}, {}])
-        mmax = _max(r["max_memory_used_mb_max"] for r in rs)
         if dur:
             dmax = _max(r["duration_ms_max"] for r in rs)
             p50, p95, p99 = (histogram.quantile(dur, q, dmax) for q in (0.5, 0.95, 0.99))
@@ -891,33 +886,7 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
             first = rs[0]
             p50, p95 = first["duration_p50_ms"], first["duration_p95_ms"]
             p99, dmax = first["duration_p99_ms"], first["duration_max_ms"]
-        points.append(
-            HourPoint(
-                hour=hour,
-                invocations=total("invocations"),
-                errors=total("errors"),
-                throttles=total("throttles"),
-                timeouts=int(total("timeouts")),
-                out_of_memory=int(total("out_of_memory")),
-                cold_starts=int(total("cold_starts")),
-                log_invocations=int(total("log_invocations")),
-                duration_p50_ms=p50,
-                duration_p95_ms=p95,
-                duration_p99_ms=p99,
-                duration_max_ms=dmax,
-                max_memory_used_mb=mmax,
-                p99_memory_used_mb=histogram.quantile(mem, 0.99, mmax),
-                memory_mb=_max(r["memory_mb"] for r in rs),
-                init_p95_ms=histogram.quantile(
-                    init, 0.95, _max(r["init_duration_ms_max"] for r in rs)
-                ),
-                billed_duration_ms_sum=total("billed_duration_ms_sum"),
-                gb_seconds=sum(
-                    (r["billed_duration_ms_sum"] or 0) / 1000.0 * (r["memory_mb"] or 0) / 1024.0
-                    for r in rs
-                ),
-            )
-        )
+        points.append(_point(hour, rs, mem, init, (p50, p95, p99, dmax), 3600))
     return [*days, *points]
 
 
@@ -952,7 +921,6 @@ def _day_points(
             return float(sum(r[column] or 0 for r in day_rows))
 
         dur, mem, init = day_hists.get(day, [{}, {}, {}])
-        mmax = _max(r["max_memory_used_mb_max"] for r in rs)
         dmax = _max(r["duration_ms_max"] for r in rs)
         if dur:
             p50, p95, p99 = (histogram.quantile(dur, q, dmax) for q in (0.5, 0.95, 0.99))
@@ -961,35 +929,49 @@ def _day_points(
             p50 = total("cw_p50_weighted") / weight if weight else None
             p95, p99 = _max(r["cw_p95_max"] for r in rs), _max(r["cw_p99_max"] for r in rs)
             dmax = _max(r["cw_max"] for r in rs) if dmax is None else dmax
-        points.append(
-            HourPoint(
-                hour=day,
-                invocations=total("invocations"),
-                errors=total("errors"),
-                throttles=total("throttles"),
-                timeouts=int(total("timeouts")),
-                out_of_memory=int(total("out_of_memory")),
-                cold_starts=int(total("cold_starts")),
-                log_invocations=int(total("log_invocations")),
-                duration_p50_ms=p50,
-                duration_p95_ms=p95,
-                duration_p99_ms=p99,
-                duration_max_ms=dmax,
-                max_memory_used_mb=mmax,
-                p99_memory_used_mb=histogram.quantile(mem, 0.99, mmax),
-                memory_mb=_max(r["memory_mb"] for r in rs),
-                init_p95_ms=histogram.quantile(
-                    init, 0.95, _max(r["init_duration_ms_max"] for r in rs)
-                ),
-                billed_duration_ms_sum=total("billed_duration_ms_sum"),
-                gb_seconds=sum(
-                    (r["billed_duration_ms_sum"] or 0) / 1000.0 * (r["memory_mb"] or 0) / 1024.0
-                    for r in rs
-                ),
-                span_s=DAY_S,
-            )
-        )
+        points.append(_point(day, rs, mem, init, (p50, p95, p99, dmax), DAY_S))
     return points
+
+
+def _point(
+    at: int,
+    rs: list[dict[str, Any]],
+    mem: Histogram,
+    init: Histogram,
+    durations: tuple[float | None, float | None, float | None, float | None],
+    span_s: int,
+) -> HourPoint:
+    """One series point from the merged rows of an hour or a day (per memory size), its
+    memory and init histograms and its duration p50, p95, p99 and max."""
+
+    def total(column: str) -> float:
+        return float(sum(r[column] or 0 for r in rs))
+
+    mmax = _max(r["max_memory_used_mb_max"] for r in rs)
+    p50, p95, p99, dmax = durations
+    return HourPoint(
+        hour=at,
+        invocations=total("invocations"),
+        errors=total("errors"),
+        throttles=total("throttles"),
+        timeouts=int(total("timeouts")),
+        out_of_memory=int(total("out_of_memory")),
+        cold_starts=int(total("cold_starts")),
+        log_invocations=int(total("log_invocations")),
+        duration_p50_ms=p50,
+        duration_p95_ms=p95,
+        duration_p99_ms=p99,
+        duration_max_ms=dmax,
+        max_memory_used_mb=mmax,
+        p99_memory_used_mb=histogram.quantile(mem, 0.99, mmax),
+        memory_mb=_max(r["memory_mb"] for r in rs),
+        init_p95_ms=histogram.quantile(init, 0.95, _max(r["init_duration_ms_max"] for r in rs)),
+        billed_duration_ms_sum=total("billed_duration_ms_sum"),
+        gb_seconds=sum(
+            (r["billed_duration_ms_sum"] or 0) / 1000.0 * (r["memory_mb"] or 0) / 1024.0 for r in rs
+        ),
+        span_s=span_s,
+    )
 
 
 def _max(values: Any) -> Any:
