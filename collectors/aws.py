@@ -169,9 +169,7 @@ def _collect_target(
                     if result.status != "failed":
                         from collectors import compute_optimizer
 
-                        compute_optimizer.collect(
-                            store, target, result, counter, now=to_epoch(now)
-                        )
+                        compute_optimizer.collect(store, target, result, counter, now=to_epoch(now))
                 else:
                     cadence.list_functions(store, target, result, counter, now=to_epoch(now))
             else:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.common import CallCounter, SourceResult, Stop, Store, Target, never
+from collectors.common import CallCounter, SourceResult, Stop, Store, Target, metric_query, never
 from collectors.metrics import (
     COLUMNS,
     MAX_QUERIES_PER_CALL,
@@ -187,19 +187,14 @@ def build_spec_queries(
         query_id = f"f{fid}_m{COLUMNS.index(spec.column)}"
         refs[query_id] = QueryRef(fid, spec.column)
         queries.append(
-            {
-                "Id": query_id,
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": NAMESPACE,
-                        "MetricName": spec.metric,
-                        "Dimensions": [{"Name": "FunctionName", "Value": name}],
-                    },
-                    "Period": PERIOD_S,
-                    "Stat": spec.stat,
-                },
-                "ReturnData": True,
-            }
+            metric_query(
+                query_id,
+                NAMESPACE,
+                spec.metric,
+                [{"Name": "FunctionName", "Value": name}],
+                PERIOD_S,
+                spec.stat,
+            )
         )
     return queries, refs
 

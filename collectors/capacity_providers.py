@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from collectors.common import CallCounter, SourceResult, Store, Target, record_failure
+from collectors.common import CallCounter, SourceResult, Store, Target, metric_query, record_failure
 from collectors.metrics import (
     MAX_QUERIES_PER_CALL,
     PRICE_PER_METRIC_USD,
@@ -120,22 +120,17 @@ def build_queries(series: Sequence[Series]) -> tuple[list[dict[str, Any]], dict[
             query_id = f"c{index}_m{k}"
             refs[query_id] = (one.provider, one.instance_type, column)
             queries.append(
-                {
-                    "Id": query_id,
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": NAMESPACE,
-                            "MetricName": metric,
-                            "Dimensions": [
-                                {"Name": "CapacityProviderName", "Value": one.provider},
-                                {"Name": "InstanceType", "Value": one.instance_type},
-                            ],
-                        },
-                        "Period": HOUR_S,
-                        "Stat": stat,
-                    },
-                    "ReturnData": True,
-                }
+                metric_query(
+                    query_id,
+                    NAMESPACE,
+                    metric,
+                    [
+                        {"Name": "CapacityProviderName", "Value": one.provider},
+                        {"Name": "InstanceType", "Value": one.instance_type},
+                    ],
+                    HOUR_S,
+                    stat,
+                )
             )
     return queries, refs
 

@@ -242,6 +242,26 @@ def record_failure(result: SourceResult, client: Any, operation: str, exc: Excep
     result.fail(iam_action(client, operation), code, message)
 
 
+def metric_query(
+    query_id: str,
+    namespace: str,
+    metric: str,
+    dimensions: list[dict[str, str]],
+    period_s: int,
+    stat: str,
+) -> dict[str, Any]:
+    """One GetMetricData MetricDataQuery: ``stat`` of a metric per ``period_s`` seconds."""
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
+            "Period": period_s,
+            "Stat": stat,
+        },
+        "ReturnData": True,
+    }
+
+
 def make_client(session: boto3.Session, service: str, region: str, endpoint_url: str | None) -> Any:
     """Every AWS client the collectors use: adaptive retries, one endpoint for all services."""
     return session.client(

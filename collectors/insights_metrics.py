@@ -26,6 +26,7 @@ from collectors.common import (
     SourceResult,
     Store,
     Target,
+    metric_query,
     record_failure,
 )
 from collectors.metrics import (
@@ -154,19 +155,9 @@ def build_queries(
             refs[query_id] = (fid, column)
             dimension = "function_name" if namespace == NAMESPACE else "FunctionName"
             queries.append(
-                {
-                    "Id": query_id,
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": namespace,
-                            "MetricName": metric,
-                            "Dimensions": [{"Name": dimension, "Value": name}],
-                        },
-                        "Period": HOUR_S,
-                        "Stat": stat,
-                    },
-                    "ReturnData": True,
-                }
+                metric_query(
+                    query_id, namespace, metric, [{"Name": dimension, "Value": name}], HOUR_S, stat
+                )
             )
     return queries, refs
 

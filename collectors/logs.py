@@ -954,6 +954,7 @@ def collect(
         record_failure(result, client, "DescribeLogGroups", exc)
         return
     save_log_groups(store, target, [described[g] for g in groups.names()])
+
     def read(subset: LogGroups, start: int, end: int) -> None:
         """The REPORT facts of these log groups over [start, end), in the chosen mode."""
         if options.logs_mode == "filter":

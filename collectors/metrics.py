@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from collectors.common import CallCounter, SourceResult, Stop, Store, Target, never
+from collectors.common import CallCounter, SourceResult, Stop, Store, Target, metric_query, never
 from lambdascope.timeutil import HOUR_S, from_epoch, hour_floor, to_epoch
 
 MAX_QUERIES_PER_CALL = 500
@@ -72,19 +72,14 @@ def build_queries(
             query_id = f"f{fid}_m{index}"
             refs[query_id] = QueryRef(fid, column)
             queries.append(
-                {
-                    "Id": query_id,
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": "AWS/Lambda",
-                            "MetricName": metric,
-                            "Dimensions": [{"Name": "FunctionName", "Value": name}],
-                        },
-                        "Period": PERIOD_S,
-                        "Stat": stat,
-                    },
-                    "ReturnData": True,
-                }
+                metric_query(
+                    query_id,
+                    "AWS/Lambda",
+                    metric,
+                    [{"Name": "FunctionName", "Value": name}],
+                    PERIOD_S,
+                    stat,
+                )
             )
     return queries, refs
 

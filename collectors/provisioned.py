@@ -24,6 +24,7 @@ from collectors.common import (
     error_code,
     iam_action,
     is_not_offered,
+    metric_query,
     record_failure,
 )
 from collectors.metrics import (
@@ -123,21 +124,7 @@ def build_queries(
                 {"Name": "FunctionName", "Value": name},
                 {"Name": "Resource", "Value": f"{name}:{qualifier}"},
             ]
-            queries.append(
-                {
-                    "Id": query_id,
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": "AWS/Lambda",
-                            "MetricName": metric,
-                            "Dimensions": dimensions,
-                        },
-                        "Period": HOUR_S,
-                        "Stat": stat,
-                    },
-                    "ReturnData": True,
-                }
-            )
+            queries.append(metric_query(query_id, "AWS/Lambda", metric, dimensions, HOUR_S, stat))
     return queries, refs
 
 
