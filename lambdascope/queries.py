@@ -1341,27 +1341,7 @@ def health_timeseries(
         days = _daily_health(conn, start, min(end, boundary), filters, max(bucket_s, DAY_S))
         rest = health_timeseries(conn, boundary, end, filters, bucket_s) if boundary < end else []
         return [*days, *rest]
-    where, params = filters.where("f")
-    rows = conn.execute(
-        f"""
-            SELECT (hour / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),
-              sum(dlq), sum(destination)
-            FROM (
-              SELECT m.hour, sum(m.concurrent_executions_max) AS concurrency,
-                max(m.iterator_age_max_ms) AS iterator_age,
-                sum(m.async_events_dropped) AS dropped, sum(m.dead_letter_errors) AS dlq,
-                sum(m.destination_delivery_failures) AS destination
-              FROM hourly_metrics m
-              WHERE m.hour >= ? AND m.hour < ?
-                AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})
-              GROUP BY m.hour
-            ) GROUP BY b ORDER BY b
-            """,
-        [int(bucket_s), int(bucket_s), int(start), int(end), *params],
-    ).fetchall()
-    return [
-        HealthPoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], span_s=int(bucket_s)) for r in rows
-    ]
+    return _health_buckets(conn, "hourly_metrics", "hour", int(start), end, filters, bucket_s)
 
 
 def _daily_health(
@@ -1369,23 +1349,38 @@ def _daily_health(
 ) -> list[HealthPoint]:
     """:class:`HealthPoint` per day-multiple bucket from daily_metrics (partial days whole):
     the concurrency figure sums each function's peak of the day, an upper bound again."""
+    day0 = int(start) - int(start) % DAY_S
+    return _health_buckets(conn, "daily_metrics", "day", day0, end, filters, bucket_s)
+
+
+def _health_buckets(
+    conn: sqlite3.Connection,
+    table: str,
+    time_column: str,
+    start: int,
+    end: int,
+    filters: Filters,
+    bucket_s: int,
+) -> list[HealthPoint]:
+    """:class:`HealthPoint` per bucket of ``bucket_s`` from hourly_metrics or
+    daily_metrics over [start, end); concurrency sums the functions' peaks per row time."""
     where, params = filters.where("f")
     rows = conn.execute(
         f"""
-        SELECT (day / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),
+        SELECT ({time_column} / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),
           sum(dlq), sum(destination)
         FROM (
-          SELECT m.day, sum(m.concurrent_executions_max) AS concurrency,
+          SELECT m.{time_column}, sum(m.concurrent_executions_max) AS concurrency,
             max(m.iterator_age_max_ms) AS iterator_age,
             sum(m.async_events_dropped) AS dropped, sum(m.dead_letter_errors) AS dlq,
             sum(m.destination_delivery_failures) AS destination
-          FROM daily_metrics m
-          WHERE m.day >= ? AND m.day < ?
+          FROM {table} m
+          WHERE m.{time_column} >= ? AND m.{time_column} < ?
             AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})
-          GROUP BY m.day
+          GROUP BY m.{time_column}
         ) GROUP BY b ORDER BY b
         """,
-        [int(bucket_s), int(bucket_s), int(start) - int(start) % DAY_S, int(end), *params],
+        [int(bucket_s), int(bucket_s), int(start), int(end), *params],
     ).fetchall()
     return [
         HealthPoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], span_s=int(bucket_s)) for r in rows
