@@ -231,7 +231,8 @@ def _insights_candidates(db: Database, start: int, end: int) -> list[tuple[Any, 
     several = {
         int(fid)
         for (fid,) in db.conn.execute(
-            "SELECT function_id FROM hourly_facts WHERE hour >= ? AND hour < ?"
+            "SELECT function_id FROM hourly_facts"
+            " WHERE function_id IN (SELECT id FROM functions) AND hour >= ? AND hour < ?"
             " GROUP BY function_id HAVING COUNT(DISTINCT memory_mb) > 1",
             (start, end),
         )

@@ -1032,3 +1032,55 @@ CREATE TABLE insights_metrics_fetched (
 @migrations(name="0017_insights_metrics")
 def _m0017_insights_metrics(db: Database) -> None:
     _run_script(db, _SCHEMA_0017)
+
+
+# A slimmer hourly tier. merged_hourly stops copying CloudWatch's duration percentiles
+# (readers that want them join hourly_metrics on its primary key, lambdascope.queries) and
+# every hourly table loses its by-hour index: reads of an hour range go function by
+# function through the primary keys (function_id first), and the tier move deletes
+# function by function. merged_hourly is derived data, rebuilt here in one transaction in
+# its stored order (readers keep reading the old table meanwhile; a killed rebuild leaves
+# the old table and runs again at the next opening).
+_MERGED_STORED_0018 = (
+    "function_id, hour, memory_mb, source, invocations, errors, throttles, timeouts,"
+    " out_of_memory, cold_starts, log_invocations, duration_ms_sum, duration_ms_max,"
+    " billed_duration_ms_sum, max_memory_used_mb_max, init_duration_ms_sum,"
+    " init_duration_ms_max, restore_duration_ms_sum, billed_restore_duration_ms_sum,"
+    " has_metrics"
+)
+_SCHEMA_0018 = f"""
+CREATE TABLE merged_hourly_slim (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour INTEGER NOT NULL,
+    memory_mb INTEGER,
+    source TEXT NOT NULL,
+    invocations REAL NOT NULL,
+    errors REAL NOT NULL,
+    throttles REAL NOT NULL,
+    timeouts INTEGER NOT NULL,
+    out_of_memory INTEGER NOT NULL,
+    cold_starts INTEGER NOT NULL,
+    log_invocations INTEGER NOT NULL,
+    duration_ms_sum REAL NOT NULL,
+    duration_ms_max REAL,
+    billed_duration_ms_sum REAL NOT NULL,
+    max_memory_used_mb_max INTEGER,
+    init_duration_ms_sum REAL NOT NULL,
+    init_duration_ms_max REAL,
+    restore_duration_ms_sum REAL NOT NULL,
+    billed_restore_duration_ms_sum REAL NOT NULL,
+    has_metrics INTEGER NOT NULL
+) STRICT;
+INSERT INTO merged_hourly_slim ({_MERGED_STORED_0018})
+SELECT {_MERGED_STORED_0018} FROM merged_hourly ORDER BY rowid;
+DROP TABLE merged_hourly;
+ALTER TABLE merged_hourly_slim RENAME TO merged_hourly;
+CREATE INDEX merged_hourly_by_function ON merged_hourly (function_id, hour);
+DROP INDEX IF EXISTS hourly_facts_by_hour;
+DROP INDEX IF EXISTS hourly_metrics_by_hour;
+"""
+
+
+@migrations(name="0018_slim_hourly")
+def _m0018_slim_hourly(db: Database) -> None:
+    _run_script(db, _SCHEMA_0018)

@@ -233,6 +233,28 @@ MERGED_COLUMNS = (
     " has_metrics, duration_p50_ms, duration_p95_ms, duration_p99_ms, duration_max_ms"
 )
 
+# The CloudWatch duration percentiles of a merged row: the merged_hourly table does not
+# copy them (migration 0018); reads of the stored rows join hourly_metrics for them.
+CW_PERCENTILES = ("duration_p50_ms", "duration_p95_ms", "duration_p99_ms", "duration_max_ms")
+# Columns of the merged_hourly table: MERGED_COLUMNS without CW_PERCENTILES.
+STORED_COLUMNS = MERGED_COLUMNS.replace(", " + ", ".join(CW_PERCENTILES), "")
+
+
+def stored_merged_sql(condition: str, *, percentiles: bool = True) -> str:
+    """SELECT of MERGED_COLUMNS from the merged_hourly rows (alias ``m``) meeting
+    ``condition``: CloudWatch's percentiles from hourly_metrics (a primary-key look-up per
+    row), or NULL without ``percentiles`` (for reads that only count and sum)."""
+    columns = ", ".join(f"m.{c.strip()}" for c in STORED_COLUMNS.split(","))
+    if not percentiles:
+        nulls = ", ".join(f"NULL AS {c}" for c in CW_PERCENTILES)
+        return f"SELECT {columns}, {nulls} FROM merged_hourly m WHERE {condition}"
+    joined = ", ".join(f"hm.{c} AS {c}" for c in CW_PERCENTILES)
+    return (
+        f"SELECT {columns}, {joined} FROM merged_hourly m LEFT JOIN hourly_metrics hm"
+        f" ON hm.function_id = m.function_id AND hm.hour = m.hour WHERE {condition}"
+    )
+
+
 # The merged view computed from the base tables. ``share`` is the row's part of the
 # hour's invocations (only used where CloudWatch counts exist).
 _MERGED_SQL = """
@@ -398,23 +420,50 @@ def _dirty_span(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, in
 
 
 def _hourly_rows(
-    conn: sqlite3.Connection, start: int, end: int, filters: Filters
+    conn: sqlite3.Connection,
+    start: int,
+    end: int,
+    filters: Filters,
+    *,
+    percentiles: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """Merged rows (MERGED_COLUMNS) in the window: from merged_hourly, and computed from
-    the base tables for the function-days that wait for a rollup refresh."""
+    the base tables for the function-days that wait for a rollup refresh. Without
+    ``percentiles`` the stored rows' CloudWatch percentiles are NULL (not looked up)."""
     if not _has_rollups(conn):
         return merged_hourly_sql(start, end, filters)
     where, params = filter_sql(filters)
-    sql = (
-        f"SELECT {MERGED_COLUMNS} FROM merged_hourly m"
-        f" WHERE m.hour >= {int(start)} AND m.hour < {int(end)}"
+    condition = (
+        f"m.hour >= {int(start)} AND m.hour < {int(end)}"
         f" AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})"
     )
     span = _dirty_span(conn, start, end)
-    if span is not None:
-        dirty, _ = merged_hourly_sql(*span, filters, only_dirty=True)
-        sql += f" AND NOT ({_dirty('m')}) UNION ALL {dirty}"
-    return sql, params
+    if span is None:
+        return stored_merged_sql(condition, percentiles=percentiles), params
+    dirty, _ = merged_hourly_sql(*span, filters, only_dirty=True)
+    stored = stored_merged_sql(f"{condition} AND NOT ({_dirty('m')})", percentiles=percentiles)
+    return f"{stored} UNION ALL {dirty}", params
+
+
+# SQL condition: function ``f`` has hourly facts or metrics in [:lo, :hi). The hourly
+# tables have no index by hour (migration 0018): an hour range is read function by
+# function through their primary keys.
+_HAS_HOURS = (
+    "(EXISTS (SELECT 1 FROM hourly_facts h WHERE h.function_id = f.id"
+    " AND h.hour >= :lo AND h.hour < :hi)"
+    " OR EXISTS (SELECT 1 FROM hourly_metrics h WHERE h.function_id = f.id"
+    " AND h.hour >= :lo AND h.hour < :hi))"
+)
+
+
+def last_hour_sql(table: str, condition: str = "1") -> str:
+    """SQL of the latest ``hour`` in ``table`` (hourly_facts or hourly_metrics) among its
+    rows meeting ``condition``: the latest of each function's, found from the end of its
+    primary-key range."""
+    return (
+        f"SELECT max((SELECT max(h.hour) FROM {table} h WHERE h.function_id = f.id"
+        f" AND {condition})) FROM functions f"
+    )
 
 
 def _split(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
@@ -439,9 +488,8 @@ def _split(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
 
     def empty(lo: int, hi: int) -> bool:
         row = conn.execute(
-            "SELECT NOT EXISTS (SELECT 1 FROM hourly_facts WHERE hour >= ? AND hour < ?)"
-            " AND NOT EXISTS (SELECT 1 FROM hourly_metrics WHERE hour >= ? AND hour < ?)",
-            (lo, hi, lo, hi),
+            f"SELECT NOT EXISTS (SELECT 1 FROM functions f WHERE {_HAS_HOURS})",
+            {"lo": lo, "hi": hi},
         ).fetchone()
         return bool(row[0])
 
@@ -771,8 +819,8 @@ def latest_data_hour(db: Conn) -> int | None:
     """The latest hour with any fact or metric stored (None for an empty store)."""
     conn = _conn(db)
     row = conn.execute(
-        "SELECT max(h) FROM (SELECT max(hour) AS h FROM hourly_facts"
-        " UNION ALL SELECT max(hour) FROM hourly_metrics)"
+        f"SELECT max(h) FROM (SELECT ({last_hour_sql('hourly_facts')}) AS h"
+        f" UNION ALL SELECT ({last_hour_sql('hourly_metrics')}))"
     ).fetchone()
     if (row is None or row[0] is None) and hourly_from(conn):
         # only daily rows left (all data older than the hourly span): their last hour
@@ -1018,7 +1066,7 @@ def fleet_timeseries(
         sql, params = _window_day_rows(conn, start, end, filters)
         time_column = "day"
     else:
-        sql, params = _hourly_rows(conn, start, end, filters)
+        sql, params = _hourly_rows(conn, start, end, filters, percentiles=False)
         time_column = "hour"
     rows = conn.execute(
         f"""
@@ -1161,9 +1209,9 @@ def data_freshness(db: Conn) -> dict[str, Any]:
     )
     names = [d[0] for d in runs_cur.description]
     return {
-        "local_hour": one("SELECT max(hour) FROM hourly_facts WHERE source = 'local'"),
-        "insights_hour": one("SELECT max(hour) FROM hourly_facts WHERE source = 'insights'"),
-        "metrics_hour": one("SELECT max(hour) FROM hourly_metrics"),
+        "local_hour": one(last_hour_sql("hourly_facts", "h.source = 'local'")),
+        "insights_hour": one(last_hour_sql("hourly_facts", "h.source = 'insights'")),
+        "metrics_hour": one(last_hour_sql("hourly_metrics")),
         "inventory_at": one("SELECT max(inventory_at) FROM functions"),
         "last_invocation": one("SELECT max(timestamp) FROM invocations"),
         "last_run": one("SELECT max(finished_at) FROM collection_runs"),

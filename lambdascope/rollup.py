@@ -23,7 +23,7 @@ from lambdascope.queries import (
     DAY_COLUMNS,
     DAY_S,
     HIST_COLUMNS,
-    MERGED_COLUMNS,
+    STORED_COLUMNS,
     Filters,
 )
 
@@ -86,11 +86,13 @@ def _refresh_day(conn: sqlite3.Connection, day: int, ids: tuple[int, ...]) -> No
     sql, params = queries.merged_hourly_sql(
         day, end, Filters(include_deleted=True, function_ids=ids)
     )
-    conn.execute(f"INSERT INTO merged_hourly ({MERGED_COLUMNS}) {sql}", params)
+    conn.execute(
+        f"INSERT INTO merged_hourly ({STORED_COLUMNS}) SELECT {STORED_COLUMNS} FROM ({sql})",
+        params,
+    )
     # the day's row from the merged hours just written, then its merged histograms
-    hours = (
-        f"SELECT {MERGED_COLUMNS} FROM merged_hourly"
-        f" WHERE function_id IN ({marks}) AND hour >= {day} AND hour < {end}"
+    hours = queries.stored_merged_sql(
+        f"m.function_id IN ({marks}) AND m.hour >= {day} AND m.hour < {end}"
     )
     conn.execute(f"INSERT INTO daily_facts ({DAY_COLUMNS}) " + DAY_AGG_SQL.format(rows=hours), ids)
     where, params = queries.filter_sql(Filters(include_deleted=True, function_ids=ids))

@@ -243,7 +243,7 @@ def _check_rollups(conn: sqlite3.Connection, result: CheckResult) -> None:
         return
     start, end = int(span[0]) - int(span[0]) % DAY_S, int(span[1]) + HOUR_S
     sql, params = queries.merged_hourly_sql(start, end, queries.Filters(include_deleted=True))
-    columns = queries.MERGED_COLUMNS
+    columns = queries.STORED_COLUMNS
     clean = f"NOT ({queries._dirty('m')})"
     expected = f"SELECT {columns} FROM ({sql}) m WHERE {clean}"
     stored = f"SELECT {columns} FROM merged_hourly m WHERE {clean} AND m.hour >= {boundary}"
@@ -264,7 +264,7 @@ def _check_rollups(conn: sqlite3.Connection, result: CheckResult) -> None:
             )
     result.checks.append("daily_facts = the sum of merged_hourly per day")
     day_rows = queries.DAY_AGG_SQL.format(
-        rows=f"SELECT {columns} FROM merged_hourly WHERE hour >= {boundary}"
+        rows=queries.stored_merged_sql(f"m.hour >= {boundary}")
     )
     diff = conn.execute(
         f"SELECT function_id, day FROM (SELECT {queries.DAY_COLUMNS} FROM ({day_rows}) m"

@@ -117,12 +117,20 @@ def _boundary(conn: sqlite3.Connection, tier: str) -> int:
     return 0 if row is None else int(row[0])
 
 
+def _below(column: str) -> str:
+    """SQL condition: the row's ``column`` is before the parameter. Read function by
+    function: the hourly tables are keyed (or indexed) by function first and have no index
+    by hour (migration 0018)."""
+    return f"function_id IN (SELECT id FROM functions) AND {column} < ?"
+
+
 def _count_below(
     conn: sqlite3.Connection, tables: tuple[tuple[str, str], ...], limit: int
 ) -> dict[str, int]:
     return {
         table: int(
-            conn.execute(f"SELECT count(*) FROM {table} WHERE {column} < ?", (limit,)).fetchone()[0]
+            conn.execute(f"SELECT count(*) FROM {table} WHERE {_below(column)}", (limit,))
+            .fetchone()[0]
         )
         for table, column in tables
     }
@@ -202,7 +210,8 @@ INSERT OR REPLACE INTO daily_metrics (function_id, day, hours, concurrent_execut
 SELECT function_id, hour - hour % {DAY_S}, count(*), max(concurrent_executions_max),
   max(iterator_age_max_ms), sum(async_events_dropped), sum(dead_letter_errors),
   sum(destination_delivery_failures), sum(provisioned_concurrency_spillover_invocations)
-FROM hourly_metrics WHERE hour >= ? AND hour < ? {{only}}
+FROM hourly_metrics
+WHERE function_id IN (SELECT id FROM functions) AND hour >= ? AND hour < ?
 GROUP BY function_id, hour - hour % {DAY_S}
 """
 
@@ -218,13 +227,15 @@ def _seal_hourly(
     if target <= current:
         return 0
     first = conn.execute(
-        "SELECT min(hour) FROM hourly_metrics WHERE hour >= ?", (current,)
+        "SELECT min((SELECT min(h.hour) FROM hourly_metrics h WHERE h.function_id = f.id"
+        " AND h.hour >= ?)) FROM functions f",
+        (current,),
     ).fetchone()[0]
     days = range(day_floor(int(first)), target, DAY_S) if first is not None else range(0)
     for n, day in enumerate(days, start=1):
         _check(stop)
         with conn:  # the health figures of each day, one day per transaction
-            conn.execute(_DAILY_METRICS_SQL.format(only=""), (day, day + DAY_S))
+            conn.execute(_DAILY_METRICS_SQL, (day, day + DAY_S))
         if progress is not None:
             progress("daily metrics", n, len(days))
     refreshed = 0
@@ -252,7 +263,7 @@ def _seal_hourly(
                 conn.execute("DELETE FROM rollup_dirty WHERE day < ?", (target,))
             else:  # their health figures may have changed too
                 for (day,) in late:
-                    conn.execute(_DAILY_METRICS_SQL.format(only=""), (int(day), int(day) + DAY_S))
+                    conn.execute(_DAILY_METRICS_SQL, (int(day), int(day) + DAY_S))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -274,16 +285,14 @@ def _delete_below(
     """Delete the rows of ``table`` with ``column`` < ``limit`` in batches, each its own
     transaction, counting them in ``deleted_by_table`` as they go."""
     keys = ", ".join(_primary_key(conn, table))
-    total = int(
-        conn.execute(f"SELECT count(*) FROM {table} WHERE {column} < ?", (limit,)).fetchone()[0]
-    )
+    total = _count_below(conn, ((table, column),), limit)[table]
     deleted = deleted_by_table[table] = 0
     while deleted < total:
         _check(stop)
         with conn:
             n = conn.execute(
                 f"DELETE FROM {table} WHERE ({keys}) IN"
-                f" (SELECT {keys} FROM {table} WHERE {column} < ? LIMIT ?)",
+                f" (SELECT {keys} FROM {table} WHERE {_below(column)} LIMIT ?)",
                 (limit, batch_rows),
             ).rowcount
         if n <= 0:

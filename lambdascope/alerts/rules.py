@@ -371,7 +371,8 @@ def deploys(db: Database, start: int, end: int, function_id: int | None = None) 
     first_hours: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for fid, memory, first in db.conn.execute(
         "SELECT function_id, memory_mb, min(hour) FROM hourly_facts"
-        " WHERE hour >= ? AND hour < ? AND invocations > 0"
+        " WHERE function_id IN (SELECT id FROM functions)"  # by function: no index by hour
+        " AND hour >= ? AND hour < ? AND invocations > 0"
         + only.format(column="function_id")
         + " GROUP BY function_id, memory_mb ORDER BY function_id, min(hour)",
         (start - DAY_S, end),
