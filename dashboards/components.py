@@ -325,9 +325,12 @@ def resolution_note(
     if view.start >= boundary or (not hourly and view.bucket_s % data.DAY_S == 0):
         return []
     day = datetime.fromtimestamp(boundary, UTC).date().isoformat()
+    totals = (
+        "each day's counts shown as its average per hour" if hourly else "daily totals"
+    )
     return [
         html.P(
-            f"Before {day} the store keeps one point per day (daily totals; older hours were"
+            f"Before {day} the store keeps one point per day ({totals}; older hours were"
             " rolled up), hour by hour after it.",
             className="small text-muted",
             id=f"{page}-resolution-note",

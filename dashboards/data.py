@@ -325,16 +325,18 @@ def health_table(db: Conn, view: View) -> pd.DataFrame:
 
 def function_series(db: Conn, info: FunctionInfo, view: View) -> pd.DataFrame:
     """One function per hour: counts, p50/p95/p99/max duration (ms), max and p99 memory
-    used and configured memory (MB), init p95 (ms) and cost (USD)."""
+    used and configured memory (MB), init p95 (ms) and cost (USD). A day's point (before
+    the hourly boundary) carries its counts and cost as the day's average per hour, so
+    they stand on the same scale as the hours after it."""
     points = queries.function_timeseries(db, info.function_id, view.start, view.end)
     rows = [
         {
-            "invocations": p.invocations,
-            "errors": p.errors,
-            "throttles": p.throttles,
-            "timeouts": p.timeouts,
-            "out_of_memory": p.out_of_memory,
-            "cold_starts": p.cold_starts,
+            "invocations": p.invocations * 3600 / p.span_s,
+            "errors": p.errors * 3600 / p.span_s,
+            "throttles": p.throttles * 3600 / p.span_s,
+            "timeouts": p.timeouts * 3600 / p.span_s,
+            "out_of_memory": p.out_of_memory * 3600 / p.span_s,
+            "cold_starts": p.cold_starts * 3600 / p.span_s,
             "p50": p.duration_p50_ms,
             "p95": p.duration_p95_ms,
             "p99": p.duration_p99_ms,
@@ -343,7 +345,7 @@ def function_series(db: Conn, info: FunctionInfo, view: View) -> pd.DataFrame:
             "memory_used_p99": p.p99_memory_used_mb,
             "configured_memory_mb": p.memory_mb or info.memory_mb,
             "init_p95_ms": p.init_p95_ms,
-            "cost_usd": _hour_cost_usd(p, info),
+            "cost_usd": _hour_cost_usd(p, info) * 3600 / p.span_s,
         }
         for p in points
     ]

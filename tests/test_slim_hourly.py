@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,12 +63,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_the_migration_keeps_every_answer_and_gives_the_new_schema(
-    built: Path, tmp_path: Path
-) -> None:
+def _old_copy(built: Path, tmp_path: Path) -> Path:
     old = tmp_path / "old.db"
     shutil.copy(built, old)
     to_pre_0018(old)
+    return old
+
+
+def test_the_migration_keeps_every_answer_and_gives_the_new_schema(
+    built: Path, tmp_path: Path
+) -> None:
+    old = _old_copy(built, tmp_path)
     conn = sqlite3.connect(old)
     stored = conn.execute("SELECT count(*), count(duration_p95_ms) FROM merged_hourly").fetchone()
     conn.close()
@@ -90,19 +97,35 @@ def test_the_migration_keeps_every_answer_and_gives_the_new_schema(
     conn.close()
 
 
-def test_a_killed_migration_leaves_the_old_table_and_runs_again(
+# Opens the store in another process, which dies (os._exit: no rollback, no clean-up)
+# when the migration is about to rename the rebuilt table, the old one already dropped.
+_KILLED = """
+import os, sqlite3, sys
+connect = sqlite3.connect
+def dying(*args, **kwargs):
+    conn = connect(*args, **kwargs)
+    conn.set_trace_callback(
+        lambda sql: os._exit(9) if sql.startswith("ALTER TABLE merged_hourly_slim") else None
+    )
+    return conn
+sqlite3.connect = dying
+from lambdascope.db import open_db
+open_db(sys.argv[1])
+"""
+
+
+def test_a_migration_killed_midway_leaves_the_old_table_and_runs_again(
     built: Path, tmp_path: Path
 ) -> None:
-    old = tmp_path / "old.db"
-    shutil.copy(built, old)
-    to_pre_0018(old)
+    old = _old_copy(built, tmp_path)
+    done = subprocess.run([sys.executable, "-c", _KILLED, str(old)], check=False)
+    assert done.returncode == 9
     conn = sqlite3.connect(old)
-    # the migration's own statements up to the rename, then the process dies (no commit)
-    conn.execute("BEGIN")
-    conn.execute("CREATE TABLE merged_hourly_slim (x)")
-    conn.execute("INSERT INTO merged_hourly_slim SELECT function_id FROM merged_hourly")
-    conn.close()  # closing without COMMIT rolls back, as a kill does in WAL mode
+    names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert "merged_hourly_by_hour" in names and "merged_hourly_slim" not in names
+    conn.close()
     reference = answers(built)
+    assert answers(old) == reference
     open_db(old).conn.close()
     assert answers(old) == reference
     assert _schema(old) == _schema(built)

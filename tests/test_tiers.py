@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from sqlite_utils import Database
 
+from dashboards import data as dash_data
 from dashboards.app import create_app
 from lambdascope import coldstarts, queries, rightsizing, staleness, storeadmin, tiers
 from lambdascope.cli import cli
@@ -207,6 +208,18 @@ def test_every_read_is_the_same_after_the_move_for_windows_the_daily_tier_covers
     (one_day,) = [s for s in queries.function_stats(db, day, day + DAY) if s.function_id == fid]
     assert day_point.duration_p95_ms == pytest.approx(one_day.duration_p95_ms)
     assert day_point.invocations == pytest.approx(one_day.invocations)
+    # the function page draws a day's counts and cost as its average per hour, on the
+    # scale of the hours after the boundary
+    info = queries.function_by_id(db, fid)
+    assert info is not None
+    view = dash_data.View(BOUNDARY - 3 * DAY, BOUNDARY + DAY, queries.Filters())
+    frame = dash_data.function_series(db, info, view).set_index("time")
+    row = frame.loc[datetime.fromtimestamp(day, UTC)]
+    assert row["invocations"] == pytest.approx(one_day.invocations / 24)
+    assert row["p95"] == pytest.approx(one_day.duration_p95_ms)
+    hours = [p for p in points if p.hour >= BOUNDARY]
+    first = frame.loc[datetime.fromtimestamp(hours[0].hour, UTC)]
+    assert first["invocations"] == pytest.approx(hours[0].invocations)
     # a window starting inside a tiered day reads that day whole
     partial = queries.function_stats(
         db, day + 5 * H, day + DAY, queries.Filters(function_ids=(fid,))
