@@ -30,6 +30,8 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from estimate_packing import day_rows
+
 from lambdascope import queries
 from lambdascope.db import open_db
 
@@ -109,12 +111,7 @@ def main() -> None:
             for f, d in by_day:
                 sizes["function_days"] += 1
                 for table in TABLES:
-                    stored = conn.execute(
-                        f"SELECT * FROM {table} WHERE function_id = ? AND hour >= ?"
-                        " AND hour < ? ORDER BY hour",
-                        (f, d, d + DAY),
-                    ).fetchall()
-                    sizes["packed"] += len(pack(stored))
+                    sizes["packed"] += len(pack(day_rows(conn, table, f, d)))
     selected = ", ".join(f"j.value ->> {i} AS {c}" for i, c in enumerate(columns))
 
     def reader(how: str, shape: str) -> Callable[[], int]:

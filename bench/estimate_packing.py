@@ -46,6 +46,16 @@ def pack(rows: list[tuple[object, ...]]) -> bytes:
     return zlib.compress(b"".join(_column_bytes(list(c)) for c in columns), 6)
 
 
+def day_rows(
+    conn: sqlite3.Connection, table: str, function_id: int, day: int
+) -> list[tuple[object, ...]]:
+    """The rows of one hourly ``table`` for one function-day, in hour order."""
+    return conn.execute(
+        f"SELECT * FROM {table} WHERE function_id = ? AND hour >= ? AND hour < ? ORDER BY hour",
+        (function_id, day, day + DAY),
+    ).fetchall()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, required=True)
@@ -63,11 +73,7 @@ def main() -> None:
     rows_seen = 0
     for fid, day in picked:
         for table in TABLES:
-            rows = conn.execute(
-                f"SELECT * FROM {table} WHERE function_id = ? AND hour >= ? AND hour < ?"
-                " ORDER BY hour",
-                (fid, day, day + DAY),
-            ).fetchall()
+            rows = day_rows(conn, table, fid, day)
             rows_seen += len(rows) if table == "hourly_facts" else 0
             packed += len(pack(rows))
     n = len(picked)
