@@ -1,6 +1,6 @@
 """How fast packed hours could be read back: the merged rows of (a) one UTC day for the
 whole fleet (the start edge of a 30-day window) and (b) one function's days older than
-two weeks (the function page's 90-day series), read three ways, alternated in rounds:
+two weeks (the function page's 90-day series), read four ways, alternated in rounds:
 
 - ``rows``: the store's merged rows as every read gets them today (merged_hourly with
   CloudWatch's percentiles joined from hourly_metrics, lambdascope.queries);
@@ -30,12 +30,11 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from estimate_packing import day_rows
+from estimate_packing import DAY, day_rows
 
 from lambdascope import queries
 from lambdascope.db import open_db
 
-DAY = 86400
 TABLES = ("hourly_facts", "hourly_metrics", "merged_hourly")
 HOWS = ("rows", "python", "sql", "temp")
 
@@ -156,7 +155,7 @@ def main() -> None:
                 times.setdefault((shape, how), []).append(time.perf_counter() - t0)
     for shape in shapes:
         found = {counts[shape, how] for how in HOWS}
-        assert len(found) == 1, f"{shape}: the three reads disagree on the row count {found}"
+        assert len(found) == 1, f"{shape}: the reads disagree on the row count {found}"
         print(json.dumps({
             "shape": shape,
             "rows": counts[shape, "rows"],

@@ -24,6 +24,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlite_utils import Database
+
 from lambdascope import rollup
 from lambdascope.db import open_db
 from lambdascope.queries import latest_data_hour
@@ -32,20 +34,15 @@ from lambdascope.synthetic import generate_store
 from lambdascope.tiers import Spans, move
 from lambdascope.timeutil import DAY_S, HOUR_S
 
-_DERIVED = ("hourly_facts", "hourly_metrics", "merged_hourly", "daily_facts", "daily_metrics")
+# the tables of the hourly and daily tiers (emptied for the replay, measured in both)
+_TIER_TABLES = ("hourly_facts", "hourly_metrics", "merged_hourly", "daily_facts", "daily_metrics")
 
 
-def _spans(keep_hourly_days: int) -> Spans:
-    return Spans(keep_raw=timedelta(days=14), keep_hourly=timedelta(days=keep_hourly_days))
-
-
-def _tier_move(db_path: Path, keep_hourly_days: int, now: int) -> None:
-    db = open_db(db_path)
-    try:
-        move(db, _spans(keep_hourly_days), now=datetime.fromtimestamp(now, UTC))
-        incremental_vacuum(db)
-    finally:
-        db.conn.close()
+def _tier_move(db: Database, keep_hourly_days: int, now: int) -> None:
+    """The nightly job's tier move and incremental vacuum at ``now``."""
+    spans = Spans(keep_raw=timedelta(days=14), keep_hourly=timedelta(days=keep_hourly_days))
+    move(db, spans, now=datetime.fromtimestamp(now, UTC))
+    incremental_vacuum(db)
 
 
 def _report(label: str, path: Path) -> None:
@@ -60,7 +57,7 @@ def _report(label: str, path: Path) -> None:
                 days = tier.function_days
                 print(f"  tier {tier.name:7s} {days:8,} fn-days {per:6.2f} KB per fn-day")
         for table in found.tables:
-            if table.name in _DERIVED and table.rows:
+            if table.name in _TIER_TABLES and table.rows:
                 unused = conn.execute(
                     "SELECT sum(unused) * 1.0 / sum(pgsize) FROM dbstat WHERE name = ?",
                     (table.name,),
@@ -97,7 +94,7 @@ def main() -> None:
     db = open_db(replayed)
     conn = db.conn
     with conn:
-        for table in (*_DERIVED, "rollup_dirty"):
+        for table in (*_TIER_TABLES, "rollup_dirty"):
             conn.execute(f"DELETE FROM {table}")
     conn.execute("VACUUM")
     conn.execute("ATTACH ? AS src", (str(ordered),))
@@ -120,8 +117,7 @@ def main() -> None:
         rollup.refresh(db)
         if (hour + HOUR_S) % DAY_S == 0:  # the nightly job after the day's last hour
             conn.execute("DETACH src")
-            move(db, _spans(args.keep_hourly_days), now=datetime.fromtimestamp(hour + HOUR_S, UTC))
-            incremental_vacuum(db)
+            _tier_move(db, args.keep_hourly_days, hour + HOUR_S)
             conn.execute("ATTACH ? AS src", (str(ordered),))
             moves += 1
     conn.execute("DETACH src")
@@ -134,9 +130,9 @@ def main() -> None:
 
     db = open_db(ordered)
     latest = latest_data_hour(db)
-    db.conn.close()
     assert latest is not None
-    _tier_move(ordered, args.keep_hourly_days, latest + HOUR_S)
+    _tier_move(db, args.keep_hourly_days, latest + HOUR_S)
+    db.conn.close()
     _report("function order, one tier move", ordered)
     _report("hour order, nightly tier moves", replayed)
 
