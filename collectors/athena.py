@@ -56,7 +56,7 @@ from collectors.common import (
 )
 from collectors.runs import record_run, resolve_window, save_watermark
 from lambdascope import db as store_db
-from lambdascope import histcodec, histogram
+from lambdascope import histcodec, histogram, packing
 from lambdascope.timeutil import HOUR_S, hour_floor, to_epoch
 
 # Athena list price (us-east-1): $5 per TB scanned, bytes rounded up to the megabyte,
@@ -531,6 +531,7 @@ def load_facts(
             }
             names = ", ".join(["function_id", "hour", "memory_mb", "source", *row])
             marks = ", ".join("?" for _ in range(len(row) + 4))
+            packing.unpack_hours(db.conn, ((ids[0], hour),))
             db.conn.execute(
                 f"INSERT OR REPLACE INTO hourly_facts ({names}) VALUES ({marks})",
                 (ids[0], hour, memory, "insights", *row.values()),

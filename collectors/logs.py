@@ -51,7 +51,7 @@ from collectors.common import (
     record_failure,
 )
 from collectors.runs import LOGS_SETTLE_S
-from lambdascope import histcodec, histogram
+from lambdascope import histcodec, histogram, packing
 from lambdascope.logparse import parse_line
 from lambdascope.models import PlatformEvent
 from lambdascope.store import rebuild_hourly_facts, store_events
@@ -670,6 +670,7 @@ def load_facts(
     resolved, _ = resolve_functions(facts, group_to_function, shared)
     stored = 0
     with store.write() as db:
+        packing.unpack_hours(db.conn, ((fid, hour) for fid, hour, _memory in resolved))
         for (fid, hour, memory), row in sorted(resolved.items()):
             values = {
                 **{c: row[c] for c in (*_ADDED, *_MAXIMA)},

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from collectors.common import CallCounter, SourceResult, Stop, Store, Target, metric_query, never
+from lambdascope import packing
 from lambdascope.timeutil import HOUR_S, from_epoch, hour_floor, to_epoch
 
 MAX_QUERIES_PER_CALL = 500
@@ -212,8 +213,11 @@ def load_metrics(
     absence again; rows left with no value at all there are deleted.
     """
     with store.write() as db:
+        packing.unpack_hours(db.conn, rows)
         if revise is not None:
             complete, start, end = revise
+            if start < end:
+                packing.unpack(db.conn, complete, start, end)
             for fid, cleared in sorted(complete.items()):
                 if start >= end:
                     break

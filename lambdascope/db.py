@@ -110,10 +110,13 @@ def _check_schema(conn: sqlite3.Connection, db_path: Path) -> bool:
     )
     if not tables:
         return False
-    if migrations.migrations_table in tables and conn.execute(
-        f"SELECT 1 FROM {migrations.migrations_table} WHERE migration_set = ? LIMIT 1",
-        (migrations.name,),
-    ).fetchone():
+    if (
+        migrations.migrations_table in tables
+        and conn.execute(
+            f"SELECT 1 FROM {migrations.migrations_table} WHERE migration_set = ? LIMIT 1",
+            (migrations.name,),
+        ).fetchone()
+    ):
         return True
     shown = ", ".join(tables[:3]) + (f" and {len(tables) - 3} more" if len(tables) > 3 else "")
     conn.close()
@@ -996,6 +999,7 @@ def _tier_triggers() -> str:
 def _m0016_retention_tiers(db: Database) -> None:
     _run_script(db, _SCHEMA_0016.replace("{tier_triggers}", _tier_triggers()))
 
+
 # Lambda Insights metrics (CloudWatch namespace LambdaInsights, dimension function_name) per
 # function x hour, for functions whose performance events are not read: the extension's
 # CPU time and memory as hourly statistics, with the hour's AWS/Lambda Duration next to
@@ -1084,3 +1088,47 @@ DROP INDEX IF EXISTS hourly_metrics_by_hour;
 @migrations(name="0018_slim_hourly")
 def _m0018_slim_hourly(db: Database) -> None:
     _run_script(db, _SCHEMA_0018)
+
+
+# Packed hours (lambdascope.packing): a function-day of the hourly tier older than the pack
+# span is kept as one compressed row instead of its hourly_facts, hourly_metrics and
+# merged_hourly rows (never both). first_hour/last_hour bound the hours it holds, the
+# last_*_hour columns are the latest hour of each source (hourly_facts 'local' and
+# 'insights', hourly_metrics) in it, rows counts them. A row written to hourly_facts or
+# hourly_metrics for a packed function-day is refused: writers unpack the day first
+# (lambdascope.packing.unpack), so nothing is ever counted twice.
+_SCHEMA_0019 = """
+CREATE TABLE packed_hours (
+    id INTEGER PRIMARY KEY,
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    day INTEGER NOT NULL,
+    first_hour INTEGER NOT NULL,
+    last_hour INTEGER NOT NULL,
+    last_local_hour INTEGER,
+    last_insights_hour INTEGER,
+    last_metrics_hour INTEGER,
+    rows INTEGER NOT NULL,
+    blob BLOB NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX packed_hours_key ON packed_hours (function_id, day);
+"""
+
+
+def _packed_guards() -> str:
+    script = ""
+    for table in ("hourly_facts", "hourly_metrics"):
+        for event in ("INSERT", "UPDATE"):
+            script += (
+                f"CREATE TRIGGER {table}_packed_{event.lower()} BEFORE {event} ON {table}\n"
+                "WHEN EXISTS (SELECT 1 FROM packed_hours p WHERE p.function_id ="
+                " NEW.function_id AND p.day = NEW.hour - NEW.hour % 86400) BEGIN\n"
+                f"    SELECT RAISE(ABORT, 'lambdascope: {table} row for a packed"
+                " function-day; unpack it first');\n"
+                "END;\n"
+            )
+    return script
+
+
+@migrations(name="0019_packed_hours")
+def _m0019_packed_hours(db: Database) -> None:
+    _run_script(db, _SCHEMA_0019 + _packed_guards())

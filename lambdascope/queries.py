@@ -28,16 +28,18 @@ The merged view ("one view of a function"), per function x hour:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlite_utils import Database
 
-from lambdascope import histcodec, histogram
+from lambdascope import histcodec, histogram, packing
 from lambdascope.histogram import Histogram
 
 Conn = Database | sqlite3.Connection
@@ -454,6 +456,20 @@ _HAS_HOURS = (
     " OR EXISTS (SELECT 1 FROM hourly_metrics h WHERE h.function_id = f.id"
     " AND h.hour >= :lo AND h.hour < :hi))"
 )
+# the tables a read of merged rows needs (CloudWatch's percentiles from hourly_metrics)
+_MERGED_TABLES = ("merged_hourly", "hourly_metrics")
+_ALL_TABLES = ("hourly_facts", "hourly_metrics", "merged_hourly")
+# ... or packed hours there (lambdascope.packing)
+_HAS_PACKED_HOURS = (
+    " OR EXISTS (SELECT 1 FROM packed_hours p WHERE p.function_id = f.id"
+    f" AND p.day > :lo - {86400} AND p.day < :hi AND p.last_hour >= :lo AND p.first_hour < :hi)"
+)
+
+
+def _has_hours(conn: sqlite3.Connection) -> str:
+    if packing.has_packing(conn):
+        return f"({_HAS_HOURS}{_HAS_PACKED_HOURS})"
+    return _HAS_HOURS
 
 
 def last_hour_sql(table: str, condition: str = "1") -> str:
@@ -488,7 +504,7 @@ def _split(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
 
     def empty(lo: int, hi: int) -> bool:
         row = conn.execute(
-            f"SELECT NOT EXISTS (SELECT 1 FROM functions f WHERE {_HAS_HOURS})",
+            f"SELECT NOT EXISTS (SELECT 1 FROM functions f WHERE {_has_hours(conn)})",
             {"lo": lo, "hi": hi},
         ).fetchone()
         return bool(row[0])
@@ -510,7 +526,9 @@ def _window_day_rows(
     d0, d1 = _split(conn, start, end) if _has_rollups(conn) else (0, 0)
     if d0 >= d1:
         sql, params = _hourly_rows(conn, start, end, filters)
-        return DAY_AGG_SQL.format(rows=sql), params
+        parts = [DAY_AGG_SQL.format(rows=sql)]
+        parts += _packed_day_rows(conn, start, end, filters, parts[0], params)
+        return " UNION ALL ".join(parts), params
     parts = [
         f"SELECT {DAY_COLUMNS} FROM daily_facts df WHERE df.day >= {d0} AND df.day < {d1}"
         f" AND df.function_id IN (SELECT f.id FROM functions f WHERE {where})"
@@ -524,7 +542,63 @@ def _window_day_rows(
         if lo < hi:
             hours, _ = _hourly_rows(conn, lo, hi, filters)
             parts.append(DAY_AGG_SQL.format(rows=hours))
+            parts += _packed_day_rows(conn, lo, hi, filters, parts[-1], params)
     return " UNION ALL ".join(parts), params
+
+
+def _packed_day_rows(
+    conn: sqlite3.Connection,
+    start: int,
+    end: int,
+    filters: Filters,
+    day_sql: str,
+    params: dict[str, Any],
+) -> list[str]:
+    """The day rows ``day_sql`` gives over the packed hours of ``[start, end)``, as an SQL
+    part (rows handed over in a JSON parameter added to ``params``); none when nothing
+    packed overlaps. Run over the decoded hours (lambdascope.packing.scratch) with the
+    same SQL, so they are exactly what the rows would give."""
+    rows = _packed_rows(conn, start, end, filters, day_sql, params, _MERGED_TABLES)
+    if not rows:
+        return []
+    names = [c.strip() for c in DAY_COLUMNS.split(",")]
+    key = f"_packed_rows_{len([k for k in params if k.startswith('_packed_rows_')])}"
+    params[key] = json.dumps(rows)
+    columns = ", ".join(f"value ->> {i} AS {name}" for i, name in enumerate(names))
+    return [f"SELECT {columns} FROM json_each(:{key})"]
+
+
+def _packed_rows(
+    conn: sqlite3.Connection,
+    start: int,
+    end: int,
+    filters: Filters,
+    sql: str,
+    params: Any,
+    tables: Sequence[str] = ("hourly_facts",),
+) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` gives over the packed hours of ``[start, end)`` of the functions
+    ``filters`` selects (the ``tables`` it reads decoded into a scratch database); none
+    when nothing packed overlaps."""
+    where, fparams = filter_sql(filters)
+    packed = packing.scratch(conn, start, end, where, fparams, tables)
+    if packed is None:
+        return []
+    try:
+        return packed.execute(sql, params).fetchall()
+    finally:
+        packed.close()
+
+
+def rows_with_packed(
+    db: Conn, start: int, end: int, filters: Filters, sql: str, params: Any
+) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` (a read of the hourly tables over ``[start, end)``) gives on the
+    store, then over the packed hours of the window (lambdascope.packing): for reads whose
+    groups never span two function-days, so each group comes from one side whole."""
+    conn = _conn(db)
+    found = conn.execute(sql, params).fetchall()
+    return found + _packed_rows(conn, start, end, filters, sql, params, _ALL_TABLES)
 
 
 def facts_histogram_sql(
@@ -566,11 +640,17 @@ def _merged_histograms(
             parts.append(facts_histogram_sql(*span, where, columns, only_dirty=True))
         parts.append(daily)
         ranges = [(start, d0), (d1, end)]
-    parts.extend(facts_histogram_sql(lo, hi, where, columns) for lo, hi in ranges if lo < hi)
+    edges = [(lo, hi) for lo, hi in ranges if lo < hi]
+    parts.extend(facts_histogram_sql(lo, hi, where, columns) for lo, hi in edges)
     out: dict[str, dict[tuple[int, int], Histogram]] = {c: {} for c in columns}
     targets = [out[c] for c in columns]
     decode = histcodec.decode
-    for row in conn.execute(" UNION ALL ".join(parts), params):
+    found: list[Iterable[tuple[Any, ...]]] = [conn.execute(" UNION ALL ".join(parts), params)]
+    for lo, hi in edges:
+        found.append(
+            _packed_rows(conn, lo, hi, filters, facts_histogram_sql(lo, hi, where, columns), params)
+        )
+    for row in itertools.chain.from_iterable(found):
         key = (row[0], row[1])
         for target, stored in zip(targets, row[2:], strict=True):
             if not stored or stored == "{}":
@@ -818,9 +898,12 @@ def activity(db: Conn, filters: Filters = ALL) -> dict[int, tuple[int | None, fl
 def latest_data_hour(db: Conn) -> int | None:
     """The latest hour with any fact or metric stored (None for an empty store)."""
     conn = _conn(db)
+    packed = ""
+    if packing.has_packing(conn):
+        packed = " UNION ALL SELECT max(last_hour) FROM packed_hours"
     row = conn.execute(
         f"SELECT max(h) FROM (SELECT ({last_hour_sql('hourly_facts')}) AS h"
-        f" UNION ALL SELECT ({last_hour_sql('hourly_metrics')}))"
+        f" UNION ALL SELECT ({last_hour_sql('hourly_metrics')}){packed})"
     ).fetchone()
     if (row is None or row[0] is None) and hourly_from(conn):
         # only daily rows left (all data older than the hourly span): their last hour
@@ -903,17 +986,23 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
         if start >= end:
             return days
     sql, params = _hourly_rows(conn, start, end, one)
-    cur = conn.execute(f"SELECT * FROM ({sql}) ORDER BY hour, memory_mb", params)
+    sql = f"SELECT * FROM ({sql}) ORDER BY hour, memory_mb"
+    cur = conn.execute(sql, params)
     names = [d[0] for d in cur.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    found = cur.fetchall()
+    packed = packing.scratch(conn, start, end, *filter_sql(one))
+    if packed is not None:  # its packed days, read the same way
+        found = sorted([*found, *packed.execute(sql, params)], key=lambda r: (r[1], r[2]))
+    rows = [dict(zip(names, row, strict=True)) for row in found]
     where, fparams = filter_sql(one)
     columns = "hf.hour, hf.duration_hist, hf.max_memory_used_hist, hf.init_duration_hist"
-    hist_rows = conn.execute(
-        _FACTS_SQL.format(
-            columns=columns, start=int(start), end=int(end), where=where, only_dirty_hf=""
-        ),
-        fparams,
-    ).fetchall()
+    hist_sql = _FACTS_SQL.format(
+        columns=columns, start=int(start), end=int(end), where=where, only_dirty_hf=""
+    )
+    hist_rows = conn.execute(hist_sql, fparams).fetchall()
+    if packed is not None:
+        hist_rows += packed.execute(hist_sql, fparams).fetchall()
+        packed.close()
     hour_hists: dict[int, list[Histogram]] = {}
     for hour, dh, mh, ih in hist_rows:
         hists = hour_hists.setdefault(hour, [{}, {}, {}])
@@ -1068,6 +1157,11 @@ def fleet_timeseries(
     else:
         sql, params = _hourly_rows(conn, start, end, filters, percentiles=False)
         time_column = "hour"
+        packed = packing.scratch(conn, start, end, *filter_sql(filters), _MERGED_TABLES)
+        if packed is not None:
+            with contextlib.closing(packed):
+                rows = _fleet_buckets_both(conn, packed, sql, {**params, "bucket": bucket_s})
+            return [_fleet_point(r, bucket_s) for r in rows]
     rows = conn.execute(
         f"""
         SELECT ({time_column} / :bucket) * :bucket AS b, sum(invocations), sum(errors),
@@ -1079,23 +1173,51 @@ def fleet_timeseries(
         """,
         {**params, "bucket": int(bucket_s)},
     ).fetchall()
-    return [
-        FleetPoint(
-            start=int(r[0]),
-            invocations=float(r[1] or 0),
-            errors=float(r[2] or 0),
-            throttles=float(r[3] or 0),
-            timeouts=int(r[4] or 0),
-            out_of_memory=int(r[5] or 0),
-            cold_starts=int(r[6] or 0),
-            active_functions=int(r[7] or 0),
-            duration_ms_sum=float(r[8] or 0),
-            billed_duration_ms_sum=float(r[9] or 0),
-            gb_seconds=float(r[10] or 0),
-            span_s=int(bucket_s),
-        )
-        for r in rows
-    ]
+    return [_fleet_point(r, bucket_s) for r in rows]
+
+
+def _fleet_point(r: Sequence[Any], bucket_s: int) -> FleetPoint:
+    return FleetPoint(
+        start=int(r[0]),
+        invocations=float(r[1] or 0),
+        errors=float(r[2] or 0),
+        throttles=float(r[3] or 0),
+        timeouts=int(r[4] or 0),
+        out_of_memory=int(r[5] or 0),
+        cold_starts=int(r[6] or 0),
+        active_functions=int(r[7] or 0),
+        duration_ms_sum=float(r[8] or 0),
+        billed_duration_ms_sum=float(r[9] or 0),
+        gb_seconds=float(r[10] or 0),
+        span_s=int(bucket_s),
+    )
+
+
+def _fleet_buckets_both(
+    conn: sqlite3.Connection, packed: sqlite3.Connection, sql: str, params: dict[str, Any]
+) -> list[list[Any]]:
+    """fleet_timeseries' bucket rows over the store's merged rows and the packed ones: per
+    bucket and function on each side, then summed per bucket in Python (a function counts
+    once in a bucket that holds hours of both)."""
+    per_function = f"""
+        SELECT (hour / :bucket) * :bucket AS b, function_id, sum(invocations), sum(errors),
+          sum(throttles), sum(timeouts), sum(out_of_memory), sum(cold_starts),
+          max(invocations > 0), sum(duration_ms_sum), sum(billed_duration_ms_sum),
+          sum(billed_duration_ms_sum / 1000.0 * coalesce(memory_mb, 0) / 1024.0)
+        FROM ({sql}) GROUP BY b, function_id
+        """
+    buckets: dict[int, list[Any]] = {}
+    active: dict[int, set[int]] = defaultdict(set)
+    for row in [*conn.execute(per_function, params), *packed.execute(per_function, params)]:
+        b, fid = int(row[0]), int(row[1])
+        totals = buckets.setdefault(b, [b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        for i, value in zip((1, 2, 3, 4, 5, 6, 8, 9, 10), (*row[2:8], *row[9:]), strict=True):
+            totals[i] += value or 0
+        if row[8]:
+            active[b].add(fid)
+    for b, totals in buckets.items():
+        totals[7] = len(active[b])
+    return [buckets[b] for b in sorted(buckets)]
 
 
 def memory_histogram(
@@ -1208,10 +1330,19 @@ def data_freshness(db: Conn) -> dict[str, Any]:
         " ORDER BY account_id, region, source"
     )
     names = [d[0] for d in runs_cur.description]
+    packed = packing.has_packing(conn)
+
+    def latest(table: str, condition: str, source: str) -> Any:
+        """The latest hour of ``source`` in the rows or the packed hours."""
+        found = one(last_hour_sql(table, condition))
+        if packed:
+            found = _max((found, one(f"SELECT max(last_{source}_hour) FROM packed_hours")))
+        return found
+
     return {
-        "local_hour": one(last_hour_sql("hourly_facts", "h.source = 'local'")),
-        "insights_hour": one(last_hour_sql("hourly_facts", "h.source = 'insights'")),
-        "metrics_hour": one(last_hour_sql("hourly_metrics")),
+        "local_hour": latest("hourly_facts", "h.source = 'local'", "local"),
+        "insights_hour": latest("hourly_facts", "h.source = 'insights'", "insights"),
+        "metrics_hour": latest("hourly_metrics", "1", "metrics"),
         "inventory_at": one("SELECT max(inventory_at) FROM functions"),
         "last_invocation": one("SELECT max(timestamp) FROM invocations"),
         "last_run": one("SELECT max(finished_at) FROM collection_runs"),
@@ -1323,18 +1454,42 @@ def function_health(db: Conn, start: int, end: int, filters: Filters = ALL) -> l
     where, params = filters.where("f")
     conn = _conn(db)
     boundary = hourly_from(conn)
-    rows = conn.execute(
+    sql = (
         "SELECT f.id, f.reserved_concurrency, f.provisioned_concurrency,"
         " max(m.concurrent_executions_max), max(m.iterator_age_max_ms),"
         " sum(m.async_events_dropped), sum(m.dead_letter_errors),"
         " sum(m.destination_delivery_failures),"
         " sum(m.provisioned_concurrency_spillover_invocations)"
-        f" FROM functions f LEFT JOIN ({_health_rows(boundary)}) m"
+        " FROM functions f LEFT JOIN ({rows}) m"
         "   ON m.function_id = f.id AND m.hour >= ? AND m.hour < ?"
-        f" WHERE {where} GROUP BY f.id ORDER BY f.id",
-        [int(start) - int(start) % DAY_S if start < boundary else int(start), int(end), *params],
-    ).fetchall()
+        f" WHERE {where} GROUP BY f.id ORDER BY f.id"
+    )
+    first = int(start) - int(start) % DAY_S if start < boundary else int(start)
+    bound = [first, int(end), *params]
+    rows = conn.execute(sql.format(rows=_health_rows(boundary)), bound).fetchall()
+    packed = packing.scratch(conn, start, end, where, params, ("hourly_metrics",))
+    if packed is not None:  # the packed days' hours (never before the boundary)
+        with contextlib.closing(packed):
+            more = {r[0]: r for r in packed.execute(sql.format(rows=_health_rows(0)), bound)}
+        rows = [
+            (
+                *row[:3],
+                *_combine(row[3:5], more[row[0]][3:5], _max),
+                *_combine(row[5:], more[row[0]][5:], _sum),
+            )
+            for row in rows
+        ]
     return [FunctionHealth(*row) for row in rows]
+
+
+def _sum(values: Any) -> Any:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _combine(a: Sequence[Any], b: Sequence[Any], how: Any) -> list[Any]:
+    """Figures of two disjoint parts combined column by column (None: no datapoint)."""
+    return [how((x, y)) for x, y in zip(a, b, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -1413,12 +1568,8 @@ def _health_buckets(
     """:class:`HealthPoint` per bucket of ``bucket_s`` from hourly_metrics or
     daily_metrics over [start, end); concurrency sums the functions' peaks per row time."""
     where, params = filters.where("f")
-    rows = conn.execute(
-        f"""
-        SELECT ({time_column} / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),
-          sum(dlq), sum(destination)
-        FROM (
-          SELECT m.{time_column}, sum(m.concurrent_executions_max) AS concurrency,
+    per_time = f"""
+          SELECT m.{time_column} AS t, sum(m.concurrent_executions_max) AS concurrency,
             max(m.iterator_age_max_ms) AS iterator_age,
             sum(m.async_events_dropped) AS dropped, sum(m.dead_letter_errors) AS dlq,
             sum(m.destination_delivery_failures) AS destination
@@ -1426,13 +1577,55 @@ def _health_buckets(
           WHERE m.{time_column} >= ? AND m.{time_column} < ?
             AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})
           GROUP BY m.{time_column}
-        ) GROUP BY b ORDER BY b
-        """,
-        [int(bucket_s), int(bucket_s), int(start), int(end), *params],
-    ).fetchall()
+        """
+    bound = [int(start), int(end), *params]
+    packed = None
+    if table == "hourly_metrics":
+        packed = packing.scratch(conn, start, end, where, params, ("hourly_metrics",))
+    if packed is not None:  # hours of packed days: each hour's figures summed over both
+        with contextlib.closing(packed):
+            rows = _health_both(
+                conn.execute(per_time, bound), packed.execute(per_time, bound), bucket_s
+            )
+    else:
+        rows = conn.execute(
+            "SELECT (t / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),"
+            f" sum(dlq), sum(destination) FROM ({per_time}) GROUP BY b ORDER BY b",
+            [int(bucket_s), int(bucket_s), *bound],
+        ).fetchall()
     return [
         HealthPoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], span_s=int(bucket_s)) for r in rows
     ]
+
+
+def _health_both(
+    ours: Iterable[Sequence[Any]], packed: Iterable[Sequence[Any]], bucket_s: int
+) -> list[tuple[Any, ...]]:
+    """_health_buckets' rows from the per-hour figures of the store's rows and of the
+    packed hours: summed (maximum for the iterator age) per hour, then per bucket."""
+    hours: dict[int, list[Any]] = {}
+    for t, *figures in [*ours, *packed]:
+        if t in hours:
+            hours[t] = [
+                _sum((hours[t][0], figures[0])),
+                _max((hours[t][1], figures[1])),
+                *_combine(hours[t][2:], figures[2:], _sum),
+            ]
+        else:
+            hours[t] = list(figures)
+    buckets: dict[int, list[Any]] = {}
+    for t in sorted(hours):
+        b = t // bucket_s * bucket_s
+        f = hours[t]
+        if b in buckets:
+            old = buckets[b]
+            buckets[b] = [
+                *_combine(old[:2], f[:2], _max),
+                *_combine(old[2:], f[2:], _sum),
+            ]
+        else:
+            buckets[b] = list(f)
+    return [(b, *buckets[b]) for b in sorted(buckets)]
 
 
 def tag_choices(db: Conn) -> tuple[str, ...]:

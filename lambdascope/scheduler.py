@@ -14,7 +14,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -28,8 +28,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlite_utils import Database
 
+from lambdascope.packing import PackResult
 from lambdascope.tiers import Progress as TierProgress
-from lambdascope.tiers import Spans, TierResult, check_spans
+from lambdascope.tiers import Spans, TierResult, check_spans, pack_hours
 from lambdascope.tiers import move as tier_move
 from lambdascope.timeutil import Clock, hour_floor, to_epoch
 
@@ -270,6 +271,7 @@ class PruneSummary:
     raw_rows: int
     tiers: TierResult
     bytes_given_back: int = 0
+    packed: PackResult = field(default_factory=PackResult)
 
     def line(self, keep_raw: str) -> str:
         """One summary line (the schedule's log, ``store prune``); ``keep_raw`` as the
@@ -286,6 +288,8 @@ class PruneSummary:
             )
         if self.tiers.dry_run:
             return text + " (dry run: nothing changed)"
+        if self.packed.function_days:
+            text += f", {self.packed.function_days:,} function-days packed"
         text += f"; {self.bytes_given_back / 1e6:,.1f} MB given back"
         return text + ("; interrupted, run again to finish" if self.tiers.interrupted else "")
 
@@ -317,8 +321,12 @@ def prune_store(
         return PruneSummary(raw, tier_move(db, spans, now=now, dry_run=True))
     raw = prune_raw_invocations(db, spans.keep_raw, now=now, stop=stop)
     moved = tier_move(db, spans, now=now, stop=stopped, progress=progress)
+    packed = PackResult()
+    if not moved.interrupted:
+        packed = pack_hours(db, spans, now=now, stop=stopped, progress=progress)
+        moved.interrupted = packed.interrupted
     given = incremental_vacuum(db, stop=stopped)
-    return PruneSummary(raw, moved, given)
+    return PruneSummary(raw, moved, given, packed)
 
 
 # ---------------------------------------------------------------- running

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlite_utils import Database
 
-from lambdascope import histcodec, histogram
+from lambdascope import histcodec, histogram, packing
 from lambdascope.logscan import FastColumns
 from lambdascope.models import PlatformEvent
 from lambdascope.queries import hourly_from
@@ -131,6 +131,7 @@ def rebuild_hourly_facts(db: Database, function_id: int, hours: Iterable[int]) -
     conn = db.conn
     in_sql = _has_math(db)
     wanted = {hour_floor(h) for h in hours}
+    packing.unpack_hours(conn, ((function_id, h) for h in wanted))
     if wanted:
         # a sealed hour's facts are all that is left of its pruned invocations
         wanted -= sealed_hours(db, function_id, min(wanted), max(wanted))
@@ -556,6 +557,7 @@ def add_facts(db: Database, function_id: int, facts: Facts) -> None:
     conn = db.conn
     columns = ", ".join(_FACT_KEYS)
     rebuild: set[int] = set()
+    packing.unpack_hours(conn, ((function_id, hour) for hour, _memory in facts))
     for (hour, memory), fact in sorted(facts.items()):
         row = conn.execute(
             f"SELECT {columns} FROM hourly_facts WHERE function_id = ? AND hour = ?"

@@ -10,6 +10,7 @@ system, in small steps that never hold the write lock for long.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lambdascope import compaction, histcodec, queries
+from lambdascope import compaction, histcodec, packing, queries
 from lambdascope.timeutil import HOUR_S
 
 DAY_S = 86_400
@@ -280,8 +281,8 @@ def _check_rollups(conn: sqlite3.Connection, result: CheckResult) -> None:
 def _check_raw_against_facts(conn: sqlite3.Connection, result: CheckResult) -> None:
     result.checks.append("raw invocations = local hourly facts (hours not sealed)")
     boundary = queries.hourly_from(conn)
-    rows = conn.execute(
-        f"""
+    packed = packing.has_packing(conn)
+    sql = f"""
         SELECT r.function_id, r.hour, r.n, COALESCE(f.n, 0) FROM (
             SELECT function_id, timestamp - timestamp % {HOUR_S} AS hour, COUNT(*) AS n
             FROM invocations GROUP BY 1, 2) r
@@ -292,12 +293,24 @@ def _check_raw_against_facts(conn: sqlite3.Connection, result: CheckResult) -> N
         WHERE r.n != COALESCE(f.n, 0) AND r.hour >= {boundary}
           AND NOT EXISTS (SELECT 1 FROM sealed_hours s
                           WHERE s.function_id = r.function_id AND s.hour = r.hour)
+          {{packed}}
         LIMIT {_SAMPLE + 1}
         """
-    ).fetchall()
+    in_packed = (
+        "EXISTS (SELECT 1 FROM packed_hours p WHERE p.function_id = r.function_id"
+        f" AND p.day = r.hour - r.hour % {DAY_S})"
+    )
+    rows = conn.execute(sql.format(packed=f"AND NOT {in_packed}" if packed else "")).fetchall()
+    span = conn.execute("SELECT min(timestamp), max(timestamp) FROM invocations").fetchone()
+    if packed and span[0] is not None:  # raw rows of packed days: against the packed facts
+        scratch = packing.scratch(conn, int(span[0]), int(span[1]) + 1, tables=("hourly_facts",))
+        if scratch is not None:
+            with contextlib.closing(scratch):
+                rows += scratch.execute(sql.format(packed=f"AND {in_packed}")).fetchall()
     if rows:
         shown = ", ".join(
-            f"function {f} hour {h}: {raw} raw, {facts} in facts" for f, h, raw, facts in rows
+            f"function {f} hour {h}: {raw} raw, {facts} in facts"
+            for f, h, raw, facts in rows[:_SAMPLE]
         )
         result.problems.append(f"raw invocations and local facts disagree ({shown})")
 

@@ -22,12 +22,13 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from lambdascope import queries, rollup
+from lambdascope import packing, queries, rollup
 from lambdascope.timeutil import to_epoch
 
 DAY_S = 86_400
 DEFAULT_KEEP_HOURLY = timedelta(days=90)
 MIN_KEEP_HOURLY = timedelta(days=2)  # yesterday and today stay hour by hour
+DEFAULT_PACK_AFTER = timedelta(days=14)  # as long as raw invocations are kept
 DELETE_BATCH_ROWS = 5_000  # one short write transaction per batch
 
 # hourly tables of the tier and the column holding the hour; sealed_hours only matters
@@ -37,6 +38,7 @@ HOURLY_TABLES: tuple[tuple[str, str], ...] = (
     ("hourly_metrics", "hour"),
     ("merged_hourly", "hour"),
     ("sealed_hours", "hour"),
+    ("packed_hours", "day"),  # packed function-days (lambdascope.packing)
 )
 DAILY_TABLES: tuple[tuple[str, str], ...] = (("daily_facts", "day"), ("daily_metrics", "day"))
 
@@ -59,6 +61,8 @@ class Spans:
     keep_raw: timedelta
     keep_hourly: timedelta = DEFAULT_KEEP_HOURLY
     keep_daily: timedelta | None = None
+    # hourly days older than this are packed (lambdascope.packing); None: never
+    pack_after: timedelta | None = DEFAULT_PACK_AFTER
 
 
 def check_spans(spans: Spans, min_keep_raw: timedelta) -> None:
@@ -77,6 +81,11 @@ def check_spans(spans: Spans, min_keep_raw: timedelta) -> None:
         raise SpanError(
             "--keep-hourly must be at least --keep-raw: raw invocations are summarised in"
             " hourly facts, which must outlive them"
+        )
+    if spans.pack_after is not None and spans.pack_after < MIN_KEEP_HOURLY:
+        raise SpanError(
+            f"--pack-after shorter than {MIN_KEEP_HOURLY.days}d is refused: today's and"
+            " yesterday's hours are still being written"
         )
     if spans.keep_daily is not None and spans.keep_daily < spans.keep_hourly:
         raise SpanError(
@@ -129,8 +138,9 @@ def _count_below(
 ) -> dict[str, int]:
     return {
         table: int(
-            conn.execute(f"SELECT count(*) FROM {table} WHERE {_below(column)}", (limit,))
-            .fetchone()[0]
+            conn.execute(
+                f"SELECT count(*) FROM {table} WHERE {_below(column)}", (limit,)
+            ).fetchone()[0]
         )
         for table, column in tables
     }
@@ -317,3 +327,29 @@ def late_writes(db: Database) -> dict[str, int]:
     if not queries.hourly_from(db):
         return {}
     return {str(t): int(n) for t, n in db.conn.execute("SELECT table_name, rows FROM late_writes")}
+
+
+def pack_hours(
+    db: Database,
+    spans: Spans,
+    *,
+    now: datetime,
+    stop: Stop | None = None,
+    progress: Progress | None = None,
+) -> packing.PackResult:
+    """Pack the function-days of the hourly tier older than ``spans.pack_after``
+    (lambdascope.packing), their rollups brought up to date first. Safe to re-run and to
+    interrupt (``stop`` is asked between batches)."""
+    if spans.pack_after is None:
+        return packing.PackResult()
+    conn = db.conn
+    before = day_floor(to_epoch(now) - int(spans.pack_after.total_seconds()))
+    start = _boundary(conn, "hourly")
+    if before <= start:
+        return packing.PackResult()
+    rollup.refresh(
+        db,
+        None if progress is None else (lambda d, t: progress("daily rollups", d, t)),
+        before=before,
+    )
+    return packing.pack(conn, start, before, stop=stop, progress=progress)

@@ -54,12 +54,17 @@ def _pct(value: float) -> str:
 def hourly_counts(db: Database, start: int, end: int) -> dict[int, list[HourCounts]]:
     """Per function id, the merged view's hours in ``[start, end)`` (oldest first)."""
     sql, params = queries.merged_hourly_sql(start, end, queries.ALL)
-    rows = db.conn.execute(
+    rows = queries.rows_with_packed(
+        db,
+        start,
+        end,
+        queries.ALL,
         "SELECT function_id, hour, sum(invocations), sum(errors), sum(throttles),"
         " sum(timeouts), sum(out_of_memory), max(memory_mb), max(max_memory_used_mb_max)"
-        f" FROM ({sql}) GROUP BY function_id, hour ORDER BY function_id, hour",
+        f" FROM ({sql}) GROUP BY function_id, hour",
         params,
     )
+    rows.sort(key=lambda r: (r[0], r[1]))
     out: dict[int, list[HourCounts]] = defaultdict(list)
     for fid, hour, inv, err, thr, tmo, oom, mem, used in rows:
         out[int(fid)].append(
@@ -83,12 +88,16 @@ def hourly_histograms(
     """Per hour in ``[start, end)``, one function's histogram ``column`` merged over its
     memory sizes ('local' facts beat 'insights' for the same hour, as in the merged view)."""
     assert column in queries.HIST_COLUMNS
-    rows = db.conn.execute(
+    rows = queries.rows_with_packed(
+        db,
+        start,
+        end,
+        queries.Filters(include_deleted=True, function_ids=(function_id,)),
         f"SELECT hf.hour, hf.{column} FROM hourly_facts hf"
-        " WHERE hf.function_id = ? AND hf.hour >= ? AND hf.hour < ?"
+        " WHERE hf.function_id = :fid AND hf.hour >= :start AND hf.hour < :end"
         " AND (hf.source = 'local' OR NOT EXISTS (SELECT 1 FROM hourly_facts l"
         " WHERE l.function_id = hf.function_id AND l.hour = hf.hour AND l.source = 'local'))",
-        (function_id, start, end),
+        {"fid": function_id, "start": start, "end": end},
     )
     out: dict[int, Histogram] = {}
     for hour, text in rows:
@@ -369,15 +378,23 @@ def deploys(db: Database, start: int, end: int, function_id: int | None = None) 
         raw[int(fid)].append((int(modified), "version", f"version {version} published"))
     # memory sizes by the first hour the logs saw them, over the window and a day before
     first_hours: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for fid, memory, first in db.conn.execute(
+    firsts: dict[tuple[int, int], int] = {}
+    for fid, memory, first in queries.rows_with_packed(
+        db,
+        start - DAY_S,
+        end,
+        queries.ALL_WITH_DELETED,
         "SELECT function_id, memory_mb, min(hour) FROM hourly_facts"
         " WHERE function_id IN (SELECT id FROM functions)"  # by function: no index by hour
         " AND hour >= ? AND hour < ? AND invocations > 0"
         + only.format(column="function_id")
-        + " GROUP BY function_id, memory_mb ORDER BY function_id, min(hour)",
+        + " GROUP BY function_id, memory_mb",
         (start - DAY_S, end),
-    ):
-        first_hours[int(fid)].append((int(first), int(memory)))
+    ):  # the earliest of the store's rows and the packed hours
+        key = (int(fid), int(memory))
+        firsts[key] = min(int(first), firsts.get(key, int(first)))
+    for (fid, memory), first in sorted(firsts.items(), key=lambda kv: (kv[0][0], kv[1])):
+        first_hours[fid].append((first, memory))
     for fid, sizes in first_hours.items():
         for (_, old), (first, new) in pairwise(sizes):
             if first >= start:

@@ -113,14 +113,17 @@ def _prune_job(db_path: Path, spans: Spans, keep_raw: str) -> Callable[[StopFlag
     return run
 
 
-def retention_spans(keep_raw: str, keep_hourly: str, keep_daily: str | None) -> Spans:
-    """The three ``--keep-*`` options as Spans; click.UsageError (one line) when one is
-    not a duration or they make no sense together."""
+def retention_spans(
+    keep_raw: str, keep_hourly: str, keep_daily: str | None, pack_after: str = "14d"
+) -> Spans:
+    """The three ``--keep-*`` options and ``--pack-after`` ('never' to not pack) as Spans;
+    click.UsageError (one line) when one is not a duration or they make no sense together."""
     try:
         spans = Spans(
             parse_duration(keep_raw),
             parse_duration(keep_hourly),
             None if keep_daily is None else parse_duration(keep_daily),
+            None if pack_after.strip().lower() == "never" else parse_duration(pack_after),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -189,6 +192,7 @@ def build_jobs(
     alerts: AlertSettings | None = None,
     keep_hourly: str = "90d",
     keep_daily: str | None = None,
+    pack_after: str = "14d",
 ) -> list[Job]:
     """The jobs of one schedule, in the order ``--once`` runs them. With ``alerts``
     enabled, the alert check runs after each collection and the digest weekly."""
@@ -197,7 +201,7 @@ def build_jobs(
         trigger = make_trigger(every, cron)
     except (ScheduleError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
-    spans = retention_spans(keep_raw, keep_hourly, keep_daily)
+    spans = retention_spans(keep_raw, keep_hourly, keep_daily, pack_after)
     wanted = set(only or JOB_NAMES)
     jobs: list[Job] = []
     if "collect" in wanted:
@@ -250,6 +254,13 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             " for ever].",
         ),
         click.option(
+            "--pack-after",
+            default="14d",
+            show_default=True,
+            help="Pack the hours of days older than this (a third of the space, same"
+            " answers); 'never' keeps them as rows.",
+        ),
+        click.option(
             "--report-dir",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
@@ -280,7 +291,8 @@ def serve_alert_settings(mine: dict[str, Any]) -> AlertSettings:
 
 
 def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    own = {"every", "cron", "keep_raw", "keep_hourly", "keep_daily", "report_dir", "only"}
+    own = {"every", "cron", "keep_raw", "keep_hourly", "keep_daily", "pack_after", "report_dir"}
+    own |= {"only"}
     own |= {"once", "host", "port", "debug"}
     own |= ALERT_KWARGS
     mine = {k: v for k, v in kwargs.items() if k in own}
@@ -307,6 +319,7 @@ def schedule(ctx: click.Context, /, **kwargs: Any) -> None:
         keep_raw=mine["keep_raw"],
         keep_hourly=mine["keep_hourly"],
         keep_daily=mine["keep_daily"],
+        pack_after=mine["pack_after"],
         report_dir=mine["report_dir"],
         only=mine["only"],
         collect_kwargs=collect_kwargs,
@@ -367,6 +380,7 @@ def serve(ctx: click.Context, /, **kwargs: Any) -> None:
         keep_raw=mine["keep_raw"],
         keep_hourly=mine["keep_hourly"],
         keep_daily=mine["keep_daily"],
+        pack_after=mine["pack_after"],
         report_dir=mine["report_dir"],
         only=mine["only"],
         collect_kwargs=collect_kwargs,

@@ -183,14 +183,27 @@ def vacuum(ctx: click.Context, full: bool) -> None:
     default=None,
     help="Delete daily rows older than this (at least --keep-hourly) [default: keep for ever].",
 )
+@click.option(
+    "--pack-after",
+    default="14d",
+    show_default=True,
+    help="Pack the hours of days older than this, one compressed row per function-day (a"
+    " third of the space, same answers); 'never' keeps them as rows.",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
 @click.pass_context
 def prune(
-    ctx: click.Context, keep_raw: str, keep_hourly: str, keep_daily: str | None, dry_run: bool
+    ctx: click.Context,
+    keep_raw: str,
+    keep_hourly: str,
+    keep_daily: str | None,
+    pack_after: str,
+    dry_run: bool,
 ) -> None:
     """Move old data to coarser tiers, as the schedule's prune job does: raw invocations
     beyond --keep-raw, hourly facts beyond --keep-hourly (their days stay as daily rows),
-    daily rows beyond --keep-daily; then give the freed space back in short steps.
+    daily rows beyond --keep-daily, and packs the hours of days older than --pack-after;
+    then give the freed space back in short steps.
 
     Interrupt it at any time (Ctrl-C finishes the current batch); running it again
     resumes. Readers and the dashboard are never blocked for more than one batch.
@@ -200,7 +213,7 @@ def prune(
     from lambdascope.commands.schedule import retention_spans
     from lambdascope.scheduler import StopFlag, prune_store, stop_on_signals
 
-    spans = retention_spans(keep_raw, keep_hourly, keep_daily)
+    spans = retention_spans(keep_raw, keep_hourly, keep_daily, pack_after)
     path = db_path_of(ctx)
     db = open_db(path)
     bar = _PruneProgress() if sys.stderr.isatty() and not dry_run else None

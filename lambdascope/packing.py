@@ -1,0 +1,492 @@
+"""Packed hours: the older function-days of the hourly tier, one compressed row each.
+
+A function-day of the hourly tier is kept either as rows (``hourly_facts``,
+``hourly_metrics`` and the derived ``merged_hourly``, one row per hour) or, once it is
+older than the pack span (``store prune --pack-after``, default 14 days) and its rollups
+are up to date, as one ``packed_hours`` row holding those same rows column by column,
+compressed: about a third of the bytes. Never both: packing deletes the rows in the
+transaction that writes the packed row, and a writer that touches a packed day unpacks it
+first (:func:`unpack`; a trigger refuses a row for a packed day, so a writer that forgot
+fails loudly instead of counting twice). Packing changes no answer: whole days are read
+from ``daily_facts`` as before, and the few reads that need the hours of a packed day
+(the edge hours of a window, hourly series, health figures, alerts) run the same SQL over
+the decoded rows in a scratch in-memory database (:func:`scratch`) and combine the
+results with those of the store's rows.
+
+The blob format (version 1): one version byte, then zlib of: u16 table count; per table
+its name, u32 rows, u16 columns; per column its name, a kind byte (``i`` 64-bit integers,
+``f`` doubles, ``b`` bytes, ``t`` UTF-8 text, ``j`` anything else as JSON of
+[tag, value] pairs, bytes in hex), a null flag
+byte and, when set, one byte per row (1 = NULL), then the non-NULL values (integers and
+doubles as little-endian arrays; bytes and text as u32 lengths, then the data). Names are
+u16 length + UTF-8. The column names travel with the data, so rows unpack into a later
+schema (a column it lacks takes its default).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import struct
+import sys
+import zlib
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DAY_S = 86_400
+FORMAT_VERSION = 1
+# the tables a packed row holds, with their primary-key order (rows unpack in it)
+PACKED_TABLES: tuple[tuple[str, str], ...] = (
+    ("hourly_facts", "hour, memory_mb, source"),
+    ("hourly_metrics", "hour"),
+    ("merged_hourly", "hour, memory_mb, source"),
+)
+BASE_TABLES = ("hourly_facts", "hourly_metrics")
+
+Rows = list[tuple[Any, ...]]
+Table = tuple[list[str], Rows]  # column names, rows
+
+
+# --- the format ---------------------------------------------------------------------------
+
+
+def _name(out: bytearray, name: str) -> None:
+    raw = name.encode()
+    out += struct.pack("<H", len(raw)) + raw
+
+
+def _le(values: array[Any]) -> bytes:
+    if sys.byteorder == "big":  # pragma: no cover - the format is little-endian
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _from_le(typecode: str, raw: bytes) -> list[Any]:
+    values = array(typecode)
+    values.frombytes(raw)
+    if sys.byteorder == "big":  # pragma: no cover
+        values.byteswap()
+    return values.tolist()
+
+
+def _kind(values: Sequence[Any]) -> str:
+    kinds = {type(v) for v in values if v is not None}
+    if not kinds or kinds == {int}:
+        if all(v is None or -(2**63) <= v < 2**63 for v in values):
+            return "i"
+        return "j"
+    return {frozenset({float}): "f", frozenset({bytes}): "b", frozenset({str}): "t"}.get(
+        frozenset(kinds), "j"
+    )
+
+
+def _column(out: bytearray, values: Sequence[Any]) -> None:
+    kind = _kind(values)
+    out += kind.encode()
+    present = [v for v in values if v is not None]
+    if len(present) < len(values):
+        out += b"\x01" + bytes(1 if v is None else 0 for v in values)
+    else:
+        out += b"\x00"
+    if kind == "i":
+        out += _le(array("q", present))
+    elif kind == "f":
+        out += _le(array("d", present))
+    elif kind in "bt":
+        raw = [v if kind == "b" else v.encode() for v in present]
+        out += _le(array("I", [len(r) for r in raw])) + b"".join(raw)
+    else:  # mixed types: each value tagged, bytes as hex
+        tagged = [["b", v.hex()] if isinstance(v, bytes) else ["v", v] for v in present]
+        text = json.dumps(tagged).encode()
+        out += struct.pack("<I", len(text)) + text
+
+
+def encode(tables: dict[str, Table]) -> bytes:
+    """One packed blob of ``tables`` (name -> (columns, rows))."""
+    out = bytearray(struct.pack("<H", len(tables)))
+    for name, (columns, rows) in tables.items():
+        _name(out, name)
+        out += struct.pack("<IH", len(rows), len(columns))
+        by_column = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+        for column, values in zip(columns, by_column, strict=True):
+            _name(out, column)
+            _column(out, values)
+    return bytes([FORMAT_VERSION]) + zlib.compress(bytes(out), 6)
+
+
+class PackedFormatError(ValueError):
+    """A packed blob this version cannot read (one line for the user)."""
+
+
+def decode(blob: bytes) -> dict[str, Table]:
+    """The tables of a packed blob (the inverse of :func:`encode`)."""
+    if not blob or blob[0] != FORMAT_VERSION:
+        raise PackedFormatError(
+            f"packed hours in format {blob[0] if blob else '?'}; this lambdascope reads"
+            f" format {FORMAT_VERSION}"
+        )
+    raw = zlib.decompress(blob[1:])
+    pos = 0
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        pos += n
+        return raw[pos - n : pos]
+
+    def name() -> str:
+        (n,) = struct.unpack("<H", take(2))
+        return take(n).decode()
+
+    out: dict[str, Table] = {}
+    (n_tables,) = struct.unpack("<H", take(2))
+    for _ in range(n_tables):
+        table = name()
+        n_rows, n_columns = struct.unpack("<IH", take(6))
+        columns: list[str] = []
+        data: list[list[Any]] = []
+        for _ in range(n_columns):
+            columns.append(name())
+            kind = take(1).decode()
+            nulls = take(n_rows) if take(1) == b"\x01" else b""
+            n = n_rows - sum(nulls)
+            if kind == "i":
+                present = _from_le("q", take(8 * n))
+            elif kind == "f":
+                present = _from_le("d", take(8 * n))
+            elif kind in "bt":
+                lengths = _from_le("I", take(4 * n))
+                present = [take(k) for k in lengths]
+                if kind == "t":
+                    present = [p.decode() for p in present]
+            else:
+                (size,) = struct.unpack("<I", take(4))
+                present = [bytes.fromhex(v) if t == "b" else v for t, v in json.loads(take(size))]
+            if nulls:
+                it = iter(present)
+                present = [None if null else next(it) for null in nulls]
+            data.append(present)
+        rows = list(zip(*data, strict=True)) if columns else [() for _ in range(n_rows)]
+        out[table] = (columns, rows)
+    return out
+
+
+# --- packing and unpacking ------------------------------------------------------------------
+
+
+def has_packing(conn: sqlite3.Connection) -> bool:
+    """Whether the store has the packed_hours table (migration 0019)."""
+    row = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'packed_hours'"
+    ).fetchone()
+    return bool(row[0])
+
+
+def any_packed(conn: sqlite3.Connection) -> bool:
+    return (
+        has_packing(conn)
+        and conn.execute("SELECT 1 FROM packed_hours LIMIT 1").fetchone() is not None
+    )
+
+
+def _day_rows(conn: sqlite3.Connection, table: str, order: str, fid: int, day: int) -> Table:
+    cur = conn.execute(
+        f"SELECT * FROM {table} WHERE function_id = ? AND hour >= ? AND hour < ? ORDER BY {order}",
+        (fid, day, day + DAY_S),
+    )
+    return [d[0] for d in cur.description], cur.fetchall()
+
+
+# the health figures of one function-day, as lambdascope.tiers keeps them per day
+_DAILY_METRICS_SQL = f"""
+INSERT OR REPLACE INTO daily_metrics (function_id, day, hours, concurrent_executions_max,
+  iterator_age_max_ms, async_events_dropped, dead_letter_errors, destination_delivery_failures,
+  provisioned_concurrency_spillover_invocations)
+SELECT function_id, hour - hour % {DAY_S}, count(*), max(concurrent_executions_max),
+  max(iterator_age_max_ms), sum(async_events_dropped), sum(dead_letter_errors),
+  sum(destination_delivery_failures), sum(provisioned_concurrency_spillover_invocations)
+FROM hourly_metrics WHERE function_id = ? AND hour >= ? AND hour < ?
+GROUP BY function_id, hour - hour % {DAY_S}
+"""
+
+
+def pack_day(conn: sqlite3.Connection, function_id: int, day: int) -> int:
+    """Pack one function-day (caller's write transaction; its rollups must be current).
+    Returns the rows packed (0: nothing to pack, or the day waits for a refresh)."""
+    dirty = conn.execute(
+        "SELECT 1 FROM rollup_dirty WHERE function_id = ? AND day = ?", (function_id, day)
+    ).fetchone()
+    if dirty is not None:
+        return 0
+    tables = {t: _day_rows(conn, t, order, function_id, day) for t, order in PACKED_TABLES}
+    n = sum(len(rows) for _c, rows in tables.values())
+    if not n:
+        return 0
+    hours = [r[c.index("hour")] for t, (c, rows) in tables.items() for r in rows]
+    existing = conn.execute(
+        "SELECT blob FROM packed_hours WHERE function_id = ? AND day = ?", (function_id, day)
+    ).fetchone()
+    if existing is not None:  # rows written beside a packed day: never, the trigger refuses
+        raise RuntimeError(f"function {function_id} day {day} is both packed and rows")
+    conn.execute(_DAILY_METRICS_SQL, (function_id, day, day + DAY_S))
+    columns, facts = tables["hourly_facts"]
+    at, source = columns.index("hour"), columns.index("source")
+    latest = [
+        max((r[at] for r in facts if r[source] == s), default=None) for s in ("local", "insights")
+    ]
+    metrics = tables["hourly_metrics"]
+    at = metrics[0].index("hour")
+    latest.append(max((r[at] for r in metrics[1]), default=None))
+    conn.execute(
+        "INSERT INTO packed_hours (function_id, day, first_hour, last_hour, last_local_hour,"
+        " last_insights_hour, last_metrics_hour, rows, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (function_id, day, min(hours), max(hours), *latest, n, encode(tables)),
+    )
+    for table, _order in PACKED_TABLES:
+        conn.execute(
+            f"DELETE FROM {table} WHERE function_id = ? AND hour >= ? AND hour < ?",
+            (function_id, day, day + DAY_S),
+        )
+    # the deletes marked the day for a refresh; it was current and still is (packed)
+    conn.execute("DELETE FROM rollup_dirty WHERE function_id = ? AND day = ?", (function_id, day))
+    return n
+
+
+def unpack(
+    conn: sqlite3.Connection, function_ids: Iterable[int] | None, start: int, end: int
+) -> int:
+    """Turn the packed function-days overlapping ``[start, end)`` of ``function_ids``
+    (None: every function) back into rows, in the caller's transaction, before a writer
+    writes hours there. Returns the function-days unpacked."""
+    if not has_packing(conn):
+        return 0
+    lo = int(start) - int(start) % DAY_S
+    if function_ids is None:
+        found = conn.execute(
+            "SELECT function_id, day, blob FROM packed_hours WHERE day >= ? AND day < ?",
+            (lo, int(end)),
+        ).fetchall()
+    else:
+        found = []
+        for fid in set(function_ids):
+            found += conn.execute(
+                "SELECT function_id, day, blob FROM packed_hours"
+                " WHERE function_id = ? AND day >= ? AND day < ?",
+                (fid, lo, int(end)),
+            ).fetchall()
+    for fid, day, blob in found:
+        conn.execute("DELETE FROM packed_hours WHERE function_id = ? AND day = ?", (fid, day))
+        _insert(conn, decode(blob), None)
+    return len(found)
+
+
+def unpack_hours(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]]) -> int:
+    """:func:`unpack` for the (function_id, hour) a writer is about to write (caller's
+    transaction); a look-up per function-day, nothing at all while nothing is packed."""
+    if not any_packed(conn):
+        return 0
+    days = sorted({(int(f), int(h) - int(h) % DAY_S) for f, h in keys})
+    return sum(unpack(conn, (f,), d, d + DAY_S) for f, d in days)
+
+
+def _schema_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _insert(
+    conn: sqlite3.Connection, tables: dict[str, Table], hours: tuple[int, int] | None
+) -> int:
+    """Insert decoded rows (only the hours in ``hours`` when given); returns rows."""
+    n = 0
+    for table, (columns, rows) in tables.items():
+        known = _schema_columns(conn, table)
+        keep = [i for i, c in enumerate(columns) if c in known]
+        if hours is not None:
+            at = columns.index("hour")
+            rows = [r for r in rows if hours[0] <= r[at] < hours[1]]
+        if not rows:
+            continue
+        names = ", ".join(columns[i] for i in keep)
+        marks = ", ".join("?" for _ in keep)
+        conn.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})",
+            [tuple(r[i] for i in keep) for r in rows],
+        )
+        n += len(rows)
+    return n
+
+
+@dataclass
+class PackResult:
+    """What a packing run did."""
+
+    function_days: int = 0
+    rows: int = 0
+    bytes_packed: int = 0
+    interrupted: bool = False
+    skipped_dirty: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def candidates(conn: sqlite3.Connection, start: int, before: int) -> list[tuple[int, int]]:
+    """(function_id, day) with hourly rows in ``[start, before)``, by function then day
+    (read function by function: the hourly tables are keyed by function first)."""
+    out: set[tuple[int, int]] = set()
+    for table in BASE_TABLES:
+        out.update(
+            (int(f), int(d))
+            for f, d in conn.execute(
+                f"SELECT DISTINCT function_id, hour - hour % {DAY_S} FROM {table}"
+                " WHERE function_id IN (SELECT id FROM functions) AND hour >= ? AND hour < ?",
+                (start, before),
+            )
+        )
+    return sorted(out)
+
+
+def pack(
+    conn: sqlite3.Connection,
+    start: int,
+    before: int,
+    *,
+    stop: Callable[[], bool] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    batch_days: int = 200,
+) -> PackResult:
+    """Pack every function-day with rows in ``[start, before)`` whose rollups are current,
+    ``batch_days`` per short write transaction (readers are never held up for longer).
+    Interruptible between batches (``stop``) and safe to re-run: it resumes."""
+    result = PackResult()
+    todo = candidates(conn, start, before)
+    for i in range(0, len(todo), batch_days):
+        if stop is not None and stop():
+            result.interrupted = True
+            break
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for fid, day in todo[i : i + batch_days]:
+                n = pack_day(conn, fid, day)
+                if n:
+                    result.function_days += 1
+                    result.rows += n
+                else:
+                    result.skipped_dirty += 1
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if progress is not None:
+            progress("packing hours", min(i + batch_days, len(todo)), len(todo))
+    if result.function_days:
+        row = conn.execute("SELECT coalesce(sum(length(blob)), 0) FROM packed_hours").fetchone()
+        result.bytes_packed = int(row[0])
+    return result
+
+
+# --- reading packed days ---------------------------------------------------------------------
+
+
+def _store_path(conn: sqlite3.Connection) -> str:
+    for _seq, name, path in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return str(path or "")
+    return ""
+
+
+def _overlapping(
+    conn: sqlite3.Connection, start: int, end: int, where: str, params: Any
+) -> list[tuple[int, int, bytes]]:
+    """Packed (function_id, day, blob) with hours in ``[start, end)`` for the functions
+    ``where`` (a condition on ``functions f``, with ``params`` positional or named)
+    selects."""
+    lo = int(start) - int(start) % DAY_S
+    window = (lo, int(end), int(start), int(end))
+    if isinstance(params, dict):
+        names = ("_packed_lo", "_packed_end", "_packed_start", "_packed_end2")
+        marks = [f":{n}" for n in names]
+        bound: Any = {**params, **dict(zip(names, window, strict=True))}
+    else:
+        marks = ["?"] * 4
+        bound = [*params, *window]
+    return conn.execute(
+        "SELECT p.function_id, p.day, p.blob FROM packed_hours p"
+        f" WHERE p.function_id IN (SELECT f.id FROM functions f WHERE {where})"
+        f" AND p.day >= {marks[0]} AND p.day < {marks[1]}"
+        f" AND p.last_hour >= {marks[2]} AND p.first_hour < {marks[3]}",
+        bound,
+    ).fetchall()
+
+
+def scratch(
+    conn: sqlite3.Connection,
+    start: int,
+    end: int,
+    where: str = "1",
+    params: Any = (),
+    tables: Sequence[str] = ("hourly_facts", "hourly_metrics", "merged_hourly"),
+) -> sqlite3.Connection | None:
+    """An in-memory database holding, as rows of ``tables`` (same schema as the store's),
+    the hours in ``[start, end)`` of the packed function-days of the functions ``where``
+    selects (``params`` its parameters, positional or named), with the store attached
+    read-only, so that the store's other tables (functions, rollup_dirty, ...) resolve as
+    usual: any read of the hourly tables run there sees exactly the packed part of the
+    window, and the same read on the store sees the rest. None when nothing packed
+    overlaps the window."""
+    if not has_packing(conn):
+        return None
+    found = _overlapping(conn, start, end, where, params)
+    if not found:
+        return None
+    mem = sqlite3.connect(":memory:", check_same_thread=False)
+    path = _store_path(conn)
+    if path:
+        mem.execute("ATTACH DATABASE ? AS store", (f"file:{path}?mode=ro",))
+    else:  # an in-memory store: copy what the reads refer to
+        _copy_tables(conn, mem, ("functions", "rollup_dirty"))
+    # every hourly table exists there (empty unless asked for), so that no read run there
+    # ever falls through to the store's own rows of it
+    for table, _order in PACKED_TABLES:
+        sql = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()[0]
+        mem.execute(sql)
+    wanted = set(tables)
+    for _fid, _day, blob in found:
+        decoded = {t: v for t, v in decode(blob).items() if t in wanted}
+        _insert(mem, decoded, (int(start), int(end)))
+    return mem
+
+
+def _copy_tables(src: sqlite3.Connection, dst: sqlite3.Connection, tables: Sequence[str]) -> None:
+    for table in tables:
+        row = src.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        if row is None:
+            continue
+        dst.execute(row[0])
+        cur = src.execute(f"SELECT * FROM {table}")
+        marks = ", ".join("?" for _ in cur.description)
+        dst.executemany(f"INSERT INTO {table} VALUES ({marks})", cur.fetchall())
+
+
+def rows_in(
+    conn: sqlite3.Connection, sql: str, params: Any, packed: sqlite3.Connection | None
+) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``sql`` on the store, then on the scratch database ``packed`` (if any)."""
+    yield from conn.execute(sql, params)
+    if packed is not None:
+        yield from packed.execute(sql, params)
+
+
+def packed_stats(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Function-days, rows, bytes and the oldest and newest day of the packed hours."""
+    if not has_packing(conn):
+        return {"function_days": 0, "rows": 0, "bytes": 0, "first_day": None, "last_day": None}
+    n, rows, size, first, last = conn.execute(
+        "SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(length(blob)), 0), min(day),"
+        " max(day) FROM packed_hours"
+    ).fetchone()
+    return {"function_days": n, "rows": rows, "bytes": size, "first_day": first, "last_day": last}

@@ -1,0 +1,188 @@
+"""Packed hours (lambdascope.packing): the format round-trips, every read answers the same
+before and after packing, writers unpack what they touch, and the prune job packs."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lambdascope import packing, queries
+from lambdascope.db import open_db
+from lambdascope.storeadmin import check
+from lambdascope.tiers import Spans, pack_hours
+from tests.histstores import END, build_store
+from tests.test_compaction import answers
+
+DAY = 86_400
+
+values = st.one_of(
+    st.none(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+    st.binary(max_size=40),
+    st.text(max_size=12),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2**40), st.floats(allow_nan=False) | st.none(), st.binary(max_size=30)
+        ),
+        max_size=30,
+    ),
+    st.lists(st.tuples(values, values), max_size=10),
+)
+def test_the_format_round_trips_every_column_kind(
+    typed: list[tuple[Any, ...]], mixed: list[tuple[Any, ...]]
+) -> None:
+    tables = {"typed": (["hour", "sum", "hist"], typed), "mixed": (["a", "b"], mixed)}
+    assert packing.decode(packing.encode(tables)) == tables
+
+
+def test_a_blob_of_another_format_is_refused_in_one_line() -> None:
+    blob = bytes([9]) + packing.encode({"t": (["a"], [(1,)])})[1:]
+    with pytest.raises(packing.PackedFormatError, match="format 9"):
+        packing.decode(blob)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("packing") / "store.db"
+    build_store(path)
+    return path
+
+
+def _close(a: Any, b: Any, where: str = "") -> None:
+    """Equal, floats to 1e-9 relative (sums taken in another order)."""
+    if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+        _close(dataclasses.asdict(a), dataclasses.asdict(b), where)  # type: ignore[arg-type]
+    elif isinstance(a, float) and isinstance(b, float | int):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (where, a, b)
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), (where, set(a) ^ set(b))
+        for k in a:
+            _close(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        assert len(a) == len(b), (where, len(a), len(b))
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _close(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, (where, a, b)
+
+
+def _pack_all(path: Path, before: int) -> packing.PackResult:
+    db = open_db(path)
+    try:
+        return packing.pack(db.conn, 0, before, batch_days=3)
+    finally:
+        db.conn.close()
+
+
+def test_every_read_answers_the_same_with_the_older_days_packed(
+    built: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    reference = answers(path)
+    # every complete day before END's: the answers' windows all reach into packed days
+    result = _pack_all(path, END - END % DAY)
+    assert result.function_days > 20 and not result.interrupted
+    conn = sqlite3.connect(path)
+    left = conn.execute(
+        "SELECT count(*) FROM hourly_facts WHERE hour < ?", (END - END % DAY,)
+    ).fetchone()[0]
+    assert left == 0
+    conn.close()
+    _close(answers(path), reference)
+    db = open_db(path, readonly=True)
+    assert check(db).problems == []
+    db.conn.close()
+
+
+def test_health_and_freshness_are_the_same_with_the_older_days_packed(
+    built: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+
+    def reads() -> dict[str, Any]:
+        db = open_db(path, readonly=True)
+        out: dict[str, Any] = {}
+        for start, end in ((END - 3 * DAY, END), (END - 2 * DAY - 5 * 3600, END - 7 * 3600)):
+            out[f"health {start}"] = queries.function_health(db, start, end)
+            for bucket in (3600, 5 * 3600, DAY):
+                out[f"health series {start} {bucket}"] = queries.health_timeseries(
+                    db, start, end, bucket_s=bucket
+                )
+                out[f"fleet {start} {bucket}"] = queries.fleet_timeseries(
+                    db, start, end, bucket_s=bucket
+                )
+        fresh = queries.data_freshness(db)
+        out["freshness"] = {k: v for k, v in fresh.items() if k.endswith("_hour")}
+        out["latest"] = queries.latest_data_hour(db)
+        out["activity"] = queries.activity(db)
+        db.conn.close()
+        return out
+
+    reference = reads()
+    assert reference["health series " + str(END - 3 * DAY) + " 3600"], "no metrics to compare"
+    _pack_all(path, END - END % DAY + DAY)  # today's hours too: every row packed
+    _close(reads(), reference)
+
+
+def test_a_writer_unpacks_the_days_it_touches_and_rows_beside_a_packed_day_are_refused(
+    built: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    _pack_all(path, END - END % DAY)
+    db = open_db(path)
+    conn = db.conn
+    fid, day, hour = conn.execute(
+        "SELECT function_id, day, first_hour FROM packed_hours ORDER BY day LIMIT 1"
+    ).fetchone()
+    with pytest.raises(sqlite3.IntegrityError, match="packed function-day"), conn:
+        conn.execute(
+            "INSERT INTO hourly_metrics (function_id, hour, invocations) VALUES (?, ?, 1)",
+            (fid, hour),
+        )
+    before = queries.function_timeseries(db, fid, day, day + DAY)
+    with conn:
+        assert packing.unpack_hours(conn, [(fid, hour)]) == 1
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM packed_hours WHERE function_id = ? AND day = ?", (fid, day)
+        ).fetchone()[0]
+        == 0
+    )
+    _close(queries.function_timeseries(db, fid, day, day + DAY), before)
+    conn.close()
+
+
+def test_the_prune_job_packs_days_older_than_the_span_and_rerunning_changes_nothing(
+    built: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    db = open_db(path)
+    now = datetime.fromtimestamp(END, UTC)
+    spans = Spans(keep_raw=timedelta(days=2), pack_after=timedelta(days=2))
+    first = pack_hours(db, spans, now=now)
+    days = {d for (d,) in db.conn.execute("SELECT DISTINCT day FROM packed_hours")}
+    assert first.function_days > 0
+    assert max(days) < END - END % DAY - 2 * DAY + 1
+    again = pack_hours(db, spans, now=now)
+    assert again.function_days == 0
+    never = pack_hours(db, Spans(keep_raw=timedelta(days=2), pack_after=None), now=now)
+    assert never.function_days == 0
+    db.conn.close()
