@@ -27,9 +27,11 @@ DAY_S = 86_400
 # tier -> (tables, the column that dates a row)
 TIERS: dict[str, tuple[tuple[str, ...], str]] = {
     "raw": (("invocations",), "timestamp"),
-    "hourly": (("hourly_facts", "hourly_metrics", "merged_hourly"), "hour"),
+    "hourly": (("hourly_facts", "hourly_metrics", "merged_hourly", "packed_hours"), "hour"),
     "daily": (("daily_facts", "daily_metrics"), "day"),
 }
+# tables of a tier dated by another column than the tier's (packed function-days)
+_DATED_BY = {"packed_hours": "day"}
 
 
 @dataclass
@@ -144,7 +146,10 @@ def stats(db: Database, path: Path) -> StoreStats:
     for tier, (names, column) in TIERS.items():
         present = [n for n in names if n in by_name]
         span = [
-            conn.execute(f"SELECT MIN({column}), MAX({column}) FROM {n}").fetchone()
+            conn.execute(
+                f"SELECT MIN({_DATED_BY.get(n, column)}), MAX({_DATED_BY.get(n, column)})"
+                f" FROM {n}"
+            ).fetchone()
             for n in present
         ]
         oldest = min((s[0] for s in span if s[0] is not None), default=None)
@@ -168,8 +173,9 @@ def stats(db: Database, path: Path) -> StoreStats:
 def _function_days(conn: sqlite3.Connection, tables: list[str], column: str) -> int:
     if not tables:
         return 0
+    dated = {t: _DATED_BY.get(t, column) for t in tables}
     union = " UNION ".join(
-        f"SELECT DISTINCT function_id, {column} - {column} % {DAY_S} FROM {t}" for t in tables
+        f"SELECT DISTINCT function_id, {c} - {c} % {DAY_S} FROM {t}" for t, c in dated.items()
     )
     return int(conn.execute(f"SELECT COUNT(*) FROM ({union})").fetchone()[0])
 
