@@ -199,15 +199,16 @@ def _day_rows(conn: sqlite3.Connection, table: str, order: str, fid: int, day: i
     return [d[0] for d in cur.description], cur.fetchall()
 
 
-# the health figures of one function-day, as lambdascope.tiers keeps them per day
-_DAILY_METRICS_SQL = f"""
+# the health figures of hourly_metrics per function x UTC day (rows meeting ``{where}``),
+# as daily_metrics keeps them (here for a packed day, in lambdascope.tiers for the daily tier)
+DAILY_METRICS_SQL = f"""
 INSERT OR REPLACE INTO daily_metrics (function_id, day, hours, concurrent_executions_max,
   iterator_age_max_ms, async_events_dropped, dead_letter_errors, destination_delivery_failures,
   provisioned_concurrency_spillover_invocations)
 SELECT function_id, hour - hour % {DAY_S}, count(*), max(concurrent_executions_max),
   max(iterator_age_max_ms), sum(async_events_dropped), sum(dead_letter_errors),
   sum(destination_delivery_failures), sum(provisioned_concurrency_spillover_invocations)
-FROM hourly_metrics WHERE function_id = ? AND hour >= ? AND hour < ?
+FROM hourly_metrics WHERE {{where}}
 GROUP BY function_id, hour - hour % {DAY_S}
 """
 
@@ -230,7 +231,10 @@ def pack_day(conn: sqlite3.Connection, function_id: int, day: int) -> int:
     ).fetchone()
     if existing is not None:  # rows written beside a packed day: never, the trigger refuses
         raise RuntimeError(f"function {function_id} day {day} is both packed and rows")
-    conn.execute(_DAILY_METRICS_SQL, (function_id, day, day + DAY_S))
+    conn.execute(
+        DAILY_METRICS_SQL.format(where="function_id = ? AND hour >= ? AND hour < ?"),
+        (function_id, day, day + DAY_S),
+    )
     columns, facts = tables["hourly_facts"]
     at, source = columns.index("hour"), columns.index("source")
     latest = [

@@ -213,17 +213,9 @@ def _check(stop: Stop | None) -> None:
         raise TierInterrupted("stop requested")
 
 
-_DAILY_METRICS_SQL = f"""
-INSERT OR REPLACE INTO daily_metrics (function_id, day, hours, concurrent_executions_max,
-  iterator_age_max_ms, async_events_dropped, dead_letter_errors, destination_delivery_failures,
-  provisioned_concurrency_spillover_invocations)
-SELECT function_id, hour - hour % {DAY_S}, count(*), max(concurrent_executions_max),
-  max(iterator_age_max_ms), sum(async_events_dropped), sum(dead_letter_errors),
-  sum(destination_delivery_failures), sum(provisioned_concurrency_spillover_invocations)
-FROM hourly_metrics
-WHERE function_id IN (SELECT id FROM functions) AND hour >= ? AND hour < ?
-GROUP BY function_id, hour - hour % {DAY_S}
-"""
+_DAILY_METRICS_SQL = packing.DAILY_METRICS_SQL.format(
+    where="function_id IN (SELECT id FROM functions) AND hour >= ? AND hour < ?"
+)
 
 
 def _seal_hourly(
