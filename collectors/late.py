@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from lambdascope import packing
 from lambdascope.timeutil import HOUR_S, hour_floor
 
 LATE_HORIZON_S = 24 * HOUR_S
@@ -96,6 +97,14 @@ def recently_active(store: Any, account_id: str, region: str, since: int, until:
             " AND a.metric_name = 'Invocations' AND a.active_at >= ?",
             (account_id, region, since, until, account_id, region, since),
         ).fetchall()
+        if packing.has_packing(store.db.conn):  # facts of packed days (a long pause)
+            rows += store.db.conn.execute(
+                "SELECT p.function_id FROM packed_hours p JOIN functions f"
+                " ON f.id = p.function_id WHERE f.account_id = ? AND f.region = ?"
+                " AND p.day >= ? AND p.day < ? AND (p.last_local_hour >= ?"
+                " OR p.last_insights_hour >= ?) AND p.first_hour < ?",
+                (account_id, region, since - since % 86400, until, since, since, until),
+            ).fetchall()
     return {int(r[0]) for r in rows}
 
 

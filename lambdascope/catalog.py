@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from lambdascope import packing
 from lambdascope.store import forget_dirty_hours
 
 
@@ -122,6 +123,7 @@ def delete_function(db: Database, function: StoredFunction) -> Deleted:
         " + (SELECT COUNT(*) FROM hourly_metrics WHERE function_id = ?)",
         (fid, fid),
     ).fetchone()[0]
+    hourly += packing.base_rows(conn, fid)
     with conn:
         files = conn.execute(
             "DELETE FROM ingested_files WHERE function_name = ?"

@@ -295,6 +295,16 @@ def unpack_hours(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]]) -> i
     return sum(unpack(conn, (f,), d, d + DAY_S) for f, d in days)
 
 
+def base_rows(conn: sqlite3.Connection, function_id: int) -> int:
+    """hourly_facts and hourly_metrics rows held packed for one function."""
+    if not has_packing(conn):
+        return 0
+    blobs = conn.execute("SELECT blob FROM packed_hours WHERE function_id = ?", (function_id,))
+    return sum(
+        len(rows) for (blob,) in blobs for t, (_c, rows) in decode(blob).items() if t in BASE_TABLES
+    )
+
+
 def _schema_columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
 

@@ -286,10 +286,11 @@ class PruneSummary:
             text += (
                 f", {self.tiers.daily_rows:,} daily rows before {iso_day(self.tiers.daily_from)}"
             )
+        if self.packed.function_days:
+            verb = "would pack" if self.tiers.dry_run else "packed"
+            text += f", {verb} the hours of {self.packed.function_days:,} function-days"
         if self.tiers.dry_run:
             return text + " (dry run: nothing changed)"
-        if self.packed.function_days:
-            text += f", {self.packed.function_days:,} function-days packed"
         text += f"; {self.bytes_given_back / 1e6:,.1f} MB given back"
         return text + ("; interrupted, run again to finish" if self.tiers.interrupted else "")
 
@@ -318,7 +319,9 @@ def prune_store(
                 "SELECT count(*) FROM invocations WHERE timestamp < ?", (cutoff,)
             ).fetchone()[0]
         )
-        return PruneSummary(raw, tier_move(db, spans, now=now, dry_run=True))
+        moved = tier_move(db, spans, now=now, dry_run=True)
+        packed = pack_hours(db, spans, now=now, dry_run=True)
+        return PruneSummary(raw, moved, packed=packed)
     raw = prune_raw_invocations(db, spans.keep_raw, now=now, stop=stop)
     moved = tier_move(db, spans, now=now, stop=stopped, progress=progress)
     packed = PackResult()

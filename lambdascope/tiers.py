@@ -328,17 +328,26 @@ def pack_hours(
     now: datetime,
     stop: Stop | None = None,
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> packing.PackResult:
     """Pack the function-days of the hourly tier older than ``spans.pack_after``
     (lambdascope.packing), their rollups brought up to date first. Safe to re-run and to
-    interrupt (``stop`` is asked between batches)."""
-    if spans.pack_after is None:
+    interrupt (``stop`` is asked between batches). ``dry_run`` counts the function-days
+    it would pack."""
+    if spans.pack_after is None or not packing.has_packing(db.conn):
         return packing.PackResult()
     conn = db.conn
     before = day_floor(to_epoch(now) - int(spans.pack_after.total_seconds()))
-    start = _boundary(conn, "hourly")
+    # days the tier move takes (or, in a dry run, would take) out of the hourly tier
+    # are never packed first
+    epoch = to_epoch(now)
+    start = max(
+        _boundary(conn, "hourly"), day_floor(epoch - int(spans.keep_hourly.total_seconds()))
+    )
     if before <= start:
         return packing.PackResult()
+    if dry_run:
+        return packing.PackResult(function_days=len(packing.candidates(conn, start, before)))
     rollup.refresh(
         db,
         None if progress is None else (lambda d, t: progress("daily rollups", d, t)),

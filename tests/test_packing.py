@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdascope import packing, queries
+from lambdascope.cli import cli
 from lambdascope.db import open_db
 from lambdascope.storeadmin import check
 from lambdascope.tiers import Spans, pack_hours
@@ -186,3 +188,57 @@ def test_the_prune_job_packs_days_older_than_the_span_and_rerunning_changes_noth
     never = pack_hours(db, Spans(keep_raw=timedelta(days=2), pack_after=None), now=now)
     assert never.function_days == 0
     db.conn.close()
+
+
+def test_store_prune_packs_counts_in_a_dry_run_and_refuses_a_pack_span_under_two_days(
+    built: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    runner = CliRunner()
+    base = ["--db", str(path), "store", "prune", "--keep-raw", "3000d", "--keep-hourly", "3000d"]
+    refused = runner.invoke(cli, [*base, "--pack-after", "1d"])
+    assert refused.exit_code == 2 and "--pack-after shorter than 2d" in refused.output
+    days = _function_days(path)
+    dry = runner.invoke(cli, [*base, "--pack-after", "3d", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"would pack the hours of {days:,} function-days" in dry.output
+    assert _function_days(path) == days  # nothing changed
+    never = runner.invoke(cli, [*base, "--pack-after", "never"])
+    assert never.exit_code == 0 and "packed the hours" not in never.output
+    done = runner.invoke(cli, [*base, "--pack-after", "3d"])
+    assert done.exit_code == 0, done.output
+    assert f"packed the hours of {days:,} function-days" in done.output
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM packed_hours").fetchone()[0] == days
+    assert conn.execute("SELECT count(*) FROM hourly_facts").fetchone()[0] == 0
+    conn.close()
+    stats = runner.invoke(cli, ["--db", str(path), "store", "stats"])
+    assert stats.exit_code == 0 and "packed_hours" in stats.output
+    checked = runner.invoke(cli, ["--db", str(path), "store", "check"])
+    assert checked.exit_code == 0, checked.output
+
+
+def _function_days(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return len(packing.candidates(conn, 0, 2**62))
+    finally:
+        conn.close()
+
+
+def test_an_interrupted_pack_reads_correctly_and_resumes(built: Path, tmp_path: Path) -> None:
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    reference = answers(path)
+    db = open_db(path)
+    calls = iter(range(100))
+    first = packing.pack(db.conn, 0, END, stop=lambda: next(calls) >= 2, batch_days=4)
+    assert first.interrupted and first.function_days == 8
+    db.conn.close()
+    _close(answers(path), reference)  # half packed, half rows
+    db = open_db(path)
+    rest = packing.pack(db.conn, 0, END)
+    db.conn.close()
+    assert not rest.interrupted and rest.function_days > 0
+    _close(answers(path), reference)
