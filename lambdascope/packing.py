@@ -14,7 +14,8 @@ the decoded rows in a scratch in-memory database (:func:`scratch`) and combine t
 results with those of the store's rows.
 
 The blob format (version 1): one version byte, then zlib of: u16 table count; per table
-its name, u32 rows, u16 columns; per column its name, a kind byte (``i`` 64-bit integers,
+its name and u32 length of its section: u32 rows, u16 columns, the column names joined
+by NUL (as one name); per column a kind byte (``i`` 64-bit integers,
 ``f`` doubles, ``b`` bytes, ``t`` UTF-8 text, ``j`` anything else as JSON of
 [tag, value] pairs, bytes in hex), a null flag
 byte and, when set, one byte per row (1 = NULL), then the non-NULL values (integers and
@@ -33,6 +34,7 @@ import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate, pairwise
 from typing import Any
 
 DAY_S = 86_400
@@ -109,11 +111,12 @@ def encode(tables: dict[str, Table]) -> bytes:
     out = bytearray(struct.pack("<H", len(tables)))
     for name, (columns, rows) in tables.items():
         _name(out, name)
-        out += struct.pack("<IH", len(rows), len(columns))
+        section = bytearray(struct.pack("<IH", len(rows), len(columns)))
+        _name(section, "\x00".join(columns))
         by_column = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
-        for column, values in zip(columns, by_column, strict=True):
-            _name(out, column)
-            _column(out, values)
+        for values in by_column:
+            _column(section, values)
+        out += struct.pack("<I", len(section)) + section
     return bytes([FORMAT_VERSION]) + zlib.compress(bytes(out), 6)
 
 
@@ -121,54 +124,66 @@ class PackedFormatError(ValueError):
     """A packed blob this version cannot read (one line for the user)."""
 
 
-def decode(blob: bytes) -> dict[str, Table]:
-    """The tables of a packed blob (the inverse of :func:`encode`)."""
+def decode(blob: bytes, tables: Iterable[str] | None = None) -> dict[str, Table]:
+    """The tables of a packed blob (the inverse of :func:`encode`); only those named in
+    ``tables`` when given (the others are skipped unread)."""
     if not blob or blob[0] != FORMAT_VERSION:
         raise PackedFormatError(
             f"packed hours in format {blob[0] if blob else '?'}; this lambdascope reads"
             f" format {FORMAT_VERSION}"
         )
     raw = zlib.decompress(blob[1:])
-    pos = 0
-
-    def take(n: int) -> bytes:
-        nonlocal pos
-        pos += n
-        return raw[pos - n : pos]
-
-    def name() -> str:
-        (n,) = struct.unpack("<H", take(2))
-        return take(n).decode()
-
+    wanted = None if tables is None else set(tables)
+    unpack_from = struct.unpack_from
     out: dict[str, Table] = {}
-    (n_tables,) = struct.unpack("<H", take(2))
+    (n_tables,) = unpack_from("<H", raw, 0)
+    pos = 2
     for _ in range(n_tables):
-        table = name()
-        n_rows, n_columns = struct.unpack("<IH", take(6))
-        columns: list[str] = []
+        (size,) = unpack_from("<H", raw, pos)
+        table = raw[pos + 2 : pos + 2 + size].decode()
+        pos += 2 + size
+        (length,) = unpack_from("<I", raw, pos)
+        pos += 4
+        end = pos + length
+        if wanted is not None and table not in wanted:
+            pos = end
+            continue
+        n_rows, n_columns, size = unpack_from("<IHH", raw, pos)
+        pos += 8
+        columns = raw[pos : pos + size].decode().split("\x00") if n_columns else []
+        pos += size
         data: list[list[Any]] = []
         for _ in range(n_columns):
-            columns.append(name())
-            kind = take(1).decode()
-            nulls = take(n_rows) if take(1) == b"\x01" else b""
+            kind = chr(raw[pos])
+            has_nulls = raw[pos + 1]
+            pos += 2
+            nulls = raw[pos : pos + n_rows] if has_nulls else b""
+            pos += len(nulls)
             n = n_rows - sum(nulls)
-            if kind == "i":
-                present = _from_le("q", take(8 * n))
-            elif kind == "f":
-                present = _from_le("d", take(8 * n))
-            elif kind in "bt":
-                lengths = _from_le("I", take(4 * n))
-                present = [take(k) for k in lengths]
+            present: list[Any]
+            if kind == "i" or kind == "f":
+                present = _from_le("q" if kind == "i" else "d", raw[pos : pos + 8 * n])
+                pos += 8 * n
+            elif kind == "b" or kind == "t":
+                lengths = _from_le("I", raw[pos : pos + 4 * n])
+                pos += 4 * n
+                offsets = list(accumulate(lengths, initial=pos))
+                present = [raw[i:j] for i, j in pairwise(offsets)]
+                pos = offsets[-1]
                 if kind == "t":
                     present = [p.decode() for p in present]
             else:
-                (size,) = struct.unpack("<I", take(4))
-                present = [bytes.fromhex(v) if t == "b" else v for t, v in json.loads(take(size))]
-            if nulls:
+                (size,) = unpack_from("<I", raw, pos)
+                tagged = json.loads(raw[pos + 4 : pos + 4 + size])
+                present = [bytes.fromhex(v) if t == "b" else v for t, v in tagged]
+                pos += 4 + size
+            if has_nulls:
                 it = iter(present)
                 present = [None if null else next(it) for null in nulls]
             data.append(present)
-        rows = list(zip(*data, strict=True)) if columns else [() for _ in range(n_rows)]
+        if pos != end:
+            raise PackedFormatError(f"packed hours: the {table} section is damaged")
+        rows = list(zip(*data, strict=True)) if n_columns else [() for _ in range(n_rows)]
         out[table] = (columns, rows)
     return out
 
@@ -300,9 +315,7 @@ def base_rows(conn: sqlite3.Connection, function_id: int) -> int:
     if not has_packing(conn):
         return 0
     blobs = conn.execute("SELECT blob FROM packed_hours WHERE function_id = ?", (function_id,))
-    return sum(
-        len(rows) for (blob,) in blobs for t, (_c, rows) in decode(blob).items() if t in BASE_TABLES
-    )
+    return sum(len(rows) for (blob,) in blobs for _c, rows in decode(blob, BASE_TABLES).values())
 
 
 def _schema_columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -468,7 +481,7 @@ def scratch(
         mem.execute(sql)
     wanted = set(tables)
     for _fid, _day, blob in found:
-        decoded = {t: v for t, v in decode(blob).items() if t in wanted}
+        decoded = decode(blob, wanted)
         _insert(mem, decoded, (int(start), int(end)))
     return mem
 
