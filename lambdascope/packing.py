@@ -34,6 +34,7 @@ import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from itertools import accumulate, pairwise
 from typing import Any
 
@@ -466,10 +467,10 @@ def scratch(
     found = _overlapping(conn, start, end, where, params)
     if not found:
         return None
-    mem = sqlite3.connect(":memory:", check_same_thread=False)
+    mem = sqlite3.connect(":memory:", check_same_thread=False, uri=True)
     path = _store_path(conn)
-    if path:
-        mem.execute("ATTACH DATABASE ? AS store", (f"file:{path}?mode=ro",))
+    if path:  # read-only, whatever the name holds (spaces, '?', '#')
+        mem.execute("ATTACH DATABASE ? AS store", (f"{Path(path).as_uri()}?mode=ro",))
     else:  # an in-memory store: copy what the reads refer to
         _copy_tables(conn, mem, ("functions", "rollup_dirty"))
     # every hourly table exists there (empty unless asked for), so that no read run there

@@ -145,7 +145,8 @@ def test_health_and_freshness_are_the_same_with_the_older_days_packed(
 def test_a_writer_unpacks_the_days_it_touches_and_rows_beside_a_packed_day_are_refused(
     built: Path, tmp_path: Path
 ) -> None:
-    path = tmp_path / "packed.db"
+    path = tmp_path / "a dir ?#1" / "packed store.db"  # read through a URI: quoted
+    path.parent.mkdir()
     shutil.copy(built, path)
     _pack_all(path, END - END % DAY)
     db = open_db(path)
