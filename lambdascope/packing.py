@@ -30,12 +30,13 @@ import json
 import sqlite3
 import struct
 import sys
+import threading
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from itertools import accumulate, pairwise
+from pathlib import Path
 from typing import Any
 
 DAY_S = 86_400
@@ -298,7 +299,7 @@ def unpack(
             ).fetchall()
     for fid, day, blob in found:
         conn.execute("DELETE FROM packed_hours WHERE function_id = ? AND day = ?", (fid, day))
-        _insert(conn, decode(blob), None)
+        _insert(conn, [decode(blob)], None)
     return len(found)
 
 
@@ -324,26 +325,34 @@ def _schema_columns(conn: sqlite3.Connection, table: str) -> set[str]:
 
 
 def _insert(
-    conn: sqlite3.Connection, tables: dict[str, Table], hours: tuple[int, int] | None
+    conn: sqlite3.Connection,
+    decoded: Iterable[dict[str, Table]],
+    hours: tuple[int, int] | None,
 ) -> int:
-    """Insert decoded rows (only the hours in ``hours`` when given); returns rows."""
-    n = 0
-    for table, (columns, rows) in tables.items():
-        known = _schema_columns(conn, table)
-        keep = [i for i, c in enumerate(columns) if c in known]
-        if hours is not None:
-            at = columns.index("hour")
-            rows = [r for r in rows if hours[0] <= r[at] < hours[1]]
-        if not rows:
-            continue
-        names = ", ".join(columns[i] for i in keep)
-        marks = ", ".join("?" for _ in keep)
-        conn.executemany(
-            f"INSERT INTO {table} ({names}) VALUES ({marks})",
-            [tuple(r[i] for i in keep) for r in rows],
-        )
-        n += len(rows)
-    return n
+    """Insert the rows of decoded blobs (only the hours in ``hours`` when given), one
+    executemany per table and column list; returns rows."""
+    known: dict[str, set[str]] = {}
+    batches: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+    for tables in decoded:
+        for table, (columns, rows) in tables.items():
+            if table not in known:
+                known[table] = _schema_columns(conn, table)
+            keep = [i for i, c in enumerate(columns) if c in known[table]]
+            if hours is not None:
+                at = columns.index("hour")
+                lo, hi = hours
+                rows = [r for r in rows if lo <= r[at] < hi]
+            if not rows:
+                continue
+            batch = batches.setdefault((table, tuple(columns[i] for i in keep)), [])
+            if len(keep) == len(columns):
+                batch.extend(rows)
+            else:
+                batch.extend(tuple(r[i] for i in keep) for r in rows)
+    for (table, names), rows in batches.items():
+        marks = ", ".join("?" for _ in names)
+        conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", rows)
+    return sum(len(rows) for rows in batches.values())
 
 
 @dataclass
@@ -442,7 +451,8 @@ def _overlapping(
         "SELECT p.function_id, p.day, p.blob FROM packed_hours p"
         f" WHERE p.function_id IN (SELECT f.id FROM functions f WHERE {where})"
         f" AND p.day >= {marks[0]} AND p.day < {marks[1]}"
-        f" AND p.last_hour >= {marks[2]} AND p.first_hour < {marks[3]}",
+        f" AND p.last_hour >= {marks[2]} AND p.first_hour < {marks[3]}"
+        " ORDER BY p.function_id, p.day",
         bound,
     ).fetchall()
 
@@ -461,14 +471,54 @@ def scratch(
     read-only, so that the store's other tables (functions, rollup_dirty, ...) resolve as
     usual: any read of the hourly tables run there sees exactly the packed part of the
     window, and the same read on the store sees the rest. None when nothing packed
-    overlaps the window."""
+    overlaps the window.
+
+    The last few are kept (keyed by the window and by the packed rows' checksums, so a
+    packed day changed since is never served stale) and shared: the pages of one window
+    decode its packed hours once. Read-only for callers; do not close it."""
     if not has_packing(conn):
         return None
     found = _overlapping(conn, start, end, where, params)
     if not found:
         return None
-    mem = sqlite3.connect(":memory:", check_same_thread=False, uri=True)
     path = _store_path(conn)
+    key = (path or str(id(conn)), int(start), int(end), _fingerprint(found))
+    with _SCRATCH_LOCK:
+        cached = _SCRATCHES.pop(key, None)
+        if cached is None:
+            cached = _Scratch(_new_scratch(conn, path))
+        _SCRATCHES[key] = cached  # the most recent last
+        while len(_SCRATCHES) > _SCRATCH_KEEP:
+            _SCRATCHES.pop(next(iter(_SCRATCHES)))
+        missing = [t for t in tables if t not in cached.loaded]
+        if missing:
+            blobs = (decode(blob, missing) for _f, _d, blob in found)
+            with cached.conn:
+                _insert(cached.conn, blobs, (int(start), int(end)))
+            cached.loaded.update(missing)
+    return cached.conn
+
+
+@dataclass
+class _Scratch:
+    conn: sqlite3.Connection
+    loaded: set[str] = field(default_factory=set)
+
+
+_SCRATCH_KEEP = 4
+_SCRATCHES: dict[Any, _Scratch] = {}
+_SCRATCH_LOCK = threading.Lock()
+
+
+def _fingerprint(found: Sequence[tuple[int, int, bytes]]) -> int:
+    crc = 0
+    for fid, day, blob in found:
+        crc = zlib.crc32(blob, zlib.crc32(struct.pack("<qq", fid, day), crc))
+    return crc ^ (len(found) << 32)
+
+
+def _new_scratch(conn: sqlite3.Connection, path: str) -> sqlite3.Connection:
+    mem = sqlite3.connect(":memory:", check_same_thread=False, uri=True)
     if path:  # read-only, whatever the name holds (spaces, '?', '#')
         mem.execute("ATTACH DATABASE ? AS store", (f"{Path(path).as_uri()}?mode=ro",))
     else:  # an in-memory store: copy what the reads refer to
@@ -480,10 +530,7 @@ def scratch(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
         ).fetchone()[0]
         mem.execute(sql)
-    wanted = set(tables)
-    for _fid, _day, blob in found:
-        decoded = decode(blob, wanted)
-        _insert(mem, decoded, (int(start), int(end)))
+    mem.commit()
     return mem
 
 

@@ -28,7 +28,6 @@ The merged view ("one view of a function"), per function x hour:
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import sqlite3
@@ -584,10 +583,7 @@ def _packed_rows(
     packed = packing.scratch(conn, start, end, where, fparams, tables)
     if packed is None:
         return []
-    try:
-        return packed.execute(sql, params).fetchall()
-    finally:
-        packed.close()
+    return packed.execute(sql, params).fetchall()
 
 
 def rows_with_packed(
@@ -1002,7 +998,6 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
     hist_rows = conn.execute(hist_sql, fparams).fetchall()
     if packed is not None:
         hist_rows += packed.execute(hist_sql, fparams).fetchall()
-        packed.close()
     hour_hists: dict[int, list[Histogram]] = {}
     for hour, dh, mh, ih in hist_rows:
         hists = hour_hists.setdefault(hour, [{}, {}, {}])
@@ -1159,8 +1154,7 @@ def fleet_timeseries(
         time_column = "hour"
         packed = packing.scratch(conn, start, end, *filter_sql(filters), _MERGED_TABLES)
         if packed is not None:
-            with contextlib.closing(packed):
-                rows = _fleet_buckets_both(conn, packed, sql, {**params, "bucket": bucket_s})
+            rows = _fleet_buckets_both(conn, packed, sql, {**params, "bucket": bucket_s})
             return [_fleet_point(r, bucket_s) for r in rows]
     rows = conn.execute(
         f"""
@@ -1469,8 +1463,7 @@ def function_health(db: Conn, start: int, end: int, filters: Filters = ALL) -> l
     rows = conn.execute(sql.format(rows=_health_rows(boundary)), bound).fetchall()
     packed = packing.scratch(conn, start, end, where, params, ("hourly_metrics",))
     if packed is not None:  # the packed days' hours (never before the boundary)
-        with contextlib.closing(packed):
-            more = {r[0]: r for r in packed.execute(sql.format(rows=_health_rows(0)), bound)}
+        more = {r[0]: r for r in packed.execute(sql.format(rows=_health_rows(0)), bound)}
         rows = [
             (
                 *row[:3],
@@ -1583,10 +1576,9 @@ def _health_buckets(
     if table == "hourly_metrics":
         packed = packing.scratch(conn, start, end, where, params, ("hourly_metrics",))
     if packed is not None:  # hours of packed days: each hour's figures summed over both
-        with contextlib.closing(packed):
-            rows = _health_both(
-                conn.execute(per_time, bound), packed.execute(per_time, bound), bucket_s
-            )
+        rows = _health_both(
+            conn.execute(per_time, bound), packed.execute(per_time, bound), bucket_s
+        )
     else:
         rows = conn.execute(
             "SELECT (t / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),"

@@ -10,7 +10,6 @@ system, in small steps that never hold the write lock for long.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -311,8 +310,7 @@ def _check_raw_against_facts(conn: sqlite3.Connection, result: CheckResult) -> N
     if packed and span[0] is not None:  # raw rows of packed days: against the packed facts
         scratch = packing.scratch(conn, int(span[0]), int(span[1]) + 1, tables=("hourly_facts",))
         if scratch is not None:
-            with contextlib.closing(scratch):
-                rows += scratch.execute(sql.format(packed=f"AND {in_packed}")).fetchall()
+            rows += scratch.execute(sql.format(packed=f"AND {in_packed}")).fetchall()
     if rows:
         shown = ", ".join(
             f"function {f} hour {h}: {raw} raw, {facts} in facts"
