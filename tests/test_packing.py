@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lambdascope import packing, queries
+from lambdascope import packing, queries, rollup
 from lambdascope.cli import cli
 from lambdascope.db import open_db
 from lambdascope.storeadmin import check
@@ -243,3 +243,36 @@ def test_an_interrupted_pack_reads_correctly_and_resumes(built: Path, tmp_path: 
     db.conn.close()
     assert not rest.interrupted and rest.function_days > 0
     _close(answers(path), reference)
+
+
+def test_a_packed_day_rewritten_and_packed_again_is_never_read_stale(
+    built: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    _pack_all(path, END - END % DAY)
+    db = open_db(path)
+    conn = db.conn
+    fid, day = conn.execute(
+        "SELECT function_id, day FROM packed_hours ORDER BY rows DESC LIMIT 1"
+    ).fetchone()
+    window = (day + 5 * 3600, day + DAY + 3 * 3600)  # starts inside the packed day
+    one = queries.Filters(include_deleted=True, function_ids=(fid,))
+
+    def logged() -> int:
+        return sum(s.log_invocations for s in queries.function_stats(db, *window, one))
+
+    before = logged()  # read once: its packed hours are now kept decoded
+    with conn:
+        packing.unpack_hours(conn, [(fid, day)])
+        conn.execute(
+            "UPDATE hourly_facts SET invocations = invocations + 5 WHERE function_id = ?"
+            " AND hour = (SELECT min(hour) FROM hourly_facts WHERE function_id = ?"
+            " AND hour >= ? AND hour < ?) AND source = 'local'",
+            (fid, fid, day + 6 * 3600, day + DAY),
+        )
+    assert logged() == before + 5  # rows now, their rollups computed on the fly
+    rollup.refresh(db)
+    assert packing.pack(conn, 0, END - END % DAY).function_days == 1
+    assert logged() == before + 5  # packed again: the new blob, not the kept decoding
+    conn.close()
