@@ -492,11 +492,22 @@ def scratch(
             _SCRATCHES.pop(next(iter(_SCRATCHES)))
         missing = [t for t in tables if t not in cached.loaded]
         if missing:
-            blobs = (decode(blob, missing) for _f, _d, blob in found)
+            blobs = (_decode_day(fid, day, blob, missing) for fid, day, blob in found)
             with cached.conn:
                 _insert(cached.conn, blobs, (int(start), int(end)))
             cached.loaded.update(missing)
     return cached.conn
+
+
+def _decode_day(fid: int, day: int, blob: bytes, tables: Iterable[str]) -> dict[str, Table]:
+    """decode() naming the function-day of a blob that cannot be read."""
+    try:
+        return decode(blob, tables)
+    except (PackedFormatError, zlib.error, struct.error, ValueError, IndexError) as exc:
+        raise PackedFormatError(
+            f"packed hours of function {fid} on day {day} cannot be read ({exc});"
+            " `lambdascope store check` lists every such day"
+        ) from exc
 
 
 @dataclass

@@ -11,7 +11,9 @@ system, in small steps that never hold the write lock for long.
 from __future__ import annotations
 
 import sqlite3
+import struct
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,7 +218,7 @@ def check(db: Database, *, quick: bool = False) -> CheckResult:
         tables = sorted({row[0] for row in broken})
         result.problems.append(f"{len(broken):,} rows refer to missing rows ({', '.join(tables)})")
     if queries._has_rollups(conn):
-        _check_rollups(conn, result)
+        _check_rollups(conn, result, quick=quick)
     _check_raw_against_facts(conn, result)
     _check_histograms(conn, result)
     return result
@@ -236,23 +238,51 @@ def _check_histograms(conn: sqlite3.Connection, result: CheckResult) -> None:
             )
 
 
-def _check_rollups(conn: sqlite3.Connection, result: CheckResult) -> None:
+def _check_rollups(conn: sqlite3.Connection, result: CheckResult, *, quick: bool) -> None:
     # days before the hourly boundary are final daily rows: nothing left to compare with
     boundary = queries.hourly_from(conn)
     result.checks.append("merged_hourly = the merged view of the base tables")
+    result.checks.append("daily_facts = the sum of merged_hourly per day")
     span = conn.execute(
         "SELECT MIN(hour), MAX(hour) FROM (SELECT hour FROM hourly_facts"
         " UNION ALL SELECT hour FROM hourly_metrics) WHERE hour >= ?",
         (boundary,),
     ).fetchone()
-    if span[0] is None:
+    if span[0] is not None:
+        start, end = int(span[0]) - int(span[0]) % DAY_S, int(span[1]) + HOUR_S
+        result.problems += _rollup_problems(conn, boundary, start, end)
+    if quick or not packing.has_packing(conn):
         return
-    start, end = int(span[0]) - int(span[0]) % DAY_S, int(span[1]) + HOUR_S
+    # packed days: the same comparisons over their decoded rows, a day at a time
+    result.checks.append("packed hours: readable, and their rollups as above")
+    days = [int(d) for (d,) in conn.execute("SELECT DISTINCT day FROM packed_hours ORDER BY day")]
+    for day in days:
+        try:
+            scratch = packing.scratch(conn, day, day + DAY_S, "1", ())
+        except (packing.PackedFormatError, zlib.error, struct.error, ValueError) as exc:
+            result.problems.append(f"packed hours of {_day(day)} cannot be read: {exc}")
+            continue
+        if scratch is not None:
+            found = _rollup_problems(scratch, boundary, day, day + DAY_S)
+            result.problems += [f"{p} (packed hours of {_day(day)})" for p in found]
+
+
+def _day(epoch: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
+
+
+def _rollup_problems(conn: sqlite3.Connection, boundary: int, start: int, end: int) -> list[str]:
+    """What disagrees between the base tables, merged_hourly and daily_facts over
+    ``[start, end)`` on ``conn`` (the store, or a scratch database of packed hours)."""
+    problems = []
     sql, params = queries.merged_hourly_sql(start, end, queries.Filters(include_deleted=True))
     columns = queries.STORED_COLUMNS
     clean = f"NOT ({queries._dirty('m')})"
     expected = f"SELECT {columns} FROM ({sql}) m WHERE {clean}"
-    stored = f"SELECT {columns} FROM merged_hourly m WHERE {clean} AND m.hour >= {boundary}"
+    stored = (
+        f"SELECT {columns} FROM merged_hourly m WHERE {clean} AND m.hour >= {boundary}"
+        f" AND m.hour >= {start} AND m.hour < {end}"
+    )
     missing = conn.execute(
         f"SELECT function_id, hour FROM ({expected} EXCEPT {stored}) LIMIT {_SAMPLE + 1}",
         params,
@@ -264,13 +294,14 @@ def _check_rollups(conn: sqlite3.Connection, result: CheckResult) -> None:
     for label, rows in (("differ from or miss in", missing), ("are stale in", extra)):
         if rows:
             shown = ", ".join(f"function {f} hour {h}" for f, h in rows[:_SAMPLE])
-            result.problems.append(
+            problems.append(
                 f"merged hours {label} merged_hourly ({shown}); `lambdascope store vacuum"
                 " --rebuild-rollups` rebuilds them"
             )
-    result.checks.append("daily_facts = the sum of merged_hourly per day")
     day_rows = queries.DAY_AGG_SQL.format(
-        rows=queries.stored_merged_sql(f"m.hour >= {boundary}")
+        rows=queries.stored_merged_sql(
+            f"m.hour >= {boundary} AND m.hour >= {start} AND m.hour < {end}"
+        )
     )
     diff = conn.execute(
         f"SELECT function_id, day FROM (SELECT {queries.DAY_COLUMNS} FROM ({day_rows}) m"
@@ -280,7 +311,8 @@ def _check_rollups(conn: sqlite3.Connection, result: CheckResult) -> None:
     ).fetchall()
     if diff:
         shown = ", ".join(f"function {f} day {d}" for f, d in diff[:_SAMPLE])
-        result.problems.append(f"daily_facts disagree with merged_hourly ({shown})")
+        problems.append(f"daily_facts disagree with merged_hourly ({shown})")
+    return problems
 
 
 def _check_raw_against_facts(conn: sqlite3.Connection, result: CheckResult) -> None:

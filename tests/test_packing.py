@@ -276,3 +276,25 @@ def test_a_packed_day_rewritten_and_packed_again_is_never_read_stale(
     assert packing.pack(conn, 0, END - END % DAY).function_days == 1
     assert logged() == before + 5  # packed again: the new blob, not the kept decoding
     conn.close()
+
+
+def test_a_damaged_packed_day_is_named_by_check_and_by_the_read_that_meets_it(
+    built: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    _pack_all(path, END - END % DAY)
+    conn = sqlite3.connect(path)
+    fid, day = conn.execute("SELECT function_id, day FROM packed_hours LIMIT 1").fetchone()
+    with conn:
+        conn.execute(
+            "UPDATE packed_hours SET blob = substr(blob, 1, 40) WHERE function_id = ? AND day = ?",
+            (fid, day),
+        )
+    conn.close()
+    db = open_db(path, readonly=True)
+    problems = check(db).problems
+    assert len(problems) == 1 and "cannot be read" in problems[0], problems
+    with pytest.raises(packing.PackedFormatError, match=f"function {fid} on day {day}"):
+        queries.function_timeseries(db, fid, day, day + DAY)
+    db.conn.close()
