@@ -298,3 +298,49 @@ def test_a_damaged_packed_day_is_named_by_check_and_by_the_read_that_meets_it(
     with pytest.raises(packing.PackedFormatError, match=f"function {fid} on day {day}"):
         queries.function_timeseries(db, fid, day, day + DAY)
     db.conn.close()
+
+
+def test_collectors_writing_into_packed_days_unpack_them_first(built: Path, tmp_path: Path) -> None:
+    from collectors.common import Store
+    from collectors.metrics import load_metrics
+
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    _pack_all(path, END - END % DAY)
+    db = open_db(path)
+    conn = db.conn
+    fid, day, first = conn.execute(
+        "SELECT function_id, day, first_hour FROM packed_hours"
+        " WHERE last_metrics_hour IS NOT NULL LIMIT 1"
+    ).fetchone()
+    other = conn.execute(
+        "SELECT function_id, day FROM packed_hours WHERE function_id != ? LIMIT 1", (fid,)
+    ).fetchone()
+    # CloudWatch answers the day again, one hour revised: a revision clears and rewrites
+    load_metrics(
+        Store(db), {(fid, first): {"throttles": 7.0}}, ({fid: {"throttles"}}, day, day + DAY)
+    )
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM packed_hours WHERE function_id = ? AND day = ?", (fid, day)
+        ).fetchone()[0]
+        == 0
+    )
+    assert (
+        conn.execute(
+            "SELECT throttles FROM hourly_metrics WHERE function_id = ? AND hour = ?", (fid, first)
+        ).fetchone()[0]
+        == 7.0
+    )
+    # only the day written was unpacked
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM packed_hours WHERE function_id = ? AND day = ?", other
+        ).fetchone()[0]
+        == 1
+    )
+    rollup.refresh(db)
+    hour = queries.function_timeseries(db, fid, first, first + 3600)
+    assert sum(p.throttles for p in hour) == pytest.approx(7.0)
+    assert check(db).problems == []
+    conn.close()
