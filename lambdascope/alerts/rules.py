@@ -379,11 +379,16 @@ def deploys(db: Database, start: int, end: int, function_id: int | None = None) 
     # memory sizes by the first hour the logs saw them, over the window and a day before
     first_hours: dict[int, list[tuple[int, int]]] = defaultdict(list)
     firsts: dict[tuple[int, int], int] = {}
+    whose = (
+        queries.ALL_WITH_DELETED
+        if function_id is None
+        else queries.Filters(include_deleted=True, function_ids=(int(function_id),))
+    )
     for fid, memory, first in queries.rows_with_packed(
         db,
         start - DAY_S,
         end,
-        queries.ALL_WITH_DELETED,
+        whose,
         "SELECT function_id, memory_mb, min(hour) FROM hourly_facts"
         " WHERE function_id IN (SELECT id FROM functions)"  # by function: no index by hour
         " AND hour >= ? AND hour < ? AND invocations > 0"
