@@ -1132,3 +1132,30 @@ def _packed_guards() -> str:
 @migrations(name="0019_packed_hours")
 def _m0019_packed_hours(db: Database) -> None:
     _run_script(db, _SCHEMA_0019 + _packed_guards())
+
+
+# The CloudWatch health figures of packed function-days (lambdascope.packing), one row per
+# hourly_metrics row packed, so that health reads over packed days stay plain SQL: the
+# hourly_metrics rows of a packed day live in its packed row, these six columns here too.
+_SCHEMA_0020 = """
+CREATE TABLE packed_health (
+    function_id INTEGER NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+    hour INTEGER NOT NULL,
+    concurrent_executions_max REAL,
+    iterator_age_max_ms REAL,
+    async_events_dropped REAL,
+    dead_letter_errors REAL,
+    destination_delivery_failures REAL,
+    provisioned_concurrency_spillover_invocations REAL,
+    PRIMARY KEY (function_id, hour)
+) STRICT, WITHOUT ROWID;
+"""
+
+
+@migrations(name="0020_packed_health")
+def _m0020_packed_health(db: Database) -> None:
+    _run_script(db, _SCHEMA_0020)
+    # packed days from before this migration: their health rows from the packed rows
+    from lambdascope import packing
+
+    packing.backfill_health(db.conn)

@@ -48,6 +48,15 @@ PACKED_TABLES: tuple[tuple[str, str], ...] = (
     ("merged_hourly", "hour, memory_mb, source"),
 )
 BASE_TABLES = ("hourly_facts", "hourly_metrics")
+# hourly_metrics columns kept as rows of packed_health for packed days (health reads)
+HEALTH_COLUMNS = (
+    "concurrent_executions_max",
+    "iterator_age_max_ms",
+    "async_events_dropped",
+    "dead_letter_errors",
+    "destination_delivery_failures",
+    "provisioned_concurrency_spillover_invocations",
+)
 
 Rows = list[tuple[Any, ...]]
 Table = tuple[list[str], Rows]  # column names, rows
@@ -195,10 +204,43 @@ def decode(blob: bytes, tables: Iterable[str] | None = None) -> dict[str, Table]
 
 def has_packing(conn: sqlite3.Connection) -> bool:
     """Whether the store has the packed_hours table (migration 0019)."""
+    return _has_table(conn, "packed_hours")
+
+
+def has_health(conn: sqlite3.Connection) -> bool:
+    """Whether the store has the packed_health table (migration 0020)."""
+    return _has_table(conn, "packed_health")
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
     row = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'packed_hours'"
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
     ).fetchone()
     return bool(row[0])
+
+
+def _insert_health(conn: sqlite3.Connection, function_id: int, metrics: Table) -> None:
+    """The packed_health rows of one packed function-day's hourly_metrics rows."""
+    columns, rows = metrics
+    if not rows or not _has_table(conn, "packed_health"):
+        return
+    at = [columns.index(c) if c in columns else None for c in ("hour", *HEALTH_COLUMNS)]
+    conn.executemany(
+        f"INSERT OR REPLACE INTO packed_health (function_id, hour, {', '.join(HEALTH_COLUMNS)})"
+        f" VALUES (?, ?, {', '.join('?' for _ in HEALTH_COLUMNS)})",
+        [(function_id, *(None if i is None else r[i] for i in at)) for r in rows],
+    )
+
+
+def backfill_health(conn: sqlite3.Connection) -> int:
+    """packed_health rows for every packed day (stores packed before it existed)."""
+    n = 0
+    for fid, blob in conn.execute("SELECT function_id, blob FROM packed_hours").fetchall():
+        metrics = decode(blob, ("hourly_metrics",)).get("hourly_metrics")
+        if metrics is not None:
+            _insert_health(conn, int(fid), metrics)
+            n += len(metrics[1])
+    return n
 
 
 def any_packed(conn: sqlite3.Connection) -> bool:
@@ -252,6 +294,7 @@ def pack_day(conn: sqlite3.Connection, function_id: int, day: int) -> int:
         DAILY_METRICS_SQL.format(where="function_id = ? AND hour >= ? AND hour < ?"),
         (function_id, day, day + DAY_S),
     )
+    _insert_health(conn, function_id, tables["hourly_metrics"])
     columns, facts = tables["hourly_facts"]
     at, source = columns.index("hour"), columns.index("source")
     latest = [
@@ -283,6 +326,7 @@ def unpack(
     writes hours there. Returns the function-days unpacked."""
     if not has_packing(conn):
         return 0
+    has_health = _has_table(conn, "packed_health")
     lo = int(start) - int(start) % DAY_S
     if function_ids is None:
         found = conn.execute(
@@ -299,6 +343,11 @@ def unpack(
             ).fetchall()
     for fid, day, blob in found:
         conn.execute("DELETE FROM packed_hours WHERE function_id = ? AND day = ?", (fid, day))
+        if has_health:
+            conn.execute(
+                "DELETE FROM packed_health WHERE function_id = ? AND hour >= ? AND hour < ?",
+                (fid, day, day + DAY_S),
+            )
         _insert(conn, [decode(blob)], None)
     return len(found)
 

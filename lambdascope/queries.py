@@ -1459,30 +1459,8 @@ def function_health(db: Conn, start: int, end: int, filters: Filters = ALL) -> l
         f" WHERE {where} GROUP BY f.id ORDER BY f.id"
     )
     first = int(start) - int(start) % DAY_S if start < boundary else int(start)
-    bound = [first, int(end), *params]
-    rows = conn.execute(sql.format(rows=_health_rows(boundary)), bound).fetchall()
-    packed = packing.scratch(conn, start, end, where, params, ("hourly_metrics",))
-    if packed is not None:  # the packed days' hours (never before the boundary)
-        more = {r[0]: r for r in packed.execute(sql.format(rows=_health_rows(0)), bound)}
-        rows = [
-            (
-                *row[:3],
-                *_combine(row[3:5], more[row[0]][3:5], _max),
-                *_combine(row[5:], more[row[0]][5:], _sum),
-            )
-            for row in rows
-        ]
+    rows = conn.execute(sql.format(rows=_health_rows(conn, boundary)), [first, int(end), *params])
     return [FunctionHealth(*row) for row in rows]
-
-
-def _sum(values: Any) -> Any:
-    present = [v for v in values if v is not None]
-    return sum(present) if present else None
-
-
-def _combine(a: Sequence[Any], b: Sequence[Any], how: Any) -> list[Any]:
-    """Figures of two disjoint parts combined column by column (None: no datapoint)."""
-    return [how((x, y)) for x, y in zip(a, b, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -1510,14 +1488,23 @@ _HEALTH_COLUMNS = (
 )
 
 
-def _health_rows(boundary: int) -> str:
-    """hourly_metrics from the hourly boundary on, daily_metrics (one row per day, dated
-    by its first hour) before it."""
+def _hourly_health(conn: sqlite3.Connection) -> str:
+    """The hourly health rows: hourly_metrics, and packed_health for packed days
+    (lambdascope.packing; a function-day is in one or the other)."""
     hourly = f"SELECT {_HEALTH_COLUMNS.format(time='hour')} FROM hourly_metrics"
+    if packing.has_health(conn):
+        hourly += f" UNION ALL SELECT {_HEALTH_COLUMNS.format(time='hour')} FROM packed_health"
+    return hourly
+
+
+def _health_rows(conn: sqlite3.Connection, boundary: int) -> str:
+    """The hourly health rows from the hourly boundary on, daily_metrics (one row per day,
+    dated by its first hour) before it."""
+    hourly = _hourly_health(conn)
     if not boundary:
         return hourly
     return (
-        f"{hourly} WHERE hour >= {int(boundary)} UNION ALL"
+        f"SELECT * FROM ({hourly}) WHERE hour >= {int(boundary)} UNION ALL"
         f" SELECT {_HEALTH_COLUMNS.format(time='day')} FROM daily_metrics"
         f" WHERE day < {int(boundary)}"
     )
@@ -1537,7 +1524,9 @@ def health_timeseries(
         days = _daily_health(conn, start, min(end, boundary), filters, max(bucket_s, DAY_S))
         rest = health_timeseries(conn, boundary, end, filters, bucket_s) if boundary < end else []
         return [*days, *rest]
-    return _health_buckets(conn, "hourly_metrics", "hour", int(start), end, filters, bucket_s)
+    return _health_buckets(
+        conn, f"({_hourly_health(conn)})", "hour", int(start), end, filters, bucket_s
+    )
 
 
 def _daily_health(
@@ -1558,7 +1547,7 @@ def _health_buckets(
     filters: Filters,
     bucket_s: int,
 ) -> list[HealthPoint]:
-    """:class:`HealthPoint` per bucket of ``bucket_s`` from hourly_metrics or
+    """:class:`HealthPoint` per bucket of ``bucket_s`` from the hourly health rows or
     daily_metrics over [start, end); concurrency sums the functions' peaks per row time."""
     where, params = filters.where("f")
     per_time = f"""
@@ -1571,53 +1560,14 @@ def _health_buckets(
             AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})
           GROUP BY m.{time_column}
         """
-    bound = [int(start), int(end), *params]
-    packed = None
-    if table == "hourly_metrics":
-        packed = packing.scratch(conn, start, end, where, params, ("hourly_metrics",))
-    if packed is not None:  # hours of packed days: each hour's figures summed over both
-        rows = _health_both(
-            conn.execute(per_time, bound), packed.execute(per_time, bound), bucket_s
-        )
-    else:
-        rows = conn.execute(
-            "SELECT (t / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),"
-            f" sum(dlq), sum(destination) FROM ({per_time}) GROUP BY b ORDER BY b",
-            [int(bucket_s), int(bucket_s), *bound],
-        ).fetchall()
+    rows = conn.execute(
+        "SELECT (t / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),"
+        f" sum(dlq), sum(destination) FROM ({per_time}) GROUP BY b ORDER BY b",
+        [int(bucket_s), int(bucket_s), int(start), int(end), *params],
+    ).fetchall()
     return [
         HealthPoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], span_s=int(bucket_s)) for r in rows
     ]
-
-
-def _health_both(
-    ours: Iterable[Sequence[Any]], packed: Iterable[Sequence[Any]], bucket_s: int
-) -> list[tuple[Any, ...]]:
-    """_health_buckets' rows from the per-hour figures of the store's rows and of the
-    packed hours: summed (maximum for the iterator age) per hour, then per bucket."""
-    hours: dict[int, list[Any]] = {}
-    for t, *figures in [*ours, *packed]:
-        if t in hours:
-            hours[t] = [
-                _sum((hours[t][0], figures[0])),
-                _max((hours[t][1], figures[1])),
-                *_combine(hours[t][2:], figures[2:], _sum),
-            ]
-        else:
-            hours[t] = list(figures)
-    buckets: dict[int, list[Any]] = {}
-    for t in sorted(hours):
-        b = t // bucket_s * bucket_s
-        f = hours[t]
-        if b in buckets:
-            old = buckets[b]
-            buckets[b] = [
-                *_combine(old[:2], f[:2], _max),
-                *_combine(old[2:], f[2:], _sum),
-            ]
-        else:
-            buckets[b] = list(f)
-    return [(b, *buckets[b]) for b in sorted(buckets)]
 
 
 def tag_choices(db: Conn) -> tuple[str, ...]:

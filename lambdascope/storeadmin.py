@@ -28,7 +28,10 @@ DAY_S = 86_400
 # tier -> (tables, the column that dates a row)
 TIERS: dict[str, tuple[tuple[str, ...], str]] = {
     "raw": (("invocations",), "timestamp"),
-    "hourly": (("hourly_facts", "hourly_metrics", "merged_hourly", "packed_hours"), "hour"),
+    "hourly": (
+        ("hourly_facts", "hourly_metrics", "merged_hourly", "packed_hours", "packed_health"),
+        "hour",
+    ),
     "daily": (("daily_facts", "daily_metrics"), "day"),
 }
 # tables of a tier dated by another column than the tier's (packed function-days)

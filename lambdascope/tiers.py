@@ -39,6 +39,7 @@ HOURLY_TABLES: tuple[tuple[str, str], ...] = (
     ("merged_hourly", "hour"),
     ("sealed_hours", "hour"),
     ("packed_hours", "day"),  # packed function-days (lambdascope.packing)
+    ("packed_health", "hour"),
 )
 DAILY_TABLES: tuple[tuple[str, str], ...] = (("daily_facts", "day"), ("daily_metrics", "day"))
 

@@ -344,3 +344,35 @@ def test_collectors_writing_into_packed_days_unpack_them_first(built: Path, tmp_
     assert sum(p.throttles for p in hour) == pytest.approx(7.0)
     assert check(db).problems == []
     conn.close()
+
+
+def test_a_store_packed_before_packed_health_existed_gets_it_from_its_packed_rows(
+    built: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    _pack_all(path, END - END % DAY + DAY)
+    window = (END - 3 * DAY, END)
+
+    def health() -> Any:
+        db = open_db(path, readonly=True)
+        found = (
+            queries.function_health(db, *window),
+            queries.health_timeseries(db, *window),
+        )
+        db.conn.close()
+        return found
+
+    reference = health()
+    conn = sqlite3.connect(path)
+    expected = conn.execute("SELECT * FROM packed_health ORDER BY 1, 2").fetchall()
+    assert expected
+    with conn:  # as migration 0019 left it
+        conn.execute("DROP TABLE packed_health")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0020_packed_health'")
+    conn.close()
+    open_db(path).conn.close()  # migrates
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT * FROM packed_health ORDER BY 1, 2").fetchall() == expected
+    conn.close()
+    _close(health(), reference)
