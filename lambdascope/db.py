@@ -1159,3 +1159,10 @@ def _m0020_packed_health(db: Database) -> None:
     from lambdascope import packing
 
     packing.backfill_health(db.conn)
+
+
+# Whether a window holds packed days at all, found without reading them (health reads
+# leave packed_health out when it does not).
+@migrations(name="0021_packed_hours_by_day")
+def _m0021_packed_hours_by_day(db: Database) -> None:
+    _run_script(db, "CREATE INDEX packed_hours_by_day ON packed_hours (day);")

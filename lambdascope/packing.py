@@ -207,6 +207,15 @@ def has_packing(conn: sqlite3.Connection) -> bool:
     return _has_table(conn, "packed_hours")
 
 
+def packed_between(conn: sqlite3.Connection, start: int, end: int) -> bool:
+    """Whether any function-day packed overlaps ``[start, end)``."""
+    row = conn.execute(
+        "SELECT 1 FROM packed_hours WHERE day > ? AND day < ? LIMIT 1",
+        (int(start) - DAY_S, int(end)),
+    ).fetchone()
+    return row is not None
+
+
 def has_health(conn: sqlite3.Connection) -> bool:
     """Whether the store has the packed_health table (migration 0020)."""
     return _has_table(conn, "packed_health")

@@ -1445,21 +1445,19 @@ def function_health(db: Conn, start: int, end: int, filters: Filters = ALL) -> l
     """Per function matching ``filters``, hourly_metrics in ``[start, end)`` (see
     :class:`FunctionHealth`); functions without metrics come back with None figures.
     Days before the hourly boundary come from daily_metrics (a partial day counts whole)."""
-    where, params = filters.where("f")
     conn = _conn(db)
     boundary = hourly_from(conn)
-    sql = (
-        "SELECT f.id, f.reserved_concurrency, f.provisioned_concurrency,"
-        " max(m.concurrent_executions_max), max(m.iterator_age_max_ms),"
-        " sum(m.async_events_dropped), sum(m.dead_letter_errors),"
-        " sum(m.destination_delivery_failures),"
-        " sum(m.provisioned_concurrency_spillover_invocations)"
-        " FROM functions f LEFT JOIN ({rows}) m"
-        "   ON m.function_id = f.id AND m.hour >= ? AND m.hour < ?"
-        f" WHERE {where} GROUP BY f.id ORDER BY f.id"
-    )
+    # aggregated per function inside the window first (each table read through its key),
+    # then joined to every function
+    fwhere, fparams = filter_sql(filters)
     first = int(start) - int(start) % DAY_S if start < boundary else int(start)
-    rows = conn.execute(sql.format(rows=_health_rows(conn, boundary)), [first, int(end), *params])
+    per_function = _health_agg(conn, first, int(end), fwhere, "function_id")
+    rows = conn.execute(
+        "SELECT f.id, f.reserved_concurrency, f.provisioned_concurrency, a.cmax, a.i, a.d,"
+        f" a.l, a.x, a.s FROM functions f LEFT JOIN ({per_function}) a ON a.k = f.id"
+        f" WHERE {fwhere} ORDER BY f.id",
+        fparams,
+    )
     return [FunctionHealth(*row) for row in rows]
 
 
@@ -1488,25 +1486,52 @@ _HEALTH_COLUMNS = (
 )
 
 
-def _hourly_health(conn: sqlite3.Connection) -> str:
-    """The hourly health rows: hourly_metrics, and packed_health for packed days
-    (lambdascope.packing; a function-day is in one or the other)."""
-    hourly = f"SELECT {_HEALTH_COLUMNS.format(time='hour')} FROM hourly_metrics"
-    if packing.has_health(conn):
-        hourly += f" UNION ALL SELECT {_HEALTH_COLUMNS.format(time='hour')} FROM packed_health"
-    return hourly
+def _health_agg(
+    conn: sqlite3.Connection,
+    start: int,
+    end: int,
+    where: str,
+    key: str,
+    *,
+    hourly: bool = True,
+) -> str:
+    """Health figures in ``[start, end)`` of the functions ``where`` selects (a condition
+    on ``functions f`` from :func:`filter_sql`) per ``key`` ('function_id' or 'hour'):
+    ``key, concurrency_max, concurrency_sum, iterator_age_max, async_events_dropped,
+    dead_letter_errors, destination_delivery_failures, spillover`` (sums and maxima of the
+    rows; None where no row had the figure). From the hourly boundary on the rows are
+    hourly_metrics and, for packed days (lambdascope.packing; a function-day is in one or
+    the other), packed_health; before it daily_metrics, dated by the day's first hour;
+    without ``hourly`` daily_metrics only. Each table is aggregated on its own, read
+    through its key function by function, then the parts are combined."""
 
+    def arm(table: str, time: str, lo: int, hi: int) -> str:
+        group = time if key == "hour" else key
+        return (
+            f"SELECT {group} AS k, max(concurrent_executions_max) AS cmax,"
+            " sum(concurrent_executions_max) AS csum, max(iterator_age_max_ms) AS i,"
+            " sum(async_events_dropped) AS d, sum(dead_letter_errors) AS l,"
+            " sum(destination_delivery_failures) AS x,"
+            f" sum(provisioned_concurrency_spillover_invocations) AS s FROM {table}"
+            f" WHERE function_id IN (SELECT f.id FROM functions f WHERE {where})"
+            f" AND {time} >= {int(lo)} AND {time} < {int(hi)} GROUP BY {group}"
+        )
 
-def _health_rows(conn: sqlite3.Connection, boundary: int) -> str:
-    """The hourly health rows from the hourly boundary on, daily_metrics (one row per day,
-    dated by its first hour) before it."""
-    hourly = _hourly_health(conn)
-    if not boundary:
-        return hourly
+    boundary = hourly_from(conn) if hourly else 2**62
+    arms = []
+    if max(start, boundary) < end:
+        arms.append(arm("hourly_metrics", "hour", max(start, boundary), end))
+        if packing.has_health(conn) and packing.packed_between(conn, max(start, boundary), end):
+            arms.append(arm("packed_health", "hour", max(start, boundary), end))
+    if start < min(end, boundary):
+        arms.append(arm("daily_metrics", "day", start, min(end, boundary)))
+    if len(arms) == 1:
+        return arms[0]
     return (
-        f"SELECT * FROM ({hourly}) WHERE hour >= {int(boundary)} UNION ALL"
-        f" SELECT {_HEALTH_COLUMNS.format(time='day')} FROM daily_metrics"
-        f" WHERE day < {int(boundary)}"
+        "SELECT k, max(cmax) AS cmax, sum(csum) AS csum, max(i) AS i, sum(d) AS d,"
+        f" sum(l) AS l, sum(x) AS x, sum(s) AS s FROM ({' UNION ALL '.join(arms)}) GROUP BY k"
+        if arms
+        else arm("hourly_metrics", "hour", 0, 0)
     )
 
 
@@ -1524,9 +1549,8 @@ def health_timeseries(
         days = _daily_health(conn, start, min(end, boundary), filters, max(bucket_s, DAY_S))
         rest = health_timeseries(conn, boundary, end, filters, bucket_s) if boundary < end else []
         return [*days, *rest]
-    return _health_buckets(
-        conn, f"({_hourly_health(conn)})", "hour", int(start), end, filters, bucket_s
-    )
+    where, params = filter_sql(filters)
+    return _health_buckets(conn, _health_agg(conn, start, end, where, "hour"), params, bucket_s)
 
 
 def _daily_health(
@@ -1535,38 +1559,23 @@ def _daily_health(
     """:class:`HealthPoint` per day-multiple bucket from daily_metrics (partial days whole):
     the concurrency figure sums each function's peak of the day, an upper bound again."""
     day0 = int(start) - int(start) % DAY_S
-    return _health_buckets(conn, "daily_metrics", "day", day0, end, filters, bucket_s)
+    where, params = filter_sql(filters)
+    rows = _health_agg(conn, day0, end, where, "hour", hourly=False)
+    return _health_buckets(conn, rows, params, bucket_s)
 
 
 def _health_buckets(
-    conn: sqlite3.Connection,
-    table: str,
-    time_column: str,
-    start: int,
-    end: int,
-    filters: Filters,
-    bucket_s: int,
+    conn: sqlite3.Connection, per_time: str, params: dict[str, Any], bucket_s: int
 ) -> list[HealthPoint]:
-    """:class:`HealthPoint` per bucket of ``bucket_s`` from the hourly health rows or
-    daily_metrics over [start, end); concurrency sums the functions' peaks per row time."""
-    where, params = filters.where("f")
-    per_time = f"""
-          SELECT m.{time_column} AS t, sum(m.concurrent_executions_max) AS concurrency,
-            max(m.iterator_age_max_ms) AS iterator_age,
-            sum(m.async_events_dropped) AS dropped, sum(m.dead_letter_errors) AS dlq,
-            sum(m.destination_delivery_failures) AS destination
-          FROM {table} m
-          WHERE m.{time_column} >= ? AND m.{time_column} < ?
-            AND m.function_id IN (SELECT f.id FROM functions f WHERE {where})
-          GROUP BY m.{time_column}
-        """
-    rows = conn.execute(
-        "SELECT (t / ?) * ? AS b, max(concurrency), max(iterator_age), sum(dropped),"
-        f" sum(dlq), sum(destination) FROM ({per_time}) GROUP BY b ORDER BY b",
-        [int(bucket_s), int(bucket_s), int(start), int(end), *params],
+    """:class:`HealthPoint` per bucket of ``bucket_s`` from health figures per row time
+    (:func:`_health_agg` by 'hour'): concurrency sums the functions' peaks per row time."""
+    found = conn.execute(
+        "SELECT (k / :bucket) * :bucket AS b, max(csum), max(i), sum(d), sum(l), sum(x)"
+        f" FROM ({per_time}) GROUP BY b ORDER BY b",
+        {**params, "bucket": int(bucket_s)},
     ).fetchall()
     return [
-        HealthPoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], span_s=int(bucket_s)) for r in rows
+        HealthPoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], span_s=int(bucket_s)) for r in found
     ]
 
 
