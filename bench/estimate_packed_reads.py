@@ -13,7 +13,8 @@ two weeks (the function page's 90-day series), read four ways, alternated in rou
   refuses TEMP tables too, so it would have to be lifted for the load).
 
 Also prints what the three hourly tables weigh packed per function-day this way. A
-measurement for the design of packing older hours (issue 18); the store does not pack.
+measurement made for the design of packing older hours (issue 18), before
+lambdascope.packing existed; it packs its own way, in memory, not the store.
 
     python bench/estimate_packed_reads.py --db /tmp/fleet-2000x90.db --rounds 5
 """

@@ -1,7 +1,7 @@
 """What the hourly tier would weigh packed: each function-day's hourly_facts and
 hourly_metrics rows stored column by column and zlib-compressed in one blob, against the
 same rows as SQLite stores them today. An estimate for the ≤ 4 KB per function-day
-target (issue 18); the store does not pack.
+target (issue 18), made before lambdascope.packing existed (its own format, in memory).
 
     python bench/estimate_packing.py --db /tmp/fleet-2000x90.db --sample 500
 """

@@ -419,10 +419,8 @@ class PackResult:
 
     function_days: int = 0
     rows: int = 0
-    bytes_packed: int = 0
     interrupted: bool = False
-    skipped_dirty: int = 0
-    errors: list[str] = field(default_factory=list)
+    skipped: int = 0  # left as rows: written to since the rollup refresh before packing
 
 
 def candidates(conn: sqlite3.Connection, start: int, before: int) -> list[tuple[int, int]]:
@@ -467,16 +465,13 @@ def pack(
                     result.function_days += 1
                     result.rows += n
                 else:
-                    result.skipped_dirty += 1
+                    result.skipped += 1
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         if progress is not None:
             progress("packing hours", min(i + batch_days, len(todo)), len(todo))
-    if result.function_days:
-        row = conn.execute("SELECT coalesce(sum(length(blob)), 0) FROM packed_hours").fetchone()
-        result.bytes_packed = int(row[0])
     return result
 
 
