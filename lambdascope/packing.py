@@ -13,7 +13,8 @@ from ``daily_facts`` as before, and the few reads that need the hours of a packe
 the decoded rows in a scratch in-memory database (:func:`scratch`) and combine the
 results with those of the store's rows.
 
-The blob format (version 1): one version byte, then zlib of: u16 table count; per table
+The blob format (version 2): one version byte, then zlib (with the preset dictionary
+``_ZDICT_2``; version 1, read too, had none) of: u16 table count; per table
 its name and u32 length of its section: u32 rows, u16 columns, the column names joined
 by NUL (as one name); per column a kind byte (``i`` 64-bit integers,
 ``f`` doubles, ``b`` bytes, ``t`` UTF-8 text, ``j`` anything else as JSON of
@@ -40,7 +41,32 @@ from pathlib import Path
 from typing import Any
 
 DAY_S = 86_400
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 2 compresses with this preset dictionary: the table and column names every blob
+# carries, as the schema had them when format 2 was made. Never change it (a later column
+# is simply not in it); a new dictionary needs a new format version.
+_ZDICT_2 = "\x00".join(
+    [
+        "hourly_facts",
+        "function_id\x00hour\x00memory_mb\x00source\x00invocations\x00errors\x00timeouts"
+        "\x00out_of_memory\x00cold_starts\x00duration_ms_sum\x00duration_ms_max"
+        "\x00billed_duration_ms_sum\x00max_memory_used_mb_max\x00init_duration_ms_sum"
+        "\x00init_duration_ms_max\x00restore_duration_ms_sum\x00billed_restore_duration_ms_sum"
+        "\x00duration_hist\x00billed_duration_hist\x00max_memory_used_hist\x00init_duration_hist",
+        "hourly_metrics",
+        "function_id\x00hour\x00invocations\x00errors\x00throttles\x00duration_avg_ms"
+        "\x00duration_p50_ms\x00duration_p95_ms\x00duration_p99_ms\x00duration_max_ms"
+        "\x00concurrent_executions_max\x00iterator_age_max_ms\x00async_events_dropped"
+        "\x00dead_letter_errors\x00destination_delivery_failures"
+        "\x00provisioned_concurrency_spillover_invocations",
+        "merged_hourly",
+        "function_id\x00hour\x00memory_mb\x00source\x00invocations\x00errors\x00throttles"
+        "\x00timeouts\x00out_of_memory\x00cold_starts\x00log_invocations\x00duration_ms_sum"
+        "\x00duration_ms_max\x00billed_duration_ms_sum\x00max_memory_used_mb_max"
+        "\x00init_duration_ms_sum\x00init_duration_ms_max\x00restore_duration_ms_sum"
+        "\x00billed_restore_duration_ms_sum\x00has_metrics",
+    ]
+).encode()
 # the tables a packed row holds, with their primary-key order (rows unpack in it)
 PACKED_TABLES: tuple[tuple[str, str], ...] = (
     ("hourly_facts", "hour, memory_mb, source"),
@@ -128,7 +154,8 @@ def encode(tables: dict[str, Table]) -> bytes:
         for values in by_column:
             _column(section, values)
         out += struct.pack("<I", len(section)) + section
-    return bytes([FORMAT_VERSION]) + zlib.compress(bytes(out), 6)
+    packer = zlib.compressobj(6, zdict=_ZDICT_2)
+    return bytes([FORMAT_VERSION]) + packer.compress(bytes(out)) + packer.flush()
 
 
 class PackedFormatError(ValueError):
@@ -138,12 +165,16 @@ class PackedFormatError(ValueError):
 def decode(blob: bytes, tables: Iterable[str] | None = None) -> dict[str, Table]:
     """The tables of a packed blob (the inverse of :func:`encode`); only those named in
     ``tables`` when given (the others are skipped unread)."""
-    if not blob or blob[0] != FORMAT_VERSION:
+    if not blob or blob[0] not in (1, FORMAT_VERSION):
         raise PackedFormatError(
             f"packed hours in format {blob[0] if blob else '?'}; this lambdascope reads"
-            f" format {FORMAT_VERSION}"
+            f" formats 1 and {FORMAT_VERSION}"
         )
-    raw = zlib.decompress(blob[1:])
+    if blob[0] == 1:  # no preset dictionary
+        raw = zlib.decompress(blob[1:])
+    else:
+        unpacker = zlib.decompressobj(zdict=_ZDICT_2)
+        raw = unpacker.decompress(blob[1:]) + unpacker.flush()
     wanted = None if tables is None else set(tables)
     unpack_from = struct.unpack_from
     out: dict[str, Table] = {}

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import shutil
 import sqlite3
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,14 @@ def test_the_format_round_trips_every_column_kind(
 ) -> None:
     tables = {"typed": (["hour", "sum", "hist"], typed), "mixed": (["a", "b"], mixed)}
     assert packing.decode(packing.encode(tables)) == tables
+
+
+def test_format_1_blobs_without_the_preset_dictionary_still_read() -> None:
+    tables = {"hourly_metrics": (["function_id", "hour", "throttles"], [(1, 3600, 2.5)])}
+    blob = packing.encode(tables)
+    unpacker = zlib.decompressobj(zdict=packing._ZDICT_2)
+    body = unpacker.decompress(blob[1:]) + unpacker.flush()
+    assert packing.decode(bytes([1]) + zlib.compress(body)) == tables
 
 
 def test_a_blob_of_another_format_is_refused_in_one_line() -> None:
