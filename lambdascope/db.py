@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+import zlib
 from pathlib import Path
 
 from sqlite_utils import Database, Migrations
@@ -1166,3 +1167,13 @@ def _m0020_packed_health(db: Database) -> None:
 @migrations(name="0021_packed_hours_by_day")
 def _m0021_packed_hours_by_day(db: Database) -> None:
     _run_script(db, "CREATE INDEX packed_hours_by_day ON packed_hours (day);")
+
+
+# A checksum of each packed row's blob (CRC-32), so that readers keeping decoded packed
+# days (lambdascope.packing.scratch) know them unchanged without reading the blobs.
+@migrations(name="0022_packed_checksum")
+def _m0022_packed_checksum(db: Database) -> None:
+    conn = db.conn
+    conn.execute("ALTER TABLE packed_hours ADD COLUMN checksum INTEGER")
+    for rowid, blob in conn.execute("SELECT id, blob FROM packed_hours").fetchall():
+        conn.execute("UPDATE packed_hours SET checksum = ? WHERE id = ?", (zlib.crc32(blob), rowid))

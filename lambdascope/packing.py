@@ -343,10 +343,12 @@ def pack_day(conn: sqlite3.Connection, function_id: int, day: int) -> int:
     metrics = tables["hourly_metrics"]
     at = metrics[0].index("hour")
     latest.append(max((r[at] for r in metrics[1]), default=None))
+    blob = encode(tables)
     conn.execute(
         "INSERT INTO packed_hours (function_id, day, first_hour, last_hour, last_local_hour,"
-        " last_insights_hour, last_metrics_hour, rows, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (function_id, day, min(hours), max(hours), *latest, n, encode(tables)),
+        " last_insights_hour, last_metrics_hour, rows, blob, checksum)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (function_id, day, min(hours), max(hours), *latest, n, blob, zlib.crc32(blob)),
     )
     for table, _order in PACKED_TABLES:
         conn.execute(
@@ -517,11 +519,16 @@ def _store_path(conn: sqlite3.Connection) -> str:
 
 
 def _overlapping(
-    conn: sqlite3.Connection, start: int, end: int, where: str, params: Any
-) -> list[tuple[int, int, bytes]]:
-    """Packed (function_id, day, blob) with hours in ``[start, end)`` for the functions
-    ``where`` (a condition on ``functions f``, with ``params`` positional or named)
-    selects."""
+    conn: sqlite3.Connection,
+    start: int,
+    end: int,
+    where: str,
+    params: Any,
+    column: str = "p.blob",
+) -> list[tuple[Any, ...]]:
+    """Packed (function_id, day, ``column``) with hours in ``[start, end)`` for the
+    functions ``where`` (a condition on ``functions f``, with ``params`` positional or
+    named) selects, by function and day."""
     lo = int(start) - int(start) % DAY_S
     window = (lo, int(end), int(start), int(end))
     if isinstance(params, dict):
@@ -532,7 +539,7 @@ def _overlapping(
         marks = ["?"] * 4
         bound = [*params, *window]
     return conn.execute(
-        "SELECT p.function_id, p.day, p.blob FROM packed_hours p"
+        f"SELECT p.function_id, p.day, {column} FROM packed_hours p"
         f" WHERE p.function_id IN (SELECT f.id FROM functions f WHERE {where})"
         f" AND p.day >= {marks[0]} AND p.day < {marks[1]}"
         f" AND p.last_hour >= {marks[2]} AND p.first_hour < {marks[3]}"
@@ -562,11 +569,13 @@ def scratch(
     decode its packed hours once. Read-only for callers; do not close it."""
     if not has_packing(conn):
         return None
-    found = _overlapping(conn, start, end, where, params)
-    if not found:
+    # the packed rows' checksums say whether a kept decoding still holds (blobs unread)
+    summed = any(r[1] == "checksum" for r in conn.execute("PRAGMA table_info(packed_hours)"))
+    sums = _overlapping(conn, start, end, where, params, "p.checksum" if summed else "p.blob")
+    if not sums:
         return None
     path = _store_path(conn)
-    key = (path or str(id(conn)), int(start), int(end), _fingerprint(found))
+    key = (path or str(id(conn)), int(start), int(end), _fingerprint(sums))
     with _SCRATCH_LOCK:
         cached = _SCRATCHES.pop(key, None)
         if cached is None:
@@ -576,6 +585,7 @@ def scratch(
             _SCRATCHES.pop(next(iter(_SCRATCHES)))
         missing = [t for t in tables if t not in cached.loaded]
         if missing:
+            found = _overlapping(conn, start, end, where, params)
             blobs = (_decode_day(fid, day, blob, missing) for fid, day, blob in found)
             with cached.conn:
                 _insert(cached.conn, blobs, (int(start), int(end)))
@@ -605,11 +615,13 @@ _SCRATCHES: dict[Any, _Scratch] = {}
 _SCRATCH_LOCK = threading.Lock()
 
 
-def _fingerprint(found: Sequence[tuple[int, int, bytes]]) -> int:
+def _fingerprint(sums: Sequence[tuple[Any, ...]]) -> int:
+    """One number for the (function_id, day, checksum) of a window's packed rows."""
     crc = 0
-    for fid, day, blob in found:
-        crc = zlib.crc32(blob, zlib.crc32(struct.pack("<qq", fid, day), crc))
-    return crc ^ (len(found) << 32)
+    for fid, day, checksum in sums:  # the blob itself on a store from before 0022
+        value = zlib.crc32(checksum) if isinstance(checksum, bytes) else int(checksum or 0)
+        crc = zlib.crc32(struct.pack("<qqq", fid, day, value), crc)
+    return crc ^ (len(sums) << 32)
 
 
 def _new_scratch(conn: sqlite3.Connection, path: str) -> sqlite3.Connection:

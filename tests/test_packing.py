@@ -385,3 +385,16 @@ def test_a_store_packed_before_packed_health_existed_gets_it_from_its_packed_row
     assert conn.execute("SELECT * FROM packed_health ORDER BY 1, 2").fetchall() == expected
     conn.close()
     _close(health(), reference)
+
+
+def test_a_reader_of_a_store_packed_before_checksums_reads_it(built: Path, tmp_path: Path) -> None:
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    reference = answers(path)
+    _pack_all(path, END - END % DAY)
+    conn = sqlite3.connect(path)
+    with conn:  # as migration 0021 left it, opened read-only since (not migrated)
+        conn.execute("ALTER TABLE packed_hours DROP COLUMN checksum")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0022_packed_checksum'")
+    conn.close()
+    _close(answers(path), reference)
