@@ -1330,7 +1330,8 @@ def recommend_all(
 
     ``now`` is accepted for symmetry with other analyses; the window is [start, end).
     The natural experiment and the ``history`` list use each function's memory sizes over
-    the ``history_days`` before ``end`` (the stored history), not only the window. When
+    the ``history_days`` before ``end`` (the stored history, from the start of that UTC
+    day: whole days, read from the daily rows), not only the window. When
     the size changed in the window, costs per 30 days are projected from the time since
     the current size was first seen. With ``free_tier`` each account's free tier,
     prorated to the window, is shared among its functions in proportion to their requests
@@ -1344,6 +1345,7 @@ def recommend_all(
     for s in stats:
         in_window[(s.account_id, s.region, s.function_name)].append(s)
     history_start = end - history_days * 86400
+    history_start -= history_start % 86400  # whole days: no edge hours to read
     changed = queries.functions_with_several_memory_sizes(
         db, history_start, end, query_filters(filters)
     )
