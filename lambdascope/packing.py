@@ -34,7 +34,7 @@ import sys
 import threading
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 from pathlib import Path
@@ -652,23 +652,3 @@ def _copy_tables(src: sqlite3.Connection, dst: sqlite3.Connection, tables: Seque
         cur = src.execute(f"SELECT * FROM {table}")
         marks = ", ".join("?" for _ in cur.description)
         dst.executemany(f"INSERT INTO {table} VALUES ({marks})", cur.fetchall())
-
-
-def rows_in(
-    conn: sqlite3.Connection, sql: str, params: Any, packed: sqlite3.Connection | None
-) -> Iterator[tuple[Any, ...]]:
-    """Rows of ``sql`` on the store, then on the scratch database ``packed`` (if any)."""
-    yield from conn.execute(sql, params)
-    if packed is not None:
-        yield from packed.execute(sql, params)
-
-
-def packed_stats(conn: sqlite3.Connection) -> dict[str, Any]:
-    """Function-days, rows, bytes and the oldest and newest day of the packed hours."""
-    if not has_packing(conn):
-        return {"function_days": 0, "rows": 0, "bytes": 0, "first_day": None, "last_day": None}
-    n, rows, size, first, last = conn.execute(
-        "SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(length(blob)), 0), min(day),"
-        " max(day) FROM packed_hours"
-    ).fetchone()
-    return {"function_days": n, "rows": rows, "bytes": size, "first_day": first, "last_day": last}
