@@ -247,6 +247,19 @@ def packed_between(conn: sqlite3.Connection, start: int, end: int) -> bool:
     return row is not None
 
 
+def latest_packed(conn: sqlite3.Connection, column: str, than: int | None) -> int | None:
+    """The largest ``column`` (last_hour or a last_*_hour) of the packed rows when it is
+    later than ``than`` (the rows' answer), else None. Read only when a packed day could
+    hold a later hour: the hours kept as rows are normally the newest."""
+    if not has_packing(conn):
+        return None
+    newest = conn.execute("SELECT max(day) FROM packed_hours").fetchone()[0]
+    if newest is None or (than is not None and than >= int(newest) + DAY_S - 3600):
+        return None
+    found = conn.execute(f"SELECT max({column}) FROM packed_hours").fetchone()[0]
+    return int(found) if found is not None and (than is None or found > than) else None
+
+
 def has_health(conn: sqlite3.Connection) -> bool:
     """Whether the store has the packed_health table (migration 0020)."""
     return _has_table(conn, "packed_health")

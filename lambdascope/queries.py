@@ -894,13 +894,13 @@ def activity(db: Conn, filters: Filters = ALL) -> dict[int, tuple[int | None, fl
 def latest_data_hour(db: Conn) -> int | None:
     """The latest hour with any fact or metric stored (None for an empty store)."""
     conn = _conn(db)
-    packed = ""
-    if packing.has_packing(conn):
-        packed = " UNION ALL SELECT max(last_hour) FROM packed_hours"
     row = conn.execute(
         f"SELECT max(h) FROM (SELECT ({last_hour_sql('hourly_facts')}) AS h"
-        f" UNION ALL SELECT ({last_hour_sql('hourly_metrics')}){packed})"
+        f" UNION ALL SELECT ({last_hour_sql('hourly_metrics')}))"
     ).fetchone()
+    latest = packing.latest_packed(conn, "last_hour", None if row is None else row[0])
+    if latest is not None:
+        row = (latest,)
     if (row is None or row[0] is None) and hourly_from(conn):
         # only daily rows left (all data older than the hourly span): their last hour
         row = conn.execute(f"SELECT max(day) + {DAY_S - 3600} FROM daily_facts").fetchone()
@@ -1324,14 +1324,12 @@ def data_freshness(db: Conn) -> dict[str, Any]:
         " ORDER BY account_id, region, source"
     )
     names = [d[0] for d in runs_cur.description]
-    packed = packing.has_packing(conn)
 
     def latest(table: str, condition: str, source: str) -> Any:
         """The latest hour of ``source`` in the rows or the packed hours."""
         found = one(last_hour_sql(table, condition))
-        if packed:
-            found = _max((found, one(f"SELECT max(last_{source}_hour) FROM packed_hours")))
-        return found
+        packed = packing.latest_packed(conn, f"last_{source}_hour", found)
+        return found if packed is None else packed
 
     return {
         "local_hour": latest("hourly_facts", "h.source = 'local'", "local"),
