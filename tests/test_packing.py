@@ -91,6 +91,13 @@ def _close(a: Any, b: Any, where: str = "") -> None:
         assert a == b, (where, a, b)
 
 
+def _copy(built: Path, tmp_path: Path) -> Path:
+    """A copy of the built store to change."""
+    path = tmp_path / "packed.db"
+    shutil.copy(built, path)
+    return path
+
+
 def _pack_all(path: Path, before: int) -> packing.PackResult:
     db = open_db(path)
     try:
@@ -102,8 +109,7 @@ def _pack_all(path: Path, before: int) -> packing.PackResult:
 def test_every_read_answers_the_same_with_the_older_days_packed(
     built: Path, tmp_path: Path
 ) -> None:
-    path = tmp_path / "packed.db"
-    shutil.copy(built, path)
+    path = _copy(built, tmp_path)
     reference = answers(path)
     # every complete day before END's: the answers' windows all reach into packed days
     result = _pack_all(path, END - END % DAY)
@@ -123,8 +129,7 @@ def test_every_read_answers_the_same_with_the_older_days_packed(
 def test_health_and_freshness_are_the_same_with_the_older_days_packed(
     built: Path, tmp_path: Path
 ) -> None:
-    path = tmp_path / "packed.db"
-    shutil.copy(built, path)
+    path = _copy(built, tmp_path)
 
     def reads() -> dict[str, Any]:
         db = open_db(path, readonly=True)
@@ -184,8 +189,7 @@ def test_a_writer_unpacks_the_days_it_touches_and_rows_beside_a_packed_day_are_r
 def test_the_prune_job_packs_days_older_than_the_span_and_rerunning_changes_nothing(
     built: Path, tmp_path: Path
 ) -> None:
-    path = tmp_path / "packed.db"
-    shutil.copy(built, path)
+    path = _copy(built, tmp_path)
     db = open_db(path)
     now = datetime.fromtimestamp(END, UTC)
     spans = Spans(keep_raw=timedelta(days=2), pack_after=timedelta(days=2))
@@ -203,8 +207,7 @@ def test_the_prune_job_packs_days_older_than_the_span_and_rerunning_changes_noth
 def test_store_prune_packs_counts_in_a_dry_run_and_refuses_a_pack_span_under_two_days(
     built: Path, tmp_path: Path
 ) -> None:
-    path = tmp_path / "packed.db"
-    shutil.copy(built, path)
+    path = _copy(built, tmp_path)
     runner = CliRunner()
     base = ["--db", str(path), "store", "prune", "--keep-raw", "3000d", "--keep-hourly", "3000d"]
     refused = runner.invoke(cli, [*base, "--pack-after", "1d"])
@@ -238,8 +241,7 @@ def _function_days(path: Path) -> int:
 
 
 def test_an_interrupted_pack_reads_correctly_and_resumes(built: Path, tmp_path: Path) -> None:
-    path = tmp_path / "packed.db"
-    shutil.copy(built, path)
+    path = _copy(built, tmp_path)
     reference = answers(path)
     db = open_db(path)
     calls = iter(range(100))
@@ -257,8 +259,7 @@ def test_an_interrupted_pack_reads_correctly_and_resumes(built: Path, tmp_path: 
 def test_a_packed_day_rewritten_and_packed_again_is_never_read_stale(
     built: Path, tmp_path: Path
 ) -> None:
-    path = tmp_path / "packed.db"
-    shutil.copy(built, path)
+    path = _copy(built, tmp_path)
     _pack_all(path, END - END % DAY)
     db = open_db(path)
     conn = db.conn
@@ -290,8 +291,7 @@ def test_a_packed_day_rewritten_and_packed_again_is_never_read_stale(
 def test_a_damaged_packed_day_is_named_by_check_and_by_the_read_that_meets_it(
     built: Path, tmp_path: Path
 ) -> None:
-    path = tmp_path / "packed.db"
-    shutil.copy(built, path)
+    path = _copy(built, tmp_path)
     _pack_all(path, END - END % DAY)
     conn = sqlite3.connect(path)
     fid, day = conn.execute("SELECT function_id, day FROM packed_hours LIMIT 1").fetchone()
@@ -313,8 +313,7 @@ def test_collectors_writing_into_packed_days_unpack_them_first(built: Path, tmp_
     from collectors.common import Store
     from collectors.metrics import load_metrics
 
-    path = tmp_path / "packed.db"
-    shutil.copy(built, path)
+    path = _copy(built, tmp_path)
     _pack_all(path, END - END % DAY)
     db = open_db(path)
     conn = db.conn
@@ -358,8 +357,7 @@ def test_collectors_writing_into_packed_days_unpack_them_first(built: Path, tmp_
 def test_a_store_packed_before_packed_health_existed_gets_it_from_its_packed_rows(
     built: Path, tmp_path: Path
 ) -> None:
-    path = tmp_path / "packed.db"
-    shutil.copy(built, path)
+    path = _copy(built, tmp_path)
     _pack_all(path, END - END % DAY + DAY)
     window = (END - 3 * DAY, END)
 
@@ -388,8 +386,7 @@ def test_a_store_packed_before_packed_health_existed_gets_it_from_its_packed_row
 
 
 def test_a_reader_of_a_store_packed_before_checksums_reads_it(built: Path, tmp_path: Path) -> None:
-    path = tmp_path / "packed.db"
-    shutil.copy(built, path)
+    path = _copy(built, tmp_path)
     reference = answers(path)
     _pack_all(path, END - END % DAY)
     conn = sqlite3.connect(path)
