@@ -104,7 +104,11 @@ _TABLE_COLUMNS = [
 
 
 @store.command()
-@click.option("--quick", is_flag=True, help="SQLite's quick_check instead of integrity_check; packed days are not decoded.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="SQLite's quick_check instead of integrity_check; packed days are not decoded.",
+)
 @click.pass_context
 def check(ctx: click.Context, quick: bool) -> None:
     """SQLite's integrity check and lambdascope's invariants (facts against rollups, raw
