@@ -111,13 +111,10 @@ def _check_schema(conn: sqlite3.Connection, db_path: Path) -> bool:
     )
     if not tables:
         return False
-    if (
-        migrations.migrations_table in tables
-        and conn.execute(
-            f"SELECT 1 FROM {migrations.migrations_table} WHERE migration_set = ? LIMIT 1",
-            (migrations.name,),
-        ).fetchone()
-    ):
+    if migrations.migrations_table in tables and conn.execute(
+        f"SELECT 1 FROM {migrations.migrations_table} WHERE migration_set = ? LIMIT 1",
+        (migrations.name,),
+    ).fetchone():
         return True
     shown = ", ".join(tables[:3]) + (f" and {len(tables) - 3} more" if len(tables) > 3 else "")
     conn.close()
@@ -999,7 +996,6 @@ def _tier_triggers() -> str:
 @migrations(name="0016_retention_tiers")
 def _m0016_retention_tiers(db: Database) -> None:
     _run_script(db, _SCHEMA_0016.replace("{tier_triggers}", _tier_triggers()))
-
 
 # Lambda Insights metrics (CloudWatch namespace LambdaInsights, dimension function_name) per
 # function x hour, for functions whose performance events are not read: the extension's

@@ -266,16 +266,13 @@ def has_health(conn: sqlite3.Connection) -> bool:
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    row = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-    ).fetchone()
-    return bool(row[0])
+    return _table_sql(conn, name) is not None
 
 
 def _insert_health(conn: sqlite3.Connection, function_id: int, metrics: Table) -> None:
     """The packed_health rows of one packed function-day's hourly_metrics rows."""
     columns, rows = metrics
-    if not rows or not _has_table(conn, "packed_health"):
+    if not rows or not has_health(conn):
         return
     at = [columns.index(c) if c in columns else None for c in ("hour", *HEALTH_COLUMNS)]
     conn.executemany(
@@ -294,13 +291,6 @@ def backfill_health(conn: sqlite3.Connection) -> int:
             _insert_health(conn, int(fid), metrics)
             n += len(metrics[1])
     return n
-
-
-def any_packed(conn: sqlite3.Connection) -> bool:
-    return (
-        has_packing(conn)
-        and conn.execute("SELECT 1 FROM packed_hours LIMIT 1").fetchone() is not None
-    )
 
 
 def _day_rows(conn: sqlite3.Connection, table: str, order: str, fid: int, day: int) -> Table:
@@ -338,11 +328,6 @@ def pack_day(conn: sqlite3.Connection, function_id: int, day: int) -> int:
     if not n:
         return 0
     hours = [r[c.index("hour")] for t, (c, rows) in tables.items() for r in rows]
-    existing = conn.execute(
-        "SELECT blob FROM packed_hours WHERE function_id = ? AND day = ?", (function_id, day)
-    ).fetchone()
-    if existing is not None:  # rows written beside a packed day: never, the trigger refuses
-        raise RuntimeError(f"function {function_id} day {day} is both packed and rows")
     conn.execute(
         DAILY_METRICS_SQL.format(where="function_id = ? AND hour >= ? AND hour < ?"),
         (function_id, day, day + DAY_S),
@@ -381,7 +366,7 @@ def unpack(
     writes hours there. Returns the function-days unpacked."""
     if not has_packing(conn):
         return 0
-    has_health = _has_table(conn, "packed_health")
+    health = has_health(conn)
     lo = int(start) - int(start) % DAY_S
     if function_ids is None:
         found = conn.execute(
@@ -398,7 +383,7 @@ def unpack(
             ).fetchall()
     for fid, day, blob in found:
         conn.execute("DELETE FROM packed_hours WHERE function_id = ? AND day = ?", (fid, day))
-        if has_health:
+        if health:
             conn.execute(
                 "DELETE FROM packed_health WHERE function_id = ? AND hour >= ? AND hour < ?",
                 (fid, day, day + DAY_S),
@@ -409,11 +394,15 @@ def unpack(
 
 def unpack_hours(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]]) -> int:
     """:func:`unpack` for the (function_id, hour) a writer is about to write (caller's
-    transaction); a look-up per function-day, nothing at all while nothing is packed."""
-    if not any_packed(conn):
+    transaction): a look-up per function-day no newer than the newest packed day (the
+    hours collectors write are normally newer), nothing at all while nothing is packed."""
+    if not has_packing(conn):
+        return 0
+    newest = conn.execute("SELECT max(day) FROM packed_hours").fetchone()[0]
+    if newest is None:
         return 0
     days = sorted({(int(f), int(h) - int(h) % DAY_S) for f, h in keys})
-    return sum(unpack(conn, (f,), d, d + DAY_S) for f, d in days)
+    return sum(unpack(conn, (f,), d, d + DAY_S) for f, d in days if d <= newest)
 
 
 def base_rows(conn: sqlite3.Connection, function_id: int) -> int:
@@ -588,12 +577,13 @@ def scratch(
     if not sums:
         return None
     path = _store_path(conn)
-    key = (path or str(id(conn)), int(start), int(end), _fingerprint(sums))
+    key = (path, int(start), int(end), _fingerprint(sums))
     with _SCRATCH_LOCK:
         cached = _SCRATCHES.pop(key, None)
         if cached is None:
             cached = _Scratch(_new_scratch(conn, path))
-        _SCRATCHES[key] = cached  # the most recent last
+        if path:  # kept, the most recent last (an in-memory store's copies would go stale)
+            _SCRATCHES[key] = cached
         while len(_SCRATCHES) > _SCRATCH_KEEP:
             _SCRATCHES.pop(next(iter(_SCRATCHES)))
         missing = [t for t in tables if t not in cached.loaded]
@@ -646,22 +636,25 @@ def _new_scratch(conn: sqlite3.Connection, path: str) -> sqlite3.Connection:
     # every hourly table exists there (empty unless asked for), so that no read run there
     # ever falls through to the store's own rows of it
     for table, _order in PACKED_TABLES:
-        sql = conn.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-        ).fetchone()[0]
-        mem.execute(sql)
+        mem.execute(str(_table_sql(conn, table)))
     mem.commit()
     return mem
 
 
+def _table_sql(conn: sqlite3.Connection, table: str) -> str | None:
+    """The CREATE TABLE statement of ``table`` in the store (None: no such table)."""
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def _copy_tables(src: sqlite3.Connection, dst: sqlite3.Connection, tables: Sequence[str]) -> None:
     for table in tables:
-        row = src.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-        ).fetchone()
-        if row is None:
+        sql = _table_sql(src, table)
+        if sql is None:
             continue
-        dst.execute(row[0])
+        dst.execute(sql)
         cur = src.execute(f"SELECT * FROM {table}")
         marks = ", ".join("?" for _ in cur.description)
         dst.executemany(f"INSERT INTO {table} VALUES ({marks})", cur.fetchall())

@@ -461,7 +461,7 @@ _ALL_TABLES = ("hourly_facts", "hourly_metrics", "merged_hourly")
 # ... or packed hours there (lambdascope.packing)
 _HAS_PACKED_HOURS = (
     " OR EXISTS (SELECT 1 FROM packed_hours p WHERE p.function_id = f.id"
-    f" AND p.day > :lo - {86400} AND p.day < :hi AND p.last_hour >= :lo AND p.first_hour < :hi)"
+    f" AND p.day > :lo - {DAY_S} AND p.day < :hi AND p.last_hour >= :lo AND p.first_hour < :hi)"
 )
 
 
@@ -986,11 +986,11 @@ def function_timeseries(db: Conn, function_id: int, start: int, end: int) -> lis
     cur = conn.execute(sql, params)
     names = [d[0] for d in cur.description]
     found = cur.fetchall()
-    packed = packing.scratch(conn, start, end, *filter_sql(one))
+    where, fparams = filter_sql(one)
+    packed = packing.scratch(conn, start, end, where, fparams)
     if packed is not None:  # its packed days, read the same way
         found = sorted([*found, *packed.execute(sql, params)], key=lambda r: (r[1], r[2]))
     rows = [dict(zip(names, row, strict=True)) for row in found]
-    where, fparams = filter_sql(one)
     columns = "hf.hour, hf.duration_hist, hf.max_memory_used_hist, hf.init_duration_hist"
     hist_sql = _FACTS_SQL.format(
         columns=columns, start=int(start), end=int(end), where=where, only_dirty_hf=""
@@ -1477,11 +1477,6 @@ class HealthPoint:
     span_s: int = 3600  # the bucket's length: a day before the hourly boundary
 
 
-_HEALTH_COLUMNS = (
-    "function_id, {time} AS hour, concurrent_executions_max, iterator_age_max_ms,"
-    " async_events_dropped, dead_letter_errors, destination_delivery_failures,"
-    " provisioned_concurrency_spillover_invocations"
-)
 
 
 def _health_agg(
@@ -1523,13 +1518,11 @@ def _health_agg(
             arms.append(arm("packed_health", "hour", max(start, boundary), end))
     if start < min(end, boundary):
         arms.append(arm("daily_metrics", "day", start, min(end, boundary)))
-    if len(arms) == 1:
-        return arms[0]
+    if len(arms) <= 1:
+        return arms[0] if arms else arm("hourly_metrics", "hour", 0, 0)
     return (
         "SELECT k, max(cmax) AS cmax, sum(csum) AS csum, max(i) AS i, sum(d) AS d,"
         f" sum(l) AS l, sum(x) AS x, sum(s) AS s FROM ({' UNION ALL '.join(arms)}) GROUP BY k"
-        if arms
-        else arm("hourly_metrics", "hour", 0, 0)
     )
 
 

@@ -139,9 +139,8 @@ def _count_below(
 ) -> dict[str, int]:
     return {
         table: int(
-            conn.execute(
-                f"SELECT count(*) FROM {table} WHERE {_below(column)}", (limit,)
-            ).fetchone()[0]
+            conn.execute(f"SELECT count(*) FROM {table} WHERE {_below(column)}", (limit,))
+            .fetchone()[0]
         )
         for table, column in tables
     }

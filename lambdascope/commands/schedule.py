@@ -257,7 +257,7 @@ def _common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--pack-after",
             default="14d",
             show_default=True,
-            help="Pack the hours of days older than this (a third of the space, same"
+            help="Pack the hours of days older than this (under half the space, same"
             " answers); 'never' keeps them as rows.",
         ),
         click.option(

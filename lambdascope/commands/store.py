@@ -191,8 +191,8 @@ def vacuum(ctx: click.Context, full: bool) -> None:
     "--pack-after",
     default="14d",
     show_default=True,
-    help="Pack the hours of days older than this, one compressed row per function-day (a"
-    " third of the space, same answers); 'never' keeps them as rows.",
+    help="Pack the hours of days older than this, one compressed row per function-day"
+    " (under half the space, same answers); 'never' keeps them as rows.",
 )
 @click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
 @click.pass_context
