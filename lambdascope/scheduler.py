@@ -282,6 +282,8 @@ class PruneSummary:
             f"{verb} {self.raw_rows:,} raw invocation rows older than {keep_raw},"
             f" {self.tiers.hourly_rows:,} hourly rows before {iso_day(hourly) if hourly else '-'}"
         )
+        if self.tiers.deleted.get("packed_hours"):  # days that were packed, gone as a whole
+            text += f" (and {self.tiers.deleted['packed_hours']:,} packed function-days)"
         if self.tiers.daily_from:
             text += (
                 f", {self.tiers.daily_rows:,} daily rows before {iso_day(self.tiers.daily_from)}"

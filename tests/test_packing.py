@@ -395,3 +395,25 @@ def test_a_reader_of_a_store_packed_before_checksums_reads_it(built: Path, tmp_p
         conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0022_packed_checksum'")
     conn.close()
     _close(answers(path), reference)
+
+
+def test_the_prune_line_counts_packed_days_the_tier_move_deletes(
+    built: Path, tmp_path: Path
+) -> None:
+    path = _copy(built, tmp_path)
+    _pack_all(path, END - END % DAY)
+    runner = CliRunner()
+    # a span ending inside the packed days: the oldest of them leave the hourly tier
+    keep = f"{(int(datetime.now(UTC).timestamp()) - (END - 2 * DAY)) // DAY}d"
+    base = ["--db", str(path), "store", "prune", "--keep-raw", keep, "--pack-after", "never"]
+    conn = sqlite3.connect(path)
+    old = conn.execute("SELECT count(*) FROM packed_hours WHERE day < ?", (END - 2 * DAY,))
+    expected = old.fetchone()[0]
+    conn.close()
+    assert expected > 0
+    dry = runner.invoke(cli, [*base, "--keep-hourly", keep, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    done = runner.invoke(cli, [*base, "--keep-hourly", keep])
+    assert done.exit_code == 0, done.output
+    assert f"(and {expected:,} packed function-days)" in done.output
+    assert f"(and {expected:,} packed function-days)" in dry.output
