@@ -341,7 +341,8 @@ def _check_raw_against_facts(conn: sqlite3.Connection, result: CheckResult) -> N
     rows = conn.execute(sql.format(packed=f"AND NOT {in_packed}" if packed else "")).fetchall()
     span = conn.execute("SELECT min(timestamp), max(timestamp) FROM invocations").fetchone()
     if packed and span[0] is not None:  # raw rows of packed days: against the packed facts
-        scratch = packing.scratch(conn, int(span[0]), int(span[1]) + 1, tables=("hourly_facts",))
+        first = int(span[0]) - int(span[0]) % HOUR_S  # from the start of its hour
+        scratch = packing.scratch(conn, first, int(span[1]) + 1, tables=("hourly_facts",))
         if scratch is not None:
             rows += scratch.execute(sql.format(packed=f"AND {in_packed}")).fetchall()
     if rows:

@@ -417,3 +417,18 @@ def test_the_prune_line_counts_packed_days_the_tier_move_deletes(
     assert done.exit_code == 0, done.output
     assert f"(and {expected:,} packed function-days)" in done.output
     assert f"(and {expected:,} packed function-days)" in dry.output
+
+
+def test_check_finds_the_packed_facts_of_raw_invocations_from_the_start_of_their_hour(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sample.db"
+    runner = CliRunner()
+    sample = Path(__file__).parent / "data" / "logs" / "sample"
+    assert runner.invoke(cli, ["--db", str(path), "ingest", str(sample)]).exit_code == 0
+    db = open_db(path)
+    first = db.conn.execute("SELECT min(timestamp) FROM invocations").fetchone()[0]
+    assert first % 3600, "the first invocation should not fall on a whole hour"
+    assert packing.pack(db.conn, 0, 2**40).function_days > 0
+    assert check(db).problems == []
+    db.conn.close()
